@@ -1,0 +1,1 @@
+//! DAP server: arrives with the debugger issue.

@@ -1,0 +1,41 @@
+//! What can go wrong while connecting to a node, worded for the person who has to fix it.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("'{name}' is not a node name: {reason} (expected name@host, e.g. app@myhost or app@10.0.0.5)")]
+    InvalidNodeName { name: String, reason: String },
+
+    #[error("cannot reach epmd on {host}:{port} ({source}); is any Erlang node running on {host}? (ERL_EPMD_PORT changes the port)")]
+    EpmdUnreachable { host: String, port: u16, source: std::io::Error },
+
+    #[error("epmd on {host} answered badly: {detail}")]
+    Epmd { host: String, detail: String },
+
+    #[error("node {node} is not registered with epmd on {host}; epmd knows {}", known_list(.known))]
+    NotRegistered { node: String, host: String, known: Vec<(String, u16)> },
+
+    #[error("cannot connect to {node} at {addr}: {source}")]
+    Connect { node: String, addr: String, source: std::io::Error },
+
+    #[error("{node} rejected the cookie: the handshake was closed after Orbit's challenge reply. Pass the node's cookie with --cookie, --cookie-file or ORBIT_COOKIE (default: ~/.erlang.cookie)")]
+    CookieRejected { node: String },
+
+    #[error("{node} refused the connection (not allowed: check net_kernel:allow/1 on that node)")]
+    NotAllowed { node: String },
+
+    #[error("handshake with {node} failed: {detail}")]
+    Handshake { node: String, detail: String },
+
+    #[error("{node} did not answer within {after:?} while {what}")]
+    Timeout { node: String, what: &'static str, after: Duration },
+}
+
+fn known_list(known: &[(String, u16)]) -> String {
+    if known.is_empty() {
+        return "no nodes".to_string();
+    }
+    let names: Vec<String> = known.iter().map(|(n, p)| format!("{n} (port {p})")).collect();
+    names.join(", ")
+}

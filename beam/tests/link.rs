@@ -1,0 +1,306 @@
+//! The distribution link and RPC against real Erlang nodes.
+
+use beam::link::{Cookie, Delivery, Link, LinkClosed, LinkError, LinkOptions, LocalNode, MonitorTarget, NodeName};
+use beam::rpc::{self, ExceptionClass, RpcError};
+use beam::term::atom;
+use eetf::{List, Term};
+use orbit_test_harness::TestCluster;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(10);
+
+async fn link_to(cluster: &TestCluster, i: usize) -> Link {
+    link_with(cluster, i, LinkOptions::default()).await
+}
+
+async fn link_with(cluster: &TestCluster, i: usize, options: LinkOptions) -> Link {
+    let peer = NodeName::parse(cluster.name(i)).unwrap();
+    let local = LocalNode::new(format!("orbit_test_{}@{}", rand_suffix(), peer.host()));
+    Link::connect(local, &peer, &Cookie::new(cluster.cookie.clone()), &options).await.expect("connect")
+}
+
+fn rand_suffix() -> String {
+    orbit_test_harness::unique_name("l")
+}
+
+fn int(i: i32) -> Term {
+    Term::from(eetf::FixInteger::from(i))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_returns_values_and_typed_errors() {
+    let cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+
+    let node = rpc::call(&link, "erlang", "node", vec![], T).await.unwrap();
+    assert_eq!(node, atom(cluster.name(0)));
+
+    let sum = rpc::call(&link, "lists", "sum", vec![Term::from(List::from(vec![int(1), int(2), int(3)]))], T).await;
+    assert_eq!(sum.unwrap(), int(6));
+
+    // error with stack
+    let err = rpc::call(&link, "erlang", "binary_to_atom", vec![int(1)], T).await.unwrap_err();
+    match &err {
+        RpcError::Exception { class: ExceptionClass::Error, reason, .. } => assert_eq!(*reason, atom("badarg")),
+        other => panic!("expected error:badarg, got {other:?}"),
+    }
+    assert!(err.to_string().contains(cluster.name(0)), "error names the node: {err}");
+
+    // throw is told apart from a return
+    let err = rpc::call(&link, "erlang", "throw", vec![atom("ball")], T).await.unwrap_err();
+    assert!(
+        matches!(err, RpcError::Exception { class: ExceptionClass::Throw, ref reason, .. } if *reason == atom("ball"))
+    );
+
+    // exit
+    let err = rpc::call(&link, "erlang", "exit", vec![atom("gone")], T).await.unwrap_err();
+    assert!(matches!(err, RpcError::Exception { class: ExceptionClass::Exit, .. }));
+
+    // undefined function
+    let err = rpc::call(&link, "no_such_module", "f", vec![], T).await.unwrap_err();
+    assert!(err.is_undef(), "{err}");
+
+    // a function that prints does not hang the call (the node's own group leader is used)
+    let printed = rpc::call(&link, "io", "format", vec![Term::from(eetf::ByteList::from("hello from rpc~n"))], T).await;
+    assert_eq!(printed.unwrap(), atom("ok"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpc_timeout_and_later_calls_still_work() {
+    let cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let err = rpc::call(&link, "timer", "sleep", vec![int(2000)], Duration::from_millis(200)).await.unwrap_err();
+    assert!(matches!(err, RpcError::Timeout { .. }), "{err}");
+    assert!(err.to_string().contains("did not answer"));
+    assert_eq!(rpc::call(&link, "erlang", "abs", vec![int(-3)], T).await.unwrap(), int(3));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_results_arrive_whole() {
+    let cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let bin = rpc::call(&link, "binary", "copy", vec![Term::from(eetf::Binary::from(vec![7u8])), int(1 << 20)], T)
+        .await
+        .unwrap();
+    match bin {
+        Term::Binary(b) => assert!(b.bytes.len() == 1 << 20 && b.bytes.iter().all(|&x| x == 7)),
+        other => panic!("expected a binary, got {:?}", std::mem::discriminant(&other)),
+    }
+    let list = rpc::call(&link, "lists", "seq", vec![int(1), int(100_000)], T).await.unwrap();
+    match list {
+        Term::List(l) => {
+            assert_eq!(l.elements.len(), 100_000);
+            assert_eq!(l.elements[99_999], int(100_000));
+        }
+        _ => panic!("expected a list"),
+    }
+    // and a large argument travels the other way
+    let big_arg = Term::from(eetf::Binary::from(vec![1u8; 1 << 20]));
+    assert_eq!(rpc::call(&link, "erlang", "byte_size", vec![big_arg], T).await.unwrap(), int(1 << 20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_calls_from_fifty_tasks() {
+    let cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let tasks: Vec<_> = (0..50)
+        .map(|t| {
+            let link = link.clone();
+            tokio::spawn(async move {
+                for k in 0..20 {
+                    let n = t * 1000 + k;
+                    let r = rpc::call(&link, "erlang", "abs", vec![int(-n)], T).await.unwrap();
+                    assert_eq!(r, int(n), "each reply goes to its own caller");
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_cookie_is_named_as_such() {
+    let cluster = TestCluster::erlang(1);
+    let peer = NodeName::parse(cluster.name(0)).unwrap();
+    let local = LocalNode::new(format!("orbit_test_{}@{}", rand_suffix(), peer.host()));
+    let err = Link::connect(local, &peer, &Cookie::new("not-the-cookie"), &LinkOptions::default()).await.unwrap_err();
+    assert!(matches!(err, LinkError::CookieRejected { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains(cluster.name(0)) && text.contains("cookie"), "{text}");
+    assert!(!text.contains("not-the-cookie"), "the cookie is never printed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_node_lists_what_epmd_knows() {
+    let cluster = TestCluster::erlang(1);
+    let host = orbit_test_harness::short_host();
+    let peer = NodeName::parse(&format!("nobody_here_{}@{host}", std::process::id())).unwrap();
+    let local = LocalNode::new(format!("orbit_test_{}@{host}", rand_suffix()));
+    let err =
+        Link::connect(local, &peer, &Cookie::new(cluster.cookie.clone()), &LinkOptions::default()).await.unwrap_err();
+    assert!(matches!(err, LinkError::NotRegistered { .. }), "{err}");
+    let short = cluster.name(0).split('@').next().unwrap();
+    assert!(err.to_string().contains(short), "epmd's list includes the running node: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_epmd_is_reported() {
+    // A port that was just free stands in for a host where no epmd listens.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let peer = NodeName::parse("a@127.0.0.1").unwrap();
+    let local = LocalNode::new("orbit_test_noepmd@127.0.0.1");
+    let options = LinkOptions { epmd_port: free, ..LinkOptions::default() };
+    let err = Link::connect(local, &peer, &Cookie::new("x"), &options).await.unwrap_err();
+    assert!(matches!(err, LinkError::EpmdUnreachable { .. }), "{err}");
+    assert!(err.to_string().contains("epmd"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_killed_during_a_call_fails_it_promptly() {
+    let mut cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let call = tokio::spawn({
+        let link = link.clone();
+        async move { rpc::call(&link, "timer", "sleep", vec![int(60_000)], Duration::from_secs(120)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cluster.nodes[0].kill();
+    let result = tokio::time::timeout(Duration::from_secs(1), call).await.expect("error within 1 s").unwrap();
+    let err = result.unwrap_err();
+    assert!(matches!(err, RpcError::NodeDown { .. }), "{err}");
+    assert_eq!(link.closed().await, LinkClosed::PeerClosed);
+    // further calls fail at once
+    assert!(matches!(rpc::call(&link, "erlang", "node", vec![], T).await, Err(RpcError::NodeDown { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_node_is_detected_by_missed_ticks() {
+    let cluster = TestCluster::erlang(1);
+    let options = LinkOptions { tick_time: Duration::from_secs(2), ..LinkOptions::default() };
+    let link = link_with(&cluster, 0, options).await;
+    // Idle but alive: the link must stay up across several tick periods.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!link.is_closed(), "an idle live node is not taken for dead");
+    cluster.nodes[0].freeze();
+    let reason = tokio::time::timeout(Duration::from_secs(10), link.closed()).await.expect("detected");
+    cluster.nodes[0].thaw();
+    assert!(matches!(reason, LinkClosed::TickTimeout(_)), "{reason}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitors_and_links_deliver_signals() {
+    let mut cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let mut mb = link.local().open_mailbox();
+    // A process that waits for a message, then exits with a reason.
+    let pid = rpc::call(
+        &link,
+        "erlang",
+        "spawn",
+        vec![atom("timer"), atom("sleep"), Term::from(List::from(vec![atom("infinity")]))],
+        T,
+    )
+    .await
+    .unwrap();
+    let Term::Pid(pid) = pid else { panic!("spawn returned no pid") };
+    let reference = link.monitor(mb.pid(), MonitorTarget::Pid(pid.clone())).unwrap();
+    link.link_process(mb.pid(), &pid).unwrap();
+    rpc::call(&link, "erlang", "exit", vec![Term::from(pid.clone()), atom("stopped_by_test")], T).await.unwrap();
+    let mut got_down = false;
+    let mut got_exit = false;
+    while !(got_down && got_exit) {
+        match tokio::time::timeout(T, mb.recv()).await.expect("signals arrive").unwrap() {
+            Delivery::Down { reference: r, reason, .. } => {
+                assert_eq!(r, reference);
+                assert_eq!(reason, atom("stopped_by_test"));
+                got_down = true;
+            }
+            Delivery::Exit { from, reason } => {
+                assert_eq!(from, pid);
+                assert_eq!(reason, atom("stopped_by_test"));
+                got_exit = true;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Monitors of a node that dies fire with noconnection.
+    let pid2 = rpc::call(&link, "erlang", "whereis", vec![atom("init")], T).await.unwrap();
+    let Term::Pid(pid2) = pid2 else { panic!() };
+    link.monitor(mb.pid(), MonitorTarget::Pid(pid2)).unwrap();
+    cluster.nodes[0].kill();
+    match tokio::time::timeout(T, mb.recv()).await.unwrap().unwrap() {
+        Delivery::Down { reason, .. } => assert_eq!(reason, atom("noconnection")),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_reach_our_mailbox() {
+    let cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let mut mb = link.local().open_mailbox();
+    rpc::call(&link, "erlang", "send", vec![Term::from(mb.pid().clone()), atom("hello")], T).await.unwrap();
+    match tokio::time::timeout(T, mb.recv()).await.unwrap().unwrap() {
+        Delivery::Message { body, .. } => assert_eq!(body, atom("hello")),
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_names_work() {
+    // A long-named node of its own: the harness uses short names.
+    let name = format!("{}@127.0.0.1", orbit_test_harness::unique_name("long"));
+    let cookie = "longnamecookie";
+    let short = name.split('@').next().unwrap();
+    let mut child = std::process::Command::new("erl")
+        .args(["-noshell", "-name", &name, "-setcookie", cookie])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let peer = NodeName::parse(&name).unwrap();
+    let local = LocalNode::new("orbit_test_long@127.0.0.1");
+    let mut result = None;
+    for _ in 0..100 {
+        match Link::connect(local.clone(), &peer, &Cookie::new(cookie), &LinkOptions::default()).await {
+            Ok(link) => {
+                result = Some(rpc::call(&link, "erlang", "node", vec![], T).await);
+                break;
+            }
+            Err(LinkError::NotRegistered { .. }) | Err(LinkError::EpmdUnreachable { .. }) => {
+                tokio::time::sleep(Duration::from_millis(100)).await
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(result.expect("node came up").unwrap(), atom(&name), "{short}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negative_integers_in_lists_keep_their_sign() {
+    let cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let arg = Term::from(List::from(vec![int(-1), int(-120), int(7)]));
+    let back = rpc::call(&link, "lists", "reverse", vec![arg], T).await.unwrap();
+    let values: Vec<i64> =
+        beam::term::as_list(&back).unwrap().iter().map(|t| beam::term::as_integer(t).unwrap()).collect();
+    assert_eq!(values, vec![7, -120, -1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_nested_too_deep_is_an_error_not_a_crash() {
+    let cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let src = "-module(orbit_test_deep).\n-export([deep/1]).\ndeep(0) -> [];\ndeep(N) -> [deep(N - 1)].\n";
+    beam::agent::load_from_source(&link, "orbit_test_deep", src).await.unwrap();
+    let ok = rpc::call(&link, "orbit_test_deep", "deep", vec![int(500)], T).await;
+    assert!(ok.is_ok(), "500 levels decode");
+    let err = rpc::call(&link, "orbit_test_deep", "deep", vec![int(200_000)], T).await.unwrap_err();
+    assert!(matches!(err, RpcError::TooDeep { .. }), "{err}");
+    // the link is still good
+    assert_eq!(rpc::call(&link, "erlang", "abs", vec![int(-5)], T).await.unwrap(), int(5));
+}

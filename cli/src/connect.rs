@@ -1,0 +1,68 @@
+//! The connection options every cluster command shares, and turning them into a `Cluster`.
+
+use anyhow::{bail, Context};
+use beam::cluster::{Cluster, ClusterOptions};
+use beam::link::{Cookie, NodeName};
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ConnectArgs {
+    /// A node of the cluster (name@host); repeat for more seeds. Default: ORBIT_NODE.
+    #[arg(long = "node", short = 'n', env = "ORBIT_NODE", value_delimiter = ',')]
+    pub nodes: Vec<String>,
+    /// The cluster's cookie. Default: ORBIT_COOKIE, then ~/.erlang.cookie.
+    #[arg(long, conflicts_with = "cookie_file", hide_env_values = true)]
+    pub cookie: Option<String>,
+    /// A file holding the cookie (first line).
+    #[arg(long)]
+    pub cookie_file: Option<PathBuf>,
+    /// Seconds to wait for each node to answer.
+    #[arg(long, default_value_t = 10.0)]
+    pub timeout: f64,
+}
+
+impl ConnectArgs {
+    pub fn cookie(&self) -> anyhow::Result<Cookie> {
+        if let Some(c) = &self.cookie {
+            return Ok(Cookie::new(c.clone()));
+        }
+        if let Some(f) = &self.cookie_file {
+            return Cookie::from_file(f).map_err(anyhow::Error::msg);
+        }
+        Cookie::from_environment().map_err(anyhow::Error::msg)
+    }
+
+    pub fn seeds(&self) -> anyhow::Result<Vec<NodeName>> {
+        if self.nodes.is_empty() {
+            bail!("name a node of the cluster: --node app@host (or set ORBIT_NODE)");
+        }
+        self.nodes.iter().map(|n| NodeName::parse(n.trim()).map_err(anyhow::Error::from)).collect()
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_secs_f64(self.timeout.clamp(0.1, 3600.0))
+    }
+
+    pub async fn connect(&self) -> anyhow::Result<Cluster> {
+        let seeds = self.seeds()?;
+        let cookie = self.cookie()?;
+        let mut options = ClusterOptions { call_timeout: self.timeout(), ..ClusterOptions::default() };
+        options.link.connect_timeout = self.timeout();
+        let cluster = Cluster::connect(&seeds, cookie, options).await.context("cannot join the cluster")?;
+        // Give discovered nodes a moment to connect so the first answer covers the whole cluster.
+        wait_for_members(&cluster, self.timeout()).await;
+        Ok(cluster)
+    }
+}
+
+async fn wait_for_members(cluster: &Cluster, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let pending = cluster.nodes().iter().any(|(_, s)| *s == beam::cluster::NodeState::Connecting);
+        if !pending || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,1 @@
+//! LSP server: arrives with the language-server issue.

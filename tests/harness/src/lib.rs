@@ -1,0 +1,357 @@
+//! Real BEAM clusters for tests.
+//!
+//! Each cluster gets unique node names and a random cookie; every node is started by this process and
+//! stopped by its OS pid when the cluster is dropped (never by name). Nodes also get `PR_SET_PDEATHSIG`,
+//! so a test runner killed outright does not leave them behind.
+//!
+//! Two kinds of node: bare `erl` nodes (start in well under a second; for link/RPC tests) and nodes of
+//! `fixtures/demo` (`elixir --sname … -S mix run --no-halt`; the fixture is compiled once per run).
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// The machine's short host name, as `-sname` nodes use it.
+pub fn short_host() -> String {
+    let full = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
+    full.trim().split('.').next().unwrap_or("localhost").to_string()
+}
+
+/// The repository root (this crate lives in `tests/harness`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+fn random_token(len: usize) -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..len).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect()
+}
+
+/// A unique short node name prefix for this test process.
+pub fn unique_name(tag: &str) -> String {
+    format!("{tag}_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), random_token(4))
+}
+
+/// What a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    /// `erl -noshell`: the kernel and stdlib only.
+    Erlang,
+    /// The `fixtures/demo` bank application under Elixir.
+    Demo,
+}
+
+/// One started node.
+#[derive(Debug)]
+pub struct TestNode {
+    pub name: String,
+    pub log: PathBuf,
+    child: Option<Child>,
+    os_pid: u32,
+}
+
+impl TestNode {
+    pub fn os_pid(&self) -> u32 {
+        self.os_pid
+    }
+
+    /// SIGKILL, and wait until the process is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGSTOP: the node stays connected but answers nothing.
+    pub fn freeze(&self) {
+        unsafe { libc::kill(self.os_pid as i32, libc::SIGSTOP) };
+    }
+
+    pub fn thaw(&self) {
+        unsafe { libc::kill(self.os_pid as i32, libc::SIGCONT) };
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => c.try_wait().map(|s| s.is_none()).unwrap_or(false),
+            None => false,
+        }
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.thaw();
+        self.kill();
+    }
+}
+
+/// A set of joined nodes sharing one random cookie.
+#[derive(Debug)]
+pub struct TestCluster {
+    pub cookie: String,
+    pub kind: NodeKind,
+    pub nodes: Vec<TestNode>,
+    host: String,
+    log_dir: PathBuf,
+    tag: String,
+}
+
+impl TestCluster {
+    /// Starts `n` bare Erlang nodes and waits until each sees all the others.
+    pub fn erlang(n: usize) -> TestCluster {
+        Self::start(NodeKind::Erlang, n)
+    }
+
+    /// Starts `n` nodes of `fixtures/demo` (built once) and waits until they are joined and the bank is up.
+    pub fn demo(n: usize) -> TestCluster {
+        build_demo_fixture();
+        Self::start(NodeKind::Demo, n)
+    }
+
+    fn start(kind: NodeKind, n: usize) -> TestCluster {
+        let tag = unique_name("t");
+        let log_dir = std::env::temp_dir().join("orbit-test-nodes").join(&tag);
+        std::fs::create_dir_all(&log_dir).expect("log dir");
+        let mut cluster =
+            TestCluster { cookie: random_token(20), kind, nodes: Vec::new(), host: short_host(), log_dir, tag };
+        let names: Vec<String> = (0..n).map(|i| cluster.node_name(i)).collect();
+        for name in &names {
+            let node = cluster.spawn_node(name, &names);
+            cluster.nodes.push(node);
+        }
+        cluster.wait_joined(Duration::from_secs(
+            std::env::var("ORBIT_TEST_JOIN_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(90),
+        ));
+        cluster
+    }
+
+    fn node_name(&self, i: usize) -> String {
+        format!("{}_{}@{}", self.tag, i, self.host)
+    }
+
+    /// The `name@host` of node `i`.
+    pub fn name(&self, i: usize) -> &str {
+        &self.nodes[i].name
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    fn spawn_node(&self, full_name: &str, peers: &[String]) -> TestNode {
+        let short = full_name.split('@').next().unwrap().to_string();
+        let log = self.log_dir.join(format!("{short}.log"));
+        let out = std::fs::File::create(&log).expect("node log");
+        let err = out.try_clone().expect("node log");
+        let mut cmd = match self.kind {
+            NodeKind::Erlang => {
+                let mut c = Command::new("erl");
+                c.args(["-noshell", "-sname", &short, "-setcookie", &self.cookie]);
+                // Join the first node; `global` then meshes the rest.
+                if let Some(first) = peers.first().filter(|p| p.as_str() != full_name) {
+                    c.args(["-eval", &format!("net_adm:ping('{first}')")]);
+                }
+                c
+            }
+            NodeKind::Demo => {
+                let mut c = Command::new("elixir");
+                c.args(["--sname", &short, "--cookie", &self.cookie, "-S", "mix", "run", "--no-halt", "--no-compile"]);
+                c.current_dir(repo_root().join("fixtures/demo"));
+                let others: Vec<&str> = peers.iter().map(|s| s.as_str()).filter(|p| *p != full_name).collect();
+                c.env("BANK_PEERS", others.join(","));
+                c.env("MIX_ENV", "dev");
+                c
+            }
+        };
+        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+        // The node dies with the test thread that started it, even if the test runner is SIGKILLed.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {full_name}: {e} (is Erlang/Elixir installed? run scripts/test)"));
+        TestNode { name: full_name.to_string(), log, os_pid: child.id(), child: Some(child) }
+    }
+
+    /// Starts one more node that joins the cluster; returns its index.
+    pub fn add_node(&mut self) -> usize {
+        let i = self.nodes.len();
+        let name = self.node_name(i);
+        let mut peers = vec![self.nodes.first().map(|n| n.name.clone()).unwrap_or_default()];
+        peers.retain(|p| !p.is_empty());
+        let all: Vec<String> = peers.iter().cloned().chain(std::iter::once(name.clone())).collect();
+        let node = self.spawn_node(&name, &all);
+        self.nodes.push(node);
+        self.wait_node_joined(i, Duration::from_secs(90));
+        i
+    }
+
+    /// Evaluates Erlang expressions on node `i` with `erl_call` (a hidden C node); returns what it prints.
+    pub fn eval(&self, i: usize, exprs: &str) -> Result<String, String> {
+        erl_call(&self.nodes[i].name, &self.cookie, exprs)
+    }
+
+    /// `erlang:disconnect_node/1` from node `a` to node `b`.
+    pub fn cut(&self, a: usize, b: usize) {
+        let out = self.eval(a, &format!("erlang:disconnect_node('{}').", self.nodes[b].name));
+        assert!(matches!(out.as_deref(), Ok("true") | Ok("false")), "disconnect failed: {out:?}");
+    }
+
+    /// Connects node `a` to node `b` again.
+    pub fn heal(&self, a: usize, b: usize) {
+        let out = self.eval(a, &format!("net_kernel:connect_node('{}').", self.nodes[b].name));
+        assert_eq!(out.as_deref(), Ok("true"), "reconnect failed");
+    }
+
+    /// The visible nodes node `i` sees, sorted.
+    pub fn nodes_seen_by(&self, i: usize) -> Vec<String> {
+        self.try_nodes_seen_by(i).unwrap_or_default()
+    }
+
+    /// `None` while the node does not answer.
+    fn try_nodes_seen_by(&self, i: usize) -> Option<Vec<String>> {
+        self.eval(i, "lists:sort(nodes()).").ok().map(|s| parse_atom_list(&s))
+    }
+
+    fn wait_joined(&self, limit: Duration) {
+        for i in 0..self.nodes.len() {
+            self.wait_node_joined(i, limit);
+        }
+    }
+
+    fn wait_node_joined(&self, i: usize, limit: Duration) {
+        let start = Instant::now();
+        let want = self.nodes.len() - 1;
+        loop {
+            let ready = match self.kind {
+                NodeKind::Erlang => self.try_nodes_seen_by(i).is_some_and(|n| n.len() >= want),
+                NodeKind::Demo => {
+                    self.try_nodes_seen_by(i).is_some_and(|n| n.len() >= want)
+                        && self.eval(i, "is_pid(whereis('Elixir.Bank.Ledger')).").as_deref() == Ok("true")
+                }
+            };
+            if ready {
+                return;
+            }
+            // A node that started before its peer registered with epmd missed its one ping: ask again.
+            let pings: Vec<String> = self.nodes.iter().map(|n| format!("net_adm:ping('{}')", n.name)).collect();
+            let _ = self.eval(i, &format!("[{}].", pings.join(", ")));
+            if start.elapsed() > limit {
+                let log = std::fs::read_to_string(&self.nodes[i].log).unwrap_or_default();
+                panic!(
+                    "node {} did not join the cluster within {limit:?}; asked for nodes() it says {:?}. Its log ({}):\n{}",
+                    self.nodes[i].name,
+                    self.eval(i, "lists:sort(nodes())."),
+                    self.nodes[i].log.display(),
+                    log
+                );
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            n.thaw();
+            n.kill();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.log_dir);
+        }
+    }
+}
+
+/// Runs `erl_call` against `node`; the cookie goes through a file-less argument only to erl_call.
+pub fn erl_call(node: &str, cookie: &str, exprs: &str) -> Result<String, String> {
+    let mut child = Command::new("erl_call")
+        .args(["-sname", node, "-c", cookie, "-e", "-timeout", "10"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run erl_call: {e}"))?;
+    child.stdin.take().unwrap().write_all(format!("{exprs}\n").as_bytes()).map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() {
+        return Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)));
+    }
+    // erl_call -e prints {ok, Value}.
+    match text.strip_prefix("{ok,").and_then(|s| s.strip_suffix('}')) {
+        Some(v) => Ok(v.trim().to_string()),
+        None => Err(text),
+    }
+}
+
+fn parse_atom_list(s: &str) -> Vec<String> {
+    s.trim_matches(|c| c == '[' || c == ']')
+        .split(',')
+        .map(|a| a.trim().trim_matches('\'').to_string())
+        .filter(|a| !a.is_empty())
+        .collect()
+}
+
+/// Compiles `fixtures/demo` once per machine state; concurrent test binaries serialise on a lock file.
+pub fn build_demo_fixture() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let dir = repo_root().join("fixtures/demo");
+        let lock_path = dir.join(".build.lock");
+        let lock = std::fs::File::create(&lock_path).expect("fixture lock");
+        unsafe { libc::flock(std::os::unix::io::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+        let out = Command::new("mix")
+            .arg("compile")
+            .current_dir(&dir)
+            .env("MIX_ENV", "dev")
+            .output()
+            .expect("cannot run mix (is Elixir installed? run scripts/test)");
+        unsafe { libc::flock(std::os::unix::io::AsRawFd::as_raw_fd(&lock), libc::LOCK_UN) };
+        assert!(
+            out.status.success(),
+            "mix compile failed in fixtures/demo:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_erl_call_lists() {
+        assert_eq!(parse_atom_list("['a@h',b@h]"), vec!["a@h", "b@h"]);
+        assert!(parse_atom_list("[]").is_empty());
+    }
+}
+#[cfg(test)]
+mod debug_tmp {
+    #[test]
+    fn dbg() {
+        let c = super::TestCluster {
+            cookie: "abc".into(),
+            kind: super::NodeKind::Erlang,
+            nodes: vec![],
+            host: "vm".into(),
+            log_dir: "/tmp".into(),
+            tag: "x".into(),
+        };
+        let _ = c;
+        eprintln!("{:?}", super::erl_call("dbg1@vm", "abc", "nodes()."));
+    }
+}

@@ -187,6 +187,62 @@ impl Cluster {
         self.inner.members.get(node).and_then(|m| m.session.clone())
     }
 
+    /// A pid of Orbit's with a mailbox, for node-side code (tracers, agents) to send events to.
+    pub fn open_mailbox(&self) -> crate::link::Mailbox {
+        self.inner.local.open_mailbox()
+    }
+
+    /// Sends `message` to a pid on `node`.
+    pub fn send(&self, node: &str, to: &eetf::Pid, message: Term) -> Result<(), RpcError> {
+        let link = self.link(node).ok_or_else(|| self.not_connected(node, "send"))?;
+        link.send(to, message).map_err(|reason| RpcError::NodeDown {
+            node: node.to_string(),
+            mfa: "send".into(),
+            reason,
+        })
+    }
+
+    /// Runs `M:F(A)` on `node` when Orbit's session there ends, however it ends (disconnect, crash, network
+    /// loss). Registering the same `key` again replaces the earlier clean-up.
+    pub async fn register_cleanup(
+        &self,
+        node: &str,
+        key: Term,
+        m: &str,
+        f: &str,
+        a: Vec<Term>,
+    ) -> Result<(), RpcError> {
+        let (link, session) = self.link_and_session(node)?;
+        session.register_cleanup(&link, key, m, f, a).await
+    }
+
+    pub async fn unregister_cleanup(&self, node: &str, key: Term) -> Result<(), RpcError> {
+        let (link, session) = self.link_and_session(node)?;
+        session.unregister_cleanup(&link, key).await
+    }
+
+    fn link_and_session(&self, node: &str) -> Result<(Link, Session), RpcError> {
+        let link = self.link(node).ok_or_else(|| self.not_connected(node, "orbit_agent:register_cleanup/3"))?;
+        let session = self.session(node).ok_or_else(|| RpcError::BadRpc {
+            node: node.to_string(),
+            mfa: "orbit_agent:register_cleanup/3".into(),
+            reason: atom("orbit_agent_not_running"),
+        })?;
+        Ok((link, session))
+    }
+
+    fn not_connected(&self, node: &str, mfa: &str) -> RpcError {
+        RpcError::NodeDown {
+            node: node.to_string(),
+            mfa: mfa.to_string(),
+            reason: match self.inner.members.get(node).map(|m| m.state.clone()) {
+                Some(NodeState::Down { reason }) => LinkClosed::Io(reason),
+                Some(_) => LinkClosed::Io("not connected yet".into()),
+                None => LinkClosed::Io("not a member of this cluster".into()),
+            },
+        }
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<ClusterEvent> {
         self.inner.events.subscribe()
     }
@@ -206,15 +262,7 @@ impl Cluster {
     ) -> Result<Term, RpcError> {
         match self.link(node) {
             Some(link) => rpc::call(&link, m, f, args, timeout).await,
-            None => Err(RpcError::NodeDown {
-                node: node.to_string(),
-                mfa: format!("{m}:{f}/{}", args.len()),
-                reason: match self.inner.members.get(node).map(|m| m.state.clone()) {
-                    Some(NodeState::Down { reason }) => LinkClosed::Io(reason),
-                    Some(_) => LinkClosed::Io("not connected yet".into()),
-                    None => LinkClosed::Io("not a member of this cluster".into()),
-                },
-            }),
+            None => Err(self.not_connected(node, &format!("{m}:{f}/{}", args.len()))),
         }
     }
 

@@ -1,0 +1,891 @@
+%% Orbit's debugger helpers on a node, around OTP's interpreter (int / dbg_iserver / dbg_ieval).
+%%
+%% Everything here runs on the node whose processes it concerns, so that bindings, messages and stacks
+%% are read and summarised where they live and only what the editor shows crosses the network.
+%%
+%% - source_index/0, module_lines/1: which modules come from which files, and where int can stop.
+%% - prepare_server/1, interpret/2, uninterpret/1: interpretation node by node (int:ni reaches only visible
+%%   nodes, and never nodes that join later).
+%% - condition/2: called by the interpreter (through orbit_dbg_cond) for conditions, hit counts, log points.
+%% - stack/1, scope/3, children/5, eval/5, set_variable/5: reading and changing a paused process.
+%% - a keeper process per node and Orbit session: owns the condition table, holds suspensions of
+%%   non-interpreted processes (undone by the runtime when the keeper exits), watches the Orbit node.
+%% - cleanup/2: the clean-up contract: breakpoints removed, paused processes resumed, modules native again.
+-module(orbit_dbg).
+
+-export([ensure_server/0, server/0, source_index/1, module_lines/1, beam_md5/1,
+         load_into_server/2, interpret/2, uninterpret/1, interpreted_here/1,
+         start_keeper/2, stop_keeper/0, keeper_loop/1,
+         set_condition/2, clear_conditions/1, condition/2,
+         stack/1, caller/1, scope/3, children/4, eval/5, set_variable/5, forget/1, stored/1,
+         process_scope/1, suspend/1, resume/1, resume_all/0, current_stack/1, pause/1,
+         install_crash_forwarder/1, remove_crash_forwarder/0, log/2,
+         cleanup/2, snapshot_here/0, take/1, shrink/2, limits/0]).
+
+%% ---------------------------------------------------------------------------------------------
+%% The interpreter server
+
+%% The cluster's dbg_iserver (a global name); started on this node when there is none.
+ensure_server() ->
+    case global:whereis_name(dbg_iserver) of
+        Pid when is_pid(Pid) -> {ok, Pid};
+        undefined ->
+            case whereis(dbg_iserver) of
+                Pid when is_pid(Pid) ->
+                    %% A local server that lost its global name (e.g. after a partition healed).
+                    global:re_register_name(dbg_iserver, Pid),
+                    {ok, Pid};
+                undefined ->
+                    case dbg_iserver:start() of
+                        {ok, Pid} -> {ok, Pid};
+                        {error, {already_started, Pid}} -> {ok, Pid};
+                        Other -> {error, Other}
+                    end
+            end
+    end.
+
+server() ->
+    case global:whereis_name(dbg_iserver) of
+        Pid when is_pid(Pid) -> Pid;
+        undefined -> undefined
+    end.
+
+%% ---------------------------------------------------------------------------------------------
+%% Sources and lines
+
+%% [{Module, SourcePath}] for the application modules on this node: those loaded, and those in the code
+%% path that are not loaded yet. OTP's and Elixir's own modules are left out. Prefixes: lib dirs to skip.
+source_index(SkipPrefixes0) ->
+    ElixirRoot = case code:lib_dir(elixir) of
+                     D when is_list(D) -> [filename:dirname(D)];
+                     _ -> []
+                 end,
+    Skip = [code:lib_dir() | ElixirRoot ++ [binary_to_list(P) || P <- SkipPrefixes0]],
+    Loaded = [{M, F} || {M, F} <- code:all_loaded(), is_list(F), not skipped(F, Skip)],
+    LoadedSet = maps:from_list([{M, true} || {M, _} <- Loaded]),
+    FromLoaded = [{M, S} || {M, _} <- Loaded, S <- [module_source(M)], S =/= undefined],
+    Dirs = [D || D <- code:get_path(), not skipped(D, Skip)],
+    FromPath = lists:append([beams_in(D, LoadedSet) || D <- Dirs]),
+    lists:usort(FromLoaded ++ FromPath).
+
+skipped(Path, Skip) ->
+    lists:any(fun(P) -> lists:prefix(P, Path) end, Skip) orelse Path =:= "." orelse Path =:= [].
+
+module_source(M) ->
+    try proplists:get_value(source, M:module_info(compile)) of
+        undefined -> undefined;
+        S -> unicode:characters_to_binary(S)
+    catch _:_ -> undefined
+    end.
+
+beams_in(Dir, LoadedSet) ->
+    case file:list_dir(Dir) of
+        {ok, Files} ->
+            lists:filtermap(
+              fun(F) ->
+                      case filename:extension(F) =:= ".beam" andalso
+                          not maps:is_key(list_to_atom(filename:basename(F, ".beam")), LoadedSet) of
+                          true -> beam_source(filename:join(Dir, F));
+                          false -> false
+                      end
+              end, Files);
+        _ -> []
+    end.
+
+beam_source(Path) ->
+    case beam_lib:chunks(Path, [compile_info]) of
+        {ok, {M, [{compile_info, Info}]}} ->
+            case proplists:get_value(source, Info) of
+                undefined -> false;
+                S -> {true, {M, unicode:characters_to_binary(S)}}
+            end;
+        _ -> false
+    end.
+
+%% The lines where the interpreter can stop in Module, and its functions with their line spans:
+%% {ok, #{lines => [Line], functions => [{Name, Arity, FirstLine, LastLine}], source => Bin}}.
+module_lines(Mod) ->
+    case abstract_code(Mod) of
+        {ok, Forms, _Bin} ->
+            Funs = [{N, A, lists:min(Ls), lists:max(Ls)}
+                    || {function, Anno, N, A, Cs} <- Forms,
+                       line(Anno) > 0,
+                       Ls <- [[line(Anno) | [line(element(2, C)) || C <- Cs] ++ [L || L <- body_lines(Cs), L > 0]]]],
+            Lines = lists:usort([L || {function, _, _, _, Cs} <- Forms, L <- body_lines(Cs), L > 0]),
+            {ok, #{lines => Lines, functions => Funs, source => module_source(Mod)}};
+        {error, _} = E -> E
+    end.
+
+beam_md5(Mod) ->
+    case code:is_loaded(Mod) of
+        {file, _} -> Mod:module_info(md5);
+        false -> undefined
+    end.
+
+abstract_code(Mod) ->
+    case beam_binary(Mod) of
+        {ok, Bin} ->
+            case beam_lib:chunks(Bin, [abstract_code]) of
+                {ok, {_, [{abstract_code, {raw_abstract_v1, Forms}}]}} -> {ok, Forms, Bin};
+                {ok, {_, [{abstract_code, no_abstract_code}]}} -> {error, no_debug_info};
+                _ -> {error, no_debug_info}
+            end;
+        E -> E
+    end.
+
+%% The object code of Mod as this node has it: the file the loaded module came from, else the code path.
+beam_binary(Mod) ->
+    Path = case code:which(Mod) of
+               P when is_list(P) -> P;
+               _ -> code:where_is_file(atom_to_list(Mod) ++ ".beam")
+           end,
+    case is_list(Path) andalso erl_prim_loader:get_file(Path) of
+        {ok, Bin, _} -> {ok, Bin};
+        _ -> {error, no_beam}
+    end.
+
+line(Anno) when is_integer(Anno) -> Anno;
+line(Anno) -> try erl_anno:line(Anno) of L when is_integer(L) -> L; _ -> 0 catch _:_ -> 0 end.
+
+%% Lines of every expression the interpreter evaluates as a step: each expression of every body
+%% (function, case, receive, if, try, fun and block bodies), as dbg_ieval:seq/3 does.
+body_lines(Term) ->
+    body_lines([Term], []).
+
+body_lines([], Acc) -> Acc;
+body_lines([{clause, _, _, _, Body} = C | Rest], Acc) ->
+    body_lines(Body ++ sub(C) ++ Rest, [line(element(2, E)) || E <- Body, is_tuple(E), tuple_size(E) >= 2] ++ Acc);
+body_lines([{block, _, Body} | Rest], Acc) ->
+    body_lines(Body ++ Rest, [line(element(2, E)) || E <- Body, is_tuple(E), tuple_size(E) >= 2] ++ Acc);
+body_lines([{'try', _, Body, Cs1, Cs2, After} | Rest], Acc) ->
+    Seq = [line(element(2, E)) || E <- Body ++ After, is_tuple(E), tuple_size(E) >= 2],
+    body_lines(Body ++ After ++ Cs1 ++ Cs2 ++ Rest, Seq ++ Acc);
+body_lines([{'receive', _, Cs, _T, After} | Rest], Acc) ->
+    Seq = [line(element(2, E)) || E <- After, is_tuple(E), tuple_size(E) >= 2],
+    body_lines(Cs ++ After ++ Rest, Seq ++ Acc);
+body_lines([T | Rest], Acc) when is_tuple(T) ->
+    body_lines(sub(T) ++ Rest, Acc);
+body_lines([L | Rest], Acc) when is_list(L) ->
+    body_lines(L ++ Rest, Acc);
+body_lines([_ | Rest], Acc) ->
+    body_lines(Rest, Acc).
+
+sub(T) when is_tuple(T) -> [E || E <- tl(tuple_to_list(T)), is_tuple(E) orelse is_list(E)];
+sub(_) -> [].
+
+%% ---------------------------------------------------------------------------------------------
+%% Interpretation
+
+%% Puts Mod's code into the interpreter server (once for the cluster), from this node's object code.
+load_into_server(Server, Mod) ->
+    case abstract_code(Mod) of
+        {ok, _Forms, Bin} ->
+            {ok, {Mod, [{abstract_code, Abst}, {exports, Exp}]}} = beam_lib:chunks(Bin, [abstract_code, exports]),
+            Src = case module_source(Mod) of undefined -> <<>>; S -> S end,
+            SrcBin = case file:read_file(Src) of {ok, B} -> B; _ -> <<>> end,
+            MD5 = code:module_md5(Bin),
+            Term = term_to_binary({interpreter_module, Exp, Abst, SrcBin, MD5}),
+            case gen_server:call(Server, {load, Mod, binary_to_list(Src), Term}, 60000) of
+                {module, Mod} -> {ok, MD5};
+                Other -> {error, Other}
+            end;
+        E -> E
+    end.
+
+%% Makes calls into Mod on this node go through the interpreter. Only when the code loaded here is the
+%% code the server interprets (same md5): a node running another version is left alone and reported.
+interpret(Mod, WantMD5) ->
+    _ = code:ensure_loaded(Mod),
+    case beam_md5(Mod) of
+        undefined -> {error, not_loaded};
+        WantMD5 ->
+            _ = erts_debug:breakpoint({Mod, '_', '_'}, true),
+            ok;
+        Other -> {error, {other_version, Other}}
+    end.
+
+%% Back to native code on this node. The module stays loaded as it was; nothing is purged, so no
+%% process running it is killed.
+uninterpret(Mods) ->
+    [erts_debug:breakpoint({M, '_', '_'}, false) || M <- Mods],
+    ok.
+
+%% Of Mods, those whose calls go through the interpreter on this node.
+interpreted_here(Mods) ->
+    [M || M <- Mods, code:is_loaded(M) =/= false, is_interpreted_here(M)].
+
+is_interpreted_here(M) ->
+    case [FA || {F, _} = FA <- M:module_info(exports), F =/= module_info] of
+        [{F, A} | _] -> erlang:trace_info({M, F, A}, breakpoint) =:= {breakpoint, true};
+        [] -> false
+    end.
+
+%% ---------------------------------------------------------------------------------------------
+%% The keeper
+
+start_keeper(OrbitNode, EventPid) ->
+    case whereis(orbit_dbg_keeper) of
+        undefined -> ok;
+        Old ->
+            Ref = erlang:monitor(process, Old),
+            exit(Old, kill),
+            receive {'DOWN', Ref, _, _, _} -> ok after 5000 -> ok end
+    end,
+    Parent = self(),
+    Pid = spawn(fun() ->
+                        register(orbit_dbg_keeper, self()),
+                        ets:new(orbit_dbg_conds, [named_table, public, set, {read_concurrency, true}]),
+                        erlang:monitor_node(OrbitNode, true),
+                        Parent ! {self(), ready},
+                        orbit_dbg:keeper_loop(#{orbit => OrbitNode, events => EventPid, suspended => []})
+                end),
+    receive {Pid, ready} -> {ok, Pid} after 5000 -> {error, keeper_timeout} end.
+
+stop_keeper() ->
+    case whereis(orbit_dbg_keeper) of
+        undefined -> ok;
+        Pid -> keeper_call(Pid, stop)
+    end.
+
+keeper_call(Request) ->
+    case whereis(orbit_dbg_keeper) of
+        undefined -> {error, no_debug_session};
+        Pid -> keeper_call(Pid, Request)
+    end.
+
+keeper_call(Pid, Request) ->
+    Ref = erlang:monitor(process, Pid),
+    Pid ! {orbit_dbg, self(), Ref, Request},
+    receive
+        {Ref, Reply} -> erlang:demonitor(Ref, [flush]), Reply;
+        {'DOWN', Ref, _, _, R} -> {error, {no_keeper, R}}
+    after 10000 -> erlang:demonitor(Ref, [flush]), {error, timeout}
+    end.
+
+keeper_loop(#{orbit := Orbit, suspended := Sus} = S) ->
+    receive
+        {nodedown, Orbit} ->
+            %% Exiting undoes every suspension this process made.
+            exit(normal);
+        {orbit_dbg, From, Ref, stop} ->
+            resume_list(Sus),
+            From ! {Ref, ok},
+            exit(normal);
+        {orbit_dbg, From, Ref, {suspend, Pid}} ->
+            case lists:member(Pid, Sus) of
+                true -> From ! {Ref, ok}, orbit_dbg:keeper_loop(S);
+                false ->
+                    Reply = try erlang:suspend_process(Pid) of
+                                true -> ok;
+                                false -> {error, not_suspended}
+                            catch error:badarg -> {error, no_such_process}
+                            end,
+                    From ! {Ref, Reply},
+                    S1 = case Reply of ok -> S#{suspended := [Pid | Sus]}; _ -> S end,
+                    orbit_dbg:keeper_loop(S1)
+            end;
+        {orbit_dbg, From, Ref, {resume, Pid}} ->
+            resume_list([P || P <- Sus, P =:= Pid]),
+            From ! {Ref, ok},
+            orbit_dbg:keeper_loop(S#{suspended := Sus -- [Pid]});
+        {orbit_dbg, From, Ref, resume_all} ->
+            resume_list(Sus),
+            From ! {Ref, ok},
+            orbit_dbg:keeper_loop(S#{suspended := []});
+        {orbit_dbg, From, Ref, suspended} ->
+            From ! {Ref, Sus},
+            orbit_dbg:keeper_loop(S);
+        {orbit_dbg, From, Ref, events} ->
+            From ! {Ref, maps:get(events, S)},
+            orbit_dbg:keeper_loop(S);
+        _ ->
+            orbit_dbg:keeper_loop(S)
+    after 1000 ->
+        orbit_dbg:keeper_loop(S)
+    end.
+
+resume_list(Pids) ->
+    [catch erlang:resume_process(P) || P <- Pids],
+    ok.
+
+%% ---------------------------------------------------------------------------------------------
+%% Conditions, hit counts and log points (evaluated in the interpreter's meta process)
+
+%% Spec: #{id, module, line, lang := elixir | erlang, condition := undefined | Source,
+%%         hit := none | {eq | ge | gt | mod, N}, log := undefined | Source, events := Pid}
+%% Sources are parsed here once; a source that does not parse is returned as {error, Message}.
+set_condition(Slot, Spec0) ->
+    try
+        Lang = maps:get(lang, Spec0),
+        Cond = parse_opt(Lang, maps:get(condition, Spec0, undefined)),
+        Log = parse_log(Lang, maps:get(log, Spec0, undefined)),
+        Spec = Spec0#{condition := Cond, log => Log},
+        ets:insert(orbit_dbg_conds, [{Slot, Spec}, {{count, Slot}, 0}]),
+        ok
+    catch
+        throw:{parse_error, Msg} -> {error, Msg};
+        error:badarg -> {error, <<"no debug session on this node">>}
+    end.
+
+clear_conditions(Slots) ->
+    catch [ets:delete(orbit_dbg_conds, S) || S <- Slots],
+    catch [ets:delete(orbit_dbg_conds, {count, S}) || S <- Slots],
+    ok.
+
+parse_opt(_Lang, undefined) -> undefined;
+parse_opt(_Lang, <<>>) -> undefined;
+parse_opt(Lang, Src) -> parse_expr(Lang, Src).
+
+parse_expr(elixir, Src) ->
+    case 'Elixir.Code':string_to_quoted(Src) of
+        {ok, Quoted} -> {elixir, Quoted};
+        {error, {Meta, Msg, Token}} ->
+            throw({parse_error, iolist_to_binary([format_meta(Meta), to_bin(Msg), to_bin(Token)])})
+    end;
+parse_expr(erlang, Src) ->
+    Text = binary_to_list(Src),
+    Dotted = case lists:reverse(string:trim(Text)) of [$. | _] -> Text; _ -> Text ++ "." end,
+    case erl_scan:string(Dotted) of
+        {ok, Tokens, _} ->
+            case erl_parse:parse_exprs(Tokens) of
+                {ok, Exprs} -> {erlang, Exprs};
+                {error, {_, Mod, Desc}} -> throw({parse_error, unicode:characters_to_binary(Mod:format_error(Desc))})
+            end;
+        {error, {_, Mod, Desc}, _} -> throw({parse_error, unicode:characters_to_binary(Mod:format_error(Desc))})
+    end.
+
+format_meta(Meta) when is_list(Meta) ->
+    case proplists:get_value(line, Meta) of
+        undefined -> <<>>;
+        L -> iolist_to_binary(io_lib:format("line ~p: ", [L]))
+    end;
+format_meta(L) when is_integer(L) -> iolist_to_binary(io_lib:format("line ~p: ", [L]));
+format_meta(_) -> <<>>.
+
+to_bin(B) when is_binary(B) -> B;
+to_bin(L) when is_list(L) -> unicode:characters_to_binary(io_lib:format("~ts", [L]));
+to_bin({A, B}) -> <<(to_bin(A))/binary, (to_bin(B))/binary>>;
+to_bin(T) -> unicode:characters_to_binary(io_lib:format("~tp", [T])).
+
+%% "x is {x}" -> [<<"x is ">>, {expr, Parsed}]
+parse_log(_Lang, undefined) -> undefined;
+parse_log(Lang, Src) -> parse_log(Lang, Src, <<>>, []).
+
+parse_log(_Lang, <<>>, Lit, Acc) -> lists:reverse([Lit | Acc]);
+parse_log(Lang, <<"{{", Rest/binary>>, Lit, Acc) -> parse_log(Lang, Rest, <<Lit/binary, "{">>, Acc);
+parse_log(Lang, <<"}}", Rest/binary>>, Lit, Acc) -> parse_log(Lang, Rest, <<Lit/binary, "}">>, Acc);
+parse_log(Lang, <<"{", Rest/binary>>, Lit, Acc) ->
+    case binary:split(Rest, <<"}">>) of
+        [Expr, After] -> parse_log(Lang, After, <<>>, [{expr, parse_expr(Lang, Expr)}, Lit | Acc]);
+        [_] -> throw({parse_error, <<"log message has a '{' without its '}'">>})
+    end;
+parse_log(Lang, <<C, Rest/binary>>, Lit, Acc) -> parse_log(Lang, Rest, <<Lit/binary, C>>, Acc).
+
+%% Called by the interpreter with the frame's bindings (newest first): true stops, anything else does not.
+condition(Slot, Bs) ->
+    case catch ets:lookup(orbit_dbg_conds, Slot) of
+        [{Slot, Spec}] -> check(Slot, Spec, Bs);
+        _ -> true
+    end.
+
+check(Slot, #{condition := Cond, hit := Hit} = Spec, Bs) ->
+    Pass = case Cond of
+               undefined -> true;
+               Parsed -> truthy(eval_parsed(Parsed, Bs))
+           end,
+    Pass andalso hit_ok(Slot, Hit) andalso log_or_stop(Spec, Bs).
+
+truthy({ok, false}) -> false;
+truthy({ok, nil}) -> false;
+truthy({ok, _}) -> true;
+truthy(_) -> false.
+
+hit_ok(Slot, Hit) ->
+    N = ets:update_counter(orbit_dbg_conds, {count, Slot}, 1),
+    case Hit of
+        none -> true;
+        {eq, K} -> N =:= K;
+        {ge, K} -> N >= K;
+        {gt, K} -> N > K;
+        {mod, K} -> K > 0 andalso N rem K =:= 0
+    end.
+
+log_or_stop(#{log := undefined}, _Bs) -> true;
+log_or_stop(#{log := Parts, events := Events, id := Id} = Spec, Bs) ->
+    Text = iolist_to_binary([log_part(P, Spec, Bs) || P <- Parts]),
+    Debugged = case get(self) of P when is_pid(P) -> P; _ -> self() end,
+    Events ! {orbit_dbg_log, Id, node(), Debugged, Text},
+    false.
+
+log_part(B, _Spec, _Bs) when is_binary(B) -> B;
+log_part({expr, Parsed}, #{lang := Lang}, Bs) ->
+    case eval_parsed(Parsed, Bs) of
+        {ok, V} when Lang =:= elixir, is_binary(V) -> V;
+        {ok, V} -> inspect(Lang, V);
+        {error, Msg} -> <<"<error: ", Msg/binary, ">">>
+    end.
+
+%% ---------------------------------------------------------------------------------------------
+%% Evaluation with a frame's bindings
+
+%% Evaluates a parsed expression with raw interpreter bindings; {ok, Value} | {error, Message}.
+eval_parsed({elixir, Quoted}, Bs) ->
+    try 'Elixir.Code':eval_quoted(Quoted, elixir_binding(Bs)) of
+        {V, _} -> {ok, V}
+    catch C:R:St -> {error, format_exception(C, R, St)}
+    end;
+eval_parsed({erlang, Exprs}, Bs) ->
+    try erl_eval:exprs(Exprs, erlang_binding(Bs)) of
+        {value, V, _} -> {ok, V}
+    catch C:R:St -> {error, format_exception(C, R, St)}
+    end.
+
+format_exception(C, R, St) ->
+    case code:is_loaded('Elixir.Exception') of
+        {file, _} -> 'Elixir.Exception':format(C, R, lists:sublist(St, 3));
+        false -> unicode:characters_to_binary(io_lib:format("~p: ~tp", [C, R]))
+    end.
+
+%% Interpreter bindings of Elixir code name variables `_x@N`; the highest N is the current one.
+elixir_binding(Bs) ->
+    Best = lists:foldl(
+             fun({Var, Val}, Acc) ->
+                     case elixir_name(Var) of
+                         {Name, N} ->
+                             case maps:find(Name, Acc) of
+                                 {ok, {M, _}} when M >= N -> Acc;
+                                 _ -> Acc#{Name => {N, Val}}
+                             end;
+                         none -> Acc
+                     end
+             end, #{}, Bs),
+    [{Name, Val} || {Name, {_, Val}} <- maps:to_list(Best)].
+
+elixir_name(Var) ->
+    case re:run(atom_to_list(Var), "^_(.+)@([0-9]+)$", [{capture, all_but_first, list}, unicode]) of
+        {match, [Name, N]} -> {list_to_atom(Name), list_to_integer(N)};
+        nomatch -> none
+    end.
+
+erlang_binding(Bs) ->
+    lists:foldl(fun({Var, Val}, Acc) -> erl_eval:add_binding(Var, Val, Acc) end,
+                erl_eval:new_bindings(), lists:reverse(Bs)).
+
+inspect(elixir, V) ->
+    case code:is_loaded('Elixir.Kernel') of
+        {file, _} -> 'Elixir.Kernel':inspect(V, [{limit, 50}, {printable_limit, 1024}]);
+        false -> inspect(erlang, V)
+    end;
+inspect(erlang, V) -> unicode:characters_to_binary(io_lib:format("~0tP", [V, 20])).
+
+%% ---------------------------------------------------------------------------------------------
+%% Reading a paused process (through its meta, from this node)
+
+meta_get(Meta, What, Arg) ->
+    Meta ! {user, {get, What, self(), Arg}},
+    receive
+        {Meta, What, Reply} -> {ok, Reply}
+    after 5000 -> {error, meta_timeout}
+    end.
+
+%% [{Level, Module, Function, Arity, Line | undefined}], newest first. The top frame's line is what the
+%% caller knows from break_at; the others come from the interpreter's stack.
+stack(Meta) ->
+    case meta_get(Meta, backtrace, all) of
+        {ok, Trace} ->
+            Lines = frame_lines(Meta, [Le || {Le, _} <- Trace]),
+            {ok, [{Le, M, F, arity(A), maps:get(Le, Lines, undefined)} || {Le, {M, F, A}} <- Trace]};
+        E -> E
+    end.
+
+%% The process that waits for this one's reply when it is serving a GenServer.call:
+%% {ok, CallerPid} | none.
+caller(Meta) ->
+    case meta_get(Meta, backtrace, all) of
+        {ok, Trace} ->
+            case [From || {_, {_, handle_call, [_Req, From, _State]}} <- Trace] of
+                [{Pid, _Tag} | _] when is_pid(Pid) -> {ok, Pid};
+                _ -> none
+            end;
+        _ -> none
+    end.
+
+arity(A) when is_list(A) -> length(A);
+arity(A) when is_integer(A) -> A;
+arity(_) -> 0.
+
+%% dbg_istk:stack_frame/2 crashes the meta (and so the debugged process) when asked about a level
+%% that is not on its stack, so ask only while there are stack entries: from the top level, each answer
+%% names the next level to ask about, until `top`.
+frame_lines(Meta, [Top, _ | _]) ->
+    walk_up(Meta, Top, #{});
+frame_lines(_Meta, _) -> #{}.
+
+walk_up(Meta, SP, Acc) ->
+    case meta_get(Meta, stack_frame, {up, SP}) of
+        {ok, {Le, {_M, Line}, _Bs}} -> walk_up(Meta, Le, Acc#{Le => Line});
+        _ -> Acc
+    end.
+
+%% Bindings of the frame at level SP (nostack for the top frame).
+bindings(Meta, SP) ->
+    meta_get(Meta, bindings, SP).
+
+%% The variables of a frame, summarised: [{Name, Summary, Kind, Size, RawVar}] with Elixir names for Elixir
+%% code (current binding first) and Erlang names otherwise. Lang: elixir | erlang.
+scope(Meta, SP, Lang) ->
+    case bindings(Meta, SP) of
+        {ok, Bs} ->
+            Vars = case Lang of
+                       elixir -> elixir_vars(Bs);
+                       erlang -> [{atom_to_binary(V), V, Val} || {V, Val} <- lists:keysort(1, Bs)]
+                   end,
+            {ok, [{Name, shrink(Val, limits()), kind(Val), size_of(Val), Raw} || {Name, Raw, Val} <- Vars]};
+        E -> E
+    end.
+
+%% Current bindings first, then earlier ones named `x (previous N)`; compiler temporaries left out.
+elixir_vars(Bs) ->
+    Named = [{Name, N, Var, Val} || {Var, Val} <- Bs, {Name, N} <- [elixir_name(Var)], Name =/= '', Name =/= '_'],
+    Sorted = lists:sort(fun({A, NA, _, _}, {B, NB, _, _}) -> {A, -NA} =< {B, -NB} end, Named),
+    label_versions(Sorted, undefined, []).
+
+label_versions([], _, Acc) -> lists:reverse(Acc);
+label_versions([{Name, N, Var, Val} | Rest], Name, Acc) ->
+    Label = iolist_to_binary([atom_to_binary(Name), " (@", integer_to_binary(N), ")"]),
+    label_versions(Rest, Name, [{Label, Var, Val} | Acc]);
+label_versions([{Name, _N, Var, Val} | Rest], _Prev, Acc) ->
+    label_versions(Rest, Name, [{atom_to_binary(Name), Var, Val} | Acc]).
+
+kind(V) when is_map(V) -> map;
+kind(V) when is_list(V) -> list;
+kind(V) when is_tuple(V) -> tuple;
+kind(V) when is_binary(V) -> binary;
+kind(V) when is_bitstring(V) -> bitstring;
+kind(_) -> scalar.
+
+size_of(V) when is_map(V) -> map_size(V);
+size_of(V) when is_tuple(V) -> tuple_size(V);
+size_of(V) when is_binary(V) -> byte_size(V);
+size_of(V) when is_bitstring(V) -> bit_size(V);
+size_of(V) when is_list(V) -> list_len(V, 0);
+size_of(_) -> 0.
+
+%% Length of a possibly improper list, counting the tail as one more element.
+list_len([_ | T], N) -> list_len(T, N + 1);
+list_len([], N) -> N;
+list_len(_, N) -> N + 1.
+
+%% Children of a value found by Root and Path, paged: Root = {binding, Meta, SP, Var} | {stored, Ref}
+%% | {process, Pid}. Path: [index | {key, Term}]. Returns {ok, [{Label, Summary, Kind, Size, ChildKey}], Total}.
+children(Root, Path, Offset, Count) ->
+    case root_value(Root) of
+        {ok, V0} ->
+            case follow(V0, Path) of
+                {ok, V} -> {ok, page(V, Offset, Count), size_of(V)};
+                error -> {error, stale}
+            end;
+        E -> E
+    end.
+
+root_value({binding, Meta, SP, Var}) ->
+    case bindings(Meta, SP) of
+        {ok, Bs} -> case lists:keyfind(Var, 1, Bs) of {Var, V} -> {ok, V}; false -> {error, unbound} end;
+        E -> E
+    end;
+root_value({stored, Ref}) -> stored(Ref);
+root_value({process, Pid}) -> {ok, process_scope_value(Pid)}.
+
+follow(V, []) -> {ok, V};
+follow(V, [{key, K} | Rest]) when is_map(V) ->
+    case maps:find(K, V) of {ok, C} -> follow(C, Rest); error -> error end;
+follow(V, [I | Rest]) when is_tuple(V), is_integer(I), I >= 0, I < tuple_size(V) -> follow(element(I + 1, V), Rest);
+follow(V, [I | Rest]) when is_list(V), is_integer(I), I >= 0 ->
+    case nth_or_tail(V, I) of {ok, C} -> follow(C, Rest); error -> error end;
+follow(_, _) -> error.
+
+nth_or_tail([H | _], 0) -> {ok, H};
+nth_or_tail([_ | T], I) -> nth_or_tail(T, I - 1);
+nth_or_tail([], _) -> error;
+nth_or_tail(Tail, 0) -> {ok, Tail};
+nth_or_tail(_, _) -> error.
+
+page(V, Offset, Count) when is_map(V) ->
+    Keys = lists:sublist(lists:sort(maps:keys(V)), Offset + 1, Count),
+    [{{key, K}, shrink(maps:get(K, V), limits()), kind(maps:get(K, V)), size_of(maps:get(K, V)), shrink(K, limits())} || K <- Keys];
+page(V, Offset, Count) when is_tuple(V) ->
+    [{I, shrink(element(I + 1, V), limits()), kind(element(I + 1, V)), size_of(element(I + 1, V)), I}
+     || I <- lists:seq(Offset, min(tuple_size(V), Offset + Count) - 1)];
+page(V, Offset, Count) when is_list(V) ->
+    page_list(drop(V, Offset), Offset, Count, []);
+page(V, Offset, Count) when is_binary(V) ->
+    Size = byte_size(V),
+    [{I, binary:at(V, I), scalar, 0, I} || I <- lists:seq(Offset, min(Size, Offset + Count) - 1)];
+page(_, _, _) -> [].
+
+drop(L, 0) -> L;
+drop([_ | T], N) -> drop(T, N - 1);
+drop(Other, _) -> Other.
+
+page_list(_, _, 0, Acc) -> lists:reverse(Acc);
+page_list([H | T], I, N, Acc) -> page_list(T, I + 1, N - 1, [{I, shrink(H, limits()), kind(H), size_of(H), I} | Acc]);
+page_list([], _, _, Acc) -> lists:reverse(Acc);
+page_list(Tail, I, _, Acc) -> lists:reverse([{I, shrink(Tail, limits()), kind(Tail), size_of(Tail), tail} | Acc]).
+
+%% Limits used to summarise values shipped to Orbit: {MaxItems, MaxBytes, MaxDepth}. One more item, byte or
+%% level than Orbit shows is kept, so Orbit still knows that something was cut and marks it with "…".
+limits() -> {101, 4097, 13}.
+
+%% A copy of V cut to Limits; cut containers keep one extra element so the renderer knows to elide.
+shrink(V, {Items, Bytes, Depth}) -> shrink(V, Items, Bytes, Depth).
+
+shrink(_V, _Items, _Bytes, 0) -> '$orbit_cut';
+shrink(V, _Items, Bytes, _D) when is_binary(V), byte_size(V) > Bytes -> binary:part(V, 0, Bytes);
+shrink(V, _Items, Bytes, _D) when is_bitstring(V), byte_size(V) > Bytes -> <<B:Bytes/binary, _/bitstring>> = V, B;
+shrink(V, Items, Bytes, D) when is_list(V) -> shrink_list(V, Items, Bytes, D - 1, []);
+shrink(V, Items, Bytes, D) when is_tuple(V) ->
+    list_to_tuple([shrink(E, Items, Bytes, D - 1) || E <- lists:sublist(tuple_to_list(V), Items)]);
+shrink(V, Items, Bytes, D) when is_map(V), map_size(V) =< Items ->
+    maps:from_list([{shrink(K, Items, Bytes, D - 1), shrink(X, Items, Bytes, D - 1)} || {K, X} <- maps:to_list(V)]);
+shrink(V, Items, Bytes, D) when is_map(V) ->
+    Keys = lists:sublist(lists:sort(maps:keys(V)), Items),
+    maps:from_list([{shrink(K, Items, Bytes, D - 1), shrink(maps:get(K, V), Items, Bytes, D - 1)} || K <- Keys]);
+shrink(V, _, _, _) -> V.
+
+shrink_list(_, 0, _, _, Acc) -> lists:reverse(Acc);
+shrink_list([H | T], N, Bytes, D, Acc) -> shrink_list(T, N - 1, Bytes, D, [shrink(H, N, Bytes, D) | Acc]);
+shrink_list([], _, _, _, Acc) -> lists:reverse(Acc);
+shrink_list(Tail, _, Bytes, D, Acc) -> lists:reverse(Acc) ++ shrink(Tail, 1, Bytes, D).
+
+%% Evaluates Source (Elixir or Erlang) with the bindings of the paused frame (or none: Meta = none),
+%% on this node; stores the result for expansion. {ok, Summary, Kind, Size, Ref} | {error, Message}.
+eval(Meta, SP, Lang, Source, _Opts) ->
+    try
+        Bs = case Meta of
+                 none -> [];
+                 _ -> case bindings(Meta, SP) of {ok, B} -> B; _ -> [] end
+             end,
+        case eval_parsed(parse_expr(Lang, Source), Bs) of
+            {ok, V} ->
+                Ref = store(V),
+                {ok, shrink(V, limits()), kind(V), size_of(V), Ref};
+            {error, Msg} -> {error, Msg}
+        end
+    catch throw:{parse_error, M} -> {error, M}
+    end.
+
+%% Results of evaluations are kept (for expanding them) until forget/1 or the keeper ends.
+store(V) ->
+    Ref = erlang:unique_integer([positive]),
+    catch ets:insert(orbit_dbg_conds, {{stored, Ref}, V}),
+    Ref.
+
+stored(Ref) ->
+    case catch ets:lookup(orbit_dbg_conds, {stored, Ref}) of
+        [{_, V}] -> {ok, V};
+        _ -> {error, expired}
+    end.
+
+forget(Refs) ->
+    catch [ets:delete(orbit_dbg_conds, {stored, R}) || R <- Refs],
+    ok.
+
+take(Key) ->
+    [{_, V}] = ets:take(orbit_dbg_conds, {set_value, Key}),
+    V.
+
+%% Gives the interpreter variable Var (e.g. '_amount@1') the value of Source, evaluated with the
+%% frame's bindings. Only the top frame can be changed (the interpreter's rule).
+set_variable(Meta, Var, Lang, Source, _Opts) ->
+    try
+        {ok, Bs} = bindings(Meta, nostack),
+        case eval_parsed(parse_expr(Lang, Source), Bs) of
+            {ok, V} ->
+                Key = erlang:unique_integer([positive]),
+                ets:insert(orbit_dbg_conds, {{set_value, Key}, V}),
+                Cmd = lists:flatten(io_lib:format("~s = orbit_dbg:take(~p).", [quote_var(Var), Key])),
+                Meta ! {user, {eval, {self(), orbit_dbg, Cmd, nostack}}},
+                receive
+                    {Meta, {eval_rsp, 'Parse error'}} -> {error, <<"the interpreter could not parse the assignment">>};
+                    {Meta, {eval_rsp, 'Only possible to inspect variables'}} ->
+                        {error, <<"the process is not stopped at a breakpoint">>};
+                    {Meta, {eval_rsp, {'EXIT', R}}} -> {error, unicode:characters_to_binary(io_lib:format("~tp", [R]))};
+                    {Meta, {eval_rsp, New}} -> {ok, shrink(New, limits()), kind(New), size_of(New), store(New)}
+                after 5000 -> {error, <<"the interpreter did not answer">>}
+                end;
+            {error, Msg} -> {error, Msg}
+        end
+    catch throw:{parse_error, M} -> {error, M}
+    end.
+
+quote_var(Var) -> atom_to_list(Var).
+
+%% ---------------------------------------------------------------------------------------------
+%% Processes: scope, pause, suspension
+
+process_scope(Pid) ->
+    case is_process_alive(Pid) of
+        true -> {ok, shrink(process_scope_value(Pid), limits())};
+        false -> {error, no_such_process}
+    end.
+
+process_scope_value(Pid) ->
+    Info = case erlang:process_info(Pid, [registered_name, status, message_queue_len, messages, links, monitors,
+                                         memory, current_function, initial_call, dictionary, reductions]) of
+               undefined -> [];
+               L -> L
+           end,
+    Dict = proplists:get_value(dictionary, Info, []),
+    Initial = case proplists:get_value('$initial_call', Dict) of
+                  undefined -> proplists:get_value(initial_call, Info);
+                  IC -> IC
+              end,
+    #{node => node(),
+      registered_name => case proplists:get_value(registered_name, Info) of [] -> nil; N -> N end,
+      status => proplists:get_value(status, Info),
+      message_queue_len => proplists:get_value(message_queue_len, Info),
+      messages => proplists:get_value(messages, Info, []),
+      links => proplists:get_value(links, Info, []),
+      monitors => proplists:get_value(monitors, Info, []),
+      memory => proplists:get_value(memory, Info),
+      reductions => proplists:get_value(reductions, Info),
+      current_function => proplists:get_value(current_function, Info),
+      initial_call => Initial,
+      ancestors => proplists:get_value('$ancestors', Dict, [])}.
+
+%% Pauses an interpreted process at its next expression. Never sent to one at a break: there the
+%% interpreter takes `stop` as a bad command and the process crashes.
+pause(Pid) ->
+    case catch snapshot_status(Pid) of
+        break -> {error, already_stopped};
+        exit -> {error, exited};
+        undefined -> {error, not_interpreted};
+        _ ->
+            case gen_server:call(server(), {get_meta, Pid}, 5000) of
+                {ok, Meta} -> Meta ! {user, {cmd, stop}}, ok;
+                Other -> {error, Other}
+            end
+    end.
+
+snapshot_status(Pid) ->
+    case server() of
+        undefined -> undefined;
+        S ->
+            case lists:keyfind(Pid, 1, gen_server:call(S, snapshot, 5000)) of
+                {Pid, _, Status, _} -> Status;
+                false -> undefined
+            end
+    end.
+
+suspend(Pid) -> keeper_call({suspend, Pid}).
+resume(Pid) -> keeper_call({resume, Pid}).
+resume_all() -> keeper_call(resume_all).
+
+current_stack(Pid) ->
+    case erlang:process_info(Pid, current_stacktrace) of
+        {current_stacktrace, St} ->
+            {ok, [{M, F, arity(A), proplists:get_value(file, Loc), proplists:get_value(line, Loc)} || {M, F, A, Loc} <- St]};
+        undefined -> {error, no_such_process}
+    end.
+
+%% ---------------------------------------------------------------------------------------------
+%% Crash reports from any process on this node, forwarded to Orbit
+
+install_crash_forwarder(Dest) ->
+    _ = logger:remove_handler(orbit_crash_forwarder),
+    logger:add_handler(orbit_crash_forwarder, orbit_dbg, #{level => error, config => #{dest => Dest}}).
+
+remove_crash_forwarder() ->
+    _ = logger:remove_handler(orbit_crash_forwarder),
+    ok.
+
+%% logger handler callback
+log(#{msg := Msg, meta := Meta} = Event, #{config := #{dest := Dest}}) ->
+    case crash_of(Msg) of
+        {true, Who, Reason, Stack} ->
+            Text = try
+                       iolist_to_binary(logger_formatter:format(Event, #{single_line => false, template => [msg]}))
+                   catch _:_ -> <<>>
+                   end,
+            Dest ! {orbit_crash, node(), maps:get(pid, Meta, Who), Text, frames(Stack), shrink(Reason, limits())};
+        false -> ok
+    end;
+log(_, _) -> ok.
+
+crash_of({report, #{label := {proc_lib, crash}, report := [Info | _]}}) when is_list(Info) ->
+    case proplists:get_value(error_info, Info) of
+        {_Class, Reason, Stack} -> {true, proplists:get_value(pid, Info), Reason, Stack};
+        _ -> false
+    end;
+crash_of({report, #{label := {gen_server, terminate}, reason := Reason} = R}) ->
+    Stack = case Reason of {_, St} when is_list(St) -> St; _ -> [] end,
+    {true, maps:get(name, R, undefined), Reason, Stack};
+crash_of({report, #{label := {error_logger, error_report}, report := R}}) ->
+    case R of
+        [{pid, P} | _] -> {true, P, R, []};
+        _ -> false
+    end;
+crash_of(_) -> false.
+
+frames(Stack) when is_list(Stack) ->
+    [{M, F, arity(A), to_file(proplists:get_value(file, Loc)), proplists:get_value(line, Loc)}
+     || {M, F, A, Loc} <- Stack, is_list(Loc)];
+frames(_) -> [].
+
+to_file(undefined) -> undefined;
+to_file(F) -> unicode:characters_to_binary(F).
+
+%% ---------------------------------------------------------------------------------------------
+%% Clean-up: the same steps whether Orbit disconnects or vanishes.
+%%
+%% 1. Orbit's breakpoints leave the interpreter (so nothing stops again);
+%% 2. processes of this node paused at a break are continued, suspended ones resumed;
+%% 3. once none of them is still inside interpreted code (bounded wait), the modules run native again on
+%%    this node; modules whose processes never leave interpreted code stay interpreted rather than kill
+%%    those processes (the interpreter would: see int:nn/1);
+%% 4. the condition table, crash forwarder and keeper go.
+cleanup(Mods, Breaks) ->
+    Server = server(),
+    case Server of
+        undefined -> ok;
+        _ ->
+            [gen_server:cast(Server, {delete_break, B}) || B <- Breaks],
+            continue_paused(Server, 20)
+    end,
+    catch resume_all(),
+    wait_native(Server, 50),
+    uninterpret(Mods),
+    remove_crash_forwarder(),
+    stop_keeper(),
+    ok.
+
+continue_paused(_Server, 0) -> ok;
+continue_paused(Server, N) ->
+    Paused = [P || {P, _, break, _} <- snapshot_here()],
+    [case catch gen_server:call(Server, {get_meta, P}, 5000) of
+         {ok, Meta} -> Meta ! {user, {cmd, continue}};
+         _ -> ok
+     end || P <- Paused],
+    case Paused of
+        [] -> ok;
+        _ -> timer:sleep(50), continue_paused(Server, N - 1)
+    end.
+
+%% Waits (up to N × 100 ms) until no process of this node is stopped or running inside interpreted code.
+wait_native(undefined, _) -> ok;
+wait_native(_Server, 0) -> ok;
+wait_native(Server, N) ->
+    Busy = [P || {P, _, S, _} <- snapshot_here(), S =:= break orelse S =:= running],
+    case Busy of
+        [] -> ok;
+        _ -> continue_paused(Server, 1), timer:sleep(100), wait_native(Server, N - 1)
+    end.
+
+snapshot_here() ->
+    case server() of
+        undefined -> [];
+        S -> [E || {P, _, _, _} = E <- catch_list(catch gen_server:call(S, snapshot, 5000)), node(P) =:= node()]
+    end.
+
+catch_list(L) when is_list(L) -> L;
+catch_list(_) -> [].

@@ -1,0 +1,172 @@
+//! The debugger engine against a real cluster of `fixtures/demo`.
+
+use beam::cluster::ClusterOptions;
+use beam::debugger::{AttachConfig, Engine, EngineEvent, IntEngine, LineBreakpoint, Resume, SourceMap, StopReason};
+use beam::link::{Cookie, NodeName};
+use orbit_test_harness::{repo_root, TestCluster};
+use std::path::PathBuf;
+use std::time::Duration;
+
+fn account_ex() -> PathBuf {
+    repo_root().join("fixtures/demo/lib/bank/account.ex")
+}
+
+async fn attach(nodes: &TestCluster, seed: usize) -> IntEngine {
+    let config = AttachConfig {
+        seeds: vec![NodeName::parse(nodes.name(seed)).unwrap()],
+        cookie: Cookie::new(nodes.cookie.clone()),
+        cluster: ClusterOptions::default(),
+        project_dir: Some(repo_root().join("fixtures/demo")),
+        source_map: SourceMap::default(),
+        interpret: vec![],
+        exclude: vec![],
+    };
+    IntEngine::attach(config).await.expect("attach")
+}
+
+/// Feeds raw events through the engine until `pred` matches one of the events it produces.
+async fn until(engine: &mut IntEngine, what: &str, pred: impl Fn(&EngineEvent) -> bool) -> EngineEvent {
+    let fut = async {
+        loop {
+            let raw = engine.next_raw().await.expect("raw events");
+            for e in engine.handle_raw(raw).await {
+                if pred(&e) {
+                    return e;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), fut).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Runs an Erlang expression on node `i` in a thread (it may block while a process is paused).
+fn spawn_eval(nodes: &TestCluster, i: usize, expr: String) -> std::thread::JoinHandle<Result<String, String>> {
+    let (node, cookie) = (nodes.name(i).to_string(), nodes.cookie.clone());
+    std::thread::spawn(move || orbit_test_harness::erl_call(&node, &cookie, &expr))
+}
+
+fn owner_index(nodes: &TestCluster, id: &str) -> usize {
+    let owner = nodes.eval(0, &format!("'Elixir.Bank':owner_node(<<\"{id}\">>).")).unwrap();
+    let owner = owner.trim_matches('\'');
+    nodes.names().iter().position(|n| n == owner).expect("owner is a node")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breakpoint_on_another_node_stack_variables_step_and_cleanup() {
+    let nodes = TestCluster::demo(2);
+    nodes.eval(0, "'Elixir.Bank':open_account(<<\"acc1\">>, <<\"ann\">>, 100).").unwrap();
+    let owner = owner_index(&nodes, "acc1");
+    let caller = 1 - owner;
+    // Attach through the node that does not own the account: the stop happens on the other one.
+    let mut engine = attach(&nodes, caller).await;
+    let bps = engine.set_breakpoints(&account_ex(), vec![LineBreakpoint { line: 74, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    assert_eq!(bps[0].line, Some(74));
+
+    let call = spawn_eval(
+        &nodes,
+        caller,
+        "gen_server:call('Elixir.Bank':whereis(<<\"acc1\">>), {deposit, 5}, 60000).".to_string(),
+    );
+    let stopped = until(&mut engine, "stopped", |e| matches!(e, EngineEvent::Stopped { .. })).await;
+    let EngineEvent::Stopped { thread, reason, text, .. } = stopped else { unreachable!() };
+    assert_eq!(reason, StopReason::Breakpoint);
+    assert!(text.as_deref().unwrap().contains(nodes.name(owner)), "{text:?}");
+    let threads = engine.threads();
+    assert!(threads.iter().any(|t| t.id == thread && t.name.contains("Bank.Account.handle_call/3")), "{threads:?}");
+
+    if std::env::var("ORBIT_DEBUG_TEST").is_ok() {
+        let snap = engine
+            .cluster()
+            .call(
+                nodes.name(owner),
+                "gen_server",
+                "call",
+                vec![
+                    beam::term::tuple(vec![beam::term::atom("global"), beam::term::atom("dbg_iserver")]),
+                    beam::term::atom("snapshot"),
+                ],
+                Duration::from_secs(5),
+            )
+            .await;
+        eprintln!("SNAP before-stack {}", beam::term::render_erlang(&snap.unwrap(), &Default::default()));
+    }
+    let frames = engine.stack_trace(thread).await.unwrap();
+    if std::env::var("ORBIT_DEBUG_TEST").is_ok() {
+        let snap = engine
+            .cluster()
+            .call(
+                nodes.name(owner),
+                "gen_server",
+                "call",
+                vec![
+                    beam::term::tuple(vec![beam::term::atom("global"), beam::term::atom("dbg_iserver")]),
+                    beam::term::atom("snapshot"),
+                ],
+                Duration::from_secs(5),
+            )
+            .await;
+        eprintln!("SNAP after-stack {}", beam::term::render_erlang(&snap.unwrap(), &Default::default()));
+    }
+    assert_eq!(frames[0].name, "Bank.Account.handle_call/3");
+    assert_eq!(frames[0].line, 74);
+    assert!(frames[0].source.as_ref().unwrap().ends_with("lib/bank/account.ex"));
+
+    let scopes = engine.scopes(frames[0].id).await.unwrap();
+    assert_eq!(scopes[0].name, "Locals");
+    let locals = engine.variables(scopes[0].variables_reference, None, None).await.unwrap();
+    if std::env::var("ORBIT_DEBUG_TEST").is_ok() {
+        let snap = engine
+            .cluster()
+            .call(
+                nodes.name(owner),
+                "gen_server",
+                "call",
+                vec![
+                    beam::term::tuple(vec![beam::term::atom("global"), beam::term::atom("dbg_iserver")]),
+                    beam::term::atom("snapshot"),
+                ],
+                Duration::from_secs(5),
+            )
+            .await;
+        eprintln!("SNAP {snap:?}");
+    }
+    let amount = locals.iter().find(|v| v.name == "amount").unwrap_or_else(|| panic!("amount in {locals:?}"));
+    assert_eq!(amount.value, "5");
+    let state = locals.iter().find(|v| v.name == "state").expect("state");
+    assert!(state.value.starts_with("%Bank.Account{"), "{}", state.value);
+    assert!(state.variables_reference > 0);
+    let fields = engine.variables(state.variables_reference, None, None).await.unwrap();
+    assert!(fields.iter().any(|f| f.name == "balance" && f.value == "100"), "{fields:?}");
+
+    let process = engine.variables(scopes[1].variables_reference, None, None).await.unwrap();
+    assert!(process.iter().any(|v| v.name == "node" && v.value.contains(nodes.name(owner))), "{process:?}");
+
+    let v = engine.evaluate("state.balance + amount", Some(frames[0].id)).await.unwrap();
+    assert_eq!(v.value, "105");
+    let v = engine.evaluate("node()", Some(frames[0].id)).await.unwrap();
+    assert_eq!(v.value, format!(":{}", nodes.name(owner)), "evaluated on the process's node");
+
+    // setVariable changes what the function computes.
+    let set = engine.set_variable(scopes[0].variables_reference, "amount", "10").await.unwrap();
+    assert_eq!(set.value, "10");
+
+    engine.resume(thread, Resume::Next).await.unwrap();
+    let stepped = until(&mut engine, "step", |e| matches!(e, EngineEvent::Stopped { .. })).await;
+    assert!(matches!(stepped, EngineEvent::Stopped { reason: StopReason::Step, .. }), "{stepped:?}");
+    let frames = engine.stack_trace(thread).await.unwrap();
+    assert_eq!(frames[0].line, 75);
+
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    let result = call.join().unwrap().unwrap();
+    assert_eq!(result.replace(' ', ""), "{ok,110}", "the call completes with the changed amount");
+
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    for i in 0..2 {
+        let interpreted = nodes.eval(i, "orbit_dbg:interpreted_here(['Elixir.Bank.Account']).").unwrap();
+        assert_eq!(interpreted, "[]", "native again on node {i}");
+    }
+    let breaks = nodes.eval(0, "gen_server:call({global, dbg_iserver}, all_breaks).").unwrap();
+    assert_eq!(breaks, "[]");
+}

@@ -1,11 +1,17 @@
-//! `orbit status`: one row per node of the cluster.
+//! `orbit status`: one row per node of the cluster with its health, then alerts and partitions.
+//!
+//! Samples every node twice (`--interval` apart) so that rates and scheduler utilisation are known, then
+//! judges each node against the thresholds. `--watch` keeps sampling and prints what changes.
 
+use crate::commands::observe::{
+    byte_rate, clock, count, percent, print_json, rate, status_text, Progress, ThresholdArgs,
+};
 use crate::connect::ConnectArgs;
 use crate::output::{bytes, duration_ms, table};
-use beam::cluster::{Cluster, ClusterEvent, NodeState};
-use beam::health::{self, NodeSnapshot};
+use beam::health::{self, HealthEvent, HealthMonitor, HealthReport, NodeSample, Status};
 use serde::Serialize;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -14,106 +20,123 @@ pub struct Args {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-    /// Keep running: print nodes joining and leaving as it happens, and the table again after each change.
+    /// Keep running: print nodes joining and leaving, alerts and partitions as they happen, and the table
+    /// again after each change.
     #[arg(long)]
     watch: bool,
+    /// Seconds between samples.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    interval: f64,
+    #[command(flatten)]
+    thresholds: ThresholdArgs,
 }
 
+/// What `--json` prints: the health report, plus the earlier `disagreements` list.
 #[derive(Serialize)]
-struct Report {
-    nodes: Vec<NodeRow>,
+struct Report<'a> {
+    #[serde(flatten)]
+    report: &'a HealthReport,
+    /// Pairs of nodes whose views of each other differ.
     disagreements: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct NodeRow {
-    node: String,
-    status: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<String>,
-    #[serde(rename = "health", skip_serializing_if = "Option::is_none")]
-    snapshot: Option<NodeSnapshot>,
+    /// Seeds Orbit could not reach at all.
+    unreachable_seeds: Vec<String>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let progress = Progress::start("connecting");
     let cluster = args.connect.connect().await?;
-    let report = gather(&cluster, &args.connect).await;
-    print_report(&report, args.json);
+    progress.finish();
+    let interval = Duration::from_secs_f64(args.interval.clamp(0.05, 3600.0));
+    let options = args.thresholds.health_options(interval, args.connect.timeout(), 5);
+    let unreachable: Vec<String> =
+        args.connect.nodes.iter().filter(|s| !cluster.nodes().iter().any(|(n, _)| n == *s)).cloned().collect();
+
     if !args.watch {
-        let all_up = report.nodes.iter().all(|n| n.status == "up");
+        let progress = Progress::start(format!("sampling {} nodes", cluster.up_nodes().len()));
+        let report = health::check(&cluster, options, 2).await;
+        progress.finish();
+        print_report(&report, &unreachable, args.json)?;
+        let any_down = report.nodes.iter().any(|n| n.status == Status::Down) || !unreachable.is_empty();
         cluster.disconnect().await;
-        return Ok(if all_up { ExitCode::SUCCESS } else { ExitCode::from(2) });
+        return Ok(if any_down { ExitCode::from(2) } else { ExitCode::SUCCESS });
     }
-    let mut events = cluster.subscribe();
+
+    let monitor = HealthMonitor::start(&cluster, options);
+    let mut events = monitor.subscribe();
+    let progress = Progress::start("sampling");
+    monitor.wait_rounds(2, interval * 4 + args.connect.timeout() * 2).await;
+    progress.finish();
+    print_report(&monitor.report(), &unreachable, args.json)?;
     loop {
         let event = tokio::select! {
             e = events.recv() => e,
             _ = tokio::signal::ctrl_c() => break,
         };
-        let Ok(event) = event else { continue };
-        let when = chrono_like_now();
-        match &event {
-            ClusterEvent::NodeUp { node } => println!("{when} {node} is up"),
-            ClusterEvent::NodeDown { node, reason } => println!("{when} {node} is DOWN: {reason}"),
+        let event = match event {
+            Ok(e) => e,
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+            Err(_) => break,
+        };
+        let when = clock();
+        let line = match &event {
+            HealthEvent::Sampled { .. } => continue,
+            HealthEvent::NodeUp { node } => format!("{when} {node} is up"),
+            HealthEvent::NodeDown { node, reason } => format!("{when} {node} is DOWN: {reason}"),
+            HealthEvent::StatusChanged { node, from, to } => format!("{when} {node} is {to} (was {from})"),
+            HealthEvent::AlertRaised(a) => format!("{when} ! {} {}", a.level, a.message),
+            HealthEvent::AlertChanged(a) => format!("{when} ! now {} {}", a.level, a.message),
+            HealthEvent::AlertCleared(a) => format!("{when} cleared: {}", a.message),
+            HealthEvent::PartitionDetected(p) => format!("{when} ! PARTITION: {p}"),
+            HealthEvent::PartitionChanged(p) => format!("{when} ! partition changed: {p}"),
+            HealthEvent::PartitionHealed { .. } => format!("{when} partition healed: every node sees every other"),
+        };
+        if args.json {
+            println!("{}", serde_json::to_string(&event_json(&event, &line))?);
+        } else {
+            println!("{line}");
         }
-        let report = gather(&cluster, &args.connect).await;
-        print_report(&report, args.json);
+        // Redraw the table after membership and status changes.
+        if matches!(
+            event,
+            HealthEvent::NodeUp { .. } | HealthEvent::NodeDown { .. } | HealthEvent::StatusChanged { .. }
+        ) && !args.json
+        {
+            print_report(&monitor.report(), &unreachable, false)?;
+        }
     }
+    monitor.stop().await;
     cluster.disconnect().await;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Wall-clock time of day (UTC) for event lines, without a date-time dependency.
-fn chrono_like_now() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    format!("{:02}:{:02}:{:02}", (secs / 3600) % 24, (secs / 60) % 60, secs % 60)
+#[derive(Serialize)]
+struct EventLine<'a> {
+    event: &'static str,
+    text: &'a str,
 }
 
-async fn gather(cluster: &Cluster, connect: &ConnectArgs) -> Report {
-    let snapshots = health::snapshot_all(cluster, connect.timeout()).await;
-    let mut rows = Vec::new();
-    let mut ok = Vec::new();
-    for (node, result) in snapshots {
-        match result {
-            Ok(s) => {
-                ok.push(s.clone());
-                rows.push(NodeRow { node, status: "up", reason: None, snapshot: Some(s) });
-            }
-            Err(e) => rows.push(NodeRow { node, status: "unanswered", reason: Some(e.to_string()), snapshot: None }),
-        }
-    }
-    for (node, state) in cluster.nodes() {
-        match state {
-            NodeState::Up => {}
-            NodeState::Connecting => rows.push(NodeRow { node, status: "connecting", reason: None, snapshot: None }),
-            NodeState::Down { reason } => {
-                rows.push(NodeRow { node, status: "down", reason: Some(reason), snapshot: None })
-            }
-        }
-    }
-    // Seeds Orbit could not reach at all are not members; report them too.
-    for seed in &connect.nodes {
-        if !rows.iter().any(|r| r.node == *seed) {
-            rows.push(NodeRow {
-                node: seed.clone(),
-                status: "down",
-                reason: Some("not reachable".into()),
-                snapshot: None,
-            });
-        }
-    }
-    rows.sort_by(|a, b| a.node.cmp(&b.node));
-    let disagreements = health::disagreements(&ok).iter().map(|d| d.to_string()).collect();
-    Report { nodes: rows, disagreements }
+fn event_json<'a>(e: &HealthEvent, text: &'a str) -> EventLine<'a> {
+    let event = match e {
+        HealthEvent::Sampled { .. } => "sampled",
+        HealthEvent::NodeUp { .. } => "node_up",
+        HealthEvent::NodeDown { .. } => "node_down",
+        HealthEvent::StatusChanged { .. } => "status_changed",
+        HealthEvent::AlertRaised(_) => "alert_raised",
+        HealthEvent::AlertChanged(_) => "alert_changed",
+        HealthEvent::AlertCleared(_) => "alert_cleared",
+        HealthEvent::PartitionDetected(_) => "partition_detected",
+        HealthEvent::PartitionChanged(_) => "partition_changed",
+        HealthEvent::PartitionHealed { .. } => "partition_healed",
+    };
+    EventLine { event, text }
 }
 
-fn print_report(report: &Report, json: bool) {
+fn print_report(report: &HealthReport, unreachable: &[String], json: bool) -> anyhow::Result<()> {
+    let samples: Vec<health::NodeSnapshot> =
+        report.nodes.iter().filter_map(|n| n.sample.as_ref().map(|s| s.snapshot.clone())).collect();
+    let disagreements: Vec<String> = health::disagreements(&samples).iter().map(|d| d.to_string()).collect();
     if json {
-        match serde_json::to_string_pretty(report) {
-            Ok(s) => println!("{s}"),
-            Err(e) => eprintln!("orbit: cannot encode JSON: {e}"),
-        }
-        return;
+        return print_json(&Report { report, disagreements, unreachable_seeds: unreachable.to_vec() });
     }
     let members: Vec<&str> = report.nodes.iter().map(|r| r.node.as_str()).collect();
     let header = [
@@ -126,46 +149,78 @@ fn print_report(report: &Report, json: bool) {
         "MEMORY (proc/bin/ets)",
         "RUNQ",
         "SCHED",
+        "CPU",
+        "REDS",
+        "IO in/out",
         "SEES",
     ];
-    let rows: Vec<Vec<String>> = report
+    let mut rows: Vec<Vec<String>> = report
         .nodes
         .iter()
-        .map(|r| match &r.snapshot {
-            Some(s) => vec![
-                r.node.clone(),
-                r.status.to_string(),
-                format!("{}/{}", s.otp_release, s.erts_version),
-                s.elixir_version.clone().unwrap_or_else(|| "-".into()),
-                duration_ms(s.uptime_ms),
-                format!("{}/{}", s.process_count, s.process_limit),
-                format!(
-                    "{} ({}/{}/{})",
-                    bytes(s.memory.total),
-                    bytes(s.memory.processes),
-                    bytes(s.memory.binary),
-                    bytes(s.memory.ets)
-                ),
-                s.run_queue.to_string(),
-                format!("{}/{}", s.schedulers_online, s.schedulers),
-                sees(s, &members),
-            ],
-            None => {
-                let mut row = vec![r.node.clone(), r.status.to_uppercase()];
-                row.extend(std::iter::repeat_n("-".to_string(), 7));
+        .map(|r| match (&r.sample, r.status) {
+            (Some(s), status) if status != Status::Down => row(&r.node, status, s, &members),
+            _ => {
+                let mut row = vec![r.node.clone(), status_text(r.status)];
+                row.extend(std::iter::repeat_n("-".to_string(), header.len() - 3));
                 row.push(r.reason.clone().unwrap_or_default());
                 row
             }
         })
         .collect();
-    print!("{}", table(&header, &rows));
-    for d in &report.disagreements {
-        println!("! {d}");
+    for seed in unreachable {
+        let mut row = vec![seed.clone(), "DOWN".into()];
+        row.extend(std::iter::repeat_n("-".to_string(), header.len() - 3));
+        row.push("not reachable".into());
+        rows.push(row);
     }
+    print!("{}", table(&header, &rows));
+    for a in &report.alerts {
+        println!("! {:<8} {}", a.level.to_string(), a.message);
+    }
+    if let Some(p) = &report.partition {
+        println!(
+            "! PARTITION: {} group(s): {}",
+            p.groups.len(),
+            p.groups.iter().map(|g| format!("[{}]", g.join(", "))).collect::<Vec<_>>().join(" ")
+        );
+        for c in &p.cuts {
+            println!("!   {c}");
+        }
+    } else {
+        for d in &disagreements {
+            println!("! {d}");
+        }
+    }
+    Ok(())
 }
 
-/// "all" when the node sees every other member that is up, else the list of those it sees.
-fn sees(s: &NodeSnapshot, members: &[&str]) -> String {
+fn row(node: &str, status: Status, s: &NodeSample, members: &[&str]) -> Vec<String> {
+    let n = &s.snapshot;
+    vec![
+        node.to_string(),
+        status_text(status),
+        format!("{}/{}", n.otp_release, n.erts_version),
+        n.elixir_version.clone().unwrap_or_else(|| "-".into()),
+        duration_ms(n.uptime_ms),
+        format!("{}/{}", count(n.process_count), count(n.process_limit)),
+        format!(
+            "{} ({}/{}/{})",
+            bytes(n.memory.total),
+            bytes(n.memory.processes),
+            bytes(n.memory.binary),
+            bytes(n.memory.ets)
+        ),
+        n.run_queue.to_string(),
+        format!("{}/{}", n.schedulers_online, n.schedulers),
+        percent(s.scheduler_utilisation),
+        rate(s.reductions_per_sec),
+        format!("{} / {}", byte_rate(s.io_input_per_sec), byte_rate(s.io_output_per_sec)),
+        sees(n, members),
+    ]
+}
+
+/// "all" when the node sees every other member, else the list of those it sees.
+fn sees(s: &health::NodeSnapshot, members: &[&str]) -> String {
     let others: Vec<&&str> = members.iter().filter(|m| **m != s.node).collect();
     if others.iter().all(|m| s.visible_nodes.iter().any(|v| v == **m)) && !others.is_empty() {
         return "all".into();

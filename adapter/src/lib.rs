@@ -1,1 +1,35 @@
-//! DAP server: arrives with the debugger issue.
+//! `orbit dap`: a Debug Adapter Protocol server for BEAM clusters.
+//!
+//! The crate only translates: `codec` frames messages, `protocol` types them, `session` runs the one ordered
+//! loop over client requests, debugger events and launched nodes' output, `handlers` answer each request by
+//! calling the engine in `beam::debugger`, and `to_dap` converts the engine's answers to DAP types.
+
+pub mod codec;
+mod handlers;
+pub mod protocol;
+mod session;
+mod to_dap;
+
+pub use session::run;
+
+/// Serves one session on stdin/stdout.
+pub async fn serve_stdio() -> std::io::Result<()> {
+    run(tokio::io::stdin(), tokio::io::stdout()).await
+}
+
+/// Serves sessions on 127.0.0.1:`port`, one at a time per connection (for nvim-dap `server` adapters and
+/// VS Code's `debugServer`). Prints the bound address on stderr.
+pub async fn serve_tcp(port: u16) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    eprintln!("orbit dap listening on {}", listener.local_addr()?);
+    loop {
+        let (socket, _) = listener.accept().await?;
+        let _ = socket.set_nodelay(true);
+        tokio::spawn(async move {
+            let (r, w) = socket.into_split();
+            if let Err(e) = run(r, w).await {
+                eprintln!("orbit dap: session ended with an error: {e}");
+            }
+        });
+    }
+}

@@ -13,8 +13,9 @@
 %% - cleanup/2: the clean-up contract: breakpoints removed, paused processes resumed, modules native again.
 -module(orbit_dbg).
 
--export([ensure_server/0, server/0, source_index/1, module_lines/1, beam_md5/1,
+-export([ensure_server/0, server/0, attach/3, source_index/1, module_lines/1, beam_md5/1,
          load_into_server/2, interpret/2, uninterpret/1, interpreted_here/1,
+         breakpoint/3, undefined_function/3, undefined_lambda/3,
          start_keeper/2, stop_keeper/0, keeper_loop/1,
          set_condition/2, clear_conditions/1, condition/2,
          stack/1, caller/1, scope/3, children/4, eval/5, set_variable/5, forget/1, stored/1,
@@ -42,6 +43,14 @@ ensure_server() ->
                         Other -> {error, Other}
                     end
             end
+    end.
+
+%% Attaches AttPid (one of Orbit's pids) to Pid. The server crashes on an attach to a process it does not
+%% know (e.g. one cleared with int:clear/0 meanwhile), taking every debugging session with it, so check.
+attach(Server, AttPid, Pid) ->
+    case lists:keymember(Pid, 1, gen_server:call(Server, snapshot, 5000)) of
+        true -> gen_server:call(Server, {attached, AttPid, Pid}, 5000);
+        false -> {error, not_interpreted}
     end.
 
 server() ->
@@ -194,14 +203,27 @@ load_into_server(Server, Mod) ->
 
 %% Makes calls into Mod on this node go through the interpreter. Only when the code loaded here is the
 %% code the server interprets (same md5): a node running another version is left alone and reported.
+%% Every call into interpreted code looks the interpreter server up by its global name: on a node that
+%% does not see it yet (one that joined a moment ago), such a call would crash, so wait for it first.
 interpret(Mod, WantMD5) ->
     _ = code:ensure_loaded(Mod),
     case beam_md5(Mod) of
         undefined -> {error, not_loaded};
         WantMD5 ->
-            _ = erts_debug:breakpoint({Mod, '_', '_'}, true),
-            ok;
+            case wait_server(100) of
+                true ->
+                    _ = erts_debug:breakpoint({Mod, '_', '_'}, true),
+                    ok;
+                false -> {error, no_server}
+            end;
         Other -> {error, {other_version, Other}}
+    end.
+
+wait_server(0) -> false;
+wait_server(N) ->
+    case server() of
+        undefined -> timer:sleep(50), wait_server(N - 1);
+        _ -> true
     end.
 
 %% Back to native code on this node. The module stays loaded as it was; nothing is purged, so no
@@ -214,11 +236,25 @@ uninterpret(Mods) ->
 interpreted_here(Mods) ->
     [M || M <- Mods, code:is_loaded(M) =/= false, is_interpreted_here(M)].
 
+%% The debug breakpoints that make calls go through the interpreter do not show in erlang:trace_info/2:
+%% call the module from a probe process whose error handler is this module, so that such a breakpoint
+%% answers here (breakpoint/3) instead of entering the interpreter.
 is_interpreted_here(M) ->
-    case [FA || {F, _} = FA <- M:module_info(exports), F =/= module_info] of
-        [{F, A} | _] -> erlang:trace_info({M, F, A}, breakpoint) =:= {breakpoint, true};
-        [] -> false
+    {Pid, Ref} = spawn_monitor(fun() ->
+                                       process_flag(error_handler, orbit_dbg),
+                                       exit({orbit_probe, M:module_info(module)})
+                               end),
+    receive
+        {'DOWN', Ref, process, Pid, Reason} -> Reason =:= {orbit_probe, '$orbit_interpreted'}
+    after 5000 ->
+        exit(Pid, kill),
+        false
     end.
+
+%% Error handler of the probe above; the rest is what the default error handler does.
+breakpoint(_Module, _Function, _Args) -> '$orbit_interpreted'.
+undefined_function(M, F, A) -> error_handler:undefined_function(M, F, A).
+undefined_lambda(M, F, A) -> error_handler:undefined_lambda(M, F, A).
 
 %% ---------------------------------------------------------------------------------------------
 %% The keeper
@@ -384,8 +420,39 @@ parse_log(Lang, <<C, Rest/binary>>, Lit, Acc) -> parse_log(Lang, Rest, <<Lit/bin
 %% Called by the interpreter with the frame's bindings (newest first): true stops, anything else does not.
 condition(Slot, Bs) ->
     case catch ets:lookup(orbit_dbg_conds, Slot) of
-        [{Slot, Spec}] -> check(Slot, Spec, Bs);
+        [{Slot, Spec}] -> once_per_pass(Slot, Spec, Bs, fun() -> check(Slot, Spec, Bs) end);
         _ -> true
+    end.
+
+%% One Elixir line often compiles to nested expressions on that line (`state.balance` and `if` are
+%% `case`s), and the interpreter checks the breakpoint at each of them. The check that starts a pass over
+%% the line decides for the nested ones, so that a hit is counted and a log line printed once per pass.
+%% A check is taken as nested in the last deciding one when it runs on the same interpreted stack, with
+%% the same bindings or more, and either with strictly more bindings (the clause variables of a nested
+%% `case`) or deeper in this (meta) process than the deciding check and no shallower than the check just
+%% before it. A new call of the function starts again from its arguments at the depth of its call (not
+%% deeper than the nested checks of the previous call), and a recursive call has another stack. The spec
+%% (breakpoint id, session's event pid) is part of it: slots are reused.
+once_per_pass(Slot, Spec, Bs, Check) ->
+    Key = {orbit_dbg_pass, Slot},
+    Stack = get(dbg_istk),
+    {stack_size, Depth} = erlang:process_info(self(), stack_size),
+    Nested = case get(Key) of
+                 {Spec, Stack, Bs0, Depth0, Last, Decision0} ->
+                     Grown = length(Bs) > length(Bs0),
+                     Deeper = Depth > Depth0 andalso Depth >= Last,
+                     (Grown orelse Deeper) andalso lists:all(fun(B) -> lists:member(B, Bs) end, Bs0)
+                         andalso {true, Bs0, Depth0, Decision0};
+                 _ -> false
+             end,
+    case Nested of
+        {true, DecidedBs, DecidedDepth, Decision} ->
+            put(Key, {Spec, Stack, DecidedBs, DecidedDepth, Depth, Decision}),
+            Decision;
+        false ->
+            Decision = Check(),
+            put(Key, {Spec, Stack, Bs, Depth, Depth, Decision}),
+            Decision
     end.
 
 check(Slot, #{condition := Cond, hit := Hit} = Spec, Bs) ->
@@ -516,9 +583,12 @@ arity(_) -> 0.
 
 %% dbg_istk:stack_frame/2 crashes the meta (and so the debugged process) when asked about a level
 %% that is not on its stack, so ask only while there are stack entries: from the top level, each answer
-%% names the next level to ask about, until `top`.
-frame_lines(Meta, [Top, _ | _]) ->
+%% names the next level to ask about, until `top`. A post-mortem meta numbers its current frame 1, below
+%% the levels of its stack entries: there the walk starts just above the first entry.
+frame_lines(Meta, [Top, Next | _]) when Next < Top ->
     walk_up(Meta, Top, #{});
+frame_lines(Meta, [_Top, Next | _]) ->
+    walk_up(Meta, Next + 1, #{});
 frame_lines(_Meta, _) -> #{}.
 
 walk_up(Meta, SP, Acc) ->

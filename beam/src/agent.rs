@@ -23,6 +23,12 @@ pub struct AgentModule {
 pub const MODULES: &[AgentModule] = &[
     AgentModule { name: "orbit_agent", source: include_str!("../agent/orbit_agent.erl") },
     AgentModule { name: "orbit_health", source: include_str!("../agent/orbit_health.erl") },
+    AgentModule { name: "orbit_dbg", source: include_str!("../agent/orbit_dbg.erl") },
+    AgentModule { name: "orbit_dbg_cond", source: include_str!("../agent/orbit_dbg_cond.erl") },
+    AgentModule { name: "orbit_procs", source: include_str!("../agent/orbit_procs.erl") },
+    AgentModule { name: "orbit_trace", source: include_str!("../agent/orbit_trace.erl") },
+    AgentModule { name: "orbit_reload", source: include_str!("../agent/orbit_reload.erl") },
+    AgentModule { name: "orbit_sandbox", source: include_str!("../agent/orbit_sandbox.erl") },
 ];
 
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);

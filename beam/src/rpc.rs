@@ -173,6 +173,43 @@ fn is_atom(t: &Term, name: &str) -> bool {
     matches!(t, Term::Atom(a) if a.name == name)
 }
 
+/// `gen_server:call(To, Request)` from Orbit to any gen_server pid on the node behind `link`.
+pub async fn gen_call(link: &Link, to: &eetf::Pid, request: Term, timeout: Duration) -> Result<Term, RpcError> {
+    let node = link.peer().to_string();
+    let what = || "gen_server:call/3".to_string();
+    let (reply_pid, reference, rx) = link.expect_reply();
+    let msg = Term::from(Tuple::from(vec![
+        atom("$gen_call"),
+        Term::from(Tuple::from(vec![Term::from(reply_pid), Term::from(reference.clone())])),
+        request,
+    ]));
+    if let Err(reason) = link.send(to, msg) {
+        link.forget_reply(&reference);
+        return Err(RpcError::NodeDown { node, mfa: what(), reason });
+    }
+    match tokio::time::timeout(timeout, rx).await {
+        Ok(Ok(Reply::Term(reply))) => Ok(reply),
+        Ok(Ok(Reply::TooDeep(depth))) => Err(RpcError::TooDeep { node, mfa: what(), depth }),
+        Ok(Err(_)) => {
+            Err(RpcError::NodeDown { node, mfa: what(), reason: link.closed_reason().unwrap_or(LinkClosed::Local) })
+        }
+        Err(_) => {
+            link.forget_reply(&reference);
+            Err(RpcError::Timeout { node, mfa: what(), after: timeout })
+        }
+    }
+}
+
+/// `gen_server:cast(To, Request)`.
+pub fn gen_cast(link: &Link, to: &eetf::Pid, request: Term) -> Result<(), RpcError> {
+    let msg = Term::from(Tuple::from(vec![atom("$gen_cast"), request]));
+    link.send(to, msg).map_err(|reason| RpcError::NodeDown {
+        node: link.peer().to_string(),
+        mfa: "gen_server:cast/2".into(),
+        reason,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,41 +247,4 @@ mod tests {
         let foreign = reply(vec![atom("system_limit")]);
         assert!(matches!(decode_reply(foreign, &r).err().unwrap(), Failure::BadRpc(_)));
     }
-}
-
-/// `gen_server:call(To, Request)` from Orbit to any gen_server pid on the node behind `link`.
-pub async fn gen_call(link: &Link, to: &eetf::Pid, request: Term, timeout: Duration) -> Result<Term, RpcError> {
-    let node = link.peer().to_string();
-    let what = || "gen_server:call/3".to_string();
-    let (reply_pid, reference, rx) = link.expect_reply();
-    let msg = Term::from(Tuple::from(vec![
-        atom("$gen_call"),
-        Term::from(Tuple::from(vec![Term::from(reply_pid), Term::from(reference.clone())])),
-        request,
-    ]));
-    if let Err(reason) = link.send(to, msg) {
-        link.forget_reply(&reference);
-        return Err(RpcError::NodeDown { node, mfa: what(), reason });
-    }
-    match tokio::time::timeout(timeout, rx).await {
-        Ok(Ok(Reply::Term(reply))) => Ok(reply),
-        Ok(Ok(Reply::TooDeep(depth))) => Err(RpcError::TooDeep { node, mfa: what(), depth }),
-        Ok(Err(_)) => {
-            Err(RpcError::NodeDown { node, mfa: what(), reason: link.closed_reason().unwrap_or(LinkClosed::Local) })
-        }
-        Err(_) => {
-            link.forget_reply(&reference);
-            Err(RpcError::Timeout { node, mfa: what(), after: timeout })
-        }
-    }
-}
-
-/// `gen_server:cast(To, Request)`.
-pub fn gen_cast(link: &Link, to: &eetf::Pid, request: Term) -> Result<(), RpcError> {
-    let msg = Term::from(Tuple::from(vec![atom("$gen_cast"), request]));
-    link.send(to, msg).map_err(|reason| RpcError::NodeDown {
-        node: link.peer().to_string(),
-        mfa: "gen_server:cast/2".into(),
-        reason,
-    })
 }

@@ -15,8 +15,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// One row per node: versions, uptime, processes, memory, run queue, and who sees whom.
+    /// A scripted debug session against the demo bank cluster (fixtures/demo), printed as it happens.
+    Demo(commands::demo::Args),
+    /// The debugger: a Debug Adapter Protocol server (stdio, or --port for a TCP server).
+    Dap(commands::dap::Args),
+    /// Health per node (healthy, degraded, critical, down), alerts and partitions.
     Status(commands::status::Args),
+    /// A live dashboard of nodes, top processes and alerts.
+    Top(commands::top::Args),
+    /// Processes across the cluster, filtered, sorted and paged on the nodes; or a supervision tree.
+    Processes(commands::processes::Args),
+    /// One process in detail: info, stacktrace, state, links and monitors; its graph; or kill it.
+    Inspect(commands::inspect::Args),
+    /// Trace function calls or messages across the cluster, with a mandatory limit.
+    Trace(commands::trace::Args),
+    /// Compile source files once and load them on every node; verify the md5 everywhere.
+    Reload(commands::reload::Args),
+    /// Modules whose loaded version differs between nodes, or that some nodes have not loaded.
+    Drift(commands::drift::Args),
+    /// Isolated supervision trees: create, list, migrate, destroy, balance, fail over.
+    Sandbox(commands::sandbox::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -35,7 +53,16 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Dap(args) => commands::dap::run(args).await,
+            Command::Demo(args) => commands::demo::run(args).await,
             Command::Status(args) => commands::status::run(args).await,
+            Command::Top(args) => commands::top::run(args).await,
+            Command::Processes(args) => commands::processes::run(args).await,
+            Command::Inspect(args) => commands::inspect::run(args).await,
+            Command::Trace(args) => commands::trace::run(args).await,
+            Command::Reload(args) => commands::reload::run(args).await,
+            Command::Drift(args) => commands::drift::run(args).await,
+            Command::Sandbox(args) => commands::sandbox::run(args).await,
         }
     });
     match result {

@@ -33,6 +33,10 @@ ensure_tools() {
     _apt_install erlang-base erlang-dev erlang-debugger erlang-tools elixir
   fi
   command -v cargo >/dev/null || { echo "setup: cargo is missing: install Rust (rustup) first" >&2; return 1; }
+  # The DAP end-to-end tests use a real client from npm (@vscode/debugadapter-testsupport).
+  if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    _apt_install nodejs npm
+  fi
   if ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add clippy >&2
   fi

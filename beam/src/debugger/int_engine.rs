@@ -580,6 +580,9 @@ impl IntEngine {
                 Ok(t) => {
                     let why = match as_tuple(&t) {
                         Some([_, r]) if is_atom(r, "not_loaded") => "it is not loaded there".to_string(),
+                        Some([_, r]) if is_atom(r, "no_server") => {
+                            format!("it does not see OTP's interpreter server on {} (global names)", self.server_node)
+                        }
                         Some([_, r]) if as_tuple(r).is_some_and(|x| is_atom(&x[0], "other_version")) => {
                             format!("it runs another version of it than {}", self.entry)
                         }
@@ -629,29 +632,66 @@ impl IntEngine {
     }
 
     /// Attaches to a process from a mailbox of its own (one per thread, so detaching one is an exit
-    /// signal from that pid alone).
-    fn attach_thread(&mut self, id: i64) -> Result<(), DebugError> {
+    /// signal from that pid alone). Done by `orbit_dbg:attach/3` on the server's node, which first checks
+    /// that the server still knows the process: attaching to one it does not know crashes the server.
+    async fn attach_thread(&mut self, id: i64) -> Result<(), DebugError> {
         let server = self.server.clone();
-        let link = self
-            .cluster
-            .link(&self.server_node)
-            .ok_or_else(|| DebugError(format!("{} (the interpreter's node) is not connected", self.server_node)))?;
-        let Some(thread) = self.threads.get_mut(&id) else { return Ok(()) };
+        let Some(thread) = self.threads.get(&id) else { return Ok(()) };
         if thread.attach_pid.is_some() {
             return Ok(());
         }
+        let pid = thread.pid.clone();
         let mailbox = self.cluster.open_mailbox();
         let att = mailbox.pid().clone();
-        let reference = link.local().make_ref();
-        let call = tuple(vec![
-            atom("$gen_call"),
-            tuple(vec![Term::from(att.clone()), Term::from(reference)]),
-            tuple(vec![atom("attached"), Term::from(att.clone()), Term::from(thread.pid.clone())]),
-        ]);
-        link.send(&server, call).map_err(|e| DebugError(e.to_string()))?;
-        thread.attach_pid = Some(att);
-        thread.forwarder = Some(forward(mailbox, self.raw_tx.clone(), move |d| Raw::Thread(id, d)));
-        Ok(())
+        let forwarder = forward(mailbox, self.raw_tx.clone(), move |d| Raw::Thread(id, d));
+        if let Some(t) = self.threads.get_mut(&id) {
+            t.attach_pid = Some(att.clone());
+            t.forwarder = Some(forwarder);
+        }
+        let reply = self
+            .cluster
+            .call(
+                &self.server_node,
+                "orbit_dbg",
+                "attach",
+                vec![Term::from(server), Term::from(att), Term::from(pid)],
+                CALL,
+            )
+            .await;
+        match reply {
+            Ok(r) => {
+                if let Some([Term::Pid(meta)]) = ok_value(&r) {
+                    if let Some(t) = self.threads.get_mut(&id) {
+                        t.meta.get_or_insert_with(|| meta.clone());
+                    }
+                    Ok(())
+                } else {
+                    self.forget_attachment(id);
+                    if is_atom(&r, "error") {
+                        Err(DebugError(format!(
+                            "{}: another debugger is attached to this process (e.g. :debugger or another Orbit)",
+                            self.thread_label(id)
+                        )))
+                    } else {
+                        // Gone from the interpreter meanwhile (exited and cleared): nothing to show.
+                        Ok(())
+                    }
+                }
+            }
+            Err(e) => {
+                self.forget_attachment(id);
+                Err(rpc_err(e))
+            }
+        }
+    }
+
+    fn forget_attachment(&mut self, id: i64) {
+        if let Some(t) = self.threads.get_mut(&id) {
+            t.attach_pid = None;
+            if let Some(f) = t.forwarder.take() {
+                f.abort();
+            }
+        }
     }
 
     /// Ends the attachment: the server takes the exit signal as a detach; the process itself goes on.
@@ -711,16 +751,16 @@ impl IntEngine {
     }
 
     /// A value summary from `orbit_dbg` ({Summary, Kind, Size}) as a variable.
+    /// `value` is what `orbit_dbg` reports of a value: (summary, kind, size).
     fn variable(
         &mut self,
         node: &str,
         lang: Lang,
         name: String,
-        summary: &Term,
-        kind: &Term,
-        size: &Term,
+        value: (&Term, &Term, &Term),
         root: Option<(Term, Vec<Term>)>,
     ) -> VariableInfo {
+        let (summary, kind, size) = value;
         let kind = as_atom(kind).unwrap_or("scalar").to_string();
         let size = as_integer(size).unwrap_or(0).max(0) as u64;
         let is_struct = kind == "map" && crate::term::map_get_atom(summary, "__struct__").is_some();
@@ -976,7 +1016,7 @@ impl IntEngine {
                 }
             }
         }
-        if self.lines.get(&module).is_none() {
+        if !self.lines.contains_key(&module) {
             let _ = self.module_lines(&module).await;
         }
         let bps = if reason == StopReason::Breakpoint { self.breakpoint_ids_at(&module, line) } else { Vec::new() };
@@ -1002,7 +1042,7 @@ impl IntEngine {
                 if let Ok(r) = cluster.call(&node, "orbit_dbg", "caller", vec![Term::from(meta)], CALL).await {
                     if let Some([Term::Pid(caller)]) = ok_value(&r) {
                         let _ = tx.send(Raw::Note(format!(
-                            "{name} is serving a GenServer.call from #PID<{}.{}> on {}: that caller gives up after its timeout (5 s by default) while this process is paused",
+                            "{name} is serving a GenServer.call from #PID<0.{}.{}> on {}: that caller gives up after its timeout (5 s by default) while this process is paused",
                             caller.id, caller.serial, caller.node.name
                         )));
                     }
@@ -1127,7 +1167,7 @@ impl IntEngine {
                             let (id, new) = self.thread_for(&pid);
                             let attached = self.threads.get(&id).is_some_and(|t| t.attach_pid.is_some());
                             if !attached {
-                                if let Err(e) = self.attach_thread(id) {
+                                if let Err(e) = self.attach_thread(id).await {
                                     return vec![Self::output(e.0)];
                                 }
                             }
@@ -1141,7 +1181,7 @@ impl IntEngine {
                             let abnormal = !(is_atom(info, "normal") || is_atom(info, "shutdown"));
                             if abnormal && self.filters.contains(FILTER_CRASHES) {
                                 let (id, new) = self.thread_for(&pid);
-                                if let Err(e) = self.attach_thread(id) {
+                                if let Err(e) = self.attach_thread(id).await {
                                     return vec![Self::output(e.0)];
                                 }
                                 if new {
@@ -1678,9 +1718,15 @@ impl Engine for IntEngine {
                         id,
                         FrameRef { thread, sp: if i == 0 { None } else { Some(le) }, lang, interpreted: true },
                     );
+                    // A post-mortem meta knows the module of the frame that crashed but not its function.
+                    let name = if fun == "undefined" && i == 0 {
+                        self.function_at(m, fline)
+                    } else {
+                        function_display(m, fun, arity as u32)
+                    };
                     out.push(FrameInfo {
                         id,
-                        name: function_display(m, fun, arity as u32),
+                        name,
                         source: self.index.path_of(m).map(Path::to_path_buf),
                         line: fline,
                         subtle: false,
@@ -1798,7 +1844,7 @@ impl Engine for IntEngine {
                     };
                     let name = text(name);
                     let root = tuple(vec![atom("binding"), Term::from(meta.clone()), sp_term(sp), raw.clone()]);
-                    let mut v = self.variable(&node, lang, name.clone(), summary, kind, size, Some((root, vec![])));
+                    let mut v = self.variable(&node, lang, name.clone(), (summary, kind, size), Some((root, vec![])));
                     if !name.contains(' ') {
                         v.evaluate_name = Some(name);
                     }
@@ -1846,9 +1892,7 @@ impl Engine for IntEngine {
                         &node,
                         Lang::Elixir,
                         key.to_string(),
-                        value,
-                        &atom(kind),
-                        &int(size as i64),
+                        (value, &atom(kind), &int(size as i64)),
                         Some((root, vec![tuple(vec![atom("key"), atom(key)])])),
                     );
                     out.push(v);
@@ -1897,7 +1941,13 @@ impl Engine for IntEngine {
                     };
                     let mut child_path = path.clone();
                     child_path.push(key.clone());
-                    out.push(self.variable(&node, lang, name, summary, kind_t, size, Some((root.clone(), child_path))));
+                    out.push(self.variable(
+                        &node,
+                        lang,
+                        name,
+                        (summary, kind_t, size),
+                        Some((root.clone(), child_path)),
+                    ));
                 }
                 Ok(out)
             }
@@ -1965,7 +2015,7 @@ impl Engine for IntEngine {
                     t.stored.push(n);
                 }
                 let root = tuple(vec![atom("stored"), stored]);
-                Ok(self.variable(&node, lang, name.to_string(), &summary, &kind, &size, Some((root, vec![]))))
+                Ok(self.variable(&node, lang, name.to_string(), (&summary, &kind, &size), Some((root, vec![]))))
             }
             _ => {
                 if let Some(t) = self.threads.get_mut(&thread) {
@@ -1991,7 +2041,17 @@ impl Engine for IntEngine {
             }
             _ => (None, expr),
         };
-        let (node, meta, sp, lang, thread) = match (node_prefix, frame.and_then(|f| self.frames.get(&f).copied())) {
+        let frame_ref = match frame {
+            // A frame the editor still shows but that is gone (the process moved on) is not the entry node.
+            Some(f) if node_prefix.is_none() => Some(
+                self.frames
+                    .get(&f)
+                    .copied()
+                    .ok_or_else(|| DebugError(format!("no frame {f} (the process may have moved on)")))?,
+            ),
+            _ => None,
+        };
+        let (node, meta, sp, lang, thread) = match (node_prefix, frame_ref) {
             (Some(n), _) => {
                 if !self.cluster.up_nodes().contains(&n) {
                     return Err(DebugError(format!(
@@ -2037,7 +2097,7 @@ impl Engine for IntEngine {
                     t.stored.push(n);
                 }
                 let root = tuple(vec![atom("stored"), stored]);
-                Ok(self.variable(&node, lang, String::new(), &summary, &kind, &size, Some((root, vec![]))))
+                Ok(self.variable(&node, lang, String::new(), (&summary, &kind, &size), Some((root, vec![]))))
             }
             _ => Err(DebugError(as_tuple(&r).and_then(|p| p.get(1)).map(text).unwrap_or_else(|| text(&r)))),
         }
@@ -2105,7 +2165,7 @@ impl Engine for IntEngine {
             .await
             .map_err(rpc_err)?;
         if is_atom(&r, "ok") {
-            self.attach_thread(thread)?;
+            self.attach_thread(thread).await?;
             if let Some(t) = self.threads.get_mut(&thread) {
                 t.pausing = true;
             }

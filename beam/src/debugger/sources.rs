@@ -14,7 +14,7 @@ pub struct SourceMap {
 impl SourceMap {
     pub fn new(pairs: impl IntoIterator<Item = (String, String)>) -> SourceMap {
         let mut pairs: Vec<(String, String)> = pairs.into_iter().collect();
-        pairs.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        pairs.sort_by_key(|p| std::cmp::Reverse(p.0.len()));
         SourceMap { pairs }
     }
 

@@ -1,1 +1,11 @@
+pub mod dap;
+pub mod demo;
+pub mod drift;
+pub mod inspect;
+pub mod observe;
+pub mod processes;
+pub mod reload;
+pub mod sandbox;
 pub mod status;
+pub mod top;
+pub mod trace;

@@ -102,12 +102,19 @@ pub struct TestCluster {
     host: String,
     log_dir: PathBuf,
     tag: String,
+    code_path: Vec<PathBuf>,
 }
 
 impl TestCluster {
     /// Starts `n` bare Erlang nodes and waits until each sees all the others.
     pub fn erlang(n: usize) -> TestCluster {
         Self::start(NodeKind::Erlang, n)
+    }
+
+    /// Starts `n` bare Erlang nodes with `dirs` added to their code path (e.g. the demo's ebin, for its
+    /// Erlang module `bank_ledger`).
+    pub fn erlang_with_code_path(n: usize, dirs: &[PathBuf]) -> TestCluster {
+        Self::start_with(NodeKind::Erlang, n, dirs.to_vec())
     }
 
     /// Starts `n` nodes of `fixtures/demo` (built once) and waits until they are joined and the bank is up.
@@ -117,11 +124,22 @@ impl TestCluster {
     }
 
     fn start(kind: NodeKind, n: usize) -> TestCluster {
+        Self::start_with(kind, n, Vec::new())
+    }
+
+    fn start_with(kind: NodeKind, n: usize, code_path: Vec<PathBuf>) -> TestCluster {
         let tag = unique_name("t");
         let log_dir = std::env::temp_dir().join("orbit-test-nodes").join(&tag);
         std::fs::create_dir_all(&log_dir).expect("log dir");
-        let mut cluster =
-            TestCluster { cookie: random_token(20), kind, nodes: Vec::new(), host: short_host(), log_dir, tag };
+        let mut cluster = TestCluster {
+            cookie: random_token(20),
+            kind,
+            nodes: Vec::new(),
+            host: short_host(),
+            log_dir,
+            tag,
+            code_path,
+        };
         let names: Vec<String> = (0..n).map(|i| cluster.node_name(i)).collect();
         for name in &names {
             let node = cluster.spawn_node(name, &names);
@@ -155,6 +173,9 @@ impl TestCluster {
             NodeKind::Erlang => {
                 let mut c = Command::new("erl");
                 c.args(["-noshell", "-sname", &short, "-setcookie", &self.cookie]);
+                for d in &self.code_path {
+                    c.arg("-pa").arg(d);
+                }
                 // Join the first node; `global` then meshes the rest.
                 if let Some(first) = peers.first().filter(|p| p.as_str() != full_name) {
                     c.args(["-eval", &format!("net_adm:ping('{first}')")]);
@@ -277,8 +298,10 @@ impl Drop for TestCluster {
 
 /// Runs `erl_call` against `node`; the cookie goes through a file-less argument only to erl_call.
 pub fn erl_call(node: &str, cookie: &str, exprs: &str) -> Result<String, String> {
+    // Each call gets its own hidden name: erl_call's default name clashes when two calls reach one node.
+    let me = format!("erl_call_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
     let mut child = Command::new("erl_call")
-        .args(["-sname", node, "-c", cookie, "-e", "-timeout", "10"])
+        .args(["-sname", node, "-c", cookie, "-h", &me, "-e", "-timeout", "10"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -337,21 +360,5 @@ mod tests {
     fn parses_erl_call_lists() {
         assert_eq!(parse_atom_list("['a@h',b@h]"), vec!["a@h", "b@h"]);
         assert!(parse_atom_list("[]").is_empty());
-    }
-}
-#[cfg(test)]
-mod debug_tmp {
-    #[test]
-    fn dbg() {
-        let c = super::TestCluster {
-            cookie: "abc".into(),
-            kind: super::NodeKind::Erlang,
-            nodes: vec![],
-            host: "vm".into(),
-            log_dir: "/tmp".into(),
-            tag: "x".into(),
-        };
-        let _ = c;
-        eprintln!("{:?}", super::erl_call("dbg1@vm", "abc", "nodes()."));
     }
 }

@@ -1,0 +1,180 @@
+//! The debugger, against OTP's own int driven by a plain Erlang client, measured in the same run:
+//! - breakpoint hit → `stopped` latency (target p50 ≤ 2 ms);
+//! - setBreakpoints reaching 10 nodes (first time: interpreting the module everywhere; then a change);
+//! - the slowdown of code in modules without breakpoints while a session is attached (target ≤ 5%).
+//!
+//! Bare Erlang nodes with the demo's `bank_ledger` on their code path. Run with `scripts/bench`.
+
+use beam::agent;
+use beam::cluster::ClusterOptions;
+use beam::debugger::{AttachConfig, Engine, EngineEvent, IntEngine, LineBreakpoint, Resume, SourceMap};
+use beam::link::{Cookie, NodeName};
+use beam::term::{as_integer, as_list, atom, int};
+use orbit_test_harness::{build_demo_fixture, repo_root, TestCluster};
+use std::time::{Duration, Instant};
+
+const HITS: usize = 200;
+const LINE: u32 = 70; // bank_ledger:fee/1, `Fee0 = Amount div 100`
+const T: Duration = Duration::from_secs(60);
+
+fn summary(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let at = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+fn micros(t: &eetf::Term) -> Vec<f64> {
+    as_list(t).map(|l| l.iter().filter_map(as_integer).map(|x| x as f64).collect()).unwrap_or_default()
+}
+
+/// A plain cluster connection (with the agent) for the native phases, so that no Orbit session is
+/// subscribed to the interpreter while OTP's own client runs.
+async fn cluster_for(nodes: &TestCluster) -> beam::cluster::Cluster {
+    let seeds = vec![NodeName::parse(nodes.name(0)).unwrap()];
+    let cluster = beam::cluster::Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), ClusterOptions::default())
+        .await
+        .expect("connect");
+    while cluster.up_nodes().len() < nodes.nodes.len() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster
+}
+
+async fn engine_on(cluster: beam::cluster::Cluster, nodes: &TestCluster) -> IntEngine {
+    let config = AttachConfig {
+        seeds: vec![NodeName::parse(nodes.name(0)).unwrap()],
+        cookie: Cookie::new(nodes.cookie.clone()),
+        cluster: ClusterOptions::default(),
+        project_dir: Some(repo_root().join("fixtures/demo")),
+        source_map: SourceMap::default(),
+        interpret: vec![],
+        exclude: vec![],
+    };
+    IntEngine::with_cluster(cluster, config).await.expect("attach")
+}
+
+async fn wait_event(engine: &mut IntEngine, pred: impl Fn(&EngineEvent) -> bool) -> EngineEvent {
+    loop {
+        let raw = tokio::time::timeout(T, engine.next_raw()).await.expect("event").expect("stream");
+        for e in engine.handle_raw(raw).await {
+            if pred(&e) {
+                return e;
+            }
+        }
+    }
+}
+
+/// Median time of 11 runs of 200,000 rounds of work in a module that is never interpreted.
+async fn hot_loop(cluster: &beam::cluster::Cluster, node: &str) -> f64 {
+    let mut v = Vec::new();
+    for _ in 0..11 {
+        let t = cluster.call(node, "orbit_bench_dbg", "hot_loop", vec![int(200_000)], T).await.unwrap();
+        v.push(as_integer(&t).unwrap() as f64);
+    }
+    summary(v).0
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    build_demo_fixture();
+    let ebin = repo_root().join("fixtures/demo/_build/dev/lib/bank/ebin");
+    let ledger = repo_root().join("fixtures/demo/src/bank_ledger.erl");
+
+    // 1. Latency, 2 nodes.
+    let nodes = TestCluster::erlang_with_code_path(2, std::slice::from_ref(&ebin));
+    let cluster = cluster_for(&nodes).await;
+    let a = nodes.name(0).to_string();
+    let link = cluster.link(&a).unwrap();
+    agent::load_from_source(&link, "orbit_bench_dbg", include_str!("orbit_bench_dbg.erl")).await.unwrap();
+    eprintln!("bench: native breakpoint latency ({HITS} hits)");
+    let native = cluster
+        .call(
+            &a,
+            "orbit_bench_dbg",
+            "native_break_latency",
+            vec![atom("bank_ledger"), int(LINE as i64), int(HITS as i64)],
+            T * 5,
+        )
+        .await
+        .expect("native run");
+    cluster.call(&a, "orbit_bench_dbg", "native_cleanup", vec![atom("bank_ledger")], T).await.unwrap();
+    let without_before = hot_loop(&cluster, &a).await;
+    let mut engine = engine_on(cluster, &nodes).await;
+    let bps = engine.set_breakpoints(&ledger, vec![LineBreakpoint { line: LINE, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    eprintln!("bench: orbit breakpoint latency ({HITS} hits)");
+    let mut orbit = Vec::with_capacity(HITS);
+    for _ in 0..HITS {
+        let t0 = Instant::now();
+        engine
+            .cluster()
+            .call(&a, "erlang", "spawn", vec![atom("bank_ledger"), atom("fee"), beam::term::list(vec![int(100)])], T)
+            .await
+            .unwrap();
+        let stopped = wait_event(&mut engine, |e| matches!(e, EngineEvent::Stopped { .. })).await;
+        orbit.push(t0.elapsed().as_secs_f64() * 1e6);
+        let EngineEvent::Stopped { thread, .. } = stopped else { unreachable!() };
+        engine.resume(thread, Resume::Continue).await.unwrap();
+        wait_event(&mut engine, |e| matches!(e, EngineEvent::ThreadExited { thread: t } if *t == thread)).await;
+    }
+    let _ = engine.set_breakpoints(&ledger, vec![]).await;
+
+    eprintln!("bench: slowdown of code without breakpoints");
+    // 3. Slowdown of code without breakpoints while a session is attached (same 2 nodes).
+    let with_session = {
+        let _ = engine.set_breakpoints(&ledger, vec![LineBreakpoint { line: LINE, ..Default::default() }]).await;
+        hot_loop(engine.cluster(), &a).await
+    };
+    let _ = engine.end().await;
+    let cluster = engine.cluster().clone();
+    // Without a session both before attaching and after the session ended, to even out drift.
+    let without = (without_before + hot_loop(&cluster, &a).await) / 2.0;
+    cluster.disconnect().await;
+    drop(nodes);
+
+    eprintln!("bench: setBreakpoints on 10 nodes");
+    // 2. setBreakpoints on 10 nodes.
+    let nodes = TestCluster::erlang_with_code_path(10, std::slice::from_ref(&ebin));
+    let cluster = cluster_for(&nodes).await;
+    let a = nodes.name(0).to_string();
+    let link = cluster.link(&a).unwrap();
+    agent::load_from_source(&link, "orbit_bench_dbg", include_str!("orbit_bench_dbg.erl")).await.unwrap();
+    let native_set = cluster
+        .call(&a, "orbit_bench_dbg", "native_set_break", vec![atom("bank_ledger"), int(LINE as i64)], T)
+        .await
+        .ok()
+        .and_then(|t| as_integer(&t))
+        .unwrap_or(0) as f64;
+    cluster.call(&a, "orbit_bench_dbg", "native_cleanup", vec![atom("bank_ledger")], T).await.unwrap();
+    let mut engine = engine_on(cluster, &nodes).await;
+    let t0 = Instant::now();
+    let bps = engine.set_breakpoints(&ledger, vec![LineBreakpoint { line: LINE, ..Default::default() }]).await;
+    let first = t0.elapsed().as_secs_f64() * 1e6;
+    assert!(bps[0].verified);
+    let mut changes = Vec::new();
+    for i in 0..20 {
+        let line = if i % 2 == 0 { 71 } else { LINE };
+        let t0 = Instant::now();
+        engine.set_breakpoints(&ledger, vec![LineBreakpoint { line, ..Default::default() }]).await;
+        changes.push(t0.elapsed().as_secs_f64() * 1e6);
+    }
+    let _ = engine.end().await;
+    engine.cluster().clone().disconnect().await;
+
+    let (n50, n99) = summary(micros(&native));
+    let (o50, o99) = summary(orbit);
+    let (c50, _) = summary(changes);
+    println!("Breakpoint hit -> stopped, {HITS} hits of bank_ledger:fee/1 (µs):");
+    println!("  native Erlang client on the node (int)   p50 {n50:8.1}   p99 {n99:8.1}");
+    println!("  orbit engine, Rust, remote               p50 {o50:8.1}   p99 {o99:8.1}");
+    println!("  ratio orbit/native                       p50 {:8.2}x  p99 {:8.2}x", o50 / n50, o99 / n99);
+    println!("setBreakpoints reaching 10 nodes (µs):");
+    println!("  native int:ni + int:break                    {native_set:10.0}");
+    println!("  orbit, first (interpret on 10 nodes + break) {first:10.0}   ratio {:6.2}x", first / native_set);
+    println!("  orbit, moving the breakpoint (p50)           {c50:10.0}");
+    println!("Code without breakpoints while a session is attached (200,000 rounds, median of 11, µs):");
+    println!(
+        "  without session {without:10.0}   with session {with_session:10.0}   slowdown {:+.1}%",
+        (with_session / without - 1.0) * 100.0
+    );
+}

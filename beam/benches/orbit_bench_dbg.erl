@@ -1,0 +1,53 @@
+%% Native baselines for the debugger benchmark, run inside a node with OTP's own int.
+-module(orbit_bench_dbg).
+
+-export([native_break_latency/3, native_set_break/2, native_cleanup/1, hot_loop/1]).
+
+%% A plain Erlang debugger client: subscribed to the interpreter, it attaches to a process when told
+%% it broke and waits for break_at. N times: microseconds from the call's start to break_at received.
+native_break_latency(Mod, Line, N) ->
+    {module, Mod} = int:ni(Mod),
+    ok = int:break(Mod, Line),
+    Int = dbg_iserver:find(),
+    gen_server:cast(Int, {subscribe, self()}),
+    Times = [one(Int, Mod, Line) || _ <- lists:seq(1, N)],
+    ok = int:delete_break(Mod, Line),
+    Times.
+
+one(Int, Mod, Line) ->
+    T0 = erlang:monotonic_time(microsecond),
+    P = spawn(Mod, fee, [100]),
+    receive {int, {new_status, P, break, _}} -> ok end,
+    {ok, Meta} = gen_server:call(Int, {attached, self(), P}),
+    receive {Meta, {break_at, Mod, Line, _}} -> ok end,
+    T1 = erlang:monotonic_time(microsecond),
+    Meta ! {user, {cmd, continue}},
+    Ref = erlang:monitor(process, P),
+    receive {'DOWN', Ref, _, _, _} -> ok end,
+    flush(),
+    T1 - T0.
+
+flush() ->
+    receive _ -> flush() after 0 -> ok end.
+
+%% int:ni + int:break reaching every visible node: microseconds.
+native_set_break(Mod, Line) ->
+    T0 = erlang:monotonic_time(microsecond),
+    {module, Mod} = int:ni(Mod),
+    ok = int:break(Mod, Line),
+    erlang:monotonic_time(microsecond) - T0.
+
+native_cleanup(Mod) ->
+    [int:delete_break(M, L) || {{M, L}, _} <- int:all_breaks()],
+    int:nn(Mod),
+    int:clear(),
+    ok.
+
+%% Work in a module that is never interpreted: microseconds for N rounds.
+hot_loop(N) ->
+    T0 = erlang:monotonic_time(microsecond),
+    loop(N, 0),
+    erlang:monotonic_time(microsecond) - T0.
+
+loop(0, Acc) -> Acc;
+loop(N, Acc) -> loop(N - 1, Acc + lists:sum(lists:seq(1, 50)) + erlang:phash2(N)).

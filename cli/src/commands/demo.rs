@@ -1,0 +1,141 @@
+//! `orbit demo`: a scripted debug session against the demo bank (fixtures/demo), printed as it happens.
+//! It drives the same engine `orbit dap` serves: a breakpoint in `Bank.Account.handle_call/3` is hit on a
+//! node other than the one Orbit entered through, then its stack, variables, an evaluation, a step and a
+//! continue, and the clean-up that leaves every node as it was.
+
+use crate::connect::ConnectArgs;
+use anyhow::{bail, Context};
+use beam::cluster::ClusterOptions;
+use beam::debugger::{AttachConfig, Engine, EngineEvent, IntEngine, LineBreakpoint, Resume, SourceMap};
+use beam::term::{as_atom, atom, binary, int};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// The demo project (for source paths).
+    #[arg(long, default_value = "fixtures/demo")]
+    project_dir: PathBuf,
+}
+
+const T: Duration = Duration::from_secs(15);
+
+async fn until_stopped(engine: &mut IntEngine) -> anyhow::Result<(i64, String)> {
+    let wait = async {
+        loop {
+            let Some(raw) = engine.next_raw().await else { bail!("the debugger's event stream ended") };
+            for e in engine.handle_raw(raw).await {
+                match e {
+                    EngineEvent::Stopped { thread, text, description, .. } => {
+                        return Ok((thread, format!("{description}: {}", text.unwrap_or_default())));
+                    }
+                    EngineEvent::Output { text, .. } => print!("   | {text}"),
+                    _ => {}
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), wait).await.context("no stop within 30 s")?
+}
+
+pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let project = std::fs::canonicalize(&args.project_dir)
+        .with_context(|| format!("{} not found: run from the repository root", args.project_dir.display()))?;
+    let account_ex = project.join("lib/bank/account.ex");
+    let config = AttachConfig {
+        seeds: args.connect.seeds()?,
+        cookie: args.connect.cookie()?,
+        cluster: ClusterOptions::default(),
+        project_dir: Some(project),
+        source_map: SourceMap::default(),
+        interpret: vec![],
+        exclude: vec![],
+    };
+    println!("-> attaching to the cluster through {}", config.seeds[0]);
+    let mut engine = IntEngine::attach(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let cluster = engine.cluster().clone();
+    let entry = engine.entry_node().to_string();
+    println!("   nodes: {}", cluster.up_nodes().join(", "));
+
+    // An account owned by a node other than the entry node.
+    let mut id = String::new();
+    let mut owner = String::new();
+    for n in 0..200 {
+        let candidate = format!("demo-{n}");
+        let o = cluster.call(&entry, "Elixir.Bank", "owner_node", vec![binary(candidate.as_bytes())], T).await?;
+        if let Some(o) = as_atom(&o).filter(|o| *o != entry) {
+            id = candidate;
+            owner = o.to_string();
+            break;
+        }
+    }
+    if id.is_empty() {
+        bail!("every account lands on {entry}: start the demo with more than one node");
+    }
+    let _ = cluster
+        .call(&entry, "Elixir.Bank", "open_account", vec![binary(id.as_bytes()), binary(b"demo"), int(100)], T)
+        .await?;
+    println!("-> account {id:?} lives on {owner}");
+
+    let bps = engine.set_breakpoints(&account_ex, vec![LineBreakpoint { line: 74, ..Default::default() }]).await;
+    let bp = &bps[0];
+    println!(
+        "-> breakpoint at {}:{} verified={} {}",
+        account_ex.display(),
+        bp.line.unwrap_or(74),
+        bp.verified,
+        bp.message.clone().unwrap_or_default()
+    );
+    if !bp.verified {
+        bail!("the breakpoint did not take");
+    }
+
+    println!("-> depositing 25 from {entry} (GenServer.call to the account on {owner})");
+    let caller = cluster.clone();
+    let (e2, id2) = (entry.clone(), id.clone());
+    let deposit = tokio::spawn(async move {
+        let pid = caller.call(&e2, "Elixir.Bank", "whereis", vec![binary(id2.as_bytes())], T).await?;
+        let req = beam::term::tuple(vec![atom("deposit"), int(25)]);
+        caller.call(&e2, "gen_server", "call", vec![pid, req, int(60_000)], Duration::from_secs(90)).await
+    });
+
+    let (thread, what) = until_stopped(&mut engine).await?;
+    println!("-> stopped: {what}");
+    let frames = engine.stack_trace(thread).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("   stack:");
+    for f in &frames {
+        let src =
+            f.source.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        println!("     {} ({src}:{})", f.name, f.line);
+    }
+    let scopes = engine.scopes(frames[0].id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("   locals:");
+    for v in engine.variables(scopes[0].variables_reference, None, None).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+        println!("     {} = {}", v.name, v.value);
+    }
+    let eval = engine
+        .evaluate("{node(), state.balance + amount}", Some(frames[0].id))
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("   evaluate {{node(), state.balance + amount}} => {}", eval.value);
+
+    engine.resume(thread, Resume::Next).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (thread, what) = until_stopped(&mut engine).await?;
+    let frames = engine.stack_trace(thread).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("-> step: {what}, now at line {}", frames[0].line);
+
+    engine.resume(thread, Resume::Continue).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let result = deposit.await??;
+    println!("-> continued; the deposit returned {}", beam::term::render_elixir(&result, &Default::default()));
+
+    let notes = engine.end().await;
+    for n in &notes {
+        println!("   ! {n}");
+    }
+    println!("-> session ended: breakpoints removed, modules native again on every node");
+    cluster.disconnect().await;
+    Ok(if notes.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,183 @@
+'use strict';
+// Helpers shared by the cluster tests: an `orbit dap` session attached to a fixtures/demo cluster, and
+// the demo bank's accounts.
+
+const path = require('node:path');
+const assert = require('node:assert/strict');
+const client = require('./client');
+const { startCluster, sleep, DEMO_DIR } = require('./cluster');
+
+const FILES = {
+  account: path.join(DEMO_DIR, 'lib/bank/account.ex'),
+  fees: path.join(DEMO_DIR, 'lib/bank/fees.ex'),
+  ledger: path.join(DEMO_DIR, 'lib/bank/ledger.ex'),
+  mailbox: path.join(DEMO_DIR, 'lib/bank/mailbox.ex'),
+  bankLedger: path.join(DEMO_DIR, 'src/bank_ledger.erl'),
+};
+
+/**
+ * Starts `orbit dap` and attaches it to node `entry` of `cluster` (the VS Code sequence), with
+ * `options` as for client.attach (breakpoints, functionBreakpoints, exceptionFilters, args).
+ * Resolves with { dap, attached, output } where `output` collects every output event from the start.
+ */
+async function attachSession(cluster, entry, options = {}) {
+  const dap = await client.startClient(options.clientOptions);
+  const output = client.collectOutput(dap);
+  const attached = await client.attach(dap, {
+    ...options,
+    args: { node: cluster.name(entry), cookie: cluster.cookie, projectDir: DEMO_DIR, ...(options.args || {}) },
+  });
+  return { dap, attached, output };
+}
+
+/** Index of the node an account id is placed on. */
+async function ownerIndex(cluster, id) {
+  const owner = (await cluster.eval(0, `'Elixir.Bank':owner_node(<<"${id}">>)`)).replace(/'/g, '');
+  const i = cluster.names.indexOf(owner);
+  assert.ok(i >= 0, `owner ${owner} of ${id} is one of ${cluster.names}`);
+  return i;
+}
+
+/** An account id (with `prefix`) that the bank places on node `i`. */
+async function idOwnedBy(cluster, i, prefix = 'acc') {
+  for (let n = 0; n < 200; n++) {
+    const id = `${prefix}${n}`;
+    if ((await ownerIndex(cluster, id)) === i) return id;
+  }
+  throw new Error(`no account id found for node ${cluster.name(i)}`);
+}
+
+/** Opens an account on node `i` with `balance`; resolves with its id. */
+async function openAccountOn(cluster, i, balance = 100, prefix = 'acc') {
+  const id = await idOwnedBy(cluster, i, prefix);
+  const r = await cluster.eval(0, `'Elixir.Bank':open_account(<<"${id}">>, <<"ann">>, ${balance})`);
+  assert.match(r, /^\{ok,/, `open_account ${id}: ${r}`);
+  return id;
+}
+
+/**
+ * Starts a deposit into account `id` from node `from`, as a gen_server call with a 60 s timeout (so it
+ * outlives a paused server). Returns erl_call's { child, result }.
+ */
+function depositFrom(cluster, from, id, amount) {
+  return cluster.evalAsync(from, `gen_server:call('Elixir.Bank':whereis(<<"${id}">>), {deposit, ${amount}}, 60000)`);
+}
+
+/** Resolves with the result of an evalAsync; fails the test on an erl_call error or timeout. */
+async function resultOf(call, what = 'call', ms = 60000) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
+  });
+  try {
+    const r = await Promise.race([call.result, timeout]);
+    assert.ok(r.ok, `${what} failed: ${r.text}`);
+    return r.value.replace(/\s/g, '');
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resolves with `promise`'s value, or with `undefined` when it takes longer than `ms` (for "it did not happen"). */
+async function within(promise, ms) {
+  let timer;
+  const timeout = new Promise((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `check` (async, returns truthy when done) every 250 ms for up to `ms`; returns its last value. */
+async function eventually(check, ms = 20000, what = 'condition') {
+  const deadline = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await check();
+      if (last) return last;
+    } catch (e) {
+      last = e;
+    }
+    if (Date.now() > deadline) throw new Error(`${what} not reached within ${ms} ms (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+    await sleep(250);
+  }
+}
+
+/** The top frame of a stopped thread and its Locals and Process variables. */
+async function topFrame(dap, threadId) {
+  const st = await client.request(dap, 'stackTrace', { threadId, startFrame: 0, levels: 20 });
+  const frames = st.body.stackFrames;
+  assert.ok(frames.length > 0, 'the stopped thread has frames');
+  const scopes = (await client.request(dap, 'scopes', { frameId: frames[0].id })).body.scopes;
+  const vars = {};
+  for (const s of scopes) {
+    vars[s.name] = (await client.request(dap, 'variables', { variablesReference: s.variablesReference })).body.variables;
+  }
+  return { frames, frame: frames[0], scopes, vars };
+}
+
+/**
+ * What a node holds of the debugger: interpreted modules of the demo, breakpoints, processes stopped
+ * in the interpreter, suspended processes. `{[],[],[],[]}` once everything is undone.
+ */
+const LEFTOVERS = [
+  "Mods = ['Elixir.Bank.Account', 'Elixir.Bank.Fees', 'Elixir.Bank.Ledger', 'Elixir.Bank.Mailbox', bank_ledger],",
+  // Debug breakpoints (what makes calls interpreted) do not show in erlang:trace_info/2; the agent probes
+  // each module with a call that such a breakpoint would divert.
+  'Interp = orbit_dbg:interpreted_here(Mods),',
+  'Breaks = case global:whereis_name(dbg_iserver) of undefined -> []; S -> gen_server:call(S, all_breaks) end,',
+  'Paused = case global:whereis_name(dbg_iserver) of undefined -> []; S2 -> [P || {P, _, break, _} <- gen_server:call(S2, snapshot), node(P) =:= node()] end,',
+  'Suspended = [P || P <- processes(), erlang:process_info(P, status) =:= {status, suspended}],',
+  '{Interp, Breaks, Paused, Suspended}.',
+].join('\n');
+
+async function leftovers(cluster, i) {
+  return (await cluster.eval(i, LEFTOVERS)).replace(/\s/g, '');
+}
+
+/** A test body with a cluster of `n` nodes that is stopped afterwards (also when the test fails). */
+function withCluster(n, body) {
+  return async (t) => {
+    const cluster = await startCluster(n);
+    const sessions = [];
+    const ctx = {
+      cluster,
+      async attach(entry, options) {
+        const s = await attachSession(cluster, entry, options);
+        sessions.push(s.dap);
+        return s;
+      },
+    };
+    try {
+      await body(ctx, t);
+    } catch (e) {
+      // Keep the node logs of a failed test.
+      cluster.options.keepLogs = true;
+      if (t && t.diagnostic) t.diagnostic(`node logs: ${cluster.logDir}`);
+      throw e;
+    } finally {
+      for (const dap of sessions) await client.stopClient(dap).catch(() => {});
+      await cluster.stop();
+    }
+  };
+}
+
+module.exports = {
+  FILES,
+  attachSession,
+  ownerIndex,
+  idOwnedBy,
+  openAccountOn,
+  depositFrom,
+  resultOf,
+  within,
+  eventually,
+  topFrame,
+  leftovers,
+  withCluster,
+  DEMO_DIR,
+};

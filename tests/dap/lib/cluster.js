@@ -1,0 +1,282 @@
+'use strict';
+// Real clusters of fixtures/demo (the Elixir bank) for the DAP end-to-end tests.
+//
+// Every cluster gets unique node names (`dap_<pid>_<n>_<rand>_<i>@<shorthost>`) and a random cookie.
+// Nodes are started exactly as the Rust harness does (tests/harness/src/lib.rs):
+//
+//     elixir --sname NAME --cookie C -S mix run --no-halt --no-compile     (in fixtures/demo)
+//
+// with BANK_PEERS naming the other nodes, after one `mix compile` (under the same lock file as the Rust
+// harness, so parallel test files and test binaries do not race on _build). Expressions are evaluated
+// with `erl_call -sname NODE -c COOKIE -e`, the expression on stdin ending in a newline.
+//
+// Clean-up: `stop()` kills exactly the OS pids this cluster started (SIGKILL, by pid, never by name);
+// every started node is also killed when this process exits (also after an uncaught exception or on
+// SIGINT/SIGTERM), and nodes are started under `setpriv --pdeathsig KILL` so that a test process that is
+// killed outright does not leave them behind.
+//
+// Environment:
+//   ORBIT_TEST_JOIN_SECS   how long a node may take to start and join (default 90)
+//   ORBIT_TEST_KEEP_LOGS   1 to keep the node logs (in $TMPDIR/orbit-dap-nodes/<tag>) after a pass
+
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const crypto = require('node:crypto');
+
+const REPO_ROOT = path.resolve(__dirname, '../../..');
+const DEMO_DIR = path.join(REPO_ROOT, 'fixtures/demo');
+const JOIN_SECS = Number(process.env.ORBIT_TEST_JOIN_SECS) || 90;
+
+let counter = 0;
+/** Every node process started by this test process, by OS pid. */
+const live = new Map();
+
+function killAllSync() {
+  for (const pid of live.keys()) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+  }
+  live.clear();
+}
+
+process.on('exit', killAllSync);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    killAllSync();
+    process.kill(process.pid, signal);
+  });
+}
+process.on('uncaughtExceptionMonitor', killAllSync);
+
+function shortHost() {
+  return os.hostname().split('.')[0] || 'localhost';
+}
+
+function randomToken(len) {
+  const letters = 'abcdefghijklmnopqrstuvwxyz';
+  const bytes = crypto.randomBytes(len);
+  return Array.from(bytes, (b) => letters[b % 26]).join('');
+}
+
+let compiled = false;
+/** `mix compile` of fixtures/demo, once per test process, under the fixture's lock file. */
+function compileFixture() {
+  if (compiled) return;
+  try {
+    execFileSync('flock', [path.join(DEMO_DIR, '.build.lock'), 'mix', 'compile'], {
+      cwd: DEMO_DIR,
+      env: { ...process.env, MIX_ENV: 'dev' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 300000,
+    });
+  } catch (e) {
+    throw new Error(`mix compile failed in fixtures/demo: ${e.message}\n${e.stdout || ''}${e.stderr || ''}`);
+  }
+  compiled = true;
+}
+
+/**
+ * Runs `erl_call` against `node`. Resolves with { ok, value, text } (value: what `{ok, Value}` held);
+ * rejects only when erl_call cannot be started. `timeoutSec` is erl_call's own timeout; the child is
+ * also killed a little after it.
+ */
+let calls = 0;
+function erlCall(node, cookie, expr, timeoutSec = 10) {
+  // erl_call's own (hidden) node is named `c17` unless told otherwise: two calls to one node at a time
+  // would clash, so each gets a name of its own.
+  const hidden = `dapcall_${process.pid}_${calls++}_${randomToken(3)}`;
+  const child = spawn('erl_call', ['-sname', node, '-c', cookie, '-h', hidden, '-e', '-timeout', String(timeoutSec)], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  child.stdin.on('error', () => {});
+  child.stdin.end(`${expr}\n`);
+  const killer = setTimeout(() => child.kill('SIGKILL'), (timeoutSec + 5) * 1000);
+  const result = new Promise((resolve, reject) => {
+    child.on('error', (e) => {
+      clearTimeout(killer);
+      reject(new Error(`cannot run erl_call: ${e.message}`));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(killer);
+      const text = out.trim();
+      const m = /^\{ok,([\s\S]*)\}$/.exec(text);
+      if (code === 0 && m) resolve({ ok: true, value: m[1].trim(), text });
+      else resolve({ ok: false, value: undefined, text: `${text}${err ? ` ${err.trim()}` : ''} (exit ${code ?? signal})` });
+    });
+  });
+  return { child, result };
+}
+
+class Cluster {
+  constructor(n, options = {}) {
+    this.tag = `dap_${process.pid}_${counter++}_${randomToken(4)}`;
+    this.cookie = randomToken(20);
+    this.host = shortHost();
+    this.logDir = path.join(os.tmpdir(), 'orbit-dap-nodes', this.tag);
+    this.size = n;
+    this.options = options;
+    /** [{ name, child, pid, log, exited }] */
+    this.nodes = [];
+  }
+
+  nodeName(i) {
+    return `${this.tag}_${i}@${this.host}`;
+  }
+
+  /** The `name@host` of node i. */
+  name(i) {
+    return this.nodes[i].name;
+  }
+
+  get names() {
+    return this.nodes.map((n) => n.name);
+  }
+
+  spawnNode(name, peers) {
+    fs.mkdirSync(this.logDir, { recursive: true });
+    const short = name.split('@')[0];
+    const log = path.join(this.logDir, `${short}.log`);
+    const fd = fs.openSync(log, 'w');
+    const args = ['--pdeathsig', 'KILL', 'elixir', '--sname', short, '--cookie', this.cookie, '-S', 'mix', 'run', '--no-halt', '--no-compile'];
+    const child = spawn('setpriv', args, {
+      cwd: DEMO_DIR,
+      env: { ...process.env, MIX_ENV: 'dev', BANK_PEERS: peers.filter((p) => p !== name).join(',') },
+      stdio: ['ignore', fd, fd],
+    });
+    fs.closeSync(fd);
+    const node = { name, child, pid: child.pid, log, alive: true };
+    node.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        node.alive = false;
+        live.delete(child.pid);
+        resolve({ code, signal });
+      });
+      child.on('error', (e) => {
+        node.alive = false;
+        live.delete(child.pid);
+        resolve({ code: null, signal: null, error: e });
+      });
+    });
+    if (child.pid) live.set(child.pid, name);
+    return node;
+  }
+
+  async start() {
+    compileFixture();
+    const names = Array.from({ length: this.size }, (_, i) => this.nodeName(i));
+    for (const name of names) this.nodes.push(this.spawnNode(name, names));
+    try {
+      await Promise.all(names.map((_, i) => this.waitJoined(i, this.size)));
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+    return this;
+  }
+
+  logTail(i, chars = 3000) {
+    try {
+      return fs.readFileSync(this.nodes[i].log, 'utf8').slice(-chars);
+    } catch {
+      return '';
+    }
+  }
+
+  /** Waits until node i sees `want - 1` other nodes, its Bank.Ledger runs and the bank counts `want` nodes. */
+  async waitJoined(i, want) {
+    const deadline = Date.now() + JOIN_SECS * 1000;
+    let last = '';
+    for (;;) {
+      if (!this.nodes[i].alive) {
+        throw new Error(`node ${this.nodes[i].name} exited during start-up. Its log:\n${this.logTail(i)}`);
+      }
+      const r = await erlCall(this.nodes[i].name, this.cookie, `{length(nodes()), is_pid(whereis('Elixir.Bank.Ledger')), (catch length('Elixir.Bank':nodes()))}.`, 5).result;
+      last = r.text;
+      if (r.ok && r.value.replace(/\s/g, '') === `{${want - 1},true,${want}}`) return;
+      if (r.ok) {
+        // A node that started before its peers registered with epmd missed its pings: ask again.
+        const pings = this.nodes.map((n) => `net_adm:ping('${n.name}')`).join(', ');
+        await erlCall(this.nodes[i].name, this.cookie, `[${pings}].`, 5).result;
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`node ${this.nodes[i].name} did not join within ${JOIN_SECS} s (last answer: ${last}). Its log:\n${this.logTail(i)}`);
+      }
+      await sleep(250);
+    }
+  }
+
+  /**
+   * Evaluates Erlang expressions on node i (erl_call); resolves with what `{ok, Value}` held as text.
+   * Rejects on an error (with what erl_call printed).
+   */
+  async eval(i, expr, timeoutSec = 10) {
+    const r = await erlCall(this.nodes[i].name, this.cookie, ensureDot(expr), timeoutSec).result;
+    if (!r.ok) throw new Error(`eval on ${this.nodes[i].name} of ${expr}: ${r.text}`);
+    return r.value;
+  }
+
+  /**
+   * Starts evaluating `expr` on node i in a child process that may block (e.g. while a process it calls
+   * is paused). Returns { child, result } where `result` resolves with { ok, value, text }.
+   */
+  evalAsync(i, expr, timeoutSec = 120) {
+    return erlCall(this.nodes[i].name, this.cookie, ensureDot(expr), timeoutSec);
+  }
+
+  /** SIGKILLs node i (by its pid) and waits until it is gone. */
+  async kill(i) {
+    const node = this.nodes[i];
+    if (node.alive) {
+      try {
+        process.kill(node.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    await node.exited;
+  }
+
+  /** Starts one more node that joins the cluster; resolves with its index. */
+  async addNode() {
+    const i = this.nodes.length;
+    const name = this.nodeName(i);
+    const peers = this.nodes.filter((n) => n.alive).map((n) => n.name);
+    this.nodes.push(this.spawnNode(name, [...peers, name]));
+    const want = peers.length + 1;
+    await this.waitJoined(i, want);
+    return i;
+  }
+
+  /** Kills every node this cluster started (by pid) and waits until they are gone. */
+  async stop() {
+    await Promise.all(this.nodes.map((_, i) => this.kill(i)));
+    if (!this.options.keepLogs && process.env.ORBIT_TEST_KEEP_LOGS !== '1') {
+      fs.rmSync(this.logDir, { recursive: true, force: true });
+    }
+  }
+}
+
+function ensureDot(expr) {
+  const t = expr.trim();
+  return t.endsWith('.') ? t : `${t}.`;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Starts n joined nodes of fixtures/demo; resolves with the Cluster. */
+async function startCluster(n, options = {}) {
+  return new Cluster(n, options).start();
+}
+
+module.exports = { Cluster, startCluster, compileFixture, erlCall, shortHost, randomToken, sleep, REPO_ROOT, DEMO_DIR };

@@ -1,0 +1,69 @@
+'use strict';
+// Clean-up contract, on 3 nodes with processes paused on every node (at breakpoints, and one suspended
+// process that is not interpreted): after `disconnect`, and after the adapter is killed with SIGKILL,
+// every node is left with no interpreted module, no breakpoint, no paused or suspended process, and the
+// paused calls complete with their normal results.
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { request, guard } = require('../lib/client');
+const { FILES, withCluster, openAccountOn, depositFrom, resultOf, leftovers, eventually } = require('../lib/bank');
+
+const TEST_TIMEOUT = 240000;
+const CLEAN = '{[],[],[],[]}';
+
+/** Pauses processes on all 3 nodes; resolves with the pending calls and what they should return. */
+async function pauseEverywhere(cluster, attach) {
+  const ids = [];
+  for (let i = 0; i < 3; i++) ids.push(await openAccountOn(cluster, i, 100 * (i + 1), `n${i}_`));
+  const session = await attach(0, {
+    breakpoints: { [FILES.account]: [74], [FILES.fees]: [13] },
+    args: { interpret: ['bank_ledger'] },
+  });
+  const { dap } = session;
+  const stops = new Map();
+  dap.on('stopped', (e) => stops.set(e.body.threadId, e.body));
+  const calls = [];
+  for (let i = 0; i < 3; i++) {
+    // The account on node i is called from node i+1.
+    calls.push({ what: `deposit on node ${i}`, call: depositFrom(cluster, (i + 1) % 3, ids[i], 5), expect: `{ok,${100 * (i + 1) + 5}}` });
+  }
+  await eventually(async () => stops.size >= 3, 30000, 'three processes stopped at the breakpoint');
+  // A process that is not interpreted, suspended from the console, with a call waiting on it.
+  await request(dap, 'evaluate', { expression: `/pause Bank.Mailbox on ${cluster.name(1)}`, context: 'repl' });
+  calls.push({ what: 'mailbox drain', call: cluster.evalAsync(2, `gen_server:call({'Elixir.Bank.Mailbox', '${cluster.name(1)}'}, reset, 60000)`), expect: 'ok' });
+  await eventually(async () => stops.size >= 4, 10000, 'the mailbox paused');
+  const nodes = [...stops.values()].map((s) => s.text);
+  for (let i = 0; i < 3; i++) assert.ok(nodes.some((t) => t.includes(cluster.name(i))), `a process paused on node ${i}: ${nodes}`);
+  for (let i = 0; i < 3; i++) {
+    const held = await leftovers(cluster, i);
+    assert.match(held, /^\{\[[^\]]*'Elixir\.Bank\.Account'/, `Bank.Account is interpreted on node ${i}: ${held}`);
+    assert.match(held, /\{'Elixir\.Bank\.Account',74\}/, `the breakpoint is set: ${held}`);
+  }
+  return { ...session, calls };
+}
+
+async function assertClean(cluster, calls) {
+  for (const c of calls) assert.equal(await resultOf(c.call, c.what), c.expect, `${c.what} completes normally`);
+  for (let i = 0; i < 3; i++) {
+    await eventually(async () => (await leftovers(cluster, i)) === CLEAN, 30000, `node ${i} clean`);
+    assert.equal(await cluster.eval(i, "length(orbit_dbg:interpreted_here(['Elixir.Bank.Account', 'Elixir.Bank.Fees', bank_ledger]))"), '0');
+    // The bank still works natively.
+    assert.match(await cluster.eval(i, "'Elixir.Bank.Fees':fee_for(250)"), /^2$/);
+  }
+}
+
+test('disconnect leaves every node as it was, and paused calls complete', { timeout: TEST_TIMEOUT }, withCluster(3, async ({ cluster, attach }) => {
+  const { dap, calls } = await pauseEverywhere(cluster, attach);
+  await guard(dap, dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
+  const exit = await guard(dap, dap.exited, 'adapter exit', 10000).catch((e) => e);
+  assert.ok(!(exit instanceof Error) || /exited \(code 0/.test(exit.message), `the adapter ends after disconnect: ${exit && exit.message}`);
+  await assertClean(cluster, calls);
+}));
+
+test('the adapter killed with SIGKILL: every node cleans up by itself, and paused calls complete', { timeout: TEST_TIMEOUT }, withCluster(3, async ({ cluster, attach }) => {
+  const { dap, calls } = await pauseEverywhere(cluster, attach);
+  dap._adapterProcess.kill('SIGKILL');
+  await dap.exited;
+  await assertClean(cluster, calls);
+}));

@@ -1,0 +1,76 @@
+'use strict';
+// Cluster membership during a session: a node that joins gets the breakpoints; a node that dies while one
+// of its processes is paused takes its thread with it, and the session goes on with the others.
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { request, waitForStopped } = require('../lib/client');
+const { FILES, withCluster, openAccountOn, depositFrom, resultOf, topFrame, within } = require('../lib/bank');
+
+const TEST_TIMEOUT = 180000;
+
+test('a node that joins mid-session gets the breakpoints', { timeout: TEST_TIMEOUT }, withCluster(2, async ({ cluster, attach }) => {
+  const { dap, output, attached } = await attach(0, { breakpoints: { [FILES.account]: [74] } });
+  assert.equal(attached.breakpoints[FILES.account][0].verified, true);
+  const added = await cluster.addNode();
+  const newcomer = cluster.name(added);
+  await output.waitFor(new RegExp(`${newcomer} joined`), { timeout: 30000 });
+
+  const id = await openAccountOn(cluster, added, 100, 'late');
+  const stopped = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  const call = depositFrom(cluster, 0, id, 9);
+  const ev = await stopped;
+  assert.match(ev.body.text, new RegExp(newcomer), 'stopped on the node that joined');
+  const { frame, vars } = await topFrame(dap, ev.body.threadId);
+  assert.equal(frame.line, 74);
+  assert.equal(vars.Locals.find((v) => v.name === 'amount').value, '9');
+  const where = await request(dap, 'evaluate', { expression: 'node()', frameId: frame.id, context: 'repl' });
+  assert.ok(where.body.result.includes(newcomer), where.body.result);
+  await request(dap, 'continue', { threadId: ev.body.threadId });
+  assert.equal(await resultOf(call, 'deposit on the new node'), '{ok,109}');
+}));
+
+test('a node killed while one of its processes is paused: its thread exits, the session goes on', { timeout: TEST_TIMEOUT }, withCluster(3, async ({ cluster, attach }) => {
+  const doomed = await openAccountOn(cluster, 2, 100, 'doomed');
+  const survivor = await openAccountOn(cluster, 1, 100, 'survivor');
+  const { dap, output } = await attach(0, { breakpoints: { [FILES.account]: [74] } });
+
+  let stopped = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  const lost = depositFrom(cluster, 1, doomed, 5);
+  const ev = await stopped;
+  assert.match(ev.body.text, new RegExp(cluster.name(2)));
+  const threadId = ev.body.threadId;
+
+  const exited = new Promise((resolve) => {
+    const onThread = (e) => {
+      if (e.body.reason === 'exited' && e.body.threadId === threadId) {
+        dap.removeListener('thread', onThread);
+        resolve(e);
+      }
+    };
+    dap.on('thread', onThread);
+  });
+  let terminated = false;
+  dap.on('terminated', () => (terminated = true));
+  const gone = cluster.name(2);
+  await cluster.kill(2);
+  await within(exited, 20000);
+  assert.equal(terminated, false, 'the session goes on');
+  assert.ok(await within(exited, 1), 'the paused thread exits with its node');
+  await output.waitFor(new RegExp(`${gone} left the cluster`), { timeout: 10000 });
+  const threads = (await request(dap, 'threads', {})).body.threads;
+  assert.ok(!threads.some((t) => t.id === threadId), JSON.stringify(threads));
+  const r = await lost.result;
+  assert.equal(r.ok && /^\{ok/.test(r.value), false, 'the call to the dead node does not complete normally');
+
+  // The session goes on with the other nodes.
+  stopped = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  const call = depositFrom(cluster, 0, survivor, 6);
+  const ev2 = await stopped;
+  assert.match(ev2.body.text, new RegExp(cluster.name(1)));
+  const { frame } = await topFrame(dap, ev2.body.threadId);
+  const sum = await request(dap, 'evaluate', { expression: 'state.balance + amount', frameId: frame.id, context: 'watch' });
+  assert.equal(sum.body.result, '106');
+  await request(dap, 'continue', { threadId: ev2.body.threadId });
+  assert.equal(await resultOf(call, 'deposit on a surviving node'), '{ok,106}');
+}));

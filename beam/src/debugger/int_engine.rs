@@ -217,8 +217,9 @@ fn pid_of(t: &Term) -> Option<Pid> {
     }
 }
 
+/// The elements after `ok` in `{ok, …}` (at least one).
 fn ok_value(t: &Term) -> Option<&[Term]> {
-    as_tuple(t).filter(|p| p.first().is_some_and(|a| is_atom(a, "ok"))).map(|p| &p[1..])
+    as_tuple(t).filter(|p| p.len() >= 2 && is_atom(&p[0], "ok")).map(|p| &p[1..])
 }
 
 fn glob_match(pattern: &str, text: &str) -> bool {
@@ -496,12 +497,12 @@ impl IntEngine {
                         .map(|l| {
                             l.iter()
                                 .filter_map(|f| {
-                                    let t = as_tuple(f)?;
+                                    let [name, arity, first, last] = as_tuple(f)? else { return None };
                                     Some((
-                                        as_atom(&t[0])?.to_string(),
-                                        as_integer(&t[1])? as u32,
-                                        as_integer(&t[2])? as u32,
-                                        as_integer(&t[3])? as u32,
+                                        as_atom(name)?.to_string(),
+                                        as_integer(arity)? as u32,
+                                        as_integer(first)? as u32,
+                                        as_integer(last)? as u32,
                                     ))
                                 })
                                 .collect()
@@ -583,7 +584,9 @@ impl IntEngine {
                         Some([_, r]) if is_atom(r, "no_server") => {
                             format!("it does not see OTP's interpreter server on {} (global names)", self.server_node)
                         }
-                        Some([_, r]) if as_tuple(r).is_some_and(|x| is_atom(&x[0], "other_version")) => {
+                        Some([_, r])
+                            if as_tuple(r).and_then(|x| x.first()).is_some_and(|x| is_atom(x, "other_version")) =>
+                        {
                             format!("it runs another version of it than {}", self.entry)
                         }
                         _ => text(&t),

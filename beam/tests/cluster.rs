@@ -1,7 +1,7 @@
 //! Discovery, membership, fan-out and the agent, against real clusters.
 
 use beam::agent::{self, InstallOutcome, Session};
-use beam::cluster::{Cluster, ClusterEvent, ClusterOptions, NodeState};
+use beam::cluster::{ClusterEvent, NodeState};
 use beam::health;
 use beam::link::{Cookie, Link, LinkOptions, LocalNode, NodeName};
 use beam::rpc;
@@ -9,33 +9,10 @@ use beam::term::atom;
 use eetf::{Term, Tuple};
 use orbit_test_harness::TestCluster;
 use std::time::Duration;
+mod common;
+use common::join;
 
 const T: Duration = Duration::from_secs(10);
-
-fn options() -> ClusterOptions {
-    ClusterOptions {
-        link: LinkOptions { tick_time: Duration::from_secs(4), ..LinkOptions::default() },
-        discovery_interval: Duration::from_secs(2),
-        ..ClusterOptions::default()
-    }
-}
-
-async fn join(nodes: &TestCluster, seed: usize) -> Cluster {
-    let seeds = vec![NodeName::parse(nodes.name(seed)).unwrap()];
-    let cluster = Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), options()).await.expect("connect");
-    wait_until(|| cluster.up_nodes().len() == nodes.nodes.len(), "every node up").await;
-    cluster
-}
-
-async fn wait_until(mut cond: impl FnMut() -> bool, what: &str) {
-    for _ in 0..300 {
-        if cond() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for: {what}");
-}
 
 async fn next_event(
     rx: &mut tokio::sync::broadcast::Receiver<ClusterEvent>,

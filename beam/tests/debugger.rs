@@ -75,39 +75,7 @@ async fn breakpoint_on_another_node_stack_variables_step_and_cleanup() {
     let threads = engine.threads();
     assert!(threads.iter().any(|t| t.id == thread && t.name.contains("Bank.Account.handle_call/3")), "{threads:?}");
 
-    if std::env::var("ORBIT_DEBUG_TEST").is_ok() {
-        let snap = engine
-            .cluster()
-            .call(
-                nodes.name(owner),
-                "gen_server",
-                "call",
-                vec![
-                    beam::term::tuple(vec![beam::term::atom("global"), beam::term::atom("dbg_iserver")]),
-                    beam::term::atom("snapshot"),
-                ],
-                Duration::from_secs(5),
-            )
-            .await;
-        eprintln!("SNAP before-stack {}", beam::term::render_erlang(&snap.unwrap(), &Default::default()));
-    }
     let frames = engine.stack_trace(thread).await.unwrap();
-    if std::env::var("ORBIT_DEBUG_TEST").is_ok() {
-        let snap = engine
-            .cluster()
-            .call(
-                nodes.name(owner),
-                "gen_server",
-                "call",
-                vec![
-                    beam::term::tuple(vec![beam::term::atom("global"), beam::term::atom("dbg_iserver")]),
-                    beam::term::atom("snapshot"),
-                ],
-                Duration::from_secs(5),
-            )
-            .await;
-        eprintln!("SNAP after-stack {}", beam::term::render_erlang(&snap.unwrap(), &Default::default()));
-    }
     assert_eq!(frames[0].name, "Bank.Account.handle_call/3");
     assert_eq!(frames[0].line, 74);
     assert!(frames[0].source.as_ref().unwrap().ends_with("lib/bank/account.ex"));
@@ -115,22 +83,6 @@ async fn breakpoint_on_another_node_stack_variables_step_and_cleanup() {
     let scopes = engine.scopes(frames[0].id).await.unwrap();
     assert_eq!(scopes[0].name, "Locals");
     let locals = engine.variables(scopes[0].variables_reference, None, None).await.unwrap();
-    if std::env::var("ORBIT_DEBUG_TEST").is_ok() {
-        let snap = engine
-            .cluster()
-            .call(
-                nodes.name(owner),
-                "gen_server",
-                "call",
-                vec![
-                    beam::term::tuple(vec![beam::term::atom("global"), beam::term::atom("dbg_iserver")]),
-                    beam::term::atom("snapshot"),
-                ],
-                Duration::from_secs(5),
-            )
-            .await;
-        eprintln!("SNAP {snap:?}");
-    }
     let amount = locals.iter().find(|v| v.name == "amount").unwrap_or_else(|| panic!("amount in {locals:?}"));
     assert_eq!(amount.value, "5");
     let state = locals.iter().find(|v| v.name == "state").expect("state");

@@ -1,33 +1,13 @@
 //! Health sampling, alerts, node failure and partitions, against real clusters.
 
-use beam::cluster::{Cluster, ClusterOptions};
 use beam::health::{self, HealthEvent, HealthMonitor, HealthOptions, Level, Status, Thresholds};
-use beam::link::{Cookie, LinkOptions, NodeName};
 use beam::term::atom;
 use orbit_test_harness::TestCluster;
 use std::time::Duration;
+mod common;
+use common::join;
 
 const T: Duration = Duration::from_secs(10);
-
-fn options() -> ClusterOptions {
-    ClusterOptions {
-        link: LinkOptions { tick_time: Duration::from_secs(4), ..LinkOptions::default() },
-        discovery_interval: Duration::from_secs(2),
-        ..ClusterOptions::default()
-    }
-}
-
-async fn join(nodes: &TestCluster) -> Cluster {
-    let seeds = vec![NodeName::parse(nodes.name(0)).unwrap()];
-    let cluster = Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), options()).await.expect("connect");
-    for _ in 0..600 {
-        if cluster.up_nodes().len() == nodes.nodes.len() {
-            return cluster;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("not every node came up: {:?}", cluster.nodes());
-}
 
 fn fast(thresholds: Thresholds) -> HealthOptions {
     HealthOptions { interval: Duration::from_millis(200), thresholds, ..HealthOptions::default() }
@@ -55,7 +35,7 @@ async fn wait_event(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn samples_carry_rates_history_and_top_processes_and_the_sampler_is_undone() {
     let nodes = TestCluster::erlang(2);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     let monitor = HealthMonitor::start(&cluster, fast(Thresholds::default()));
     assert!(monitor.wait_rounds(3, Duration::from_secs(60)).await >= 3);
     let report = monitor.report();
@@ -105,7 +85,7 @@ async fn samples_carry_rates_history_and_top_processes_and_the_sampler_is_undone
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_sampler_goes_away_with_orbit() {
     let nodes = TestCluster::erlang(1);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     let monitor = HealthMonitor::start(&cluster, fast(Thresholds::default()));
     monitor.wait_rounds(2, Duration::from_secs(60)).await;
     assert_eq!(nodes.eval(0, "erlang:statistics(scheduler_wall_time) =/= undefined.").as_deref(), Ok("true"));
@@ -126,7 +106,7 @@ async fn the_sampler_goes_away_with_orbit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_growing_mailbox_degrades_the_node_and_it_recovers() {
     let nodes = TestCluster::demo(3);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     let thresholds = Thresholds { mailbox_degraded: 500, mailbox_critical: 1_000_000, ..Thresholds::default() };
     let monitor = HealthMonitor::start(&cluster, fast(thresholds));
     let mut events = monitor.subscribe();
@@ -181,7 +161,7 @@ async fn a_growing_mailbox_degrades_the_node_and_it_recovers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_dies_is_reported_down_before_the_next_round() {
     let mut nodes = TestCluster::erlang(2);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     let monitor = HealthMonitor::start(&cluster, HealthOptions::default());
     monitor.wait_rounds(1, Duration::from_secs(60)).await;
     let mut events = monitor.subscribe();
@@ -211,7 +191,7 @@ async fn a_node_that_dies_is_reported_down_before_the_next_round() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_is_detected_and_its_healing_reported() {
     let nodes = TestCluster::erlang(3);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     let monitor = HealthMonitor::start(&cluster, fast(Thresholds::default()));
     let mut events = monitor.subscribe();
     monitor.wait_rounds(1, Duration::from_secs(60)).await;
@@ -264,7 +244,7 @@ async fn a_partition_is_detected_and_its_healing_reported() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_steady_growth_gives_a_trend_warning() {
     let nodes = TestCluster::erlang(1);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     // Any growth counts: the horizon is longer than the process limit could take to fill.
     let thresholds = Thresholds {
         trend_horizon: Duration::from_secs(100 * 365 * 24 * 3600),
@@ -301,7 +281,7 @@ async fn a_steady_growth_gives_a_trend_warning() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_one_off_check_reports_every_node() {
     let nodes = TestCluster::erlang(2);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     let options = HealthOptions { interval: Duration::from_millis(300), ..HealthOptions::default() };
     let report = health::check(&cluster, options, 2).await;
     assert_eq!(report.rounds, 2);

@@ -1,33 +1,16 @@
 //! Listing, inspecting and killing processes, links/monitors graphs and supervision trees, against real
 //! clusters.
 
-use beam::cluster::{Cluster, ClusterOptions};
-use beam::link::{Cookie, LinkOptions, NodeName};
 use beam::processes::{
     self, EdgeKind, Fetched, InfoOptions, KillOutcome, ProcessError, ProcessQuery, ProcessSpec, SortBy,
 };
 use orbit_test_harness::TestCluster;
 use std::collections::BTreeSet;
 use std::time::Duration;
+mod common;
+use common::join;
 
 const T: Duration = Duration::from_secs(15);
-
-async fn join(nodes: &TestCluster) -> Cluster {
-    let seeds = vec![NodeName::parse(nodes.name(0)).unwrap()];
-    let options = ClusterOptions {
-        link: LinkOptions { tick_time: Duration::from_secs(4), ..LinkOptions::default() },
-        discovery_interval: Duration::from_secs(2),
-        ..ClusterOptions::default()
-    };
-    let cluster = Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), options).await.expect("connect");
-    for _ in 0..600 {
-        if cluster.up_nodes().len() == nodes.nodes.len() {
-            return cluster;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("not every node came up: {:?}", cluster.nodes());
-}
 
 fn query() -> ProcessQuery {
     ProcessQuery { limit: 20, ..ProcessQuery::default() }
@@ -44,7 +27,7 @@ fn open_accounts(nodes: &TestCluster, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn listing_inspecting_and_killing_on_the_demo_cluster() {
     let nodes = TestCluster::demo(3);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     open_accounts(&nodes, 6);
 
     // Top 10 by memory across the three nodes.
@@ -194,7 +177,7 @@ async fn listing_inspecting_and_killing_on_the_demo_cluster() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_pids_patterns_and_nodes_give_clear_errors() {
     let nodes = TestCluster::erlang(2);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     let node = nodes.name(0).to_string();
 
     let e = processes::list(&cluster, &ProcessQuery { name: Some("Bank.(".into()), ..query() }, T).await.unwrap_err();

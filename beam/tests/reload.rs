@@ -2,8 +2,7 @@
 //!
 //! Sources are copied to a temporary directory before they are changed: fixtures/ is never modified.
 
-use beam::cluster::{Cluster, ClusterOptions};
-use beam::link::{Cookie, LinkOptions, NodeName};
+use beam::cluster::Cluster;
 use beam::reload::{
     self, DriftFilter, DriftKind, ModuleVersion, NodeOutcome, OnNodeDown, Origin, ReloadError, ReloadOptions,
     ReloadOutcome, ReloadProgress,
@@ -12,28 +11,10 @@ use orbit_test_harness::{repo_root, unique_name, TestCluster};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+mod common;
+use common::join;
 
 const FEES: &str = "Elixir.Bank.Fees";
-
-fn options() -> ClusterOptions {
-    ClusterOptions {
-        link: LinkOptions { tick_time: Duration::from_secs(4), ..LinkOptions::default() },
-        discovery_interval: Duration::from_secs(2),
-        ..ClusterOptions::default()
-    }
-}
-
-async fn join(nodes: &TestCluster) -> Cluster {
-    let seeds = vec![NodeName::parse(nodes.name(0)).unwrap()];
-    let cluster = Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), options()).await.expect("connect");
-    for _ in 0..600 {
-        if cluster.up_nodes().len() == nodes.nodes.len() {
-            return cluster;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("not every node came up: {:?}", cluster.nodes());
-}
 
 /// A fresh temporary directory, removed on drop.
 struct TempDir(PathBuf);
@@ -91,7 +72,7 @@ fn reload_opts() -> ReloadOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_module_reaches_every_node_with_one_md5_and_build_beams_are_used_when_newer() {
     let nodes = TestCluster::demo(3);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     for i in 0..3 {
         assert_eq!(fee_on(&nodes, i), "5");
     }
@@ -156,7 +137,7 @@ async fn a_changed_module_reaches_every_node_with_one_md5_and_build_beams_are_us
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drift_shows_a_node_on_another_version_and_a_reload_fixes_it() {
     let nodes = TestCluster::demo(3);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     for i in 0..3 {
         fee_on(&nodes, i); // loads Bank.Fees everywhere
     }
@@ -204,7 +185,7 @@ async fn drift_shows_a_node_on_another_version_and_a_reload_fixes_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compile_error_loads_nothing_anywhere_and_bad_inputs_are_named() {
     let nodes = TestCluster::demo(3);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     for i in 0..3 {
         fee_on(&nodes, i); // modules load lazily: load it everywhere first
     }
@@ -255,7 +236,7 @@ async fn a_compile_error_loads_nothing_anywhere_and_bad_inputs_are_named() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_after_staging_is_reported_and_the_others_finish_or_roll_back() {
     let started = TestCluster::demo(3);
-    let cluster = join(&started).await;
+    let cluster = join(&started, 0).await;
     let names = started.names();
     let nodes = Arc::new(Mutex::new(started));
     let original = md5_on(&nodes.lock().unwrap(), 0, FEES);
@@ -318,7 +299,7 @@ async fn wait_until_down(cluster: &Cluster, node: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_refuses_the_load_rolls_back_the_nodes_that_loaded() {
     let started = TestCluster::demo(3);
-    let cluster = join(&started).await;
+    let cluster = join(&started, 0).await;
     let names = started.names();
     let nodes = Arc::new(Mutex::new(started));
     let original: Vec<String> = {
@@ -382,7 +363,7 @@ fn looper(dir: &TempDir, version: u32) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn old_code_still_in_use_is_reported_and_purged_only_when_asked() {
     let nodes = TestCluster::demo(3);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     let names = nodes.names();
     let dir = TempDir::new();
 

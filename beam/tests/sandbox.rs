@@ -1,34 +1,14 @@
 //! Sandboxes against real 3-node clusters of the demo bank: create, list, migrate with handoff, destroy,
 //! failover, balance, a reconnecting Orbit, and bad inputs.
 
-use beam::cluster::{Cluster, ClusterOptions};
-use beam::link::{Cookie, LinkOptions, NodeName};
 use beam::sandbox::{self, Children, CreateOptions, SandboxError, SandboxStatus};
 use beam::term::{atom, binary, int, tuple};
 use orbit_test_harness::TestCluster;
 use std::time::Duration;
+mod common;
+use common::join;
 
 const T: Duration = Duration::from_secs(30);
-
-fn options() -> ClusterOptions {
-    ClusterOptions {
-        link: LinkOptions { tick_time: Duration::from_secs(4), ..LinkOptions::default() },
-        discovery_interval: Duration::from_secs(2),
-        ..ClusterOptions::default()
-    }
-}
-
-async fn join(nodes: &TestCluster) -> Cluster {
-    let seeds = vec![NodeName::parse(nodes.name(0)).unwrap()];
-    let cluster = Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), options()).await.expect("connect");
-    for _ in 0..600 {
-        if cluster.up_nodes().len() == nodes.nodes.len() {
-            return cluster;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("not every node came up: {:?}", cluster.nodes());
-}
 
 /// A `Bank.Account` child: `{Bank.Account, {id, owner, initial}}` through `Bank.Account.child_spec/1`.
 fn account(id: &str, owner: &str, initial: i64) -> Children {
@@ -55,7 +35,7 @@ fn on(node: &str) -> CreateOptions {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sandbox_is_created_listed_migrated_with_its_state_and_destroyed() {
     let nodes = TestCluster::demo(3);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     let names = nodes.names();
 
     let sb = sandbox::create(&cluster, "acct", &account("sbx-1", "alice", 100), &on(&names[0])).await.unwrap();
@@ -128,7 +108,7 @@ async fn a_sandbox_is_created_listed_migrated_with_its_state_and_destroyed() {
 
     // A reconnecting Orbit finds the sandboxes where they run.
     cluster.disconnect().await;
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     let all = sandbox::list(&cluster, T).await.unwrap();
     let acct = all.iter().find(|s| s.id == "acct").expect("acct survives Orbit's disconnect");
     assert_eq!((acct.node.as_str(), acct.status), (names[2].as_str(), SandboxStatus::Running));
@@ -144,7 +124,7 @@ async fn a_sandbox_is_created_listed_migrated_with_its_state_and_destroyed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sandbox_fails_over_when_its_node_is_killed_and_the_lost_state_is_reported() {
     let mut nodes = TestCluster::demo(3);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     let names = nodes.names();
     sandbox::create(&cluster, "fo", &account("fo-1", "bob", 10), &on(&names[2])).await.unwrap();
     nodes.eval(0, "'Elixir.Bank.Account':deposit(<<\"fo-1\">>, 5).").unwrap();
@@ -180,7 +160,7 @@ async fn a_sandbox_fails_over_when_its_node_is_killed_and_the_lost_state_is_repo
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn balance_evens_out_sandboxes_and_bad_inputs_give_clear_errors() {
     let nodes = TestCluster::demo(3);
-    let cluster = join(&nodes).await;
+    let cluster = join(&nodes, 0).await;
     let names = nodes.names();
     let agent = |n: i64| {
         Children::Erlang(vec![format!("#{{id => c, start => {{'Elixir.Agent', start_link, [fun() -> {n} end]}}}}")])

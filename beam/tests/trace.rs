@@ -2,8 +2,7 @@
 //! Orbit goes (politely or not), messages paired across nodes, diagrams, and refusals.
 
 use beam::agent;
-use beam::cluster::{Cluster, ClusterOptions};
-use beam::link::{Cookie, LinkOptions, NodeName};
+use beam::cluster::Cluster;
 use beam::term::{atom, binary, int, tuple};
 use beam::trace::{
     self, render, CallTrace, EventKind, Limit, MatchSpec, MessageTrace, ProcessSpec, StopReason, TraceError,
@@ -11,6 +10,8 @@ use beam::trace::{
 };
 use orbit_test_harness::TestCluster;
 use std::time::Duration;
+mod common;
+use common::join;
 
 const T: Duration = Duration::from_secs(20);
 
@@ -45,27 +46,6 @@ wait_registered(Name) ->
         Pid -> Pid
     end.
 "#;
-
-fn options() -> ClusterOptions {
-    ClusterOptions {
-        link: LinkOptions { tick_time: Duration::from_secs(4), ..LinkOptions::default() },
-        discovery_interval: Duration::from_secs(2),
-        ..ClusterOptions::default()
-    }
-}
-
-async fn join(nodes: &TestCluster, seed: usize) -> Cluster {
-    let seeds = vec![NodeName::parse(nodes.name(seed)).unwrap()];
-    let cluster = Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), options()).await.expect("connect");
-    let want = nodes.nodes.len();
-    for _ in 0..400 {
-        if cluster.up_nodes().len() == want && cluster.up_nodes().iter().all(|n| cluster.session(n).is_some()) {
-            return cluster;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("not every node came up: {:?}", cluster.nodes());
-}
 
 async fn install_helper(cluster: &Cluster) {
     for n in cluster.up_nodes() {

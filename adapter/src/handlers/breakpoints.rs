@@ -13,6 +13,17 @@ use std::path::PathBuf;
 use tokio::io::AsyncWrite;
 
 impl<W: AsyncWrite + Unpin> Session<W> {
+    /// The engine's breakpoints as DAP breakpoints, in the client's line numbering.
+    fn breakpoints_out(&self, out: &[beam::debugger::BreakpointStatus]) -> Vec<crate::protocol::Breakpoint> {
+        out.iter()
+            .map(|b| {
+                let mut bp = to_dap::breakpoint(b);
+                bp.line = b.line.map(|l| self.line_out(l));
+                bp
+            })
+            .collect()
+    }
+
     pub(crate) async fn set_breakpoints(&mut self, req: &Request) -> Reply {
         let a = args::<r::SetBreakpoints>(req)?;
         let path =
@@ -33,14 +44,7 @@ impl<W: AsyncWrite + Unpin> Session<W> {
             (None, None) => Vec::new(),
         };
         let out = self.engine()?.set_breakpoints(&PathBuf::from(path), specs).await;
-        let breakpoints = out
-            .iter()
-            .map(|b| {
-                let mut bp = to_dap::breakpoint(b);
-                bp.line = b.line.map(|l| self.line_out(l));
-                bp
-            })
-            .collect();
+        let breakpoints = self.breakpoints_out(&out);
         body(&SetBreakpointsResponse { breakpoints })
     }
 
@@ -48,14 +52,7 @@ impl<W: AsyncWrite + Unpin> Session<W> {
         let a = args::<r::SetFunctionBreakpoints>(req)?;
         let specs = a.breakpoints.into_iter().map(|b| (b.name, b.condition, b.hit_condition)).collect();
         let out = self.engine()?.set_function_breakpoints(specs).await;
-        let breakpoints = out
-            .iter()
-            .map(|b| {
-                let mut bp = to_dap::breakpoint(b);
-                bp.line = b.line.map(|l| self.line_out(l));
-                bp
-            })
-            .collect();
+        let breakpoints = self.breakpoints_out(&out);
         body(&SetFunctionBreakpointsResponse { breakpoints })
     }
 

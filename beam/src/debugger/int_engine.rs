@@ -1503,6 +1503,19 @@ impl IntEngine {
         }
     }
 
+    /// A frame's variables as `orbit_dbg:scope/3` summarises them: `{Name, Summary, Kind, Size, RawVar}`.
+    async fn frame_variables(
+        &self,
+        node: &str,
+        meta: &Pid,
+        sp: Option<i64>,
+        lang: Lang,
+    ) -> Result<Vec<Term>, DebugError> {
+        let args = vec![Term::from(meta.clone()), sp_term(sp), atom(lang.as_str())];
+        let r = self.cluster.call(node, "orbit_dbg", "scope", args, CALL).await.map_err(rpc_err)?;
+        ok_value(&r).and_then(|v| as_list(&v[0]).map(|l| l.to_vec())).ok_or_else(|| DebugError(text(&r)))
+    }
+
     async fn forget_stored(&mut self, thread: i64) {
         let (node, refs) = match self.threads.get_mut(&thread) {
             Some(t) if !t.stored.is_empty() => (t.node.clone(), std::mem::take(&mut t.stored)),
@@ -1529,21 +1542,11 @@ impl Engine for IntEngine {
         }
         match raw {
             Raw::Server(d) => {
-                if std::env::var("ORBIT_DEBUG_RAW").is_ok() {
-                    eprintln!(
-                        "RAW server: {}",
-                        match &d {
-                            Delivery::Message { body, .. } => crate::term::render_erlang(body, &Limits::default()),
-                            o => format!("{o:?}"),
-                        }
-                    );
-                }
+                tracing::trace!("from the interpreter server: {d:?}");
                 self.on_server_event(d).await
             }
             Raw::Thread(id, d) => {
-                if std::env::var("ORBIT_DEBUG_RAW").is_ok() {
-                    eprintln!("RAW thread {id}: {d:?}");
-                }
+                tracing::trace!(thread = id, "from the interpreter: {d:?}");
                 self.on_thread_message(id, d).await
             }
             Raw::Node(d) => self.on_node_message(d),
@@ -1824,20 +1827,7 @@ impl Engine for IntEngine {
                 let t = self.thread(thread)?;
                 let node = t.node.clone();
                 let meta = t.meta.clone().ok_or_else(|| DebugError::new("no interpreter frame for this process"))?;
-                let r = self
-                    .cluster
-                    .call(
-                        &node,
-                        "orbit_dbg",
-                        "scope",
-                        vec![Term::from(meta.clone()), sp_term(sp), atom(lang.as_str())],
-                        CALL,
-                    )
-                    .await
-                    .map_err(rpc_err)?;
-                let items = ok_value(&r)
-                    .and_then(|v| as_list(&v[0]).map(|l| l.to_vec()))
-                    .ok_or_else(|| DebugError(text(&r)))?;
+                let items = self.frame_variables(&node, &meta, sp, lang).await?;
                 let mut out = Vec::new();
                 for item in items {
                     let Some([name, summary, kind, size, raw]) =
@@ -1971,18 +1961,7 @@ impl Engine for IntEngine {
         let node = t.node.clone();
         let meta = t.meta.clone().ok_or_else(|| DebugError::new("no interpreter frame for this process"))?;
         // Find the interpreter's name of the variable (`_amount@1`).
-        let r = self
-            .cluster
-            .call(
-                &node,
-                "orbit_dbg",
-                "scope",
-                vec![Term::from(meta.clone()), atom("nostack"), atom(lang.as_str())],
-                CALL,
-            )
-            .await
-            .map_err(rpc_err)?;
-        let items = ok_value(&r).and_then(|v| as_list(&v[0]).map(|l| l.to_vec())).unwrap_or_default();
+        let items = self.frame_variables(&node, &meta, None, lang).await?;
         let raw = items
             .iter()
             .filter_map(|i| as_tuple(i))

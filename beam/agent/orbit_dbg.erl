@@ -19,7 +19,7 @@
          start_keeper/2, stop_keeper/0, keeper_loop/1,
          set_condition/2, clear_conditions/1, condition/2,
          stack/1, caller/1, scope/3, children/4, eval/5, set_variable/5, forget/1, stored/1,
-         process_scope/1, suspend/1, resume/1, resume_all/0, current_stack/1, pause/1,
+         struct_fields/1, process_scope/1, suspend/1, resume/1, resume_all/0, current_stack/1, pause/1,
          install_crash_forwarder/1, remove_crash_forwarder/0, log/2,
          cleanup/2, snapshot_here/0, take/1, shrink/2, limits/0]).
 
@@ -789,6 +789,22 @@ set_variable(Meta, Var, Lang, Source, _Opts) ->
     end.
 
 quote_var(Var) -> atom_to_list(Var).
+
+%% The field order of Elixir structs, as `defstruct` declared them (Orbit prints structs in that order, as
+%% `inspect` does): [{Module, [Field]}] for the modules that are structs here.
+struct_fields(Mods) ->
+    lists:filtermap(
+      fun(M) ->
+              case code:ensure_loaded(M) =:= {module, M} andalso erlang:function_exported(M, '__info__', 1) of
+                  true ->
+                      case catch M:'__info__'(struct) of
+                          Fields when is_list(Fields) ->
+                              {true, {M, [F || #{field := F} <- Fields]}};
+                          _ -> false
+                      end;
+                  false -> false
+              end
+      end, Mods).
 
 %% ---------------------------------------------------------------------------------------------
 %% Processes: scope, pause, suspension

@@ -194,6 +194,8 @@ pub struct IntEngine {
     vars: HashMap<i64, VarRoot>,
     next_ref: i64,
     ready_nodes: BTreeSet<String>,
+    /// Declared field order of struct modules (empty: not a struct, print fields alphabetically).
+    struct_fields: HashMap<String, Vec<String>>,
     /// Events produced while answering a request (e.g. a pause from the console), sent after its response.
     pending_events: Vec<EngineEvent>,
     ended: bool,
@@ -356,6 +358,7 @@ impl IntEngine {
             vars: HashMap::new(),
             next_ref: 1,
             ready_nodes: BTreeSet::new(),
+            struct_fields: HashMap::new(),
             pending_events: Vec::new(),
             ended: false,
         };
@@ -746,10 +749,41 @@ impl IntEngine {
     }
 
     fn render(&self, node: &str, lang: Lang, value: &Term) -> String {
-        let ctx = RenderContext { local_node: Some(node.to_string()), ..RenderContext::new(Limits::default()) };
+        let ctx = RenderContext {
+            local_node: Some(node.to_string()),
+            struct_fields: self.struct_fields.clone(),
+            ..RenderContext::new(Limits::default())
+        };
         match lang {
             Lang::Elixir => render_elixir_with(value, &ctx),
             Lang::Erlang => render_erlang_with(value, &ctx),
+        }
+    }
+
+    /// Learns, once per module, the declared field order of the structs inside `values`.
+    async fn learn_structs(&mut self, node: &str, values: &[&Term]) {
+        let mut wanted = BTreeSet::new();
+        for v in values {
+            struct_modules(v, &mut wanted);
+        }
+        wanted.retain(|m| !self.struct_fields.contains_key(m));
+        if wanted.is_empty() {
+            return;
+        }
+        let mods = list(wanted.iter().map(atom).collect());
+        if let Ok(r) = self.cluster.call(node, "orbit_dbg", "struct_fields", vec![mods], CALL).await {
+            for e in as_list(&r).map(|l| l.to_vec()).unwrap_or_default() {
+                if let Some([m, fields]) = as_tuple(&e).and_then(|t| <&[Term; 2]>::try_from(t).ok()) {
+                    if let (Some(m), Some(fields)) = (as_atom(m), as_list(fields)) {
+                        let names = fields.iter().filter_map(as_atom).map(str::to_string).collect();
+                        self.struct_fields.insert(m.to_string(), names);
+                    }
+                }
+            }
+        }
+        // Modules that are no structs here (or did not answer) are not asked about again.
+        for m in wanted {
+            self.struct_fields.entry(m).or_default();
         }
     }
 
@@ -1433,6 +1467,25 @@ fn meta_cmd_msg(cmd: &str) -> Term {
     tuple(vec![atom("user"), tuple(vec![atom("cmd"), atom(cmd)])])
 }
 
+/// Struct modules (`__struct__` values) anywhere in `t`, without recursion.
+fn struct_modules(t: &Term, out: &mut BTreeSet<String>) {
+    let mut stack = vec![t];
+    while let Some(t) = stack.pop() {
+        match t {
+            Term::Map(m) => {
+                if let Some(Term::Atom(a)) = m.map.get(&atom("__struct__")) {
+                    out.insert(a.name.clone());
+                }
+                stack.extend(m.map.values());
+            }
+            Term::List(l) => stack.extend(l.elements.iter()),
+            Term::ImproperList(l) => stack.extend(l.elements.iter()),
+            Term::Tuple(t) => stack.extend(t.elements.iter()),
+            _ => {}
+        }
+    }
+}
+
 fn sp_term(sp: Option<i64>) -> Term {
     match sp {
         Some(l) => int(l),
@@ -1828,6 +1881,7 @@ impl Engine for IntEngine {
                 let node = t.node.clone();
                 let meta = t.meta.clone().ok_or_else(|| DebugError::new("no interpreter frame for this process"))?;
                 let items = self.frame_variables(&node, &meta, sp, lang).await?;
+                self.learn_structs(&node, &items.iter().collect::<Vec<_>>()).await;
                 let mut out = Vec::new();
                 for item in items {
                     let Some([name, summary, kind, size, raw]) =
@@ -1855,6 +1909,7 @@ impl Engine for IntEngine {
                     .map_err(rpc_err)?;
                 let info =
                     ok_value(&r).map(|v| v[0].clone()).ok_or_else(|| DebugError(format!("{}: {}", node, text(&r))))?;
+                self.learn_structs(&node, &[&info]).await;
                 let Term::Map(m) = &info else { return Ok(Vec::new()) };
                 let order = [
                     "node",
@@ -1915,6 +1970,7 @@ impl Engine for IntEngine {
                         )))
                     }
                 };
+                self.learn_structs(&node, &items.iter().collect::<Vec<_>>()).await;
                 let mut out = Vec::new();
                 for item in items {
                     let Some([key, summary, kind_t, size, label]) =
@@ -1993,6 +2049,7 @@ impl Engine for IntEngine {
         match ok_value(&r) {
             Some([summary, kind, size, stored]) => {
                 let (summary, kind, size, stored) = (summary.clone(), kind.clone(), size.clone(), stored.clone());
+                self.learn_structs(&node, &[&summary]).await;
                 if let (Some(t), Some(n)) = (self.threads.get_mut(&thread), as_integer(&stored)) {
                     t.stored.push(n);
                 }
@@ -2075,6 +2132,7 @@ impl Engine for IntEngine {
         match ok_value(&r) {
             Some([summary, kind, size, stored]) => {
                 let (summary, kind, size, stored) = (summary.clone(), kind.clone(), size.clone(), stored.clone());
+                self.learn_structs(&node, &[&summary]).await;
                 if let (Some(t), Some(n)) = (thread.and_then(|id| self.threads.get_mut(&id)), as_integer(&stored)) {
                     t.stored.push(n);
                 }

@@ -111,8 +111,9 @@ beam_source(Path) ->
         _ -> false
     end.
 
-%% The lines where the interpreter can stop in Module, and its functions with their line spans:
-%% {ok, #{lines => [Line], functions => [{Name, Arity, FirstLine, LastLine}], source => Bin}}.
+%% The lines where the interpreter can stop in Module, its functions with their line spans, and the first
+%% line of each clause's body: {ok, #{lines => [Line], functions => [{Name, Arity, FirstLine, LastLine}],
+%% clauses => [{Name, Arity, [FirstBodyLine]}], source => Bin}}.
 module_lines(Mod) ->
     case abstract_code(Mod) of
         {ok, Forms, _Bin} ->
@@ -121,7 +122,9 @@ module_lines(Mod) ->
                        line(Anno) > 0,
                        Ls <- [[line(Anno) | [line(element(2, C)) || C <- Cs] ++ [L || L <- body_lines(Cs), L > 0]]]],
             Lines = lists:usort([L || {function, _, _, _, Cs} <- Forms, L <- body_lines(Cs), L > 0]),
-            {ok, #{lines => Lines, functions => Funs, source => module_source(Mod)}};
+            Clauses = [{N, A, [line(element(2, E)) || {clause, _, _, _, [E | _]} <- Cs, is_tuple(E)]}
+                       || {function, Anno, N, A, Cs} <- Forms, line(Anno) > 0],
+            {ok, #{lines => Lines, functions => Funs, clauses => Clauses, source => module_source(Mod)}};
         {error, _} = E -> E
     end.
 

@@ -125,3 +125,22 @@ async fn breakpoint_on_another_node_stack_variables_step_and_cleanup() {
     let breaks = nodes.eval(0, "gen_server:call({global, dbg_iserver}, all_breaks).").unwrap();
     assert_eq!(breaks, "[]");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_function_breakpoint_stops_in_every_clause() {
+    let nodes = TestCluster::demo(1);
+    let mut engine = attach(&nodes, 0).await;
+    let bps = engine.set_function_breakpoints(vec![("Bank.Fees.fee_for/1".into(), None, None)]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    assert_eq!(bps[0].line, Some(13), "the first clause's first line");
+    // The second clause (`def fee_for(_amount), do: 0`) stops too.
+    let call = spawn_eval(&nodes, 0, "'Elixir.Bank.Fees':fee_for(0).".to_string());
+    let stopped = until(&mut engine, "stopped", |e| matches!(e, EngineEvent::Stopped { .. })).await;
+    let EngineEvent::Stopped { thread, reason, breakpoints, .. } = stopped else { unreachable!() };
+    assert_eq!(reason, StopReason::FunctionBreakpoint);
+    assert_eq!(breakpoints, vec![bps[0].id]);
+    assert_eq!(engine.stack_trace(thread).await.unwrap()[0].line, 20);
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    assert_eq!(call.join().unwrap().unwrap(), "0");
+    assert!(engine.end().await.is_empty());
+}

@@ -110,6 +110,8 @@ struct ModuleLines {
     lines: Vec<u32>,
     /// (name, arity, first line, last line)
     functions: Vec<(String, u32, u32, u32)>,
+    /// (name, arity) → first line of each clause's body
+    clauses: HashMap<(String, u32), Vec<u32>>,
 }
 
 #[derive(Debug, Clone)]
@@ -129,11 +131,21 @@ struct Bp {
     lang: Lang,
     /// Where it holds: module and line.
     at: Option<(String, u32)>,
+    /// More places it holds: a function breakpoint also stops at the first line of its other clauses.
+    extra: Vec<(String, u32)>,
     slot: Option<u32>,
     message: Option<String>,
 }
 
 impl Bp {
+    /// Every (module, line) it holds at.
+    fn points(&self) -> Vec<(String, u32)> {
+        match &self.at {
+            Some(at) => std::iter::once(at).chain(self.extra.iter()).cloned().collect(),
+            None => Vec::new(),
+        }
+    }
+
     fn status(&self) -> BreakpointStatus {
         BreakpointStatus {
             id: self.id,
@@ -426,8 +438,8 @@ impl IntEngine {
         let breaks = list(
             self.breakpoints
                 .iter()
-                .filter_map(|b| b.at.as_ref())
-                .map(|(m, l)| tuple(vec![atom(m), int(*l as i64)]))
+                .flat_map(|b| b.points())
+                .map(|(m, l)| tuple(vec![atom(&m), int(l as i64)]))
                 .collect(),
         );
         if let Err(e) =
@@ -511,7 +523,20 @@ impl IntEngine {
                                 .collect()
                         })
                         .unwrap_or_default();
-                    let ml = ModuleLines { lines, functions };
+                    let clauses = crate::term::map_get_atom(info, "clauses")
+                        .and_then(as_list)
+                        .map(|l| {
+                            l.iter()
+                                .filter_map(|c| {
+                                    let [name, arity, lines] = as_tuple(c)? else { return None };
+                                    let lines =
+                                        as_list(lines)?.iter().filter_map(as_integer).map(|x| x as u32).collect();
+                                    Some(((as_atom(name)?.to_string(), as_integer(arity)? as u32), lines))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let ml = ModuleLines { lines, functions, clauses };
                     self.lines.insert(module.to_string(), ml.clone());
                     return Ok(ml);
                 }
@@ -840,42 +865,47 @@ impl IntEngine {
     fn breakpoint_ids_at(&self, module: &str, line: u32) -> Vec<i64> {
         self.breakpoints
             .iter()
-            .filter(|b| b.at.as_ref().is_some_and(|(m, l)| m == module && *l == line))
+            .filter(|b| b.points().iter().any(|(m, l)| m == module && *l == line))
             .map(|b| b.id)
             .collect()
     }
 
+    /// What `orbit_dbg:set_condition/2` stores for a breakpoint with a condition, hit count or log message.
+    fn condition_spec(&self, bp: &Bp) -> Result<Term, String> {
+        let (module, line) = bp.at.clone().ok_or("the breakpoint holds nowhere")?;
+        let hit = match bp.spec.hit_condition.as_deref().map(HitCondition::parse).transpose()? {
+            None => atom("none"),
+            Some(HitCondition::Exactly(n)) => tuple(vec![atom("eq"), int(n as i64)]),
+            Some(HitCondition::AtLeast(n)) => tuple(vec![atom("ge"), int(n as i64)]),
+            Some(HitCondition::MoreThan(n)) => tuple(vec![atom("gt"), int(n as i64)]),
+            Some(HitCondition::EveryNth(n)) => tuple(vec![atom("mod"), int(n as i64)]),
+        };
+        let opt = |s: &Option<String>| match s {
+            Some(x) if !x.trim().is_empty() => binary(x.as_bytes()),
+            _ => atom("undefined"),
+        };
+        Ok(map(vec![
+            (atom("id"), int(bp.id)),
+            (atom("module"), atom(&module)),
+            (atom("line"), int(line as i64)),
+            (atom("lang"), atom(bp.lang.as_str())),
+            (atom("condition"), opt(&bp.spec.condition)),
+            (atom("hit"), hit),
+            (atom("log"), opt(&bp.spec.log_message)),
+            (atom("events"), Term::from(self.events_pid.clone())),
+        ]))
+    }
+
+    /// Installs `bp` in the interpreter server at each of its points (the line it took, and for a
+    /// function breakpoint the first line of every other clause), with its condition on every node.
     async fn set_in_server(&mut self, bp: &mut Bp) -> Result<(), String> {
-        let (module, line) = bp.at.clone().expect("resolved");
         let needs_slot =
             bp.spec.condition.is_some() || bp.spec.hit_condition.is_some() || bp.spec.log_message.is_some();
         let mut condition = atom("null");
         if needs_slot {
-            let hit = match &bp.spec.hit_condition {
-                None => atom("none"),
-                Some(h) => match HitCondition::parse(h)? {
-                    HitCondition::Exactly(n) => tuple(vec![atom("eq"), int(n as i64)]),
-                    HitCondition::AtLeast(n) => tuple(vec![atom("ge"), int(n as i64)]),
-                    HitCondition::MoreThan(n) => tuple(vec![atom("gt"), int(n as i64)]),
-                    HitCondition::EveryNth(n) => tuple(vec![atom("mod"), int(n as i64)]),
-                },
-            };
+            let spec = self.condition_spec(bp)?;
             let slot = self.free_slots.pop_first().ok_or("too many breakpoints with conditions (256 at most)")?;
             bp.slot = Some(slot);
-            let opt = |s: &Option<String>| match s {
-                Some(x) if !x.trim().is_empty() => binary(x.as_bytes()),
-                _ => atom("undefined"),
-            };
-            let spec = map(vec![
-                (atom("id"), int(bp.id)),
-                (atom("module"), atom(&module)),
-                (atom("line"), int(line as i64)),
-                (atom("lang"), atom(bp.lang.as_str())),
-                (atom("condition"), opt(&bp.spec.condition)),
-                (atom("hit"), hit),
-                (atom("log"), opt(&bp.spec.log_message)),
-                (atom("events"), Term::from(self.events_pid.clone())),
-            ]);
             let nodes: Vec<String> = self.ready_nodes.iter().cloned().collect();
             let answers = futures::future::join_all(nodes.iter().map(|n| {
                 self.cluster.call(n, "orbit_dbg", "set_condition", vec![int(slot as i64), spec.clone()], CALL)
@@ -894,29 +924,29 @@ impl IntEngine {
             condition = tuple(vec![atom("orbit_dbg_cond"), atom(format!("b{slot}"))]);
         }
         let link = self.cluster.link(&self.server_node).ok_or("the interpreter's node is not connected")?;
-        let request = tuple(vec![
-            atom("new_break"),
-            tuple(vec![atom(&module), int(line as i64)]),
-            list(vec![atom("active"), atom("enable"), atom("null"), condition]),
-        ]);
-        match rpc::gen_call(&link, &self.server, request, CALL).await {
-            Ok(t) if is_atom(&t, "ok") => Ok(()),
-            Ok(t) if as_tuple(&t).is_some_and(|p| p.len() == 2 && is_atom(&p[1], "break_exists")) => {
-                Err(format!("another breakpoint already holds at {}:{line}", module_display(&module)))
+        for (module, line) in bp.points() {
+            let request = tuple(vec![
+                atom("new_break"),
+                tuple(vec![atom(&module), int(line as i64)]),
+                list(vec![atom("active"), atom("enable"), atom("null"), condition.clone()]),
+            ]);
+            match rpc::gen_call(&link, &self.server, request, CALL).await {
+                Ok(t) if is_atom(&t, "ok") => {}
+                Ok(t) if as_tuple(&t).is_some_and(|p| p.len() == 2 && is_atom(&p[1], "break_exists")) => {
+                    return Err(format!("another breakpoint already holds at {}:{line}", module_display(&module)));
+                }
+                Ok(t) => return Err(text(&t)),
+                Err(e) => return Err(e.to_string()),
             }
-            Ok(t) => Err(text(&t)),
-            Err(e) => Err(e.to_string()),
         }
+        Ok(())
     }
 
     async fn remove_from_server(&mut self, bp: &Bp) {
-        if let Some((module, line)) = &bp.at {
-            if let Some(link) = self.cluster.link(&self.server_node) {
-                let _ = rpc::gen_cast(
-                    &link,
-                    &self.server,
-                    tuple(vec![atom("delete_break"), tuple(vec![atom(module), int(*line as i64)])]),
-                );
+        if let Some(link) = self.cluster.link(&self.server_node) {
+            for (module, line) in bp.points() {
+                let point = tuple(vec![atom(&module), int(line as i64)]);
+                let _ = rpc::gen_cast(&link, &self.server, tuple(vec![atom("delete_break"), point]));
             }
         }
         if let Some(slot) = bp.slot {
@@ -970,6 +1000,10 @@ impl IntEngine {
             return bp;
         }
         bp.at = Some((module.clone(), line));
+        let at = bp.at.clone();
+        bp.extra.retain(|p| Some(p) != at.as_ref());
+        bp.extra.sort();
+        bp.extra.dedup();
         match self.set_in_server(&mut bp).await {
             Ok(()) => {
                 bp.message =
@@ -980,6 +1014,7 @@ impl IntEngine {
                     self.free_slots.insert(slot);
                 }
                 bp.at = None;
+                bp.extra.clear();
                 bp.message = Some(e);
             }
         }
@@ -996,7 +1031,18 @@ impl IntEngine {
     ) -> Bp {
         let id = self.next_bp;
         self.next_bp += 1;
-        Bp { id, source, function, requested_line: spec.line, spec, lang, at: None, slot: None, message: Some(why) }
+        Bp {
+            id,
+            source,
+            function,
+            requested_line: spec.line,
+            spec,
+            lang,
+            at: None,
+            extra: Vec::new(),
+            slot: None,
+            message: Some(why),
+        }
     }
 
     fn output(text: String) -> EngineEvent {
@@ -1355,29 +1401,7 @@ impl IntEngine {
 
     async fn push_condition(&self, node: &str, bp: &Bp) -> Result<(), String> {
         let Some(slot) = bp.slot else { return Ok(()) };
-        let Some((module, line)) = &bp.at else { return Ok(()) };
-        let hit = match bp.spec.hit_condition.as_deref().map(HitCondition::parse) {
-            None => atom("none"),
-            Some(Ok(HitCondition::Exactly(n))) => tuple(vec![atom("eq"), int(n as i64)]),
-            Some(Ok(HitCondition::AtLeast(n))) => tuple(vec![atom("ge"), int(n as i64)]),
-            Some(Ok(HitCondition::MoreThan(n))) => tuple(vec![atom("gt"), int(n as i64)]),
-            Some(Ok(HitCondition::EveryNth(n))) => tuple(vec![atom("mod"), int(n as i64)]),
-            Some(Err(e)) => return Err(e),
-        };
-        let opt = |s: &Option<String>| match s {
-            Some(x) if !x.trim().is_empty() => binary(x.as_bytes()),
-            _ => atom("undefined"),
-        };
-        let spec = map(vec![
-            (atom("id"), int(bp.id)),
-            (atom("module"), atom(module)),
-            (atom("line"), int(*line as i64)),
-            (atom("lang"), atom(bp.lang.as_str())),
-            (atom("condition"), opt(&bp.spec.condition)),
-            (atom("hit"), hit),
-            (atom("log"), opt(&bp.spec.log_message)),
-            (atom("events"), Term::from(self.events_pid.clone())),
-        ]);
+        let spec = self.condition_spec(bp)?;
         self.cluster
             .call(node, "orbit_dbg", "set_condition", vec![int(slot as i64), spec], CALL)
             .await
@@ -1676,6 +1700,14 @@ impl Engine for IntEngine {
                                 bp.requested_line = first;
                                 bp.spec.line = first;
                                 bp.message = None;
+                                // Every clause stops, not only the first: its other clauses' first lines too.
+                                let clause_lines = ml.clauses.get(&(fun.clone(), arity)).cloned().unwrap_or_default();
+                                bp.extra = clause_lines
+                                    .iter()
+                                    .skip(1)
+                                    .filter(|l| **l > 0 && ml.lines.contains(l))
+                                    .map(|l| (module.clone(), *l))
+                                    .collect();
                                 self.install(bp, &[module]).await
                             }
                         },
@@ -2246,8 +2278,8 @@ impl Engine for IntEngine {
         let breaks = list(
             self.breakpoints
                 .iter()
-                .filter_map(|b| b.at.as_ref())
-                .map(|(m, l)| tuple(vec![atom(m), int(*l as i64)]))
+                .flat_map(|b| b.points())
+                .map(|(m, l)| tuple(vec![atom(&m), int(l as i64)]))
                 .collect(),
         );
         let nodes: Vec<String> = self.cluster.up_nodes();

@@ -37,6 +37,8 @@ ensure_tools() {
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
     _apt_install nodejs npm
   fi
+  # The Neovim plugin's tests run in headless Neovim.
+  command -v nvim >/dev/null || _apt_install neovim
   if ! cargo clippy --version >/dev/null 2>&1; then
     rustup component add clippy >&2
   fi

@@ -64,14 +64,14 @@ async fn wait_event(engine: &mut IntEngine, pred: impl Fn(&EngineEvent) -> bool)
     }
 }
 
-/// Median time of 11 runs of 200,000 rounds of work in a module that is never interpreted.
-async fn hot_loop(cluster: &beam::cluster::Cluster, node: &str) -> f64 {
+/// Times of `runs` runs of 200,000 rounds of work in a module that is never interpreted.
+async fn hot_loop(cluster: &beam::cluster::Cluster, node: &str, runs: usize) -> Vec<f64> {
     let mut v = Vec::new();
-    for _ in 0..11 {
+    for _ in 0..runs {
         let t = cluster.call(node, "orbit_bench_dbg", "hot_loop", vec![int(200_000)], T).await.unwrap();
         v.push(as_integer(&t).unwrap() as f64);
     }
-    summary(v).0
+    v
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -98,7 +98,6 @@ async fn main() {
         .await
         .expect("native run");
     cluster.call(&a, "orbit_bench_dbg", "native_cleanup", vec![atom("bank_ledger")], T).await.unwrap();
-    let without_before = hot_loop(&cluster, &a).await;
     let mut engine = engine_on(cluster, &nodes).await;
     let bps = engine.set_breakpoints(&ledger, vec![LineBreakpoint { line: LINE, ..Default::default() }]).await;
     assert!(bps[0].verified, "{bps:?}");
@@ -120,15 +119,19 @@ async fn main() {
     let _ = engine.set_breakpoints(&ledger, vec![]).await;
 
     eprintln!("bench: slowdown of code without breakpoints");
-    // 3. Slowdown of code without breakpoints while a session is attached (same 2 nodes).
-    let with_session = {
-        let _ = engine.set_breakpoints(&ledger, vec![LineBreakpoint { line: LINE, ..Default::default() }]).await;
-        hot_loop(engine.cluster(), &a).await
-    };
+    // 3. Slowdown of code without breakpoints while a session is attached (same 2 nodes). Sessions come
+    // and go in alternation with the runs without one, so that load from elsewhere falls on both alike.
     let _ = engine.end().await;
     let cluster = engine.cluster().clone();
-    // Without a session both before attaching and after the session ended, to even out drift.
-    let without = (without_before + hot_loop(&cluster, &a).await) / 2.0;
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..6 {
+        without.extend(hot_loop(&cluster, &a, 3).await);
+        let mut session = engine_on(cluster.clone(), &nodes).await;
+        let _ = session.set_breakpoints(&ledger, vec![LineBreakpoint { line: LINE, ..Default::default() }]).await;
+        with.extend(hot_loop(&cluster, &a, 3).await);
+        let _ = session.end().await;
+    }
+    let (with_session, without) = (summary(with).0, summary(without).0);
     cluster.disconnect().await;
     drop(nodes);
 
@@ -172,7 +175,7 @@ async fn main() {
     println!("  native int:ni + int:break                    {native_set:10.0}");
     println!("  orbit, first (interpret on 10 nodes + break) {first:10.0}   ratio {:6.2}x", first / native_set);
     println!("  orbit, moving the breakpoint (p50)           {c50:10.0}");
-    println!("Code without breakpoints while a session is attached (200,000 rounds, median of 11, µs):");
+    println!("Code without breakpoints while a session is attached (200,000 rounds, median of 18, alternating, µs):");
     println!(
         "  without session {without:10.0}   with session {with_session:10.0}   slowdown {:+.1}%",
         (with_session / without - 1.0) * 100.0

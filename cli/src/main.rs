@@ -19,6 +19,8 @@ enum Command {
     Demo(commands::demo::Args),
     /// The debugger: a Debug Adapter Protocol server (stdio, or --port for a TCP server).
     Dap(commands::dap::Args),
+    /// The language server: the running cluster next to the code (LSP on stdio).
+    Lsp(commands::lsp::Args),
     /// Health per node (healthy, degraded, critical, down), alerts and partitions.
     Status(commands::status::Args),
     /// A live dashboard of nodes, top processes and alerts.
@@ -54,6 +56,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Dap(args) => commands::dap::run(args).await,
+            Command::Lsp(args) => commands::lsp::run(args).await,
             Command::Demo(args) => commands::demo::run(args).await,
             Command::Status(args) => commands::status::run(args).await,
             Command::Top(args) => commands::top::run(args).await,

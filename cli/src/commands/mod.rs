@@ -2,6 +2,7 @@ pub mod dap;
 pub mod demo;
 pub mod drift;
 pub mod inspect;
+pub mod lsp;
 pub mod observe;
 pub mod processes;
 pub mod reload;

@@ -1,0 +1,417 @@
+//! The cluster side, on a tokio runtime: joins the cluster (retrying in the background), watches its
+//! health, and builds a [`ClusterModel`] every refresh; everything it learns goes to the main loop as an
+//! [`Event`] over a crossbeam channel.
+
+use crate::config::Config;
+use crate::main_loop::{ClusterMsg, Event};
+use crate::model::{disconnected_health, now_ms, ClusterModel, Hotspot, ModuleProcs};
+use beam::cluster::{Cluster, ClusterOptions, NodeState};
+use beam::health::{HealthEvent, HealthMonitor, HealthOptions, HealthReport, Level, Status};
+use beam::link::{Cookie, NodeName};
+use beam::processes::{self, InfoOptions, ProcessQuery, ProcessSpec, SortBy};
+use beam::reload::{self, DriftFilter};
+use beam::term::{as_binary, as_integer, as_list, as_tuple, atom, is_atom, list};
+use crossbeam_channel::Sender;
+use lsp_types::MessageType;
+use serde_json::json;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
+
+/// How long to wait before trying an unreachable cluster again.
+pub const RETRY: Duration = Duration::from_secs(5);
+/// Bound on each call the refresh makes.
+const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// State shared by the worker and the command tasks.
+#[derive(Default)]
+pub struct Shared {
+    pub cluster: Mutex<Option<Cluster>>,
+    /// Module atoms of open documents: their versions and load times are fetched on every refresh.
+    pub interest: Mutex<BTreeSet<String>>,
+    /// Wakes the worker for an early refresh (after a reload, on open).
+    pub refresh: Notify,
+    pub trace: tokio::sync::Mutex<Option<crate::commands::TraceState>>,
+    /// Module atom → when this server last loaded it (Unix seconds): a reload makes code fresh.
+    pub reloaded: Mutex<HashMap<String, i64>>,
+}
+
+impl Shared {
+    pub fn cluster(&self) -> Option<Cluster> {
+        self.cluster.lock().ok().and_then(|c| c.clone())
+    }
+
+    pub fn refresh_soon(&self) {
+        self.refresh.notify_one();
+    }
+}
+
+/// Runs until the main loop goes away (the channel closes).
+pub async fn run(shared: Arc<Shared>, mut config: watch::Receiver<Config>, tx: Sender<Event>) {
+    loop {
+        let cfg = config.borrow_and_update().clone();
+        if cfg.nodes.is_empty() {
+            let msg = "Orbit: no cluster configured: set `nodes` (initializationOptions, workspace settings \
+                       `orbit.nodes`, .orbit.toml or ORBIT_NODE)";
+            if !send(&tx, ClusterMsg::Connection { connected: false, message: msg.into() }) {
+                return;
+            }
+            if config.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let cluster = match connect(&cfg).await {
+            Ok(c) => c,
+            Err(e) => {
+                let msg = format!("Orbit: cannot reach the cluster ({e}); retrying in the background");
+                if !send(&tx, ClusterMsg::Connection { connected: false, message: msg }) {
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(RETRY) => {}
+                    r = config.changed() => if r.is_err() { return },
+                }
+                continue;
+            }
+        };
+        if let Ok(mut c) = shared.cluster.lock() {
+            *c = Some(cluster.clone());
+        }
+        let up = cluster.up_nodes().len();
+        let msg = format!("Orbit: connected to the cluster ({up} node{} up)", if up == 1 { "" } else { "s" });
+        if !send(&tx, ClusterMsg::Connection { connected: true, message: msg }) {
+            return;
+        }
+        let keep = watch_cluster(&shared, &cluster, &cfg, &mut config, &tx).await;
+        if let Ok(mut c) = shared.cluster.lock() {
+            *c = None;
+        }
+        drop(cluster);
+        if !keep {
+            return;
+        }
+    }
+}
+
+fn send(tx: &Sender<Event>, msg: ClusterMsg) -> bool {
+    tx.send(Event::Cluster(Box::new(msg))).is_ok()
+}
+
+async fn connect(cfg: &Config) -> anyhow::Result<Cluster> {
+    let seeds = cfg.nodes.iter().map(|n| NodeName::parse(n.trim())).collect::<Result<Vec<_>, _>>()?;
+    let cookie = match (&cfg.cookie, &cfg.cookie_file) {
+        (Some(c), _) => Cookie::new(c.clone()),
+        (None, Some(f)) => Cookie::from_file(f).map_err(anyhow::Error::msg)?,
+        (None, None) => Cookie::from_environment().map_err(anyhow::Error::msg)?,
+    };
+    let mut options = ClusterOptions { call_timeout: CALL_TIMEOUT, ..ClusterOptions::default() };
+    options.link.connect_timeout = CALL_TIMEOUT;
+    let cluster = Cluster::connect(&seeds, cookie, options).await?;
+    let deadline = Instant::now() + CALL_TIMEOUT;
+    while cluster.nodes().iter().any(|(_, s)| *s == NodeState::Connecting) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(cluster)
+}
+
+/// Refreshes the model until the connection settings change (returns true) or the main loop is gone
+/// (false).
+async fn watch_cluster(
+    shared: &Shared,
+    cluster: &Cluster,
+    cfg: &Config,
+    config: &mut watch::Receiver<Config>,
+    tx: &Sender<Event>,
+) -> bool {
+    let mut cfg = cfg.clone();
+    let mut options = HealthOptions { interval: cfg.refresh_interval, history: 30, top_n: 5, ..Default::default() };
+    options.thresholds.mailbox_degraded = cfg.mailbox_warning;
+    options.thresholds.mailbox_critical = cfg.mailbox_critical;
+    let monitor = HealthMonitor::start(cluster, options);
+    let mut events = monitor.subscribe();
+    let mut previous: HashMap<(String, String), (u64, Instant)> = HashMap::new();
+    let mut last_model: Option<ClusterModel> = None;
+    let mut next = tokio::time::Instant::now();
+    let keep = loop {
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            _ = shared.refresh.notified() => {}
+            ev = events.recv() => {
+                match ev {
+                    Ok(ev) => {
+                        let urgent = matches!(ev, HealthEvent::NodeDown { .. } | HealthEvent::NodeUp { .. });
+                        if let Some((kind, text)) = notice(&ev) {
+                            if !send(tx, ClusterMsg::Notice(kind, text)) { break false; }
+                        }
+                        if !urgent { continue; }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => {}
+                }
+            }
+            r = config.changed() => {
+                if r.is_err() { break false; }
+                let new = config.borrow_and_update().clone();
+                if new.connection_key() != cfg.connection_key() { break true; }
+                cfg = new;
+            }
+        }
+        let model = build_model(shared, cluster, &monitor, &cfg, &mut previous).await;
+        next = tokio::time::Instant::now() + cfg.refresh_interval;
+        // Only what changed goes to the main loop (the health object's figures move on every sample).
+        let same = last_model.as_ref().is_some_and(|last| {
+            let strip = |m: &ClusterModel| ClusterModel { health: crate::model::health_key(&m.health), ..m.clone() };
+            strip(last) == strip(&model)
+        });
+        if !same {
+            last_model = Some(model.clone());
+            if !send(tx, ClusterMsg::Model(model)) {
+                break false;
+            }
+        }
+    };
+    monitor.stop().await;
+    keep
+}
+
+/// What a health event tells the user, once, when it happens.
+pub fn notice(ev: &HealthEvent) -> Option<(MessageType, String)> {
+    match ev {
+        HealthEvent::NodeDown { node, reason } => {
+            Some((MessageType::WARNING, format!("Orbit: node {node} is down ({reason})")))
+        }
+        HealthEvent::NodeUp { node } => Some((MessageType::INFO, format!("Orbit: node {node} is up"))),
+        HealthEvent::PartitionDetected(p) | HealthEvent::PartitionChanged(p) => {
+            Some((MessageType::ERROR, format!("Orbit: the cluster is partitioned: {p}")))
+        }
+        HealthEvent::PartitionHealed { .. } => Some((MessageType::INFO, "Orbit: the partition healed".into())),
+        HealthEvent::AlertRaised(a) | HealthEvent::AlertChanged(a) if a.level == Level::Critical => {
+            Some((MessageType::ERROR, format!("Orbit: {}: {}", a.node, a.message)))
+        }
+        _ => None,
+    }
+}
+
+async fn build_model(
+    shared: &Shared,
+    cluster: &Cluster,
+    monitor: &HealthMonitor,
+    cfg: &Config,
+    previous: &mut HashMap<(String, String), (u64, Instant)>,
+) -> ClusterModel {
+    let nodes: Vec<(String, bool)> = cluster.nodes().into_iter().map(|(n, s)| (n, s == NodeState::Up)).collect();
+    let up: Vec<String> = nodes.iter().filter(|(_, u)| *u).map(|(n, _)| n.clone()).collect();
+    let report = monitor.report();
+    let health = health_object(&report, &nodes);
+    let drift: Vec<crate::model::Drift> = reload::drift(cluster, &DriftFilter::All, None, CALL_TIMEOUT)
+        .await
+        .map(|r| r.modules.into_iter().map(Into::into).collect())
+        .unwrap_or_default();
+
+    let interest: Vec<String> = shared.interest.lock().map(|i| i.iter().cloned().collect()).unwrap_or_default();
+    let reloaded = shared.reloaded.lock().map(|r| r.clone()).unwrap_or_default();
+    let mut versions = BTreeMap::new();
+    let mut loaded_at = BTreeMap::new();
+    for m in &interest {
+        let answers = futures_join(up.iter().map(|n| module_state(cluster, n, m))).await;
+        let mut v = BTreeMap::new();
+        let mut t = BTreeMap::new();
+        for (node, (md5, time)) in up.iter().zip(answers) {
+            v.insert(node.clone(), md5.clone());
+            let time = match (time, reloaded.get(m)) {
+                (Some(a), Some(b)) => Some(a.max(*b)),
+                (a, b) => a.or(b.copied()),
+            };
+            if let (Some(_), Some(time)) = (md5, time) {
+                t.insert(node.clone(), time);
+            }
+        }
+        versions.insert(m.clone(), v);
+        loaded_at.insert(m.clone(), t);
+    }
+
+    // Open documents' modules that the drift report left out (e.g. loaded from a binary with no file,
+    // which `drift` counts as platform code): compare the versions fetched above.
+    let mut drift: Vec<crate::model::Drift> = drift;
+    for (m, per_node) in &versions {
+        if drift.iter().any(|d| &d.module == m) || per_node.len() < 2 {
+            continue;
+        }
+        let loaded: BTreeSet<&String> = per_node.values().flatten().collect();
+        let kind = match loaded.len() {
+            0 => continue,
+            1 if per_node.values().all(Option::is_some) => continue,
+            1 => reload::DriftKind::NotLoadedEverywhere,
+            _ => reload::DriftKind::Different,
+        };
+        let versions = per_node
+            .iter()
+            .map(|(n, v)| {
+                let v = match v {
+                    Some(md5) => reload::ModuleVersion::Loaded { md5: md5.clone() },
+                    None => reload::ModuleVersion::NotLoaded { on_disk: None },
+                };
+                (n.clone(), v)
+            })
+            .collect();
+        drift.push(crate::model::Drift { module: m.clone(), kind, versions });
+    }
+
+    let query = ProcessQuery { sort: SortBy::MessageQueue, limit: 5000, ..Default::default() };
+    let mut procs: BTreeMap<String, ModuleProcs> = BTreeMap::new();
+    let mut hot = Vec::new();
+    if let Ok(page) = processes::list(cluster, &query, CALL_TIMEOUT).await {
+        for p in &page.processes {
+            let mut mods = BTreeSet::new();
+            for mfa in [&p.current_function, &p.initial_call].into_iter().flatten() {
+                mods.insert(mfa.module.clone());
+            }
+            for m in mods {
+                let e = procs.entry(m).or_default();
+                e.count += 1;
+                if e.longest.as_ref().is_none_or(|(_, _, q)| p.message_queue_len > *q) {
+                    e.longest = Some((p.node.clone(), p.pid.clone(), p.message_queue_len));
+                }
+            }
+            if p.message_queue_len >= cfg.mailbox_warning || p.memory >= cfg.memory_warning {
+                hot.push(p.clone());
+            }
+        }
+    }
+    hot.sort_by(|a, b| b.message_queue_len.cmp(&a.message_queue_len).then(b.memory.cmp(&a.memory)));
+    hot.truncate(5);
+    let now = Instant::now();
+    let mut hotspots = Vec::new();
+    let mut seen = HashMap::new();
+    for p in hot {
+        let key = (p.node.clone(), p.pid.clone());
+        let rate = previous.get(&key).and_then(|(q, at)| {
+            let secs = now.duration_since(*at).as_secs_f64();
+            (secs > 0.05).then(|| (p.message_queue_len as f64 - *q as f64) / secs)
+        });
+        seen.insert(key, (p.message_queue_len, now));
+        let opts = InfoOptions { state_timeout: Duration::ZERO, max_messages: 0 };
+        let mut frames = match ProcessSpec::parse(&p.pid) {
+            Ok(spec) => match processes::info(cluster, &p.node, &spec, opts, CALL_TIMEOUT).await {
+                Ok(info) => info
+                    .stacktrace
+                    .iter()
+                    .map(|f| (f.function.module.clone(), f.function.function.clone(), f.function.arity, f.line))
+                    .collect(),
+                Err(e) => {
+                    tracing::debug!("stacktrace of {} on {}: {e}", p.pid, p.node);
+                    Vec::new()
+                }
+            },
+            Err(_) => Vec::new(),
+        };
+        // Without a stack (the process moved on, or exited), its current function still places it.
+        if let Some(f) = &p.current_function {
+            frames.push((f.module.clone(), f.function.clone(), f.arity, None));
+        }
+        hotspots.push(Hotspot {
+            node: p.node.clone(),
+            pid: p.pid.clone(),
+            registered_name: p.registered_name.clone(),
+            queue: p.message_queue_len,
+            rate,
+            memory: p.memory,
+            frames,
+            initial_module: p.initial_call.as_ref().map(|m| m.module.clone()),
+        });
+    }
+    *previous = seen;
+    ClusterModel { connected: true, nodes, drift, versions, loaded_at, procs, hotspots, health }
+}
+
+async fn futures_join<F: std::future::Future>(it: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let handles: Vec<F> = it.collect();
+    let mut out = Vec::with_capacity(handles.len());
+    // Few nodes: sequential is fine and keeps this free of a `futures` dependency.
+    for h in handles {
+        out.push(h.await);
+    }
+    out
+}
+
+/// The loaded md5 of `module` on `node` (without loading it), and when the code it runs was compiled:
+/// the modification time of the beam file it was loaded from (`code:which/1`), as Unix seconds.
+async fn module_state(cluster: &Cluster, node: &str, module: &str) -> (Option<String>, Option<i64>) {
+    let md5 = match cluster.call(node, "erlang", "get_module_info", vec![atom(module), atom("md5")], CALL_TIMEOUT).await
+    {
+        Ok(t) => as_binary(&t).map(hex),
+        Err(_) => None,
+    };
+    if md5.is_none() {
+        return (None, None);
+    }
+    let path = match cluster.call(node, "code", "which", vec![atom(module)], CALL_TIMEOUT).await {
+        Ok(t) if as_list(&t).is_some() && !is_atom(&t, "non_existing") => t,
+        _ => return (md5, None),
+    };
+    let info = cluster
+        .call(
+            node,
+            "file",
+            "read_file_info",
+            vec![path, list(vec![beam::term::tuple(vec![atom("time"), atom("posix")])])],
+            CALL_TIMEOUT,
+        )
+        .await;
+    let mtime = info.ok().and_then(|t| match as_tuple(&t) {
+        Some([ok, fi]) if is_atom(ok, "ok") => as_tuple(fi).and_then(|f| f.get(5)).and_then(as_integer),
+        _ => None,
+    });
+    (md5, mtime)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The `orbit/clusterHealth` object.
+pub fn health_object(report: &HealthReport, nodes: &[(String, bool)]) -> serde_json::Value {
+    let mut worst = Status::Healthy;
+    let mut out_nodes = Vec::new();
+    for (name, up) in nodes {
+        let r = report.nodes.iter().find(|n| &n.node == name);
+        let status = if !up { Status::Down } else { r.map(|r| r.status).unwrap_or(Status::Healthy) };
+        worst = worst.max(status);
+        let sample = r.and_then(|r| r.sample.as_ref());
+        out_nodes.push(json!({
+            "node": name,
+            "up": up,
+            "status": status,
+            "reason": r.and_then(|r| r.reason.clone()),
+            "processes": sample.map(|s| s.snapshot.process_count),
+            "memory": sample.map(|s| s.snapshot.memory.total),
+            "longestQueue": sample.and_then(|s| s.longest_queue()).map(|p| json!({"pid": p.pid, "len": p.message_queue_len})),
+        }));
+    }
+    let up = nodes.iter().filter(|(_, u)| *u).count();
+    let alerts: Vec<_> = report
+        .alerts
+        .iter()
+        .map(|a| json!({"node": a.node, "level": a.level, "key": a.key, "message": a.message}))
+        .collect();
+    let mut message = format!("{up}/{} nodes up", nodes.len());
+    if let Some(p) = &report.partition {
+        message.push_str(&format!(", partitioned: {p}"));
+    }
+    json!({
+        "connected": true,
+        "status": worst,
+        "message": message,
+        "nodes": out_nodes,
+        "alerts": alerts,
+        "partition": report.partition.as_ref().map(|p| json!({"groups": p.groups})),
+        "updatedMs": now_ms(),
+    })
+}
+
+/// The health object when there is no cluster (re-exported for the main loop).
+pub fn no_cluster(message: &str) -> serde_json::Value {
+    disconnected_health(message)
+}

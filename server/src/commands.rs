@@ -83,7 +83,7 @@ pub fn parse(command: &str, arguments: &[Value]) -> Result<Value, CommandError> 
         [Value::Array(a)] if a.is_empty() => json!({}),
         _ => {
             return Err(CommandError::InvalidParams(format!(
-                "{command} takes one argument, a JSON object (see docs/README-lsp.md)"
+                "{command} takes one argument, a JSON object (see the README, section `orbit lsp`)"
             )))
         }
     };

@@ -1,5 +1,5 @@
 // The thin client layer over `orbit lsp`: every request the extension makes goes through here, typed
-// after docs/README-lsp.md. The transport is an interface so that this is testable without VS Code.
+// after the README, section `orbit lsp`. The transport is an interface so that this is testable without VS Code.
 import {
   ClusterHealth,
   ProcessesResult,

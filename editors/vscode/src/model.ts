@@ -1,4 +1,4 @@
-// Shapes of what `orbit lsp` sends (docs/README-lsp.md), and tolerant normalisers: a field missing
+// Shapes of what `orbit lsp` sends (the README, section `orbit lsp`), and tolerant normalisers: a field missing
 // or of the wrong type becomes a neutral value instead of an exception in the UI.
 
 export type Level = "ok" | "degraded" | "critical" | "disconnected" | "down" | string;

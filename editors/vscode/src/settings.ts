@@ -1,5 +1,5 @@
 // The settings object passed to `orbit lsp` (initializationOptions and workspace/configuration,
-// section `orbit`), built from the user's `orbit.*` settings. Keys follow docs/README-lsp.md; keys
+// section `orbit`), built from the user's `orbit.*` settings. Keys follow the README, section `orbit lsp`; keys
 // that are unset or empty are left out so the server's own defaults (and .orbit.toml) apply.
 
 export interface Thresholds {

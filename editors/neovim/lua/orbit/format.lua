@@ -1,4 +1,4 @@
--- Pure text renderings of orbit lsp results (docs/README-lsp.md) for floating windows.
+-- Pure text renderings of orbit lsp results (the README, section `orbit lsp`) for floating windows.
 local M = {}
 
 local function count(n)

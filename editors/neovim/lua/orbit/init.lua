@@ -62,7 +62,7 @@ function M.executable()
   return "orbit"
 end
 
---- The settings object `orbit lsp` reads (docs/README-lsp.md): only keys that are set.
+--- The settings object `orbit lsp` reads (the README, section `orbit lsp`): only keys that are set.
 function M.server_settings()
   local c = M.config
   local s = {}

@@ -32,7 +32,7 @@ test("commands go through workspace/executeCommand with one object argument, und
   ]);
 });
 
-test("the command names are the server's (docs/README-lsp.md)", () => {
+test("the command names are the server's (the README, section `orbit lsp`)", () => {
   assert.deepEqual(Object.values(COMMANDS).sort(), [
     "orbit.drift",
     "orbit.processes",

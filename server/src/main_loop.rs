@@ -41,6 +41,9 @@ pub enum ClusterMsg {
         message: String,
     },
     Model(ClusterModel),
+    /// Only the health figures moved (memory, process counts, queues): `orbit/clusterStatus` answers with
+    /// them, nothing else is recomputed.
+    Figures(serde_json::Value),
     /// Something to tell the user once (node down, partition, critical alert).
     Notice(MessageType, String),
     /// A command finished.
@@ -351,6 +354,10 @@ impl Server {
                 let health = self.model.health.clone();
                 self.set_health(health);
                 self.refresh_all();
+            }
+            ClusterMsg::Figures(health) => {
+                self.model.health = health.clone();
+                self.set_health(health);
             }
             ClusterMsg::Notice(kind, text) => self.show(kind, text),
             ClusterMsg::Done { id, command, outcome, progress } => {

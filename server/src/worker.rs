@@ -170,6 +170,14 @@ async fn watch_cluster(
             if !send(tx, ClusterMsg::Model(model)) {
                 break false;
             }
+        } else if last_model.as_ref().is_some_and(|last| last.health != model.health) {
+            // Fresh figures still reach `orbit/clusterStatus`, without recomputing diagnostics and lenses.
+            if let Some(last) = last_model.as_mut() {
+                last.health = model.health.clone();
+            }
+            if !send(tx, ClusterMsg::Figures(model.health)) {
+                break false;
+            }
         }
     };
     monitor.stop().await;

@@ -12,16 +12,12 @@ use beam::link::{Cookie, NodeName};
 use beam::term::{as_integer, as_list, atom, int};
 use orbit_test_harness::{build_demo_fixture, repo_root, TestCluster};
 use std::time::{Duration, Instant};
+mod common;
+use common::summary;
 
 const HITS: usize = 200;
 const LINE: u32 = 70; // bank_ledger:fee/1, `Fee0 = Amount div 100`
 const T: Duration = Duration::from_secs(60);
-
-fn summary(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let at = |p: f64| v[((v.len() as f64 - 1.0) * p).round() as usize];
-    (at(0.5), at(0.99))
-}
 
 fn micros(t: &eetf::Term) -> Vec<f64> {
     as_list(t).map(|l| l.iter().filter_map(as_integer).map(|x| x as f64).collect()).unwrap_or_default()

@@ -12,22 +12,14 @@ use beam::term::{atom, int};
 use eetf::Term;
 use orbit_test_harness::TestCluster;
 use std::time::{Duration, Instant};
+mod common;
+use common::summary;
 
 const NODES: usize = 10;
 const PROCESSES: i64 = 10_000;
 const TOP: usize = 50;
 const ROUNDS: usize = 30;
 const T: Duration = Duration::from_secs(120);
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn summary(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (percentile(&v, 0.50), percentile(&v, 0.99))
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

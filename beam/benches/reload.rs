@@ -14,6 +14,8 @@ use orbit_test_harness::{unique_name, TestCluster};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+mod common;
+use common::summary;
 
 const NODES: usize = 10;
 const ROUNDS: usize = 40;
@@ -49,16 +51,6 @@ fn bench_module(version: usize) -> String {
          fee(A) when is_integer(A), A >= 0 -> min(max(A div 100, 1), 50).\n\
          classify(A) when A < 100 -> small;\nclassify(A) when A < 1000 -> medium;\nclassify(_) -> large.\n"
     )
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn summary(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (percentile(&v, 0.50), percentile(&v, 0.99))
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -11,20 +11,12 @@ use beam::term::atom;
 use eetf::{FixInteger, Term};
 use orbit_test_harness::TestCluster;
 use std::time::{Duration, Instant};
+mod common;
+use common::summary;
 
 const CALLS: usize = 10_000;
 const FANOUT_ROUNDS: usize = 1_000;
 const T: Duration = Duration::from_secs(30);
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
-}
-
-fn summary(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (percentile(&v, 0.50), percentile(&v, 0.99))
-}
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {

@@ -17,12 +17,10 @@ use beam::trace::{self, CallTrace, Limit, MatchSpec, TraceSpec};
 use eetf::Term;
 use orbit_test_harness::TestCluster;
 use std::time::Duration;
+mod common;
+use common::summary;
 
 const ROUNDS: i64 = 30;
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
 
 /// Per-call ns (p50, p99) over `ROUNDS` rounds of `n` calls, timed on the node.
 async fn measure(cluster: &Cluster, node: &str, n: i64) -> (f64, f64) {
@@ -36,10 +34,9 @@ async fn native(cluster: &Cluster, node: &str, n: i64, which: &str) -> (f64, f64
 
 async fn per_call(cluster: &Cluster, node: &str, n: i64, f: &str, args: Vec<Term>) -> (f64, f64) {
     let r = cluster.call(node, "tracebench_hot", f, args, Duration::from_secs(600)).await.expect("bench rounds");
-    let mut per_call: Vec<f64> =
+    let per_call: Vec<f64> =
         as_list(&r).expect("a list").iter().map(|t| as_integer(t).unwrap_or(0) as f64 / n as f64).collect();
-    per_call.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    (percentile(&per_call, 0.5), percentile(&per_call, 0.99))
+    summary(per_call)
 }
 
 async fn traced(

@@ -432,8 +432,8 @@ impl IntEngine {
         out
     }
 
-    /// What `orbit_dbg:cleanup/2` must undo on `node`, kept current with the agent.
-    async fn register_cleanup(&self, node: &str) {
+    /// The arguments of `orbit_dbg:cleanup/2`: the modules Orbit interpreted and every breakpoint point.
+    fn cleanup_args(&self) -> Vec<Term> {
         let mods = list(self.interpreted.keys().map(atom).collect());
         let breaks = list(
             self.breakpoints
@@ -442,9 +442,13 @@ impl IntEngine {
                 .map(|(m, l)| tuple(vec![atom(&m), int(l as i64)]))
                 .collect(),
         );
-        if let Err(e) =
-            self.cluster.register_cleanup(node, atom("orbit_dbg"), "orbit_dbg", "cleanup", vec![mods, breaks]).await
-        {
+        vec![mods, breaks]
+    }
+
+    /// What `orbit_dbg:cleanup/2` must undo on `node`, kept current with the agent.
+    async fn register_cleanup(&self, node: &str) {
+        let args = self.cleanup_args();
+        if let Err(e) = self.cluster.register_cleanup(node, atom("orbit_dbg"), "orbit_dbg", "cleanup", args).await {
             tracing::warn!("{node}: cannot register the debugger clean-up: {e}");
         }
     }
@@ -2274,18 +2278,11 @@ impl Engine for IntEngine {
         }
         self.ended = true;
         let mut notes = Vec::new();
-        let mods = list(self.interpreted.keys().map(atom).collect());
-        let breaks = list(
-            self.breakpoints
-                .iter()
-                .flat_map(|b| b.points())
-                .map(|(m, l)| tuple(vec![atom(&m), int(l as i64)]))
-                .collect(),
-        );
+        let args = self.cleanup_args();
         let nodes: Vec<String> = self.cluster.up_nodes();
-        let results = futures::future::join_all(nodes.iter().map(|n| {
-            self.cluster.call(n, "orbit_dbg", "cleanup", vec![mods.clone(), breaks.clone()], Duration::from_secs(60))
-        }))
+        let results = futures::future::join_all(
+            nodes.iter().map(|n| self.cluster.call(n, "orbit_dbg", "cleanup", args.clone(), Duration::from_secs(60))),
+        )
         .await;
         for (n, r) in nodes.iter().zip(results) {
             if let Err(e) = r {

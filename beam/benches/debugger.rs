@@ -13,7 +13,7 @@ use beam::term::{as_integer, as_list, atom, int};
 use orbit_test_harness::{build_demo_fixture, repo_root, TestCluster};
 use std::time::{Duration, Instant};
 mod common;
-use common::summary;
+use common::{join, summary};
 
 const HITS: usize = 200;
 const LINE: u32 = 70; // bank_ledger:fee/1, `Fee0 = Amount div 100`
@@ -26,14 +26,7 @@ fn micros(t: &eetf::Term) -> Vec<f64> {
 /// A plain cluster connection (with the agent) for the native phases, so that no Orbit session is
 /// subscribed to the interpreter while OTP's own client runs.
 async fn cluster_for(nodes: &TestCluster) -> beam::cluster::Cluster {
-    let seeds = vec![NodeName::parse(nodes.name(0)).unwrap()];
-    let cluster = beam::cluster::Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), ClusterOptions::default())
-        .await
-        .expect("connect");
-    while cluster.up_nodes().len() < nodes.nodes.len() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    cluster
+    join(nodes, ClusterOptions::default()).await
 }
 
 async fn engine_on(cluster: beam::cluster::Cluster, nodes: &TestCluster) -> IntEngine {

@@ -5,15 +5,14 @@
 //! Run with `scripts/bench` (or `cargo bench -p orbit-beam --bench processes`). Prints p50/p99 and ratios.
 
 use beam::agent;
-use beam::cluster::{Cluster, ClusterOptions};
-use beam::link::{Cookie, NodeName};
+use beam::cluster::ClusterOptions;
 use beam::processes::{self, ProcessQuery, SortBy};
 use beam::term::{atom, int};
 use eetf::Term;
 use orbit_test_harness::TestCluster;
 use std::time::{Duration, Instant};
 mod common;
-use common::summary;
+use common::{join, summary};
 
 const NODES: usize = 10;
 const PROCESSES: i64 = 10_000;
@@ -24,12 +23,7 @@ const T: Duration = Duration::from_secs(120);
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let nodes = TestCluster::erlang(NODES);
-    let seeds = vec![NodeName::parse(nodes.name(0)).unwrap()];
-    let cluster =
-        Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), ClusterOptions::default()).await.expect("connect");
-    while cluster.up_nodes().len() < NODES {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let cluster = join(&nodes, ClusterOptions::default()).await;
     for n in cluster.up_nodes() {
         let link = cluster.link(&n).unwrap();
         agent::load_from_source(&link, "orbit_bench_procs", include_str!("orbit_bench_procs.erl"))

@@ -5,8 +5,7 @@
 //! Run with `scripts/bench` (or `cargo bench -p orbit-beam --bench reload`). Prints p50/p99 and ratios.
 
 use beam::agent;
-use beam::cluster::{Cluster, ClusterOptions};
-use beam::link::{Cookie, NodeName};
+use beam::cluster::ClusterOptions;
 use beam::reload::{self, ReloadOptions, ReloadOutcome, ReloadProgress};
 use beam::term::{atom, binary, int, list, tuple};
 use eetf::Term;
@@ -15,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 mod common;
-use common::summary;
+use common::{join, summary};
 
 const NODES: usize = 10;
 const ROUNDS: usize = 40;
@@ -56,12 +55,7 @@ fn bench_module(version: usize) -> String {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let nodes = TestCluster::erlang(NODES);
-    let seeds = vec![NodeName::parse(nodes.name(0)).unwrap()];
-    let cluster =
-        Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), ClusterOptions::default()).await.expect("connect");
-    while cluster.up_nodes().len() < NODES || nodes.names().iter().any(|n| cluster.session(n).is_none()) {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let cluster = join(&nodes, ClusterOptions::default()).await;
     let names = cluster.up_nodes();
 
     // Two sources (so that every round loads a binary that differs from the one running).

@@ -4,15 +4,14 @@
 //! Run with `scripts/bench` (or `cargo bench -p orbit-beam --bench rpc`). Prints p50/p99 and ratios.
 
 use beam::agent;
-use beam::cluster::{Cluster, ClusterOptions};
-use beam::link::{Cookie, NodeName};
+use beam::cluster::ClusterOptions;
 use beam::rpc;
 use beam::term::atom;
 use eetf::{FixInteger, Term};
 use orbit_test_harness::TestCluster;
 use std::time::{Duration, Instant};
 mod common;
-use common::summary;
+use common::{join, summary};
 
 const CALLS: usize = 10_000;
 const FANOUT_ROUNDS: usize = 1_000;
@@ -21,12 +20,7 @@ const T: Duration = Duration::from_secs(30);
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let nodes = TestCluster::erlang(10);
-    let seeds = vec![NodeName::parse(nodes.name(0)).unwrap()];
-    let options = ClusterOptions { install_agent: false, ..ClusterOptions::default() };
-    let cluster = Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), options).await.expect("connect");
-    while cluster.up_nodes().len() < 10 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let cluster = join(&nodes, ClusterOptions { install_agent: false, ..ClusterOptions::default() }).await;
     let a = nodes.name(0).to_string();
     let b = nodes.name(1).to_string();
     let link_a = cluster.link(&a).unwrap();

@@ -710,7 +710,8 @@ pub fn approx_duration(secs: f64) -> String {
     }
 }
 
-fn group_digits(n: u64) -> String {
+/// `12,345`: digits in groups of three, as Orbit prints counts everywhere.
+pub fn group_digits(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::with_capacity(s.len() + s.len() / 3);
     for (i, c) in s.chars().enumerate() {

@@ -74,17 +74,7 @@ pub struct Hotspot {
 }
 
 /// `12,345`.
-pub fn thousands(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use beam::health::group_digits as thousands;
 
 /// The `orbit/clusterHealth` object when there is no cluster.
 pub fn disconnected_health(message: &str) -> Value {

@@ -143,17 +143,7 @@ pub fn status_text(s: Status) -> String {
 }
 
 /// 12,345
-pub fn count(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+pub use beam::health::group_digits as count;
 
 /// 1.2k/s, 3.4M/s
 pub fn rate(v: Option<f64>) -> String {

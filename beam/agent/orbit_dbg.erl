@@ -17,7 +17,7 @@
          load_into_server/2, interpret/2, uninterpret/1, interpreted_here/1,
          breakpoint/3, undefined_function/3, undefined_lambda/3,
          start_keeper/2, stop_keeper/0, keeper_loop/1,
-         set_condition/2, clear_conditions/1, condition/2,
+         set_condition/2, clear_conditions/1, condition/2, step/2, step_landed/2,
          stack/1, caller/1, scope/3, children/4, eval/5, set_variable/5, forget/1, stored/1,
          struct_fields/1, process_scope/1, suspend/1, resume/1, resume_all/0, current_stack/1, pause/1,
          install_crash_forwarder/1, remove_crash_forwarder/0, log/2,
@@ -38,7 +38,10 @@ ensure_server() ->
                     {ok, Pid};
                 undefined ->
                     case dbg_iserver:start() of
-                        {ok, Pid} -> {ok, Pid};
+                        {ok, Pid} ->
+                            %% Noted so that the clean-up stops it again (stop_own_server/1).
+                            persistent_term:put(orbit_dbg_started_server, Pid),
+                            {ok, Pid};
                         {error, {already_started, Pid}} -> {ok, Pid};
                         Other -> {error, Other}
                     end
@@ -358,13 +361,16 @@ set_condition(Slot, Spec0) ->
         Lang = maps:get(lang, Spec0),
         Cond = parse_opt(Lang, maps:get(condition, Spec0, undefined)),
         Log = parse_log(Lang, maps:get(log, Spec0, undefined)),
-        Spec = Spec0#{condition := Cond, log => Log},
+        Spec = Spec0#{condition := Cond, log => Log, condition_src => src(maps:get(condition, Spec0, undefined))},
         ets:insert(orbit_dbg_conds, [{Slot, Spec}, {{count, Slot}, 0}]),
         ok
     catch
         throw:{parse_error, Msg} -> {error, Msg};
         error:badarg -> {error, <<"no debug session on this node">>}
     end.
+
+src(B) when is_binary(B) -> B;
+src(_) -> <<>>.
 
 clear_conditions(Slots) ->
     catch [ets:delete(orbit_dbg_conds, S) || S <- Slots],
@@ -421,47 +427,157 @@ parse_log(Lang, <<"{", Rest/binary>>, Lit, Acc) ->
 parse_log(Lang, <<C, Rest/binary>>, Lit, Acc) -> parse_log(Lang, Rest, <<Lit/binary, C>>, Acc).
 
 %% Called by the interpreter with the frame's bindings (newest first): true stops, anything else does not.
+%% Every breakpoint Orbit sets has a slot, so that every check of every breakpoint comes through here.
+%% No spec (no session on this node any more, its keeper gone): no stop, so that a breakpoint outliving
+%% its session for a moment cannot pause a process that no one will continue.
 condition(Slot, Bs) ->
     case catch ets:lookup(orbit_dbg_conds, Slot) of
-        [{Slot, Spec}] -> once_per_pass(Slot, Spec, Bs, fun() -> check(Slot, Spec, Bs) end);
-        _ -> true
+        [{Slot, Spec}] -> pass_check(Slot, Spec, Bs);
+        _ -> false
     end.
 
-%% One Elixir line often compiles to nested expressions on that line (`state.balance` and `if` are
-%% `case`s), and the interpreter checks the breakpoint at each of them. The check that starts a pass over
-%% the line decides for the nested ones, so that a hit is counted and a log line printed once per pass.
-%% A check is taken as nested in the last deciding one when it runs on the same interpreted stack, with
-%% the same bindings or more, and either with strictly more bindings (the clause variables of a nested
-%% `case`) or deeper in this (meta) process than the deciding check and no shallower than the check just
-%% before it. A new call of the function starts again from its arguments at the depth of its call (not
-%% deeper than the nested checks of the previous call), and a recursive call has another stack. The spec
-%% (breakpoint id, session's event pid) is part of it: slots are reused.
-once_per_pass(Slot, Spec, Bs, Check) ->
-    Key = {orbit_dbg_pass, Slot},
-    Stack = get(dbg_istk),
-    {stack_size, Depth} = erlang:process_info(self(), stack_size),
-    Nested = case get(Key) of
-                 {Spec, Stack, Bs0, Depth0, Last, Decision0} ->
-                     Grown = length(Bs) > length(Bs0),
-                     Deeper = Depth > Depth0 andalso Depth >= Last,
-                     (Grown orelse Deeper) andalso lists:all(fun(B) -> lists:member(B, Bs) end, Bs0)
-                         andalso {true, Bs0, Depth0, Decision0};
-                 _ -> false
-             end,
-    case Nested of
-        {true, DecidedBs, DecidedDepth, Decision} ->
-            put(Key, {Spec, Stack, DecidedBs, DecidedDepth, Depth, Decision}),
-            Decision;
-        false ->
-            Decision = Check(),
-            put(Key, {Spec, Stack, Bs, Depth, Depth, Decision}),
-            Decision
+%% ---------------------------------------------------------------------------------------------
+%% Passes: one stop each time execution reaches a breakpoint's line, no more and no fewer
+%%
+%% The interpreter checks a breakpoint before each expression of a body (function, clause, fun, block)
+%% that stands on the breakpoint's line, and one line often holds several: `if state.balance >= x` is a
+%% `case` on a `case`, a pipe nests calls, `a = f(); b = g()` is two expressions. This is the one place
+%% that tells the checks of one pass over a line from the first check of the next pass:
+%%
+%%   A check belongs to the pass of the breakpoint's last deciding check in the same activation (its
+%%   anchor) when the expression it checks is another one than the anchor's and part of what the anchor
+%%   started: inside the anchor's expression, or after it in the same body (the interpreter's
+%%   `dbg_ieval:seq/3` frame holds both). Shortcut: same activation and the bindings only grew (the
+%%   clause of a nested `case` bound its variables).
+%%   Anything else starts a pass: the anchor's own expression reached again (the next GenServer call
+%%   served by the same process, the next element of an Enum.map fun, the next turn of a loop), another
+%%   activation (the interpreter's call stack, dbg_istk, differs: recursion), another path to the line.
+%%
+%% An activation is the interpreter's call stack; anchors of activations that have returned are dropped,
+%% so a recursive call's passes do not end the caller's. The first check of a pass decides (condition,
+%% hit count, log message); the other checks of the pass never stop. A step (next, step in) that lands
+%% on its own line and level asks the same rule through step_landed/2.
+pass_check(Slot, Spec, Bs) ->
+    Key = {orbit_pass, Slot},
+    Istk = istk_here(),
+    Anchors = live_anchors(Spec, Istk, get(Key)),
+    Anchor = lists:keyfind(Istk, 1, Anchors),
+    case Anchor of
+        {Istk, Bs0, _} ->
+            case grown(Bs0, Bs) of
+                true -> false;
+                false -> decide(Key, Slot, Spec, Bs, Istk, Anchor, Anchors)
+            end;
+        false -> decide(Key, Slot, Spec, Bs, Istk, Anchor, Anchors)
+    end.
+
+decide(Key, Slot, Spec, Bs, Istk, Anchor, Anchors) ->
+    Where = where(self()),
+    case Anchor of
+        {_, _, Where0} ->
+            case nested_in(Where0, Where) of
+                true -> false;
+                false -> new_pass(Key, Slot, Spec, Bs, Istk, Where, Anchors)
+            end;
+        false -> new_pass(Key, Slot, Spec, Bs, Istk, Where, Anchors)
+    end.
+
+new_pass(Key, Slot, Spec, Bs, Istk, Where, Anchors) ->
+    put(Key, {Spec, [{Istk, Bs, Where} | lists:keydelete(Istk, 1, Anchors)]}),
+    check(Slot, Spec, Bs).
+
+%% The anchors of Spec's passes in activations that are still on the stack (Istk's own among them).
+live_anchors(Spec, Istk, {Spec, Anchors}) ->
+    [A || {I, _, _} = A <- Anchors, lists:suffix(I, Istk)];
+live_anchors(_Spec, _Istk, _) -> [].
+
+%% The interpreter's call stack in this meta process: the level and call line of each entry.
+istk_here() ->
+    case get(dbg_istk) of
+        L when is_list(L) -> [{element(2, E), element(4, E)} || E <- L, is_tuple(E), tuple_size(E) >= 4];
+        _ -> []
+    end.
+
+grown(Bs0, Bs) ->
+    length(Bs) > length(Bs0) andalso lists:all(fun(B) -> lists:member(B, Bs) end, Bs0).
+
+%% Is the expression checked at Where part of what the anchor at Where0 started (and not the anchor's own)?
+nested_in({Expr0, Scope0}, {Expr, _}) when is_binary(Expr0), is_binary(Expr), Expr =/= Expr0 ->
+    binary:match(Scope0, Expr) =/= nomatch;
+nested_in(_, _) -> false.
+
+%% What the interpreter of Meta (a meta process of this node; self() inside a condition) is checking:
+%% {Expr, Scope}, the printed expression and the printed body it stands in (expression and the ones after
+%% it), read from the frame of dbg_ieval:seq/3 that asked for the check. `unknown` where that frame is
+%% not found (another OTP's interpreter): then every check starts a pass, so a stop is never lost.
+where(Meta) ->
+    case catch erlang:process_info(Meta, backtrace) of
+        {backtrace, Bt} -> seq_frame(binary:split(Bt, <<"\n">>, [global]));
+        _ -> unknown
+    end.
+
+seq_frame([]) -> unknown;
+seq_frame([Line | Rest]) ->
+    case binary:match(Line, <<"(dbg_ieval:seq/3">>) of
+        nomatch -> seq_frame(Rest);
+        _ -> seq_values(Rest, [])
+    end.
+
+seq_values([<<"y(", _/binary>> = Line | Rest], Acc) ->
+    [_, Value] = binary:split(Line, <<")">>),
+    seq_values(Rest, [string:trim(Value) | Acc]);
+seq_values(_, Acc) ->
+    Values = lists:reverse(Acc),
+    Exprs = [V || <<"{", _/binary>> = V <- Values, binary:match(V, <<"{ieval,">>) =/= {0, 7}],
+    Rests = [V || <<"[{", _/binary>> = V <- Values],
+    case Exprs of
+        [Expr | _] -> {Expr, iolist_to_binary([Expr | Rests])};
+        [] -> unknown
+    end.
+
+%% Steps. The interpreter does not ask conditions on a step: after `next` or `step` from a line, it
+%% stops at the next expression, which may be a nested one of the same line. step/2 records where the
+%% paused process stands and sends the command; step_landed/2, asked when the step stopped on the line
+%% and level it started from, applies the rule above and steps again (`again`) or lets the stop show.
+step(Meta, Cmd) when Cmd =:= next; Cmd =:= step ->
+    keeper_put({step_from, Meta}, where(Meta)),
+    Meta ! {user, {cmd, Cmd}},
+    ok;
+step(Meta, Cmd) ->
+    keeper_delete({step_from, Meta}),
+    Meta ! {user, {cmd, Cmd}},
+    ok.
+
+step_landed(Meta, Cmd) ->
+    case keeper_get({step_from, Meta}) of
+        {ok, Where0} ->
+            case nested_in(Where0, where(Meta)) of
+                true -> Meta ! {user, {cmd, Cmd}}, again;
+                false -> keeper_delete({step_from, Meta}), stop
+            end;
+        error -> stop
+    end.
+
+keeper_put(K, V) -> catch ets:insert(orbit_dbg_conds, {K, V}), ok.
+keeper_delete(K) -> catch ets:delete(orbit_dbg_conds, K), ok.
+keeper_get(K) ->
+    case catch ets:lookup(orbit_dbg_conds, K) of
+        [{K, V}] -> {ok, V};
+        _ -> error
     end.
 
 check(Slot, #{condition := Cond, hit := Hit} = Spec, Bs) ->
     Pass = case Cond of
                undefined -> true;
-               Parsed -> truthy(eval_parsed(Parsed, Bs))
+               Parsed ->
+                   case eval_parsed(Parsed, Bs) of
+                       {error, Msg} ->
+                           %% Said on the console, and taken as not holding.
+                           tell(Spec, <<"breakpoint condition `", (maps:get(condition_src, Spec, <<>>))/binary,
+                                        "` failed: ", Msg/binary>>),
+                           false;
+                       Result -> truthy(Result)
+                   end
            end,
     Pass andalso hit_ok(Slot, Hit) andalso log_or_stop(Spec, Bs).
 
@@ -481,11 +597,14 @@ hit_ok(Slot, Hit) ->
     end.
 
 log_or_stop(#{log := undefined}, _Bs) -> true;
-log_or_stop(#{log := Parts, events := Events, id := Id} = Spec, Bs) ->
-    Text = iolist_to_binary([log_part(P, Spec, Bs) || P <- Parts]),
-    Debugged = case get(self) of P when is_pid(P) -> P; _ -> self() end,
-    Events ! {orbit_dbg_log, Id, node(), Debugged, Text},
+log_or_stop(#{log := Parts} = Spec, Bs) ->
+    tell(Spec, iolist_to_binary([log_part(P, Spec, Bs) || P <- Parts])),
     false.
+
+%% A console line about the debugged process, from its meta.
+tell(#{events := Events, id := Id}, Text) ->
+    Debugged = case get(self) of P when is_pid(P) -> P; _ -> self() end,
+    Events ! {orbit_dbg_log, Id, node(), Debugged, Text}.
 
 log_part(B, _Spec, _Bs) when is_binary(B) -> B;
 log_part({expr, Parsed}, #{lang := Lang}, Bs) ->
@@ -502,19 +621,40 @@ log_part({expr, Parsed}, #{lang := Lang}, Bs) ->
 eval_parsed({elixir, Quoted}, Bs) ->
     try 'Elixir.Code':eval_quoted(Quoted, elixir_binding(Bs)) of
         {V, _} -> {ok, V}
-    catch C:R:St -> {error, format_exception(C, R, St)}
+    catch C:R:St -> {error, format_exception(elixir, C, R, St)}
     end;
 eval_parsed({erlang, Exprs}, Bs) ->
     try erl_eval:exprs(Exprs, erlang_binding(Bs)) of
         {value, V, _} -> {ok, V}
-    catch C:R:St -> {error, format_exception(C, R, St)}
+    catch C:R:St -> {error, format_exception(erlang, C, R, St)}
     end.
 
-format_exception(C, R, St) ->
-    case code:is_loaded('Elixir.Exception') of
-        {file, _} -> 'Elixir.Exception':format(C, R, lists:sublist(St, 3));
-        false -> unicode:characters_to_binary(io_lib:format("~p: ~tp", [C, R]))
-    end.
+%% An exception as the language of the frame prints it: Elixir's banner (`** (ArithmeticError) bad
+%% argument in arithmetic expression`), Erlang's own wording for Erlang code. The stack is left out: it
+%% is the evaluator's, not the user's. Elixir 1.14 reports an unbound variable as a call to an undefined
+%% function of arity 0; it is named as what the user wrote, a variable (as Elixir 1.15 does).
+format_exception(elixir, C, R, St) ->
+    case code:ensure_loaded('Elixir.Exception') of
+        {module, _} ->
+            Banner = 'Elixir.Exception':format_banner(C, R, St),
+            case re:run(Banner, "undefined function ([a-z_][a-zA-Z0-9_]*)/0 \\(there is no such import\\)",
+                        [{capture, all_but_first, binary}, unicode]) of
+                {match, [Var]} -> <<"undefined variable \"", Var/binary, "\"">>;
+                nomatch -> strip_nofile(Banner)
+            end;
+        _ -> format_exception(erlang, C, R, St)
+    end;
+format_exception(erlang, error, {unbound_var, V}, _St) ->
+    unicode:characters_to_binary(io_lib:format("variable ~tp is unbound", [V]));
+format_exception(erlang, C, R, St) ->
+    Text = try erl_error:format_exception(C, R, St, #{stack_trim_fun => fun(_, _, _) -> true end,
+                                                      column => 1})
+           catch _:_ -> io_lib:format("~p: ~tp", [C, R])
+           end,
+    string:trim(unicode:characters_to_binary(Text)).
+
+strip_nofile(Banner) ->
+    re:replace(Banner, "^\\*\\* \\(CompileError\\) nofile:[0-9]+: ", "** (CompileError) ", [{return, binary}, unicode]).
 
 %% Interpreter bindings of Elixir code name variables `_x@N`; the highest N is the current one.
 elixir_binding(Bs) ->
@@ -925,14 +1065,22 @@ to_file(undefined) -> undefined;
 to_file(F) -> unicode:characters_to_binary(F).
 
 %% ---------------------------------------------------------------------------------------------
-%% Clean-up: the same steps whether Orbit disconnects or vanishes.
+%% Clean-up: the same code whether Orbit disconnects (the engine calls cleanup/2 on every node) or
+%% vanishes (each node's agent runs the registered cleanup/2 when Orbit's node goes down).
 %%
+%% On every node:
 %% 1. Orbit's breakpoints leave the interpreter (so nothing stops again);
 %% 2. processes of this node paused at a break are continued, suspended ones resumed;
-%% 3. once none of them is still inside interpreted code (bounded wait), the modules run native again on
-%%    this node; modules whose processes never leave interpreted code stay interpreted rather than kill
-%%    those processes (the interpreter would: see int:nn/1);
+%% 3. the modules run native again on this node (new calls stay native; a process inside interpreted
+%%    code finishes its current call interpreted), after a bounded wait for the paused ones to leave;
 %% 4. the condition table, crash forwarder and keeper go.
+%% On the node that runs the interpreter server, then:
+%% 5. once every node runs the modules natively and no process anywhere is inside interpreted code
+%%    (bounded wait; forgetting a module sooner would kill such a process, as int:nn/1 does), the
+%%    server forgets the modules and the processes that exited; a server that Orbit
+%%    started, and that no other debugger is subscribed to, is stopped, which also ends the meta
+%%    processes that the interpreter keeps for each process it ever ran.
+%% Bounded to 8 s in all, below the agent's 10 s bound for one clean-up. Returns ok | {left, Notes}.
 cleanup(Mods, Breaks) ->
     Server = server(),
     case Server of
@@ -942,11 +1090,68 @@ cleanup(Mods, Breaks) ->
             continue_paused(Server, 20)
     end,
     catch resume_all(),
-    wait_native(Server, 50),
+    wait_native(Server, 40),
+    %% Safe even for a process still inside interpreted code: it finishes its current call interpreted.
     uninterpret(Mods),
     remove_crash_forwarder(),
     stop_keeper(),
-    ok.
+    ServerNotes = case Server of
+                      S when is_pid(S), node(S) =:= node() -> server_cleanup(S, Mods, 30);
+                      _ -> []
+                  end,
+    case ServerNotes of
+        [] -> ok;
+        Notes -> {left, Notes}
+    end.
+
+busy({_, _, Status, _}) -> Status =:= break orelse Status =:= running orelse Status =:= waiting.
+
+%% Step 5, waiting up to N × 100 ms for the other nodes.
+server_cleanup(Server, Mods, N) ->
+    Snapshot = catch_list(catch gen_server:call(Server, snapshot, 5000)),
+    Paused = [P || {P, _, break, _} <- Snapshot],
+    [case catch gen_server:call(Server, {get_meta, P}, 5000) of
+         {ok, Meta} -> Meta ! {user, {cmd, continue}};
+         _ -> ok
+     end || P <- Paused],
+    Busy = [P || E = {P, _, _, _} <- Snapshot, busy(E)],
+    Interpreted = [Node || Node <- nodes(), interpreted_on(Node, Mods)],
+    case {Busy, Interpreted} of
+        {[], []} ->
+            [gen_server:cast(Server, {delete, M}) || M <- Mods],
+            gen_server:cast(Server, clear),
+            stop_own_server(Server),
+            [];
+        _ when N =< 0 ->
+            [{still_interpreted_on, Interpreted} || Interpreted =/= []] ++ [{inside_interpreted_code, Busy} || Busy =/= []];
+        _ ->
+            timer:sleep(100),
+            server_cleanup(Server, Mods, N - 1)
+    end.
+
+interpreted_on(Node, Mods) ->
+    try erpc:call(Node, orbit_dbg, interpreted_here, [Mods], 2000) of
+        [] -> false;
+        _ -> true
+    catch _:_ -> false
+    end.
+
+%% Stops the server if Orbit started it (ensure_server/0 noted it) and no other debugger is subscribed.
+stop_own_server(Server) ->
+    case persistent_term:get(orbit_dbg_started_server, undefined) of
+        Server ->
+            Subscribers = try element(7, sys:get_state(Server, 5000)) catch _:_ -> [unknown] end,
+            case Subscribers of
+                [] ->
+                    Ref = erlang:monitor(process, Server),
+                    gen_server:cast(Server, stop),
+                    receive {'DOWN', Ref, _, _, _} -> ok after 2000 -> erlang:demonitor(Ref, [flush]) end,
+                    persistent_term:erase(orbit_dbg_started_server),
+                    ok;
+                _ -> ok
+            end;
+        _ -> ok
+    end.
 
 continue_paused(_Server, 0) -> ok;
 continue_paused(Server, N) ->

@@ -30,8 +30,6 @@ use tokio::sync::mpsc;
 const CALL: Duration = Duration::from_secs(15);
 /// Slots in `orbit_dbg_cond` (one per breakpoint with a condition, hit count or log message).
 const CONDITION_SLOTS: u32 = 256;
-/// How often a breakpoint may re-stop on the same module, line and level before Orbit lets it show.
-const SAME_LINE_REPEATS: u32 = 50;
 /// How many children one `variables` request returns when the editor does not page.
 const DEFAULT_PAGE: u64 = 500;
 
@@ -96,9 +94,8 @@ struct Thread {
     /// The pid Orbit attached with (its own mailbox); detaching is an exit signal from it.
     attach_pid: Option<Pid>,
     forwarder: Option<tokio::task::JoinHandle<()>>,
-    /// Where the last resume started and how, to pass over the interpreter's repeated stops on one line.
+    /// How the thread was last resumed, and from where (module, line, level).
     last_resume: Option<(Resume, String, u32, i64)>,
-    repeats: u32,
     pausing: bool,
     /// Assignments Orbit made in the frame whose `running`/`break_at` echo from the interpreter is still due.
     echoes: u32,
@@ -657,7 +654,6 @@ impl IntEngine {
                 attach_pid: None,
                 forwarder: None,
                 last_resume: None,
-                repeats: 0,
                 pausing: false,
                 echoes: 0,
                 stored: Vec::new(),
@@ -903,12 +899,11 @@ impl IntEngine {
     /// Installs `bp` in the interpreter server at each of its points (the line it took, and for a
     /// function breakpoint the first line of every other clause), with its condition on every node.
     async fn set_in_server(&mut self, bp: &mut Bp) -> Result<(), String> {
-        let needs_slot =
-            bp.spec.condition.is_some() || bp.spec.hit_condition.is_some() || bp.spec.log_message.is_some();
-        let mut condition = atom("null");
-        if needs_slot {
+        // Every breakpoint has a slot, so that the agent sees every check of it and stops once per pass.
+        let condition;
+        {
             let spec = self.condition_spec(bp)?;
-            let slot = self.free_slots.pop_first().ok_or("too many breakpoints with conditions (256 at most)")?;
+            let slot = self.free_slots.pop_first().ok_or("too many breakpoints in one session (256 at most)")?;
             bp.slot = Some(slot);
             let nodes: Vec<String> = self.ready_nodes.iter().cloned().collect();
             let answers = futures::future::join_all(nodes.iter().map(|n| {
@@ -1060,21 +1055,24 @@ impl IntEngine {
             t.echoes -= 1;
             return Vec::new();
         }
-        // One Elixir line compiles to several nested expressions on that line: the interpreter stops at
-        // each. Pass over them as one stop by resuming the same way again.
-        if let Some((how, m, l, le)) = t.last_resume.clone() {
-            if m == module && l == line && le == level && t.repeats < SAME_LINE_REPEATS && !t.pausing {
+        // A step stops at the next expression, which can be a nested one of the line it started from: the
+        // agent applies the pass rule (orbit_dbg's pass_check) and steps again if so. Breakpoint checks
+        // of nested expressions never get here: the agent answers them in the interpreter.
+        if let Some((how @ (Resume::Next | Resume::StepIn), m, l, le)) = t.last_resume.clone() {
+            if m == module && l == line && le == level && !t.pausing {
                 if let Some(meta) = t.meta.clone() {
-                    t.repeats += 1;
                     let node = t.node.clone();
-                    let cmd = meta_command(how);
-                    if let Some(link) = self.cluster.link(&node) {
-                        let _ = link.send(&meta, meta_cmd_msg(cmd));
-                        return Vec::new();
+                    let args = vec![Term::from(meta), atom(meta_command(how))];
+                    match self.cluster.call(&node, "orbit_dbg", "step_landed", args, CALL).await {
+                        Ok(r) if is_atom(&r, "again") => return Vec::new(),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("{node}: {e}"),
                     }
                 }
             }
         }
+        let Some(t) = self.threads.get_mut(&id) else { return Vec::new() };
+        let came_back = t.state == ThreadState::Exited;
         let reason = if t.pausing {
             StopReason::Pause
         } else if matches!(t.last_resume, Some((Resume::Next | Resume::StepIn | Resume::StepOut, ..))) {
@@ -1083,7 +1081,6 @@ impl IntEngine {
             StopReason::Breakpoint
         };
         t.pausing = false;
-        t.repeats = 0;
         t.last_resume = None;
         t.state = ThreadState::Stopped { module: module.clone(), line, level };
         let node = t.node.clone();
@@ -1136,13 +1133,19 @@ impl IntEngine {
                 }
             });
         }
-        vec![EngineEvent::Stopped {
+        let mut events = Vec::new();
+        if came_back {
+            // It left interpreted code (and was reported gone) and is back for another pass.
+            events.push(EngineEvent::ThreadStarted { thread: id });
+        }
+        events.push(EngineEvent::Stopped {
             thread: id,
             reason,
             description,
             text: Some(self.thread_label(id)),
             breakpoints: bps,
-        }]
+        });
+        events
     }
 
     fn thread_label(&self, id: i64) -> String {
@@ -1348,6 +1351,12 @@ impl IntEngine {
                 }
                 // Prepare it off the loop, then report.
                 let mut lines = self.prepare_node(&node).await;
+                // Conditions live per node: give the newcomer the current ones before its calls go through
+                // the interpreter (a breakpoint without its condition on a node does not stop there).
+                let bps: Vec<Bp> = self.breakpoints.iter().filter(|b| b.slot.is_some()).cloned().collect();
+                for bp in bps {
+                    let _ = self.push_condition(&node, &bp).await;
+                }
                 let mods: Vec<(String, Term)> =
                     self.interpreted.iter().map(|(m, s)| (m.clone(), s.md5.clone())).collect();
                 for (m, md5) in &mods {
@@ -1356,11 +1365,6 @@ impl IntEngine {
                     if let Some(s) = self.interpreted.get_mut(m) {
                         s.nodes.extend(done);
                     }
-                }
-                // Conditions live per node: give the newcomer the current ones.
-                let bps: Vec<Bp> = self.breakpoints.iter().filter(|b| b.slot.is_some()).cloned().collect();
-                for bp in bps {
-                    let _ = self.push_condition(&node, &bp).await;
                 }
                 self.register_cleanup(&node).await;
                 let n = self.breakpoints.iter().filter(|b| b.at.is_some()).count();
@@ -2189,11 +2193,20 @@ impl Engine for IntEngine {
                     .meta
                     .clone()
                     .ok_or_else(|| DebugError::new("the interpreter has not answered for this process yet"))?;
-                let link = self.cluster.link(&node).ok_or_else(|| DebugError(format!("{node} is not connected")))?;
-                link.send(&meta, meta_cmd_msg(meta_command(how))).map_err(|e| DebugError(e.to_string()))?;
+                if matches!(how, Resume::Next | Resume::StepIn) {
+                    // Through the agent, which notes where the step starts (see on_break).
+                    let args = vec![Term::from(meta), atom(meta_command(how))];
+                    let r = self.cluster.call(&node, "orbit_dbg", "step", args, CALL).await.map_err(rpc_err)?;
+                    if !is_atom(&r, "ok") {
+                        return Err(DebugError(format!("{node}: cannot step: {}", text(&r))));
+                    }
+                } else {
+                    let link =
+                        self.cluster.link(&node).ok_or_else(|| DebugError(format!("{node} is not connected")))?;
+                    link.send(&meta, meta_cmd_msg(meta_command(how))).map_err(|e| DebugError(e.to_string()))?;
+                }
                 if let Some(t) = self.threads.get_mut(&thread) {
                     t.last_resume = Some((how, module, line, level));
-                    t.repeats = 0;
                     t.state = ThreadState::Running;
                 }
                 self.invalidate(thread);
@@ -2277,6 +2290,16 @@ impl Engine for IntEngine {
             return Vec::new();
         }
         self.ended = true;
+        // Let go of the interpreter first (a server Orbit started is stopped by the clean-up only when no
+        // one is subscribed to it), then run on every node the clean-up that each node's agent would run
+        // by itself had Orbit vanished: one code path for both.
+        let ids: Vec<i64> = self.threads.keys().copied().collect();
+        for id in ids {
+            self.detach_thread(id);
+        }
+        if let Some(link) = self.cluster.link(&self.server_node) {
+            let _ = link.exit(&self.sub_pid, &self.server, atom("normal"));
+        }
         let mut notes = Vec::new();
         let args = self.cleanup_args();
         let nodes: Vec<String> = self.cluster.up_nodes();
@@ -2285,36 +2308,12 @@ impl Engine for IntEngine {
         )
         .await;
         for (n, r) in nodes.iter().zip(results) {
-            if let Err(e) = r {
-                notes.push(format!("{n}: clean-up failed: {e}"));
+            match r {
+                Ok(t) if is_atom(&t, "ok") => {}
+                Ok(t) => notes.push(format!("{n}: clean-up left something behind: {}", text(&t))),
+                Err(e) => notes.push(format!("{n}: clean-up failed: {e}")),
             }
             let _ = self.cluster.unregister_cleanup(n, atom("orbit_dbg")).await;
-        }
-        // With no process left inside interpreted code, the interpreter can forget the modules too.
-        if let Some(link) = self.cluster.link(&self.server_node) {
-            if let Ok(snapshot) = rpc::gen_call(&link, &self.server, atom("snapshot"), CALL).await {
-                let busy = as_list(&snapshot).is_some_and(|l| {
-                    l.iter().any(|e| {
-                        as_tuple(e).is_some_and(|t| {
-                            t.len() == 4
-                                && (is_atom(&t[2], "break") || is_atom(&t[2], "running") || is_atom(&t[2], "waiting"))
-                        })
-                    })
-                });
-                if !busy {
-                    for m in self.interpreted.keys() {
-                        let _ = rpc::gen_cast(&link, &self.server, tuple(vec![atom("delete"), atom(m)]));
-                    }
-                }
-            }
-        }
-        let ids: Vec<i64> = self.threads.keys().copied().collect();
-        for id in ids {
-            self.detach_thread(id);
-        }
-        // The server drops a subscriber whose exit it sees.
-        if let Some(link) = self.cluster.link(&self.server_node) {
-            let _ = link.exit(&self.sub_pid, &self.server, atom("normal"));
         }
         for t in self.tasks.drain(..) {
             t.abort();

@@ -121,18 +121,24 @@ async function topFrame(dap, threadId) {
 }
 
 /**
- * What a node holds of the debugger: interpreted modules of the demo, breakpoints, processes stopped
- * in the interpreter, suspended processes. `{[],[],[],[]}` once everything is undone.
+ * What a node holds of the debugger, read without starting anything (int:interpreted/0 and
+ * int:snapshot/0 would start an interpreter server): demo modules whose calls still go through the
+ * interpreter, modules the node's interpreter server holds, breakpoints, processes of this node in the
+ * server's snapshot (any status), interpreter processes alive on this node (metas, and processes waiting
+ * on one), suspended processes, interpreter servers. `{[],[],[],[],[],[],[]}` once everything is undone.
  */
 const LEFTOVERS = [
   "Mods = ['Elixir.Bank.Account', 'Elixir.Bank.Fees', 'Elixir.Bank.Ledger', 'Elixir.Bank.Mailbox', bank_ledger],",
   // Debug breakpoints (what makes calls interpreted) do not show in erlang:trace_info/2; the agent probes
   // each module with a call that such a breakpoint would divert.
   'Interp = orbit_dbg:interpreted_here(Mods),',
-  'Breaks = case global:whereis_name(dbg_iserver) of undefined -> []; S -> gen_server:call(S, all_breaks) end,',
-  'Paused = case global:whereis_name(dbg_iserver) of undefined -> []; S2 -> [P || {P, _, break, _} <- gen_server:call(S2, snapshot), node(P) =:= node()] end,',
+  'Servers = [S || S <- lists:usort([whereis(dbg_iserver), global:whereis_name(dbg_iserver)]), is_pid(S)],',
+  'Held = lists:usort(lists:append([gen_server:call(S, all_interpreted) || S <- Servers, node(S) =:= node()])),',
+  'Breaks = lists:usort(lists:append([gen_server:call(S, all_breaks) || S <- Servers])),',
+  'Snap = lists:usort(lists:append([[P || {P, _, _, _} <- gen_server:call(S, snapshot), node(P) =:= node()] || S <- Servers])),',
+  'Metas = [P || P <- processes(), case erlang:process_info(P, current_function) of {current_function, {M, _, _}} -> lists:member(M, [dbg_ieval, dbg_icmd, dbg_debugged]); _ -> false end],',
   'Suspended = [P || P <- processes(), erlang:process_info(P, status) =:= {status, suspended}],',
-  '{Interp, Breaks, Paused, Suspended}.',
+  '{Interp, Held, Breaks, Snap, Metas, Suspended, Servers}.',
 ].join('\n');
 
 async function leftovers(cluster, i) {

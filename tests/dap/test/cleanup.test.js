@@ -1,8 +1,9 @@
 'use strict';
 // Clean-up contract, on 3 nodes with processes paused on every node (at breakpoints, and one suspended
 // process that is not interpreted): after `disconnect`, and after the adapter is killed with SIGKILL,
-// every node is left with no interpreted module, no breakpoint, no paused or suspended process, and the
-// paused calls complete with their normal results.
+// every node is left with no interpreted module (by probe and in the interpreter server), no breakpoint,
+// no process in the interpreter's snapshot, no interpreter process alive, no suspended process, and no
+// interpreter server (Orbit started it), and the paused calls complete with their normal results.
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
@@ -10,7 +11,7 @@ const { request, guard } = require('../lib/client');
 const { FILES, withCluster, openAccountOn, depositFrom, resultOf, leftovers, eventually } = require('../lib/bank');
 
 const TEST_TIMEOUT = 240000;
-const CLEAN = '{[],[],[],[]}';
+const CLEAN = '{[],[],[],[],[],[],[]}';
 
 /** Pauses processes on all 3 nodes; resolves with the pending calls and what they should return. */
 async function pauseEverywhere(cluster, attach) {

@@ -152,3 +152,32 @@ test('log point prints the node and pid and does not stop', { timeout: TEST_TIME
   assert.equal(output.text().split('fee line with 2500').length - 1, 3, `three calls, three lines:\n${fees}`);
   assert.equal(stops, 0, 'a log point never stops');
 }));
+
+test('a condition, a log point and an evaluation that raise read as Elixir prints the exception', { timeout: TEST_TIMEOUT }, withCluster(2, async ({ cluster, attach }) => {
+  const id = await openAccountOn(cluster, 1, 100);
+  const { dap, output } = await attach(0, {
+    breakpoints: { [FILES.account]: [{ line: 74, condition: 'amount / 0 > 1' }, { line: 75, logMessage: 'scaled is {scaled}' }] },
+  });
+  let stops = 0;
+  dap.on('stopped', () => stops++);
+  assert.equal(await resultOf(depositFrom(cluster, 0, id, 5), 'deposit'), '{ok,105}', 'a condition that raises does not hold');
+  const text = await output.waitFor(/scaled is/, { timeout: 15000 });
+  await output.waitFor(/breakpoint condition `amount \/ 0 > 1` failed: \*\* \(ArithmeticError\) bad argument in arithmetic expression/, { timeout: 15000 });
+  assert.match(text, /scaled is <error: undefined variable "scaled">/);
+  assert.doesNotMatch(output.text(), /__struct__|%\{|#\{/, `no exception struct as a map:\n${output.text()}`);
+  assert.equal(stops, 0);
+
+  await request(dap, 'setBreakpoints', { source: { path: FILES.account }, breakpoints: [{ line: 74 }] });
+  const stopped = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  const call = depositFrom(cluster, 0, id, 6);
+  const ev = await stopped;
+  const { frame } = await topFrame(dap, ev.body.threadId);
+  await assert.rejects(request(dap, 'evaluate', { expression: 'scaled * 2', frameId: frame.id, context: 'repl' }), /^Error: undefined variable "scaled"$/);
+  await assert.rejects(
+    request(dap, 'evaluate', { expression: 'amount / 0', frameId: frame.id, context: 'watch' }),
+    /^Error: \*\* \(ArithmeticError\) bad argument in arithmetic expression$/,
+  );
+  await assert.rejects(request(dap, 'evaluate', { expression: 'raise "no"', frameId: frame.id, context: 'repl' }), /^Error: \*\* \(RuntimeError\) no$/);
+  await request(dap, 'continue', { threadId: ev.body.threadId });
+  assert.equal(await resultOf(call, 'deposit'), '{ok,111}');
+}));

@@ -74,3 +74,33 @@ test('a node killed while one of its processes is paused: its thread exits, the 
   await request(dap, 'continue', { threadId: ev2.body.threadId });
   assert.equal(await resultOf(call, 'deposit on a surviving node'), '{ok,106}');
 }));
+
+test('a node stopped with SIGSTOP during a session does not hold up a breakpoint hit on another node', { timeout: TEST_TIMEOUT }, withCluster(3, async ({ cluster, attach }) => {
+  const id = await openAccountOn(cluster, 1, 100, 'awake');
+  // The session's interpreter server runs on the node it attaches through (0); node 2 is stopped.
+  const { dap } = await attach(0, { breakpoints: { [FILES.account]: [74] } });
+  const frozen = cluster.nodes[2].pid;
+  process.kill(frozen, 'SIGSTOP');
+  try {
+    const stat = require('node:fs').readFileSync(`/proc/${frozen}/stat`, 'utf8');
+    assert.match(stat, /^\d+ \(beam[^)]*\) T /, `node 2's VM is the stopped process: ${stat.slice(0, 40)}`);
+    const started = Date.now();
+    const stopped = waitForStopped(dap, { reason: 'breakpoint', timeout: 20000 });
+    const call = depositFrom(cluster, 0, id, 4);
+    const ev = await stopped;
+    // The RPC timeout of one request (15 s) is the most a stopped node may cost; here it costs nothing.
+    assert.ok(Date.now() - started < 16000, `the stop came after ${Date.now() - started} ms`);
+    assert.match(ev.body.text, new RegExp(cluster.name(1)));
+    const { frame, vars } = await topFrame(dap, ev.body.threadId);
+    assert.equal(frame.line, 74);
+    assert.equal(vars.Locals.find((v) => v.name === 'amount').value, '4');
+    await request(dap, 'continue', { threadId: ev.body.threadId });
+    assert.equal(await resultOf(call, 'deposit on an awake node'), '{ok,104}');
+  } finally {
+    try {
+      process.kill(frozen, 'SIGCONT');
+    } catch {
+      // Already gone.
+    }
+  }
+}));

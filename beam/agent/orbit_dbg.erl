@@ -1141,7 +1141,7 @@ stop_own_server(Server) ->
     case persistent_term:get(orbit_dbg_started_server, undefined) of
         Server ->
             Subscribers = try element(7, sys:get_state(Server, 5000)) catch _:_ -> [unknown] end,
-            case Subscribers of
+            case [S || S <- Subscribers, subscriber_alive(S)] of
                 [] ->
                     Ref = erlang:monitor(process, Server),
                     gen_server:cast(Server, stop),
@@ -1152,6 +1152,11 @@ stop_own_server(Server) ->
             end;
         _ -> ok
     end.
+
+%% Subscribers are not linked to the server (Orbit links its own): dead ones stay in its list.
+subscriber_alive(S) when is_pid(S), node(S) =:= node() -> is_process_alive(S);
+subscriber_alive(S) when is_pid(S) -> lists:member(node(S), nodes(connected));
+subscriber_alive(_) -> true.
 
 continue_paused(_Server, 0) -> ok;
 continue_paused(Server, N) ->

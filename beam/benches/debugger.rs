@@ -1,5 +1,6 @@
 //! The debugger, against OTP's own int driven by a plain Erlang client, measured in the same run:
-//! - breakpoint hit → `stopped` latency (target p50 ≤ 2 ms);
+//! - breakpoint hit → `stopped` latency (target p50 ≤ 2 ms), for a fresh process per hit and for 200
+//!   consecutive passes of one long-lived process (target ≤ 2× the native client);
 //! - setBreakpoints reaching 10 nodes (first time: interpreting the module everywhere; then a change);
 //! - the slowdown of code in modules without breakpoints while a session is attached (target ≤ 5%).
 //!
@@ -87,6 +88,22 @@ async fn main() {
         .await
         .expect("native run");
     cluster.call(&a, "orbit_bench_dbg", "native_cleanup", vec![atom("bank_ledger")], T).await.unwrap();
+    eprintln!("bench: native breakpoint latency, {HITS} passes of one long-lived process");
+    // The native client runs on the other node, as Orbit runs on another machine than the process.
+    let b = nodes.name(1).to_string();
+    let link_b = cluster.link(&b).unwrap();
+    agent::load_from_source(&link_b, "orbit_bench_dbg", include_str!("orbit_bench_dbg.erl")).await.unwrap();
+    let native_passes = cluster
+        .call(
+            &b,
+            "orbit_bench_dbg",
+            "native_pass_latency",
+            vec![atom("bank_ledger"), int(LINE as i64), int(HITS as i64), atom(&a)],
+            T * 5,
+        )
+        .await
+        .expect("native run");
+    cluster.call(&b, "orbit_bench_dbg", "native_cleanup", vec![atom("bank_ledger")], T).await.unwrap();
     let mut engine = engine_on(cluster, &nodes).await;
     let bps = engine.set_breakpoints(&ledger, vec![LineBreakpoint { line: LINE, ..Default::default() }]).await;
     assert!(bps[0].verified, "{bps:?}");
@@ -105,6 +122,23 @@ async fn main() {
         engine.resume(thread, Resume::Continue).await.unwrap();
         wait_event(&mut engine, |e| matches!(e, EngineEvent::ThreadExited { thread: t } if *t == thread)).await;
     }
+    eprintln!("bench: orbit breakpoint latency, {HITS} passes of one long-lived process");
+    let server =
+        engine.cluster().call(&a, "orbit_bench_dbg", "start_server", vec![atom("bank_ledger")], T).await.unwrap();
+    let mut passes = Vec::with_capacity(HITS);
+    for i in 0..=HITS {
+        let t0 = Instant::now();
+        engine.cluster().call(&a, "orbit_bench_dbg", "poke", vec![server.clone()], T).await.unwrap();
+        let stopped = wait_event(&mut engine, |e| matches!(e, EngineEvent::Stopped { .. })).await;
+        if i > 0 {
+            // The first pass is the process's first stop (attach); the others are the passes measured.
+            passes.push(t0.elapsed().as_secs_f64() * 1e6);
+        }
+        let EngineEvent::Stopped { thread, .. } = stopped else { unreachable!() };
+        engine.resume(thread, Resume::Continue).await.unwrap();
+        wait_event(&mut engine, |e| matches!(e, EngineEvent::ThreadExited { thread: t } if *t == thread)).await;
+    }
+    let _ = engine.cluster().call(&a, "erlang", "exit", vec![server, atom("kill")], T).await;
     let _ = engine.set_breakpoints(&ledger, vec![]).await;
 
     eprintln!("bench: slowdown of code without breakpoints");
@@ -138,6 +172,22 @@ async fn main() {
         .and_then(|t| as_integer(&t))
         .unwrap_or(0) as f64;
     cluster.call(&a, "orbit_bench_dbg", "native_cleanup", vec![atom("bank_ledger")], T).await.unwrap();
+    eprintln!("bench: native breakpoint latency, {HITS} passes of one long-lived process");
+    // The native client runs on the other node, as Orbit runs on another machine than the process.
+    let b = nodes.name(1).to_string();
+    let link_b = cluster.link(&b).unwrap();
+    agent::load_from_source(&link_b, "orbit_bench_dbg", include_str!("orbit_bench_dbg.erl")).await.unwrap();
+    let native_passes = cluster
+        .call(
+            &b,
+            "orbit_bench_dbg",
+            "native_pass_latency",
+            vec![atom("bank_ledger"), int(LINE as i64), int(HITS as i64), atom(&a)],
+            T * 5,
+        )
+        .await
+        .expect("native run");
+    cluster.call(&b, "orbit_bench_dbg", "native_cleanup", vec![atom("bank_ledger")], T).await.unwrap();
     let mut engine = engine_on(cluster, &nodes).await;
     let t0 = Instant::now();
     let bps = engine.set_breakpoints(&ledger, vec![LineBreakpoint { line: LINE, ..Default::default() }]).await;
@@ -156,10 +206,16 @@ async fn main() {
     let (n50, n99) = summary(micros(&native));
     let (o50, o99) = summary(orbit);
     let (c50, _) = summary(changes);
+    let (np50, np99) = summary(micros(&native_passes));
+    let (op50, op99) = summary(passes);
     println!("Breakpoint hit -> stopped, {HITS} hits of bank_ledger:fee/1 (µs):");
     println!("  native Erlang client on the node (int)   p50 {n50:8.1}   p99 {n99:8.1}");
     println!("  orbit engine, Rust, remote               p50 {o50:8.1}   p99 {o99:8.1}");
     println!("  ratio orbit/native                       p50 {:8.2}x  p99 {:8.2}x", o50 / n50, o99 / n99);
+    println!("Breakpoint hit -> stopped, {HITS} consecutive passes of one long-lived process (µs):");
+    println!("  native Erlang client on another node     p50 {np50:8.1}   p99 {np99:8.1}");
+    println!("  orbit engine, Rust, remote               p50 {op50:8.1}   p99 {op99:8.1}");
+    println!("  ratio orbit/native                       p50 {:8.2}x  p99 {:8.2}x", op50 / np50, op99 / np99);
     println!("setBreakpoints reaching 10 nodes (µs):");
     println!("  native int:ni + int:break                    {native_set:10.0}");
     println!("  orbit, first (interpret on 10 nodes + break) {first:10.0}   ratio {:6.2}x", first / native_set);

@@ -1,7 +1,8 @@
 %% Native baselines for the debugger benchmark, run inside a node with OTP's own int.
 -module(orbit_bench_dbg).
 
--export([native_break_latency/3, native_set_break/2, native_cleanup/1, hot_loop/1]).
+-export([native_break_latency/3, native_pass_latency/4, start_server/1, poke/1, server_loop/1,
+         native_set_break/2, native_cleanup/1, hot_loop/1]).
 
 %% A plain Erlang debugger client: subscribed to the interpreter, it attaches to a process when told
 %% it broke and waits for break_at. N times: microseconds from the call's start to break_at received.
@@ -26,6 +27,53 @@ one(Int, Mod, Line) ->
     receive {'DOWN', Ref, _, _, _} -> ok end,
     flush(),
     T1 - T0.
+
+%% The same client, on another node than the process it debugs (as Orbit is), and one long-lived
+%% process on node Where that runs Mod:fee/1 once per request, as a GenServer runs a callback for each
+%% call: N passes through the breakpoint by the same process, microseconds from the request to break_at
+%% received (the client stays attached, as a debugger does).
+native_pass_latency(Mod, Line, N, Where) ->
+    {module, Mod} = int:ni(Mod),
+    ok = int:break(Mod, Line),
+    Int = dbg_iserver:find(),
+    gen_server:cast(Int, {subscribe, self()}),
+    Srv = spawn(Where, orbit_bench_dbg, server_loop, [Mod]),
+    Srv ! {go, self()},
+    receive {int, {new_status, Srv, break, _}} -> ok end,
+    {ok, Meta} = gen_server:call(Int, {attached, self(), Srv}),
+    receive {Meta, {break_at, Mod, Line, _}} -> ok end,
+    Meta ! {user, {cmd, continue}},
+    receive {Srv, done} -> ok end,
+    Times = [pass(Meta, Srv, Mod, Line) || _ <- lists:seq(1, N)],
+    exit(Srv, kill),
+    ok = int:delete_break(Mod, Line),
+    flush(),
+    Times.
+
+pass(Meta, Srv, Mod, Line) ->
+    T0 = erlang:monotonic_time(microsecond),
+    Srv ! {go, self()},
+    receive {Meta, {break_at, Mod, Line, _}} -> ok end,
+    T1 = erlang:monotonic_time(microsecond),
+    Meta ! {user, {cmd, continue}},
+    receive {Srv, done} -> ok end,
+    T1 - T0.
+
+%% A long-lived process serving requests with Mod:fee/1.
+start_server(Mod) ->
+    spawn(orbit_bench_dbg, server_loop, [Mod]).
+
+server_loop(Mod) ->
+    receive
+        {go, From} ->
+            _ = Mod:fee(100),
+            From ! {self(), done},
+            orbit_bench_dbg:server_loop(Mod)
+    end.
+
+poke(Srv) ->
+    Srv ! {go, self()},
+    ok.
 
 flush() ->
     receive _ -> flush() after 0 -> ok end.

@@ -5,7 +5,7 @@
 const path = require('node:path');
 const assert = require('node:assert/strict');
 const client = require('./client');
-const { startCluster, sleep, DEMO_DIR } = require('./cluster');
+const { Cluster, sleep, DEMO_DIR } = require('./cluster');
 
 const FILES = {
   account: path.join(DEMO_DIR, 'lib/bank/account.ex'),
@@ -17,17 +17,110 @@ const FILES = {
 
 /**
  * Starts `orbit dap` and attaches it to node `entry` of `cluster` (the VS Code sequence), with
- * `options` as for client.attach (breakpoints, functionBreakpoints, exceptionFilters, args).
- * Resolves with { dap, attached, output } where `output` collects every output event from the start.
+ * `options` as for client.attach (breakpoints, functionBreakpoints, exceptionFilters, args, timeout)
+ * and `options.clientOptions` for client.startClient (its `onSpawn` takes the adapter as soon as it is
+ * spawned). Resolves with { dap, attached, output } where `output` collects every output event from
+ * the start. When the attach fails the adapter is stopped (by pid) before the error is passed on.
  */
 async function attachSession(cluster, entry, options = {}) {
   const dap = await client.startClient(options.clientOptions);
   const output = client.collectOutput(dap);
-  const attached = await client.attach(dap, {
-    ...options,
-    args: { node: cluster.name(entry), cookie: cluster.cookie, projectDir: DEMO_DIR, ...(options.args || {}) },
-  });
-  return { dap, attached, output };
+  try {
+    const attached = await client.attach(dap, {
+      ...options,
+      args: { node: cluster.name(entry), cookie: cluster.cookie, projectDir: DEMO_DIR, ...(options.args || {}) },
+    });
+    return { dap, attached, output };
+  } catch (e) {
+    await client.stopClient(dap).catch(() => {});
+    throw e;
+  }
+}
+
+/**
+ * Everything one test starts (adapters; with withCluster also its cluster), owned from the moment
+ * each is spawned and stopped however the test ends: by `close()` from the helper's `finally`, and by
+ * a node:test `t.after` hook, which runs also when the runner times the test out or cancels it while a
+ * step still waits (its `finally` would then wait with it). After `close()` the scope starts nothing.
+ *
+ *   scope.startClient(options)           client.startClient, the adapter owned by this test
+ *   scope.attach(cluster, entry, options) attachSession, the adapter owned from its spawn
+ *   scope.cluster                         set it to have the cluster stopped (by pid) on close
+ *   scope.succeeded() / scope.failed(e)   how the body ended; without either, close() reports the
+ *                                         steps still waiting and keeps the node logs
+ */
+function testScope(t) {
+  const clients = new Set();
+  let closing;
+  let outcome;
+  const scope = {
+    cluster: undefined,
+    clients,
+    startClient(options = {}) {
+      if (closing) return Promise.reject(new Error('the test is over: no new adapter is started'));
+      return client.startClient({
+        ...options,
+        onSpawn: (c) => {
+          clients.add(c);
+          if (options.onSpawn) options.onSpawn(c);
+        },
+      });
+    },
+    attach(cluster, entry, options = {}) {
+      if (closing) return Promise.reject(new Error('the test is over: no new adapter is started'));
+      const clientOptions = options.clientOptions || {};
+      const onSpawn = (c) => {
+        clients.add(c);
+        if (clientOptions.onSpawn) clientOptions.onSpawn(c);
+      };
+      return attachSession(cluster, entry, { ...options, clientOptions: { ...clientOptions, onSpawn } }).then((session) => {
+        // The first contact has a bound of its own (client.ATTACH_TIMEOUT); say when it is slow.
+        const ms = session.attached.firstContactMs;
+        if (ms > session.dap.timeout) note(`slow first contact: 'initialized' came ${ms} ms after attach to ${cluster.name(entry)}`);
+        return session;
+      });
+    },
+    succeeded() {
+      outcome = outcome || 'passed';
+    },
+    failed(e) {
+      outcome = outcome || 'failed';
+      if (scope.cluster) {
+        // Keep the node logs of a failed test.
+        scope.cluster.options.keepLogs = true;
+        note(`node logs: ${scope.cluster.logDir}`);
+      }
+      return e;
+    },
+    close() {
+      if (!closing) {
+        closing = (async () => {
+          if (!outcome) {
+            // The body has not ended: the runner timed the test out (or cancelled it).
+            outcome = 'unfinished';
+            for (const dap of clients) {
+              const steps = client.pendingSteps(dap);
+              const tail = dap.stderrText().trim().slice(-2000);
+              note(`orbit dap (pid ${dap.pid}) was still waiting for: ${steps || 'nothing (between steps)'}` + (tail ? `\n--- orbit dap stderr ---\n${tail}` : ''));
+            }
+            if (scope.cluster) {
+              scope.cluster.options.keepLogs = true;
+              note(`node logs: ${scope.cluster.logDir}`);
+            }
+          }
+          await Promise.all([...clients].map((dap) => client.stopClient(dap).catch((e) => note(e.message))));
+          if (scope.cluster) await scope.cluster.stop();
+        })();
+      }
+      return closing;
+    },
+  };
+  function note(text) {
+    if (t && t.diagnostic) t.diagnostic(text);
+    else console.error(text);
+  }
+  if (t && t.after) t.after(() => scope.close());
+  return scope;
 }
 
 /** Index of the node an account id is placed on. */
@@ -145,29 +238,30 @@ async function leftovers(cluster, i) {
   return (await cluster.eval(i, LEFTOVERS)).replace(/\s/g, '');
 }
 
-/** A test body with a cluster of `n` nodes that is stopped afterwards (also when the test fails). */
+/**
+ * A test body with a cluster of `n` nodes. The cluster and every adapter started through the context
+ * (`attach(entry, options)`, `startClient(options)`) belong to the test from their spawn and are
+ * stopped by pid when it ends: passed, failed, or timed out by node:test (see testScope).
+ */
 function withCluster(n, body) {
   return async (t) => {
-    const cluster = await startCluster(n);
-    const sessions = [];
+    const scope = testScope(t);
+    const cluster = new Cluster(n);
+    scope.cluster = cluster;
     const ctx = {
       cluster,
-      async attach(entry, options) {
-        const s = await attachSession(cluster, entry, options);
-        sessions.push(s.dap);
-        return s;
-      },
+      scope,
+      attach: (entry, options) => scope.attach(cluster, entry, options),
+      startClient: (options) => scope.startClient(options),
     };
     try {
+      await cluster.start();
       await body(ctx, t);
+      scope.succeeded();
     } catch (e) {
-      // Keep the node logs of a failed test.
-      cluster.options.keepLogs = true;
-      if (t && t.diagnostic) t.diagnostic(`node logs: ${cluster.logDir}`);
-      throw e;
+      throw scope.failed(e);
     } finally {
-      for (const dap of sessions) await client.stopClient(dap).catch(() => {});
-      await cluster.stop();
+      await scope.close();
     }
   };
 }
@@ -175,6 +269,7 @@ function withCluster(n, body) {
 module.exports = {
   FILES,
   attachSession,
+  testScope,
   ownerIndex,
   idOwnedBy,
   openAccountOn,

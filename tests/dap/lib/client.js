@@ -6,22 +6,30 @@
 // ----------------------------------------------------------
 // DebugClient's constructor is (runtime, executable, debugType, spawnOptions, enableStderr), and
 // `start()` without a port runs `child_process.spawn(runtime, [executable], spawnOptions)`, then
-// speaks DAP over the child's stdin/stdout. So for a native binary the binary is the "runtime" and
-// the single argument is the subcommand:
+// speaks DAP over the child's stdin/stdout (`connect(child.stdout, child.stdin)`). `startClient` does
+// exactly that itself, so that the adapter is owned from the moment it is spawned:
 //
-//     new DebugClient(ORBIT_BIN, 'dap', 'orbit', { env, cwd }, enableStderr)   // spawns `orbit dap`
+//     setpriv --pdeathsig KILL ORBIT_BIN dap          (env and cwd from the options)
 //
-// (No `node` is involved. `executable` is exactly one argv entry, so extra flags cannot be passed
-// this way; use environment variables in spawnOptions.env instead.)
+// then `client.connect(child.stdout, child.stdin)`, with the child kept as `client._adapterProcess`
+// as DebugClient keeps it. (No `node` is involved; extra flags go through environment variables.)
 //
 // `start(port)` instead connects to 127.0.0.1:port, for an adapter already running as
 // `orbit dap --port N` (e.g. under a debugger). Set ORBIT_DAP_PORT=N to test that way. In that mode
 // DebugClient disables its own event timeouts; the helpers below keep theirs.
 //
+// Ownership: every adapter is recorded (lib/owned.js) the moment it is spawned, before `initialize`
+// or `attach`; `options.onSpawn(client)` and `options.owner` (a node:test context: `t.after` stops it)
+// let a test or helper take it at that moment too. `stopClient` ends it by pid (a `disconnect` bounded
+// to 3 s, then SIGTERM, SIGKILL after 1 s), and is safe to call more than once and from several hooks.
+// Whatever a test file leaves running is SIGKILLed when it exits, and `--pdeathsig` ends the adapter
+// if the test process itself is SIGKILLed.
+//
 // Caveats of DebugClient that these helpers cover:
-// - `start()` resolves right after spawning, before a spawn error (missing binary) is known, and
-//   `send()` has no timeout: a dead adapter would hang a test. `startClient` checks the binary
-//   first, and every helper races the request against a timeout and against the adapter's exit.
+// - `send()` has no timeout: a dead adapter would hang a test. `startClient` checks the binary first,
+//   and every helper races the request against a timeout and against the adapter's exit. A step that
+//   fails says what it was waiting for and ends with the adapter's stderr tail; the steps still
+//   pending are in `client.pending` (see `pendingSteps`), for a test that its runner timed out.
 // - `send()` rejects a failed response with `new Error(response.message)` and drops the body.
 //   `rawRequest` returns the whole response, success or not, and can send malformed messages.
 // - stdout of `orbit dap` must carry DAP only; its stderr is captured here (`client.stderrText()`)
@@ -32,15 +40,22 @@
 //   ORBIT_DAP_PORT     connect to a running `orbit dap --port N` instead of spawning
 //   ORBIT_DAP_STDERR   1 to echo the adapter's stderr
 //   ORBIT_DAP_TIMEOUT  default per-request timeout in ms (default 10000)
+//   ORBIT_DAP_ATTACH_TIMEOUT  bound of the first contact with a cluster, in ms (default 60000): from
+//                      `attach` to `initialized` and to the attach response. Orbit connects to every
+//                      node and installs its agent (compiled on each node); on a fresh cluster of a
+//                      busy 2-core machine that alone has taken more than 10 s.
 //   ORBIT_TEST_NODE    node to attach to (e.g. app@127.0.0.1); cluster tests skip without it
 //   ORBIT_TEST_COOKIE  its cookie
 
 const fs = require('node:fs');
 const path = require('node:path');
+const { spawn } = require('node:child_process');
 const { DebugClient } = require('@vscode/debugadapter-testsupport');
+const { own, stopProcess } = require('./owned');
 
 const PROJECT_DIR = path.resolve(__dirname, '..');
 const DEFAULT_TIMEOUT = Number(process.env.ORBIT_DAP_TIMEOUT) || 10000;
+const ATTACH_TIMEOUT = Number(process.env.ORBIT_DAP_ATTACH_TIMEOUT) || 60000;
 
 /** Path of the orbit binary: $ORBIT_BIN, or ../../target/debug/orbit from tests/dap. */
 function orbitBin() {
@@ -51,10 +66,14 @@ function orbitBin() {
  * Starts `orbit dap` and returns a started DebugClient, extended with:
  *   client.exited        promise of { code, signal } when the adapter process ends (never
  *                        settles in port mode)
+ *   client.pid           the adapter's OS pid (undefined in port mode)
  *   client.stderrText()  everything the adapter wrote to stderr so far
  *   client.timeout       the default timeout of the helpers, in ms
+ *   client.pending       the steps (guard descriptions) waiting for an answer right now
  *
- * options: { env (extra environment), cwd, timeout, port }
+ * options: { env (extra environment), cwd, timeout, port,
+ *            onSpawn(client) (called as soon as the adapter is spawned),
+ *            owner (a node:test context whose `after` hook stops the adapter) }
  */
 async function startClient(options = {}) {
   const timeout = options.timeout || DEFAULT_TIMEOUT;
@@ -71,57 +90,107 @@ async function startClient(options = {}) {
     cwd: options.cwd || PROJECT_DIR,
     env: { ...process.env, ORBIT_LOG: process.env.ORBIT_LOG || 'info', ...(options.env || {}) },
   };
-  const client = new DebugClient(bin, 'dap', 'orbit', spawnOptions, process.env.ORBIT_DAP_STDERR === '1');
+  const echo = process.env.ORBIT_DAP_STDERR === '1';
+  const client = new DebugClient(bin, 'dap', 'orbit', spawnOptions, echo);
   client.defaultTimeout = timeout;
   client.timeout = timeout;
-  await client.start(port);
-
+  client.pending = new Set();
   let stderr = '';
   client.stderrText = () => stderr;
-  const child = client._adapterProcess;
-  if (child) {
-    child.stderr.on('data', (data) => {
-      stderr += data.toString();
-    });
-    // Writing to a dead adapter fails with EPIPE on stdin; without a listener that error would
-    // crash the test process. The exit itself is reported through client.exited.
-    child.stdin.on('error', () => {});
-    client.exited = new Promise((resolve) => {
-      child.on('exit', (code, signal) => resolve({ code, signal }));
-      child.on('error', (error) => resolve({ code: null, signal: null, error }));
-    });
-  } else {
+
+  if (port !== undefined) {
+    await client.start(port);
     client.exited = new Promise(() => {});
+    return client;
   }
+
+  // What DebugClient.start() does, with the adapter recorded before anything else can happen.
+  const child = spawn('setpriv', ['--pdeathsig', 'KILL', bin, 'dap'], { ...spawnOptions, stdio: ['pipe', 'pipe', 'pipe'] });
+  own(child, 'orbit dap');
+  client._adapterProcess = child;
+  client.adapterChild = child; // DebugClient.stopAdapter() forgets _adapterProcess; this stays.
+  client.pid = child.pid;
+  client.exited = new Promise((resolve) => {
+    child.on('exit', (code, signal) => resolve({ code, signal }));
+    child.on('error', (error) => resolve({ code: null, signal: null, error }));
+  });
+  if (options.onSpawn) options.onSpawn(client);
+  if (options.owner) options.owner.after(() => stopClient(client));
+  child.stderr.on('data', (data) => {
+    stderr += data.toString();
+    if (echo) process.stderr.write(data);
+  });
+  // Writing to a dead adapter fails with EPIPE on stdin; without a listener that error would
+  // crash the test process. The exit itself is reported through client.exited.
+  child.stdin.on('error', () => {});
+  client.connect(child.stdout, child.stdin);
   return client;
 }
 
-/** Stops the adapter: a `disconnect` request, then kills the process (or closes the socket). */
-async function stopClient(client, timeout) {
-  if (!client) return;
-  try {
-    await guard(client, client.disconnectRequest({ terminateDebuggee: false }), 'disconnect', timeout || 3000);
-  } catch {
-    // The adapter may already be gone; stopping it is all that matters here.
+/**
+ * Stops the adapter: a `disconnect` request (bounded by `timeout`: 3 s by default, 1 s once a step
+ * went unanswered or is still waiting, as the adapter is then likely stuck), then ends the process by
+ * its pid (SIGTERM, SIGKILL after 1 s) or closes the socket. Safe to call again, also concurrently
+ * (from a `finally` and an `after` hook): every call resolves when the adapter is gone.
+ */
+function stopClient(client, timeout) {
+  if (!client) return Promise.resolve();
+  if (!client.stopping) {
+    client.stopping = (async () => {
+      const child = client.adapterChild;
+      const running = child ? child.exitCode === null && child.signalCode === null : !!client._socket;
+      if (running) {
+        try {
+          const stuck = client.unanswered || (client.pending && client.pending.size > 0);
+          await guard(client, client.disconnectRequest({ terminateDebuggee: false }), 'disconnect', timeout || (stuck ? 1000 : 3000));
+        } catch {
+          // The adapter may be gone or stuck; stopping it is all that matters here.
+        }
+      }
+      if (child) {
+        await stopProcess(child, { what: 'orbit dap' });
+        client._adapterProcess = null;
+      } else {
+        client.stopAdapter();
+      }
+    })();
   }
-  client.stopAdapter();
+  return client.stopping;
 }
 
 /**
  * Races `promise` against a timeout and against the adapter's exit, so that no test hangs on a
- * request whose answer will never come.
+ * request whose answer will never come. `what` says what the step waits for; it stays in
+ * `client.pending` until the step settles. Its own errors carry `step` (what) and `at` (Date.now()).
  */
 function guard(client, promise, what, timeout) {
   const ms = timeout || client.timeout || DEFAULT_TIMEOUT;
   let timer;
+  const step = { what, since: Date.now() };
+  if (client.pending) client.pending.add(step);
+  const failure = (message) => Object.assign(new Error(message), { step: what, at: Date.now() });
   const timedOut = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms${stderrTail(client)}`)), ms);
+    timer = setTimeout(() => {
+      client.unanswered = true;
+      reject(failure(`${what}: no answer within ${ms} ms${stderrTail(client)}`));
+    }, ms);
   });
   const died = client.exited.then(({ code, signal, error }) => {
     const how = error ? `failed to start (${error.message})` : `exited (code ${code}, signal ${signal})`;
-    throw new Error(`${what}: orbit dap ${how}${stderrTail(client)}`);
+    const why = client.stopping ? ', stopped by the test harness' : '';
+    throw failure(`${what}: orbit dap ${how}${why}${stderrTail(client)}`);
   });
-  return Promise.race([promise, timedOut, died]).finally(() => clearTimeout(timer));
+  return Promise.race([promise, timedOut, died]).finally(() => {
+    clearTimeout(timer);
+    if (client.pending) client.pending.delete(step);
+  });
+}
+
+/** What `client` is still waiting for, '; ' between steps ('' when nothing), for a timed-out test. */
+function pendingSteps(client) {
+  if (!client || !client.pending) return '';
+  const now = Date.now();
+  return [...client.pending].map((s) => `${s.what} (for ${now - s.since} ms)`).join('; ');
 }
 
 function stderrTail(client) {
@@ -208,6 +277,11 @@ function clusterFromEnv() {
  * configurationDone), wait for `initialized`, send the configuration, configurationDone, and wait
  * for the attach response.
  *
+ * The wait for `initialized` and for the attach response is the first contact with the cluster
+ * (connect to every node, install the agent): bounded by `options.timeout`, else
+ * ORBIT_DAP_ATTACH_TIMEOUT (60 s), both counted from the attach request. The other requests keep the
+ * client's timeout.
+ *
  * options:
  *   args                 attach arguments (merged over clusterFromEnv() and VS Code's own fields)
  *   breakpoints          { '/path/to/file.ex': [12, { line: 20, condition: 'x > 1' }], ... }
@@ -215,7 +289,8 @@ function clusterFromEnv() {
  *   exceptionFilters     ['...'] (setExceptionBreakpoints is sent when given)
  *   initializeArgs       overrides for initialize
  *
- * Resolves with { capabilities, attach, breakpoints: { path: [Breakpoint] }, functionBreakpoints }.
+ * Resolves with { capabilities, attach, breakpoints: { path: [Breakpoint] }, functionBreakpoints,
+ * firstContactMs (from the attach request to `initialized`) }.
  */
 async function attach(client, options = {}) {
   const init = await initialize(client, options.initializeArgs);
@@ -227,12 +302,14 @@ async function attach(client, options = {}) {
     ...(options.args || {}),
   };
   if (!args.node) throw new Error('attach: no node (set ORBIT_TEST_NODE or pass args.node)');
-  const initialized = waitForEvent(client, 'initialized');
-  const attached = request(client, 'attach', args, options.timeout || Math.max(client.timeout, 30000));
+  const bound = options.timeout || ATTACH_TIMEOUT;
+  const t0 = Date.now();
+  const initialized = waitForEvent(client, 'initialized', bound, `waiting for 'initialized' event after attach to ${args.node} (connect, install the agent)`);
+  const attached = request(client, 'attach', args, bound);
   // If attach fails before `initialized`, report that failure rather than a missing event.
   await Promise.race([initialized, attached.then(() => initialized)]);
 
-  const result = { capabilities: init.body || {}, breakpoints: {}, functionBreakpoints: [] };
+  const result = { capabilities: init.body || {}, breakpoints: {}, functionBreakpoints: [], firstContactMs: Date.now() - t0 };
   for (const [file, lines] of Object.entries(options.breakpoints || {})) {
     const breakpoints = lines.map((l) => (typeof l === 'number' ? { line: l } : l));
     const response = await request(client, 'setBreakpoints', { source: { path: file, name: path.basename(file) }, breakpoints });
@@ -252,11 +329,18 @@ async function attach(client, options = {}) {
   return result;
 }
 
-/** Resolves with the next event of type `event` (rejects on timeout or adapter exit). */
-function waitForEvent(client, event, timeout) {
+/**
+ * Resolves with the next event of type `event` (rejects on timeout or adapter exit). Like
+ * DebugClient.waitForEvent, but with guard()'s timeout only: no timer outlives the wait.
+ */
+function waitForEvent(client, event, timeout, what) {
   const ms = timeout || client.timeout;
-  // DebugClient's own timeout is disabled in port mode; guard() applies ours in both modes.
-  return guard(client, client.waitForEvent(event, ms + 1000), `waiting for '${event}' event`, ms);
+  let listener;
+  const got = new Promise((resolve) => {
+    listener = resolve;
+    client.once(event, listener);
+  });
+  return guard(client, got, what || `waiting for '${event}' event`, ms).finally(() => client.removeListener(event, listener));
 }
 
 /**
@@ -331,12 +415,14 @@ function collectOutput(client) {
 }
 
 module.exports = {
+  ATTACH_TIMEOUT,
   attach,
   clusterFromEnv,
   collectOutput,
   guard,
   initialize,
   orbitBin,
+  pendingSteps,
   rawRequest,
   request,
   sendRaw,

@@ -11,9 +11,10 @@
 // with `erl_call -sname NODE -c COOKIE -e`, the expression on stdin ending in a newline.
 //
 // Clean-up: `stop()` kills exactly the OS pids this cluster started (SIGKILL, by pid, never by name);
-// every started node is also killed when this process exits (also after an uncaught exception or on
-// SIGINT/SIGTERM), and nodes are started under `setpriv --pdeathsig KILL` so that a test process that is
-// killed outright does not leave them behind.
+// every node and erl_call is owned from its spawn (lib/owned.js): killed when this process exits (also
+// after an uncaught exception or on SIGINT/SIGTERM), and nodes are started under
+// `setpriv --pdeathsig KILL` so that a test process that is killed outright does not leave them behind.
+// A stopped cluster starts no more nodes (a test body that its runner timed out may still be running).
 //
 // Environment:
 //   ORBIT_TEST_JOIN_SECS   how long a node may take to start and join (default 90)
@@ -25,33 +26,13 @@ const os = require('node:os');
 const path = require('node:path');
 const crypto = require('node:crypto');
 
+const { own } = require('./owned');
+
 const REPO_ROOT = path.resolve(__dirname, '../../..');
 const DEMO_DIR = path.join(REPO_ROOT, 'fixtures/demo');
 const JOIN_SECS = Number(process.env.ORBIT_TEST_JOIN_SECS) || 90;
 
 let counter = 0;
-/** Every node process started by this test process, by OS pid. */
-const live = new Map();
-
-function killAllSync() {
-  for (const pid of live.keys()) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
-  }
-  live.clear();
-}
-
-process.on('exit', killAllSync);
-for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.once(signal, () => {
-    killAllSync();
-    process.kill(process.pid, signal);
-  });
-}
-process.on('uncaughtExceptionMonitor', killAllSync);
 
 function shortHost() {
   return os.hostname().split('.')[0] || 'localhost';
@@ -93,6 +74,7 @@ function erlCall(node, cookie, expr, timeoutSec = 10) {
   const child = spawn('erl_call', ['-sname', node, '-c', cookie, '-h', hidden, '-e', '-timeout', String(timeoutSec)], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
+  own(child, `erl_call to ${node}`);
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
@@ -142,6 +124,7 @@ class Cluster {
   }
 
   spawnNode(name, peers) {
+    if (this.stopped) throw new Error(`cluster ${this.tag} is stopped: not starting ${name}`);
     fs.mkdirSync(this.logDir, { recursive: true });
     const short = name.split('@')[0];
     const log = path.join(this.logDir, `${short}.log`);
@@ -152,21 +135,19 @@ class Cluster {
       env: { ...process.env, MIX_ENV: 'dev', BANK_PEERS: peers.filter((p) => p !== name).join(',') },
       stdio: ['ignore', fd, fd],
     });
+    own(child, `node ${name}`);
     fs.closeSync(fd);
     const node = { name, child, pid: child.pid, log, alive: true };
     node.exited = new Promise((resolve) => {
       child.on('exit', (code, signal) => {
         node.alive = false;
-        live.delete(child.pid);
         resolve({ code, signal });
       });
       child.on('error', (e) => {
         node.alive = false;
-        live.delete(child.pid);
         resolve({ code: null, signal: null, error: e });
       });
     });
-    if (child.pid) live.set(child.pid, name);
     return node;
   }
 
@@ -177,8 +158,9 @@ class Cluster {
     try {
       await Promise.all(names.map((_, i) => this.waitJoined(i, this.size)));
     } catch (e) {
+      this.options.keepLogs = true;
       await this.stop();
-      throw e;
+      throw new Error(`${e.message}\n(node logs: ${this.logDir})`);
     }
     return this;
   }
@@ -196,6 +178,7 @@ class Cluster {
     const deadline = Date.now() + JOIN_SECS * 1000;
     let last = '';
     for (;;) {
+      if (this.stopped) throw new Error(`cluster stopped while ${this.nodes[i].name} was joining`);
       if (!this.nodes[i].alive) {
         throw new Error(`node ${this.nodes[i].name} exited during start-up. Its log:\n${this.logTail(i)}`);
       }
@@ -237,7 +220,7 @@ class Cluster {
     const node = this.nodes[i];
     if (node.alive) {
       try {
-        process.kill(node.pid, 'SIGKILL');
+        node.child.kill('SIGKILL'); // by pid, while Node has not reaped it
       } catch {
         // Already gone.
       }
@@ -256,8 +239,9 @@ class Cluster {
     return i;
   }
 
-  /** Kills every node this cluster started (by pid) and waits until they are gone. */
+  /** Kills every node this cluster started (by pid) and waits until they are gone; it starts no more. */
   async stop() {
+    this.stopped = true;
     await Promise.all(this.nodes.map((_, i) => this.kill(i)));
     if (!this.options.keepLogs && process.env.ORBIT_TEST_KEEP_LOGS !== '1') {
       fs.rmSync(this.logDir, { recursive: true, force: true });

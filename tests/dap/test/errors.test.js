@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const os = require('node:os');
 const fs = require('node:fs');
-const { startClient, stopClient, initialize, rawRequest, request, waitForStopped } = require('../lib/client');
+const { stopClient, initialize, rawRequest, request, waitForStopped } = require('../lib/client');
 const { shortHost } = require('../lib/cluster');
 const { FILES, withCluster, openAccountOn, depositFrom, resultOf } = require('../lib/bank');
 
@@ -76,7 +76,7 @@ test('unknown ids, malformed arguments and unknown nodes in a session: error res
   assert.equal(r.body.result, '2');
 }));
 
-test('attach to an unknown node, with a wrong cookie, or launch a directory that is no mix project: error responses', { timeout: 120000 }, withCluster(1, async ({ cluster }) => {
+test('attach to an unknown node, with a wrong cookie, or launch a directory that is no mix project: error responses', { timeout: 120000 }, withCluster(1, async ({ cluster, startClient }) => {
   const cases = [
     ['attach', { node: `nobody_${process.pid}@${shortHost()}`, cookie: 'whatever' }],
     ['attach', { node: cluster.name(0), cookie: 'not-the-cookie' }],

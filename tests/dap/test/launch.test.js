@@ -4,17 +4,21 @@
 
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
-const { startClient, stopClient, initialize, request, waitForEvent, waitForStopped, collectOutput, guard } = require('../lib/client');
+const { stopClient, initialize, request, waitForEvent, waitForStopped, collectOutput, guard } = require('../lib/client');
 const { compileFixture, erlCall, randomToken, sleep } = require('../lib/cluster');
-const { FILES, DEMO_DIR, resultOf, eventually, topFrame } = require('../lib/bank');
+const { FILES, DEMO_DIR, resultOf, eventually, topFrame, testScope } = require('../lib/bank');
 
-test('launch starts a 2-node cluster of the project, debugs it, and disconnect stops it', { timeout: 240000 }, async () => {
+test('launch starts a 2-node cluster of the project, debugs it, and disconnect stops it', { timeout: 240000 }, async (t) => {
   compileFixture(); // So that Orbit's own `mix compile` finds nothing to do.
   const cookie = randomToken(20);
-  const dap = await startClient({ timeout: 20000 });
+  const osPids = [];
+  // Should the adapter not have stopped them, stop the launched nodes (by their OS pids), also when
+  // the runner times the test out. (Nodes whose pids are not known yet die with the adapter.)
+  t.after(() => killLaunched(osPids));
+  const scope = testScope(t);
+  const dap = await scope.startClient({ timeout: 20000 });
   const output = collectOutput(dap);
   let names = [];
-  const osPids = [];
   try {
     await initialize(dap);
     const initialized = waitForEvent(dap, 'initialized', 200000);
@@ -58,17 +62,24 @@ test('launch starts a 2-node cluster of the project, debugs it, and disconnect s
     for (let i = 0; i < 2; i++) {
       await eventually(async () => !(await erlCall(names[i], cookie, 'ok.\n', 3).result).ok, 20000, `${names[i]} stopped`);
     }
+    scope.succeeded();
+  } catch (e) {
+    throw scope.failed(e);
   } finally {
     await stopClient(dap);
-    // Should the adapter not have stopped them, stop the launched nodes (by their OS pids).
-    for (const pid of osPids) {
-      try {
-        process.kill(pid, 0);
-        process.kill(pid, 'SIGKILL');
-      } catch {
-        // Gone, as it should be.
-      }
-    }
-    await sleep(10);
+    await killLaunched(osPids);
   }
 });
+
+/** SIGKILLs the nodes Orbit launched (OS pids learnt from the nodes themselves) that still run. */
+async function killLaunched(osPids) {
+  for (const pid of osPids.splice(0)) {
+    try {
+      process.kill(pid, 0);
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // Gone, as it should be.
+    }
+  }
+  await sleep(10);
+}

@@ -17,6 +17,25 @@ const file = process.env.ORBIT_E2E_FILE;
 const settings = { nodes: [nodes[0]], cookieFile: process.env.ORBIT_E2E_COOKIE_FILE };
 
 const proc = spawn(process.env.ORBIT_BIN, ["lsp"], { stdio: ["pipe", "pipe", "inherit"], cwd: path.dirname(file) });
+// The server is this file's from its spawn: stopped by pid in `after` (which node:test runs also when
+// it times a test out), and SIGKILLed should this process end first (exit, uncaught exception, signal).
+const exited = new Promise((resolve) => {
+  proc.once("exit", resolve);
+  proc.once("error", resolve);
+});
+const running = () => proc.pid !== undefined && proc.exitCode === null && proc.signalCode === null;
+const killNow = () => {
+  if (running()) proc.kill("SIGKILL");
+};
+process.on("exit", killNow);
+process.on("uncaughtExceptionMonitor", killNow);
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) {
+  process.once(signal, () => {
+    killNow();
+    process.kill(process.pid, signal);
+  });
+}
+proc.stdin.on("error", () => {});
 const conn = rpc.createMessageConnection(new rpc.StreamMessageReader(proc.stdout), new rpc.StreamMessageWriter(proc.stdin));
 const health = [];
 conn.onNotification((method, params) => {
@@ -29,14 +48,30 @@ conn.onRequest((method, params) => {
 conn.listen();
 const client = new OrbitClient({ sendRequest: (method, params) => conn.sendRequest(method, params) });
 
+/** Resolves true when `promise` settles within `ms`, false otherwise. */
+function settlesWithin(promise, ms) {
+  let timer;
+  return Promise.race([
+    promise.then(() => true, () => true),
+    new Promise((resolve) => {
+      timer = setTimeout(() => resolve(false), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
+
 after(async () => {
-  try {
-    await conn.sendRequest("shutdown");
-    conn.sendNotification("exit");
-  } catch {
-    /* already gone */
+  // shutdown + exit, each bounded; then SIGTERM, SIGKILL after 1 s, by pid.
+  if (running() && (await settlesWithin(conn.sendRequest("shutdown"), 3000))) {
+    try {
+      conn.sendNotification("exit");
+    } catch {
+      /* already gone */
+    }
   }
-  setTimeout(() => proc.kill(), 2000).unref();
+  if (!(await settlesWithin(exited, 2000)) && running()) proc.kill("SIGTERM");
+  if (!(await settlesWithin(exited, 1000)) && running()) proc.kill("SIGKILL");
+  await settlesWithin(exited, 5000);
+  conn.dispose();
 });
 
 async function until(ms, f, what) {

@@ -4,6 +4,6 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 plugin="$(dirname "$here")"
 nvim --version | head -1
-exec timeout 180 nvim --headless -u NONE -i NONE -n \
+exec timeout --kill-after=10 180 nvim --headless -u NONE -i NONE -n \
   --cmd "set runtimepath^=$plugin" --cmd "runtime plugin/orbit.lua" \
   -c "luafile $here/unit.lua"

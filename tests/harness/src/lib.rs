@@ -4,13 +4,17 @@
 //! stopped by its OS pid when the cluster is dropped (never by name). Nodes also get `PR_SET_PDEATHSIG`,
 //! so a test runner killed outright does not leave them behind.
 //!
+//! Any other process a test starts (an `orbit` command, a node of its own, `erl_call`) can be owned the
+//! same way with [`OwnedChild`]: killed by pid when dropped (so also when the test panics), dead with the
+//! test thread, and [`OwnedChild::wait_with_output_within`] bounds the wait for it.
+//!
 //! Two kinds of node: bare `erl` nodes (start in well under a second; for link/RPC tests) and nodes of
 //! `fixtures/demo` (`elixir --sname … -S mix run --no-halt`; the fixture is compiled once per run).
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -296,19 +300,115 @@ impl Drop for TestCluster {
     }
 }
 
-/// Runs `erl_call` against `node`; the cookie goes through a file-less argument only to erl_call.
+/// A process a test started and owns: it gets `PR_SET_PDEATHSIG` (it dies with the thread that spawned
+/// it, even when the test binary is SIGKILLed) and is SIGKILLed by its pid and reaped when dropped, so a
+/// test that panics or returns early leaves it not running.
+#[derive(Debug)]
+pub struct OwnedChild {
+    child: Option<Child>,
+    pid: u32,
+    what: String,
+}
+
+impl OwnedChild {
+    /// Spawns `cmd`; `what` names it in errors.
+    pub fn spawn(cmd: &mut Command, what: &str) -> std::io::Result<OwnedChild> {
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn()?;
+        Ok(OwnedChild { pid: child.id(), child: Some(child), what: what.to_string() })
+    }
+
+    pub fn id(&self) -> u32 {
+        self.pid
+    }
+
+    /// The process, e.g. for its stdin.
+    pub fn child_mut(&mut self) -> &mut Child {
+        self.child.as_mut().expect("the child is still owned")
+    }
+
+    /// SIGKILL by pid (while it is not reaped, so the pid is still its own), and wait until it is gone.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            if c.try_wait().ok().flatten().is_none() {
+                let _ = c.kill();
+            }
+            let _ = c.wait();
+        }
+    }
+
+    /// Waits at most `limit` for the process to end and collects its stdout and stderr (when piped).
+    /// Past `limit` it is killed, and the error says what it was and how long it was given.
+    pub fn wait_with_output_within(mut self, limit: Duration) -> Result<Output, String> {
+        let child = self.child_mut();
+        let readers: Vec<_> = [
+            child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+            child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>),
+        ]
+        .into_iter()
+        .map(|pipe| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            if let Some(mut pipe) = pipe {
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let _ = pipe.read_to_end(&mut buf);
+                    let _ = tx.send(buf);
+                });
+            } else {
+                let _ = tx.send(Vec::new());
+            }
+            rx
+        })
+        .collect();
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            match self.child_mut().try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
+                Ok(None) => {
+                    self.kill();
+                    return Err(format!("{} (pid {}) did not end within {limit:?}; killed", self.what, self.pid));
+                }
+                Err(e) => {
+                    self.kill();
+                    return Err(format!("{} (pid {}): {e}", self.what, self.pid));
+                }
+            }
+        };
+        self.child = None; // reaped
+                           // The pipes close when the process ends (unless it left children holding them).
+        let mut out = readers.into_iter().map(|rx| rx.recv_timeout(Duration::from_secs(2)).unwrap_or_default());
+        Ok(Output { status, stdout: out.next().unwrap_or_default(), stderr: out.next().unwrap_or_default() })
+    }
+}
+
+impl Drop for OwnedChild {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `erl_call` against `node`; the cookie goes through a file-less argument only to erl_call. The call
+/// is bounded (erl_call's own 10 s, and the process is killed 30 s after its start).
 pub fn erl_call(node: &str, cookie: &str, exprs: &str) -> Result<String, String> {
     // Each call gets its own hidden name: erl_call's default name clashes when two calls reach one node.
     let me = format!("erl_call_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-    let mut child = Command::new("erl_call")
-        .args(["-sname", node, "-c", cookie, "-h", &me, "-e", "-timeout", "10"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run erl_call: {e}"))?;
-    child.stdin.take().unwrap().write_all(format!("{exprs}\n").as_bytes()).map_err(|e| e.to_string())?;
-    let out = child.wait_with_output().map_err(|e| e.to_string())?;
+    let mut child = OwnedChild::spawn(
+        Command::new("erl_call")
+            .args(["-sname", node, "-c", cookie, "-h", &me, "-e", "-timeout", "10"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        &format!("erl_call to {node}"),
+    )
+    .map_err(|e| format!("cannot run erl_call: {e}"))?;
+    child.child_mut().stdin.take().unwrap().write_all(format!("{exprs}\n").as_bytes()).map_err(|e| e.to_string())?;
+    let out = child.wait_with_output_within(Duration::from_secs(30))?;
     let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if !out.status.success() {
         return Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)));
@@ -360,5 +460,49 @@ mod tests {
     fn parses_erl_call_lists() {
         assert_eq!(parse_atom_list("['a@h',b@h]"), vec!["a@h", "b@h"]);
         assert!(parse_atom_list("[]").is_empty());
+    }
+
+    /// Field 22 of /proc/<pid>/stat, or None when there is no such process (or only its zombie).
+    fn start_time(pid: u32) -> Option<String> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split(' ').collect();
+        (fields[0] != "Z").then(|| fields[19].to_string())
+    }
+
+    fn sleeper() -> Command {
+        let mut c = Command::new("sleep");
+        c.arg("30").stdout(Stdio::piped()).stderr(Stdio::piped());
+        c
+    }
+
+    #[test]
+    fn an_owned_child_is_not_running_after_the_test_panics() {
+        let mut seen = None;
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let child = OwnedChild::spawn(&mut sleeper(), "sleep").unwrap();
+            seen = Some((child.id(), start_time(child.id()).expect("it runs")));
+            panic!("a failed step");
+        }));
+        assert!(panicked.is_err());
+        let (pid, start) = seen.unwrap();
+        assert_ne!(start_time(pid), Some(start), "pid {pid} still runs");
+    }
+
+    #[test]
+    fn a_wait_for_an_owned_child_is_bounded_and_leaves_it_not_running() {
+        let child = OwnedChild::spawn(&mut sleeper(), "sleep 30").unwrap();
+        let (pid, start) = (child.id(), start_time(child.id()).unwrap());
+        let t0 = Instant::now();
+        let err = child.wait_with_output_within(Duration::from_millis(300)).unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(3), "took {:?}", t0.elapsed());
+        assert!(err.contains("sleep 30") && err.contains("did not end within"), "{err}");
+        assert_ne!(start_time(pid), Some(start), "pid {pid} still runs");
+
+        let out = OwnedChild::spawn(Command::new("echo").arg("hi").stdout(Stdio::piped()), "echo")
+            .unwrap()
+            .wait_with_output_within(Duration::from_secs(10))
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(out.stdout, b"hi\n");
     }
 }

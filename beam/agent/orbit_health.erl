@@ -41,37 +41,56 @@ elixir_version() ->
             end
     end.
 
-%% Opts: #{top_n => N, window_ms => Ms}. With a window, the scheduler utilisation over that window is
-%% measured here (counted by this short-lived process only) and returned as scheduler_utilisation.
+%% Opts: #{top_n => N, window_ms => Ms}. With a window, the call first watches the node for that long and
+%% returns, under `rates`, what happened in it: scheduler utilisation (counted by this short-lived process
+%% only), reductions and IO bytes per second, and the window's true length. Without one, Orbit turns the
+%% cumulative counters of two samples into rates itself.
 sample(Opts) when is_map(Opts) ->
     TopN = maps:get(top_n, Opts, 5),
+    Rates = window_rates(maps:get(window_ms, Opts, 0)),
     {Reductions, _} = erlang:statistics(reductions),
     {{input, In}, {output, Out}} = erlang:statistics(io),
     {ByMemory, ByQueue} = top_processes(TopN),
-    (snapshot())#{time_ms => erlang:monotonic_time(millisecond),
-                  reductions => Reductions,
-                  io_input => In,
-                  io_output => Out,
-                  scheduler_wall_time => scheduler_wall_time(),
-                  memory_limit => memory_limit(),
-                  ets_count => erlang:system_info(ets_count),
-                  ets_limit => erlang:system_info(ets_limit),
-                  top_memory => ByMemory,
-                  top_queue => ByQueue,
-                  scheduler_utilisation => utilisation(maps:get(window_ms, Opts, 0))}.
-
-utilisation(0) ->
-    undefined;
-utilisation(Ms) when is_integer(Ms), Ms > 0 ->
-    erlang:system_flag(scheduler_wall_time, true),
-    {A0, T0} = scheduler_wall_time(),
-    timer:sleep(Ms),
-    {A1, T1} = scheduler_wall_time(),
-    erlang:system_flag(scheduler_wall_time, false),
-    case T1 - T0 of
-        0 -> undefined;
-        DT -> (A1 - A0) / DT
+    Sample = (snapshot())#{time_ms => erlang:monotonic_time(millisecond),
+                           reductions => Reductions,
+                           io_input => In,
+                           io_output => Out,
+                           scheduler_wall_time => scheduler_wall_time(),
+                           memory_limit => memory_limit(),
+                           ets_count => erlang:system_info(ets_count),
+                           ets_limit => erlang:system_info(ets_limit),
+                           top_memory => ByMemory,
+                           top_queue => ByQueue,
+                           scheduler_utilisation => maps:get(scheduler_utilisation, Rates, undefined)},
+    case map_size(Rates) of
+        0 -> Sample;
+        _ -> Sample#{rates => Rates}
     end.
+
+window_rates(0) ->
+    #{};
+window_rates(Ms) when is_integer(Ms), Ms > 0 ->
+    erlang:system_flag(scheduler_wall_time, true),
+    W0 = scheduler_wall_time(),
+    T0 = erlang:monotonic_time(microsecond),
+    {R0, _} = erlang:statistics(reductions),
+    {{input, I0}, {output, O0}} = erlang:statistics(io),
+    timer:sleep(Ms),
+    W1 = scheduler_wall_time(),
+    T1 = erlang:monotonic_time(microsecond),
+    {R1, _} = erlang:statistics(reductions),
+    {{input, I1}, {output, O1}} = erlang:statistics(io),
+    erlang:system_flag(scheduler_wall_time, false),
+    Secs = max(T1 - T0, 1) / 1000000,
+    Utilisation = case {W0, W1} of
+                      {{A0, S0}, {A1, S1}} when S1 > S0 -> (A1 - A0) / (S1 - S0);
+                      _ -> undefined
+                  end,
+    #{window_ms => (T1 - T0) div 1000,
+      scheduler_utilisation => Utilisation,
+      reductions_per_sec => (R1 - R0) / Secs,
+      io_input_per_sec => (I1 - I0) / Secs,
+      io_output_per_sec => (O1 - O0) / Secs}.
 
 %% {Active, Total} summed over the normal schedulers, or undefined while no one counts.
 scheduler_wall_time() ->

@@ -1,37 +1,151 @@
-//! Orbit's helper modules on each node: installed from their Erlang source (scan → parse →
-//! `compile:forms` → `code:load_binary`, no files on the target), and replaced only when the source
-//! differs from what the node runs.
+//! Orbit's helper modules on each node, installed with no file written there and replaced only when
+//! their source differs from what the node runs.
 //!
-//! Versioning: Orbit adds `-orbit_source_hash("…")` to each module, a hash of its source text; a node whose
-//! module carries another hash (an older or newer Orbit) gets this one, a node with the same hash is left
-//! alone.
+//! - **Groups.** The modules come in groups ([`Group`]): the core (`orbit_agent`, `orbit_health`,
+//!   `orbit_procs`) that every command needs, and one group each for the debugger, the tracer, hot reload
+//!   and sandboxes. A command installs only the groups it uses ([`install_groups`]).
+//! - **Compiled once per OTP release.** A module is compiled from its source on the first node of each
+//!   OTP release that needs it (`orbit_agent:compile/1`; the bootstrap module `orbit_agent` itself through
+//!   `erl_scan`/`erl_parse`/`compile:forms` over RPC), and the resulting binary is loaded with
+//!   `code:load_binary` on every other node of that release. Binaries are kept in a [`BinaryCache`] for the
+//!   life of the process and, unless `ORBIT_AGENT_CACHE=off`, on Orbit's own disk (`~/.cache/orbit/agent`,
+//!   keyed by OTP release and source hash; never on the nodes). A binary compiled for one release is never
+//!   offered to a node of another. A node that refuses a binary gets the module compiled on itself.
+//! - **Versioning.** Orbit adds `-orbit_source_hash("…")` to each module, a hash of its source text; a node
+//!   whose module carries another hash (an older or newer Orbit) gets this one, a node with the same hash is
+//!   left alone. `orbit_agent:info/1` reports the release and every hash in one round trip.
 
 use crate::link::Link;
 use crate::rpc::{self, RpcError};
-use crate::term::atom;
+use crate::term::{as_tuple, atom, binary, list, tuple};
 use eetf::{ExternalFun, List, Term, Tuple};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-/// One agent module: its name and its source.
+/// A set of agent modules that one kind of command needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Group {
+    /// `orbit_agent` (sessions, clean-ups, membership events, the installer's helpers), `orbit_health`,
+    /// `orbit_procs`: status, top, processes, inspect. Always installed with the agent.
+    Core,
+    /// `orbit_dbg`, `orbit_dbg_cond`: `orbit dap`.
+    Debugger,
+    /// `orbit_trace`: `orbit trace`.
+    Tracer,
+    /// `orbit_reload`: `orbit reload`, `orbit drift`.
+    Reload,
+    /// `orbit_sandbox`: `orbit sandbox`.
+    Sandbox,
+}
+
+impl Group {
+    pub const ALL: [Group; 5] = [Group::Core, Group::Debugger, Group::Tracer, Group::Reload, Group::Sandbox];
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    /// The modules of the group, in install order.
+    pub fn modules(self) -> impl Iterator<Item = &'static AgentModule> {
+        MODULES.iter().filter(move |m| m.group == self)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::Core => "core",
+            Group::Debugger => "debugger",
+            Group::Tracer => "tracer",
+            Group::Reload => "reload",
+            Group::Sandbox => "sandbox",
+        }
+    }
+}
+
+/// A set of [`Group`]s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Groups(u8);
+
+impl Groups {
+    pub const NONE: Groups = Groups(0);
+
+    pub fn all() -> Groups {
+        Group::ALL.iter().copied().collect()
+    }
+
+    pub fn contains(self, g: Group) -> bool {
+        self.0 & g.bit() != 0
+    }
+
+    pub fn with(self, g: Group) -> Groups {
+        Groups(self.0 | g.bit())
+    }
+
+    pub fn union(self, other: Groups) -> Groups {
+        Groups(self.0 | other.0)
+    }
+
+    /// Whether every group of `other` is in `self`.
+    pub fn covers(self, other: Groups) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = Group> {
+        Group::ALL.into_iter().filter(move |g| self.contains(*g))
+    }
+}
+
+impl FromIterator<Group> for Groups {
+    fn from_iter<I: IntoIterator<Item = Group>>(it: I) -> Groups {
+        it.into_iter().fold(Groups::NONE, Groups::with)
+    }
+}
+
+impl From<Group> for Groups {
+    fn from(g: Group) -> Groups {
+        Groups::NONE.with(g)
+    }
+}
+
+impl std::fmt::Display for Groups {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.iter().map(Group::name).collect();
+        f.write_str(&names.join("+"))
+    }
+}
+
+/// One agent module: its name, its source and the group it belongs to.
 #[derive(Debug, Clone, Copy)]
 pub struct AgentModule {
     pub name: &'static str,
     pub source: &'static str,
+    pub group: Group,
 }
 
-/// Every module of the agent, in install order.
+/// Every module of the agent, in install order (`orbit_agent` first: it installs the others).
 pub const MODULES: &[AgentModule] = &[
-    AgentModule { name: "orbit_agent", source: include_str!("../agent/orbit_agent.erl") },
-    AgentModule { name: "orbit_health", source: include_str!("../agent/orbit_health.erl") },
-    AgentModule { name: "orbit_dbg", source: include_str!("../agent/orbit_dbg.erl") },
-    AgentModule { name: "orbit_dbg_cond", source: include_str!("../agent/orbit_dbg_cond.erl") },
-    AgentModule { name: "orbit_procs", source: include_str!("../agent/orbit_procs.erl") },
-    AgentModule { name: "orbit_trace", source: include_str!("../agent/orbit_trace.erl") },
-    AgentModule { name: "orbit_reload", source: include_str!("../agent/orbit_reload.erl") },
-    AgentModule { name: "orbit_sandbox", source: include_str!("../agent/orbit_sandbox.erl") },
+    AgentModule { name: "orbit_agent", source: include_str!("../agent/orbit_agent.erl"), group: Group::Core },
+    AgentModule { name: "orbit_health", source: include_str!("../agent/orbit_health.erl"), group: Group::Core },
+    AgentModule { name: "orbit_dbg", source: include_str!("../agent/orbit_dbg.erl"), group: Group::Debugger },
+    AgentModule { name: "orbit_dbg_cond", source: include_str!("../agent/orbit_dbg_cond.erl"), group: Group::Debugger },
+    AgentModule { name: "orbit_procs", source: include_str!("../agent/orbit_procs.erl"), group: Group::Core },
+    AgentModule { name: "orbit_trace", source: include_str!("../agent/orbit_trace.erl"), group: Group::Tracer },
+    AgentModule { name: "orbit_reload", source: include_str!("../agent/orbit_reload.erl"), group: Group::Reload },
+    AgentModule { name: "orbit_sandbox", source: include_str!("../agent/orbit_sandbox.erl"), group: Group::Sandbox },
 ];
 
+/// The group an agent module belongs to, if `module` is one of the agent's.
+pub fn group_of(module: &str) -> Option<Group> {
+    MODULES.iter().find(|m| m.name == module).map(|m| m.group)
+}
+
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a node waits for another node of its release to finish compiling a module before it
+/// compiles the module itself (a slow node must not hold up the others).
+const COMPILE_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -80,13 +194,362 @@ fn stamped_source(m: &AgentModule) -> String {
     out
 }
 
+// ─────────────────────────────────────────────────────────────────────────────────────────────────────────
+// Compiled binaries
+
+#[derive(Debug, Default)]
+struct Slot {
+    beam: Mutex<Option<Arc<Vec<u8>>>>,
+    /// Held by the one node compiling the module for this release.
+    compiling: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    fn get(&self) -> Option<Arc<Vec<u8>>> {
+        self.beam.lock().unwrap().clone()
+    }
+
+    fn set(&self, beam: Arc<Vec<u8>>) {
+        *self.beam.lock().unwrap() = Some(beam);
+    }
+}
+
+/// Compiled agent modules by OTP release, for the life of the process and, optionally, on Orbit's disk.
+#[derive(Debug, Default)]
+pub struct BinaryCache {
+    slots: Mutex<HashMap<(String, &'static str), Arc<Slot>>>,
+    disk: Option<PathBuf>,
+    compiles: AtomicUsize,
+}
+
+impl BinaryCache {
+    /// A cache in memory only, or also under `disk` (created on first write, mode 700).
+    pub fn new(disk: Option<PathBuf>) -> BinaryCache {
+        BinaryCache { disk, ..BinaryCache::default() }
+    }
+
+    /// The process-wide cache, with the disk cache of [`default_disk_dir`].
+    pub fn global() -> Arc<BinaryCache> {
+        static GLOBAL: OnceLock<Arc<BinaryCache>> = OnceLock::new();
+        GLOBAL.get_or_init(|| Arc::new(BinaryCache::new(default_disk_dir()))).clone()
+    }
+
+    /// How many times a module was compiled on a node through this cache.
+    pub fn compiles(&self) -> usize {
+        self.compiles.load(Ordering::Relaxed)
+    }
+
+    /// The binary kept for `module` (of this Orbit's source) compiled for `otp_release`, if any.
+    pub fn get(&self, otp_release: &str, module: &str) -> Option<Vec<u8>> {
+        let m = MODULES.iter().find(|m| m.name == module)?;
+        self.slot(otp_release, m).get().map(|b| b.as_ref().clone())
+    }
+
+    /// Puts a binary in the cache (memory only) as the one to load for `module` on nodes of `otp_release`.
+    pub fn insert(&self, otp_release: &str, module: &str, beam: Vec<u8>) {
+        if let Some(m) = MODULES.iter().find(|m| m.name == module) {
+            self.slot(otp_release, m).set(Arc::new(beam));
+        }
+    }
+
+    fn slot(&self, otp_release: &str, m: &AgentModule) -> Arc<Slot> {
+        self.slots.lock().unwrap().entry((otp_release.to_string(), m.name)).or_default().clone()
+    }
+
+    /// The binary of `m` for `otp_release`: from memory, from disk, else compiled on the node behind `link`
+    /// (once per release: nodes of the same release wait for the first one, at most `COMPILE_WAIT`).
+    async fn binary(
+        &self,
+        link: &Link,
+        otp_release: &str,
+        m: &'static AgentModule,
+    ) -> Result<Arc<Vec<u8>>, AgentError> {
+        let slot = self.slot(otp_release, m);
+        if let Some(b) = slot.get() {
+            return Ok(b);
+        }
+        let waited = tokio::time::timeout(COMPILE_WAIT, slot.compiling.lock()).await;
+        match waited {
+            Ok(_compiling) => {
+                if let Some(b) = slot.get() {
+                    return Ok(b);
+                }
+                if let Some(b) = self.read_disk(otp_release, m) {
+                    let b = Arc::new(b);
+                    slot.set(b.clone());
+                    return Ok(b);
+                }
+                let b = Arc::new(self.compile_on(link, m).await?);
+                slot.set(b.clone());
+                self.write_disk(otp_release, m, &b);
+                Ok(b)
+            }
+            Err(_) => Ok(Arc::new(self.compile_on(link, m).await?)),
+        }
+    }
+
+    /// After a node refused the cached binary: the one compiled on that node replaces it.
+    fn replace(&self, otp_release: &str, m: &AgentModule, beam: Arc<Vec<u8>>) {
+        self.write_disk(otp_release, m, &beam);
+        self.slot(otp_release, m).set(beam);
+    }
+
+    async fn compile_on(&self, link: &Link, m: &'static AgentModule) -> Result<Vec<u8>, AgentError> {
+        self.compiles.fetch_add(1, Ordering::Relaxed);
+        let source = stamped_source(m);
+        if m.name == "orbit_agent" {
+            // The bootstrap: no helper of Orbit's on the node yet.
+            return compile_from_source(link, m.name, &source).await;
+        }
+        let node = link.peer().to_string();
+        let reply = call(link, "orbit_agent", "compile", vec![binary(source.into_bytes())]).await?;
+        match as_tuple(&reply) {
+            Some([ok, name, Term::Binary(b)]) if *ok == atom("ok") && *name == atom(m.name) => Ok(b.bytes.clone()),
+            _ => Err(AgentError::Compile { node, module: m.name, detail: render(&reply) }),
+        }
+    }
+
+    fn disk_path(&self, otp_release: &str, m: &AgentModule) -> Option<PathBuf> {
+        let release: String =
+            otp_release.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')).collect();
+        if release.is_empty() {
+            return None;
+        }
+        let dir = self.disk.as_ref()?.join(format!("otp-{release}"));
+        Some(dir.join(format!("{}-{}.beam", m.name, source_hash(m.source))))
+    }
+
+    /// A cached binary, only from a file this user owns that no one else may write.
+    fn read_disk(&self, otp_release: &str, m: &AgentModule) -> Option<Vec<u8>> {
+        use std::os::unix::fs::MetadataExt;
+        let path = self.disk_path(otp_release, m)?;
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        let uid = unsafe { libc::geteuid() };
+        if !meta.is_file() || meta.uid() != uid || meta.mode() & 0o022 != 0 {
+            return None;
+        }
+        let bytes = std::fs::read(&path).ok()?;
+        bytes.starts_with(b"FOR1").then_some(bytes)
+    }
+
+    fn write_disk(&self, otp_release: &str, m: &AgentModule, beam: &[u8]) {
+        let Some(path) = self.disk_path(otp_release, m) else { return };
+        if let Err(e) = write_private(&path, beam) {
+            tracing::debug!("cannot keep {} in {}: {e}", m.name, path.display());
+        }
+    }
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let dir = path.parent().ok_or_else(|| std::io::Error::other("no parent directory"))?;
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let tmp = dir.join(format!(".{}.{}.{:08x}", std::process::id(), rand::random::<u32>(), rand::random::<u32>()));
+    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+    let written = f.write_all(bytes).and_then(|_| f.sync_all()).and_then(|_| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// Where compiled agent modules are kept between runs: `ORBIT_AGENT_CACHE` (a directory, or `off`),
+/// else `$XDG_CACHE_HOME/orbit/agent`, else `~/.cache/orbit/agent`.
+pub fn default_disk_dir() -> Option<PathBuf> {
+    match std::env::var("ORBIT_AGENT_CACHE") {
+        Ok(v) if matches!(v.trim(), "off" | "0" | "none" | "false") => return None,
+        Ok(v) if !v.trim().is_empty() => return Some(PathBuf::from(v.trim())),
+        _ => {}
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("orbit").join("agent"))
+}
+
+// ─────────────────────────────────────────────────────────────────────────────────────────────────────────
+// Installing
+
+/// What Orbit knows of a node's agent after installing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeAgent {
+    pub otp_release: String,
+    pub erts_version: String,
+}
+
 /// Installs every agent module on the node behind `link` unless it runs this version already.
 pub async fn install(link: &Link) -> Result<Vec<(&'static str, InstallOutcome)>, AgentError> {
-    let mut outcomes = Vec::with_capacity(MODULES.len());
-    for m in MODULES {
-        outcomes.push((m.name, install_module(link, m).await?));
+    install_groups(link, Groups::all(), &BinaryCache::global()).await.map(|(_, outcomes)| outcomes)
+}
+
+/// Installs the modules of `groups` (and always the core) on the node behind `link`, taking compiled
+/// binaries from `cache` (compiling on this node what no node of its release compiled yet). Returns the
+/// node's release and what happened to each module, in [`MODULES`] order.
+pub async fn install_groups(
+    link: &Link,
+    groups: Groups,
+    cache: &BinaryCache,
+) -> Result<(NodeAgent, Vec<(&'static str, InstallOutcome)>), AgentError> {
+    let groups = groups.with(Group::Core);
+    let wanted: Vec<&'static AgentModule> = MODULES.iter().filter(|m| groups.contains(m.group)).collect();
+    let names: Vec<&str> = wanted.iter().map(|m| m.name).collect();
+    let mut outcomes: HashMap<&'static str, InstallOutcome> = HashMap::new();
+
+    // What the node runs, in one round trip when a version of the agent is there.
+    let (agent, mut hashes) = match node_info(link, &names).await? {
+        Some(found) => found,
+        None => {
+            let release = call(link, "erlang", "system_info", vec![atom("otp_release")]).await?;
+            let version = call(link, "erlang", "system_info", vec![atom("version")]).await?;
+            let agent = NodeAgent { otp_release: text(&release), erts_version: text(&version) };
+            (agent, HashMap::new())
+        }
+    };
+
+    // orbit_agent first: it compiles and loads the others.
+    let bootstrap = &MODULES[0];
+    let have = hashes.get(bootstrap.name).cloned().flatten();
+    if have.as_deref() != Some(source_hash(bootstrap.source).as_str()) {
+        let beam = cache.binary(link, &agent.otp_release, bootstrap).await?;
+        if let Err(refused) = load_direct(link, bootstrap.name, &beam).await {
+            tracing::debug!("{}: {refused}; compiling orbit_agent there", link.peer());
+            let own = Arc::new(compile_from_source(link, bootstrap.name, &stamped_source(bootstrap)).await?);
+            load_direct(link, bootstrap.name, &own).await?;
+            cache.replace(&agent.otp_release, bootstrap, own);
+        }
+        outcomes
+            .insert(bootstrap.name, if have.is_some() { InstallOutcome::Upgraded } else { InstallOutcome::Installed });
+        if hashes.is_empty() {
+            // The node had no agent that could answer: ask the fresh one what else is there.
+            if let Some((_, h)) = node_info(link, &names).await? {
+                hashes = h;
+            }
+        }
+    } else {
+        outcomes.insert(bootstrap.name, InstallOutcome::Current);
     }
-    Ok(outcomes)
+
+    // The others: binaries for this release (compiled once), loaded in one call.
+    let todo: Vec<&'static AgentModule> = wanted
+        .iter()
+        .copied()
+        .filter(|m| m.name != bootstrap.name)
+        .filter(|m| {
+            let have = hashes.get(m.name).cloned().flatten();
+            let current = have.as_deref() == Some(source_hash(m.source).as_str());
+            let outcome = match (current, have.is_some()) {
+                (true, _) => InstallOutcome::Current,
+                (false, true) => InstallOutcome::Upgraded,
+                (false, false) => InstallOutcome::Installed,
+            };
+            outcomes.insert(m.name, outcome);
+            !current
+        })
+        .collect();
+    if !todo.is_empty() {
+        let beams = futures::future::join_all(todo.iter().map(|m| cache.binary(link, &agent.otp_release, m))).await;
+        let mut batch = Vec::with_capacity(todo.len());
+        for (m, beam) in todo.iter().zip(beams) {
+            batch.push((*m, beam?));
+        }
+        for (m, refused) in load_batch(link, &batch).await? {
+            // Refused (e.g. compiled for another emulator): compile it on this node instead.
+            tracing::debug!("{}: {} refused its binary ({refused}); compiling it there", link.peer(), m.name);
+            let own = Arc::new(cache.compile_on(link, m).await?);
+            if let Some((_, err)) = load_batch(link, &[(m, own.clone())]).await?.into_iter().next() {
+                return Err(AgentError::Load { node: link.peer().to_string(), module: m.name, detail: err });
+            }
+            cache.replace(&agent.otp_release, m, own);
+        }
+    }
+    let outcomes = wanted.iter().map(|m| (m.name, outcomes.get(m.name).copied().unwrap_or(InstallOutcome::Current)));
+    Ok((agent, outcomes.collect()))
+}
+
+/// `orbit_agent:info/1` on the node: its release and the hash of each module (`None`: not loaded or no
+/// hash). `None` when no agent that knows `info/1` runs there.
+async fn node_info(
+    link: &Link,
+    modules: &[&str],
+) -> Result<Option<(NodeAgent, HashMap<String, Option<String>>)>, RpcError> {
+    let mods = list(modules.iter().map(atom).collect());
+    let reply = match call(link, "orbit_agent", "info", vec![mods]).await {
+        Ok(r) => r,
+        // undef: no agent, or one from before info/1.
+        Err(e) if e.exception_reason().is_some() => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let Term::Map(m) = &reply else { return Ok(None) };
+    let get = |k: &str| m.map.get(&atom(k));
+    let (Some(release), Some(version)) = (get("otp_release"), get("erts_version")) else { return Ok(None) };
+    let mut hashes = HashMap::new();
+    if let Some(Term::List(l)) = get("modules") {
+        for item in &l.elements {
+            if let Some([Term::Atom(name), hash]) = as_tuple(item) {
+                let hash = match hash {
+                    Term::Binary(b) => Some(String::from_utf8_lossy(&b.bytes).into_owned()),
+                    _ => None,
+                };
+                hashes.insert(name.name.clone(), hash);
+            }
+        }
+    }
+    Ok(Some((NodeAgent { otp_release: text(release), erts_version: text(version) }, hashes)))
+}
+
+/// Loads `orbit_agent` itself (it cannot load its own new version through itself).
+async fn load_direct(link: &Link, module: &'static str, beam: &[u8]) -> Result<(), AgentError> {
+    if call(link, "code", "soft_purge", vec![atom(module)]).await? != atom("true") {
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        call(link, "code", "purge", vec![atom(module)]).await?;
+    }
+    let file = charlist(&format!("{module}.erl"));
+    let loaded = call(link, "code", "load_binary", vec![atom(module), file, binary(beam.to_vec())]).await?;
+    match as_tuple(&loaded) {
+        Some([ok, _]) if *ok == atom("module") => Ok(()),
+        _ => Err(AgentError::Load { node: link.peer().to_string(), module, detail: render(&loaded) }),
+    }
+}
+
+/// Loads binaries through `orbit_agent:load/1`; returns the modules the node refused, with why.
+async fn load_batch(
+    link: &Link,
+    batch: &[(&'static AgentModule, Arc<Vec<u8>>)],
+) -> Result<Vec<(&'static AgentModule, String)>, AgentError> {
+    let arg = list(batch.iter().map(|(m, b)| tuple(vec![atom(m.name), binary(b.as_ref().clone())])).collect());
+    // Purging a version still in use waits 1.5 s on the node.
+    let reply = rpc::call(link, "orbit_agent", "load", vec![arg], CALL_TIMEOUT + Duration::from_secs(2)).await?;
+    let Term::List(results) = &reply else {
+        return Err(AgentError::Load {
+            node: link.peer().to_string(),
+            module: batch.first().map(|(m, _)| m.name).unwrap_or("orbit_agent"),
+            detail: render(&reply),
+        });
+    };
+    let mut refused = Vec::new();
+    for ((m, _), r) in batch.iter().zip(&results.elements) {
+        if let Some([Term::Atom(_), result]) = as_tuple(r) {
+            if *result != atom("ok") {
+                refused.push((*m, render(result)));
+            }
+        }
+    }
+    Ok(refused)
+}
+
+fn text(t: &Term) -> String {
+    match t {
+        Term::Binary(b) => String::from_utf8_lossy(&b.bytes).into_owned(),
+        Term::ByteList(b) => String::from_utf8_lossy(&b.bytes).into_owned(),
+        Term::Atom(a) => a.name.clone(),
+        other => render(other),
+    }
+}
+
+fn render(t: &Term) -> String {
+    crate::term::render_erlang(t, &Default::default())
 }
 
 /// The hash of the agent module the node runs now, if any.
@@ -115,20 +578,19 @@ fn find_hash(attrs: &Term) -> Option<String> {
     None
 }
 
-async fn install_module(link: &Link, m: &AgentModule) -> Result<InstallOutcome, AgentError> {
-    let want = source_hash(m.source);
-    let have = installed_hash(link, m.name).await?;
-    if have.as_deref() == Some(want.as_str()) {
-        return Ok(InstallOutcome::Current);
-    }
-    load_from_source(link, m.name, &stamped_source(m)).await?;
-    Ok(if have.is_some() { InstallOutcome::Upgraded } else { InstallOutcome::Installed })
-}
-
 /// Compiles Erlang source text on the node and loads the result, with no file written there.
 /// (`erl_scan` → split after each dot → `erl_parse:parse_form` → `compile:forms` → `code:load_binary`;
 /// no preprocessor on this path, so no macros or includes.)
 pub async fn load_from_source(link: &Link, module: &'static str, source: &str) -> Result<(), AgentError> {
+    let beam = compile_from_source(link, module, source).await?;
+    // Purge the previous old version first (running sessions move to current code within a second of a
+    // load, so a soft purge normally succeeds; a hard purge is the fallback).
+    load_direct(link, module, &beam).await
+}
+
+/// Compiles Erlang source text on the node with nothing but OTP's own modules (one RPC each for scan,
+/// parse and compile) and returns the binary; loads nothing.
+pub async fn compile_from_source(link: &Link, module: &'static str, source: &str) -> Result<Vec<u8>, AgentError> {
     let node = link.peer().to_string();
     let compile_err = |detail: String| AgentError::Compile { node: node.clone(), module, detail };
 
@@ -136,12 +598,7 @@ pub async fn load_from_source(link: &Link, module: &'static str, source: &str) -
     let scanned = call(link, "erl_scan", "string", vec![charlist(source)]).await?;
     let tokens = match tuple_parts(&scanned) {
         Some([ok, Term::List(tokens), _]) if *ok == atom("ok") => tokens.elements.clone(),
-        _ => {
-            return Err(compile_err(format!(
-                "scan failed: {}",
-                crate::term::render_erlang(&scanned, &Default::default())
-            )))
-        }
+        _ => return Err(compile_err(format!("scan failed: {}", render(&scanned)))),
     };
     // parse each form (split after every dot token)
     let mut forms_tokens: Vec<Term> = Vec::new();
@@ -160,40 +617,16 @@ pub async fn load_from_source(link: &Link, module: &'static str, source: &str) -
     for p in parsed.elements {
         match tuple_parts(&p) {
             Some([ok, form]) if *ok == atom("ok") => forms.push(form.clone()),
-            _ => {
-                return Err(compile_err(format!(
-                    "parse error: {}",
-                    crate::term::render_erlang(&p, &Default::default())
-                )))
-            }
+            _ => return Err(compile_err(format!("parse error: {}", render(&p)))),
         }
     }
     // compile
     let opts = Term::from(List::from(vec![atom("binary"), atom("return_errors")]));
     let compiled = call(link, "compile", "forms", vec![Term::from(List::from(forms)), opts]).await?;
-    let beam = match tuple_parts(&compiled) {
-        Some([ok, _, bin, ..]) if *ok == atom("ok") => bin.clone(),
-        _ => return Err(compile_err(crate::term::render_erlang(&compiled, &Default::default()))),
-    };
-    // load: purge the previous old version first (running sessions move to current code within a second
-    // of a load, so a soft purge normally succeeds; a hard purge is the fallback).
-    if call(link, "code", "soft_purge", vec![atom(module)]).await? != atom("true") {
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        call(link, "code", "purge", vec![atom(module)]).await?;
+    match tuple_parts(&compiled) {
+        Some([ok, _, Term::Binary(bin), ..]) if *ok == atom("ok") => Ok(bin.bytes.clone()),
+        _ => Err(compile_err(render(&compiled))),
     }
-    let file = charlist(&format!("{}.erl", module));
-    let loaded = call(link, "code", "load_binary", vec![atom(module), file, beam]).await?;
-    match tuple_parts(&loaded) {
-        Some([ok, _]) if *ok == atom("module") => {}
-        _ => {
-            return Err(AgentError::Load {
-                node,
-                module,
-                detail: crate::term::render_erlang(&loaded, &Default::default()),
-            })
-        }
-    }
-    Ok(())
 }
 
 /// A session of the agent: clean-ups registered with it run when Orbit's node goes away or `stop` is called.
@@ -215,7 +648,7 @@ impl Session {
             _ => Err(AgentError::Load {
                 node: link.peer().to_string(),
                 module: "orbit_agent",
-                detail: format!("start_session returned {}", crate::term::render_erlang(&reply, &Default::default())),
+                detail: format!("start_session returned {}", render(&reply)),
             }),
         }
     }
@@ -276,11 +709,72 @@ mod tests {
 
     #[test]
     fn stamp_follows_module_line() {
-        let m = AgentModule { name: "x", source: "%% c\n-module(x).\n-export([]).\n" };
+        let m = AgentModule { name: "x", source: "%% c\n-module(x).\n-export([]).\n", group: Group::Core };
         let s = stamped_source(&m);
         let lines: Vec<&str> = s.lines().collect();
         assert!(lines[1].starts_with("-module(x). -orbit_source_hash(\""));
         assert_eq!(lines[2], "-export([]).");
+    }
+
+    #[test]
+    fn every_module_has_a_group_and_the_core_comes_first() {
+        assert_eq!(MODULES[0].name, "orbit_agent");
+        let core: Vec<&str> = Group::Core.modules().map(|m| m.name).collect();
+        assert_eq!(core, ["orbit_agent", "orbit_health", "orbit_procs"]);
+        let dbg: Vec<&str> = Group::Debugger.modules().map(|m| m.name).collect();
+        assert_eq!(dbg, ["orbit_dbg", "orbit_dbg_cond"]);
+        assert_eq!(group_of("orbit_trace"), Some(Group::Tracer));
+        assert_eq!(group_of("orbit_reload"), Some(Group::Reload));
+        assert_eq!(group_of("orbit_sandbox"), Some(Group::Sandbox));
+        assert_eq!(group_of("lists"), None);
+        let total: usize = Group::ALL.iter().map(|g| g.modules().count()).sum();
+        assert_eq!(total, MODULES.len());
+    }
+
+    #[test]
+    fn group_sets() {
+        let g = Groups::from(Group::Debugger).with(Group::Core);
+        assert!(g.contains(Group::Core) && g.contains(Group::Debugger) && !g.contains(Group::Tracer));
+        assert!(Groups::all().covers(g) && !g.covers(Groups::all()));
+        assert!(g.covers(Groups::NONE));
+        assert_eq!(g.to_string(), "core+debugger");
+        assert_eq!(Groups::all().iter().count(), 5);
+    }
+
+    #[test]
+    fn disk_cache_is_keyed_by_release_and_hash_and_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("orbit-agent-cache-test-{}", std::process::id()));
+        let cache = BinaryCache::new(Some(dir.clone()));
+        let m = &MODULES[1];
+        let path = cache.disk_path("25", m).unwrap();
+        assert!(path.starts_with(dir.join("otp-25")), "{}", path.display());
+        assert!(path.to_string_lossy().contains(&source_hash(m.source)));
+        // Nothing odd from a node's answer makes it into the path.
+        assert!(cache.disk_path("../../x", m).unwrap().starts_with(dir.join("otp-....x")));
+        assert_eq!(cache.disk_path("/", m), None);
+        assert_eq!(cache.read_disk("25", m), None);
+        cache.write_disk("25", m, b"FOR1 not really a beam");
+        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(cache.read_disk("25", m).as_deref(), Some(&b"FOR1 not really a beam"[..]));
+        assert_eq!(cache.read_disk("26", m), None, "another release never gets this binary");
+        // A file others may write is not trusted.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+        assert_eq!(cache.read_disk("25", m), None);
+        // Nor is a file that is not a BEAM file.
+        std::fs::write(&path, b"garbage").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(cache.read_disk("25", m), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn memory_cache_is_per_release() {
+        let cache = BinaryCache::new(None);
+        cache.insert("26", "orbit_health", vec![1, 2, 3]);
+        assert_eq!(cache.get("26", "orbit_health"), Some(vec![1, 2, 3]));
+        assert_eq!(cache.get("25", "orbit_health"), None);
+        assert_eq!(cache.get("26", "orbit_procs"), None);
     }
 
     #[test]

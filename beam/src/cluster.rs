@@ -3,16 +3,31 @@
 //!
 //! Membership changes arrive from each node's agent (`net_kernel:monitor_nodes`) and, as a fallback for
 //! nodes where the agent cannot run, from a slow periodic `nodes()` sweep.
+//!
+//! The agent comes in groups ([`Group`]): the core is installed on every node as it connects, the others
+//! when a command asks for them ([`ClusterOptions::groups`], [`Cluster::require`]), or at the first call
+//! into one of their modules. The cluster remembers what was asked for, so a node that joins later gets
+//! the same groups before its `NodeUp`. Each node is installed on its own: one slow node never holds up
+//! the others.
 
-use crate::agent::{self, Session};
+use crate::agent::{self, BinaryCache, Group, Groups, NodeAgent, Session};
 use crate::link::{Cookie, Delivery, Link, LinkClosed, LinkError, LinkOptions, LocalNode, NodeName};
 use crate::rpc::{self, RpcError};
 use crate::term::atom;
 use dashmap::DashMap;
 use eetf::Term;
-use std::sync::{Arc, Weak};
+use futures::StreamExt;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
+
+/// Once one seed is up, how long `connect` still waits for the others before leaving them to connect in
+/// the background.
+const SEED_GRACE: Duration = Duration::from_millis(250);
+
+/// After an install failed on a node, calls needing it fail at once for this long before it is retried.
+const INSTALL_RETRY: Duration = Duration::from_secs(10);
 
 /// How a cluster connection behaves.
 #[derive(Debug, Clone)]
@@ -22,6 +37,11 @@ pub struct ClusterOptions {
     pub call_timeout: Duration,
     /// Install Orbit's agent on every node (needed for clean-up, membership events and most features).
     pub install_agent: bool,
+    /// Agent groups to install on every node as it connects, besides the core. Others are installed when
+    /// asked for ([`Cluster::require`]) or at the first call into one of their modules.
+    pub groups: Groups,
+    /// Where compiled agent modules are kept; `None`: the process-wide [`BinaryCache::global`].
+    pub agent_cache: Option<Arc<BinaryCache>>,
     /// Longest wait between reconnection attempts to a node that is down.
     pub max_backoff: Duration,
     /// How often to sweep `nodes()` of every node for members the events missed.
@@ -36,10 +56,20 @@ impl Default for ClusterOptions {
             link: LinkOptions::default(),
             call_timeout: Duration::from_secs(15),
             install_agent: true,
+            groups: Groups::NONE,
+            agent_cache: None,
             max_backoff: Duration::from_secs(10),
             discovery_interval: Duration::from_secs(10),
             local_name: None,
         }
+    }
+}
+
+impl ClusterOptions {
+    /// These options, also installing `group` on every node at connect.
+    pub fn with_group(mut self, group: Group) -> ClusterOptions {
+        self.groups = self.groups.with(group);
+        self
     }
 }
 
@@ -68,12 +98,43 @@ pub enum ClusterError {
     Link(#[from] LinkError),
 }
 
+/// What became of one node in [`Cluster::each_node`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeOutcome<T> {
+    /// The node answered.
+    Answered(T),
+    /// Nothing by the deadline: the node is still connecting, being installed, or computing.
+    NoAnswer,
+    /// The node is down, for this reason.
+    Down(String),
+}
+
 #[derive(Debug)]
 struct Member {
     state: NodeState,
     link: Option<Link>,
     session: Option<Session>,
-    since: Instant,
+    /// The agent groups installed over this connection.
+    groups: Groups,
+    agent: Option<NodeAgent>,
+    /// The last install that failed over this connection: what, why, when.
+    install_failed: Option<(Groups, String, Instant)>,
+    /// Keys of the clean-ups registered through this cluster over this connection.
+    cleanups: Vec<Term>,
+}
+
+impl Member {
+    fn new(state: NodeState) -> Member {
+        Member {
+            state,
+            link: None,
+            session: None,
+            groups: Groups::NONE,
+            agent: None,
+            install_failed: None,
+            cleanups: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -86,6 +147,17 @@ struct Inner {
     /// Agents send membership events here.
     events_pid: eetf::Pid,
     stop: watch::Sender<bool>,
+    cache: Arc<BinaryCache>,
+    /// Agent groups asked for so far: every node that connects gets them.
+    requested: Mutex<Groups>,
+    /// One install at a time per node.
+    install_locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+}
+
+impl Inner {
+    fn wanted_groups(&self) -> Groups {
+        self.requested.lock().unwrap().union(self.options.groups).with(Group::Core)
+    }
 }
 
 /// Orbit's view of one cluster. Cheap to clone.
@@ -106,7 +178,8 @@ impl Drop for StopOnDrop {
 
 impl Cluster {
     /// Connects to the seeds, discovers the rest of the cluster and connects to every node in parallel.
-    /// Succeeds when at least one seed is reachable; nodes that cannot be reached yet are retried.
+    /// Succeeds when at least one seed is reachable; nodes that cannot be reached yet are retried. Once a
+    /// seed is up, a seed that takes longer than a moment more is left to connect in the background.
     pub async fn connect(seeds: &[NodeName], cookie: Cookie, options: ClusterOptions) -> Result<Cluster, ClusterError> {
         let first = seeds.first().ok_or(ClusterError::NoSeeds)?;
         let local_name = options.local_name.clone().unwrap_or_else(|| {
@@ -116,6 +189,7 @@ impl Cluster {
         let mailbox = local.open_mailbox();
         let (stop, _) = watch::channel(false);
         let (events, _) = broadcast::channel(1024);
+        let cache = options.agent_cache.clone().unwrap_or_else(BinaryCache::global);
         let inner = Arc::new(Inner {
             events_pid: mailbox.pid().clone(),
             local,
@@ -124,35 +198,60 @@ impl Cluster {
             members: DashMap::new(),
             events,
             stop: stop.clone(),
+            cache,
+            requested: Mutex::new(Groups::NONE),
+            install_locks: DashMap::new(),
         });
         let cluster = Cluster { _stop_on_drop: Arc::new(StopOnDrop(stop)), inner: inner.clone() };
 
         // Seeds first, in parallel, so that a bad seed is reported with its own error.
-        let attempts = futures::future::join_all(seeds.iter().map(|s| {
+        let mut unique: Vec<NodeName> = Vec::new();
+        for s in seeds {
+            if !unique.iter().any(|u| u.as_str() == s.as_str()) {
+                unique.push(s.clone());
+            }
+        }
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        for seed in &unique {
+            inner.members.insert(seed.to_string(), Member::new(NodeState::Connecting));
             let inner = inner.clone();
-            async move { (s.clone(), connect_member(&inner, s).await) }
-        }))
-        .await;
+            let tx = tx.clone();
+            let seed = seed.clone();
+            tokio::spawn(async move {
+                let result = connect_member(&inner, &seed).await;
+                // Whatever `connect` does meanwhile, the node is kept connected (or retried) from now on.
+                if let Err(e) = &result {
+                    if let Some(mut m) = inner.members.get_mut(seed.as_str()) {
+                        m.state = NodeState::Down { reason: e.to_string() };
+                    }
+                }
+                keep_member(&inner, seed.clone(), result.is_ok(), false);
+                let _ = tx.send((seed, result));
+            });
+        }
+        drop(tx);
         let mut failures = Vec::new();
-        for (seed, result) in attempts {
+        let mut pending = unique.len();
+        let mut grace: Option<tokio::time::Instant> = None;
+        while pending > 0 {
+            let next = match grace {
+                Some(g) => match tokio::time::timeout_at(g, rx.recv()).await {
+                    Ok(n) => n,
+                    Err(_) => break,
+                },
+                None => rx.recv().await,
+            };
+            let Some((seed, result)) = next else { break };
+            pending -= 1;
             match result {
-                Ok(()) => {}
+                Ok(()) => {
+                    grace.get_or_insert_with(|| tokio::time::Instant::now() + SEED_GRACE);
+                }
                 Err(e) => failures.push((seed.to_string(), e)),
             }
         }
-        if failures.len() == seeds.len() {
+        if grace.is_none() {
             return Err(ClusterError::NoSeedReachable(failures));
-        }
-        for (seed, _) in &failures {
-            // Known but unreachable for now: keep trying in the background.
-            if let Ok(n) = NodeName::parse(seed) {
-                spawn_member(&inner, n, false);
-            }
-        }
-        for seed in seeds {
-            if inner.members.get(seed.as_str()).map(|m| m.state == NodeState::Up).unwrap_or(false) {
-                spawn_member(&inner, seed.clone(), true);
-            }
         }
         discover(&inner).await;
 
@@ -212,17 +311,32 @@ impl Cluster {
         f: &str,
         a: Vec<Term>,
     ) -> Result<(), RpcError> {
-        let (link, session) = self.link_and_session(node)?;
-        session.register_cleanup(&link, key, m, f, a).await
+        let (link, session) = self.link_and_session(node).await?;
+        session.register_cleanup(&link, key.clone(), m, f, a).await?;
+        if let Some(mut member) = self.inner.members.get_mut(node) {
+            if member.link.as_ref().is_some_and(|l| l.same_as(&link)) && !member.cleanups.contains(&key) {
+                member.cleanups.push(key);
+            }
+        }
+        Ok(())
     }
 
     pub async fn unregister_cleanup(&self, node: &str, key: Term) -> Result<(), RpcError> {
-        let (link, session) = self.link_and_session(node)?;
-        session.unregister_cleanup(&link, key).await
+        let (link, session) = self.link_and_session(node).await?;
+        session.unregister_cleanup(&link, key.clone()).await?;
+        if let Some(mut member) = self.inner.members.get_mut(node) {
+            member.cleanups.retain(|k| *k != key);
+        }
+        Ok(())
     }
 
-    fn link_and_session(&self, node: &str) -> Result<(Link, Session), RpcError> {
-        let link = self.link(node).ok_or_else(|| self.not_connected(node, "orbit_agent:register_cleanup/3"))?;
+    async fn link_and_session(&self, node: &str) -> Result<(Link, Session), RpcError> {
+        let mfa = "orbit_agent:register_cleanup/3";
+        let link = self.link(node).ok_or_else(|| self.not_connected(node, mfa))?;
+        if self.session(node).is_none() && self.inner.options.install_agent {
+            // The agent did not get installed when the node connected: try again now.
+            self.ensure(node, Group::Core.into()).await.map_err(|e| agent_error(node, mfa, e))?;
+        }
         let session = self.session(node).ok_or_else(|| RpcError::BadRpc {
             node: node.to_string(),
             mfa: "orbit_agent:register_cleanup/3".into(),
@@ -251,7 +365,8 @@ impl Cluster {
         self.inner.options.call_timeout
     }
 
-    /// `M:F(Args)` on one node.
+    /// `M:F(Args)` on one node. A call into an agent module the node does not have yet installs its
+    /// group there first, within the same `timeout`.
     pub async fn call(
         &self,
         node: &str,
@@ -260,10 +375,181 @@ impl Cluster {
         args: Vec<Term>,
         timeout: Duration,
     ) -> Result<Term, RpcError> {
+        let mut timeout = timeout;
+        if let Some(group) = agent::group_of(m).filter(|g| self.needs_install(node, *g)) {
+            let started = Instant::now();
+            let mfa = || format!("{m}:{f}/{}", args.len());
+            match tokio::time::timeout(timeout, self.ensure(node, group.into())).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(agent_error(node, &mfa(), e)),
+                Err(_) => return Err(RpcError::Timeout { node: node.to_string(), mfa: mfa(), after: timeout }),
+            }
+            timeout = timeout.saturating_sub(started.elapsed()).max(Duration::from_millis(1));
+        }
         match self.link(node) {
             Some(link) => rpc::call(&link, m, f, args, timeout).await,
             None => Err(self.not_connected(node, &format!("{m}:{f}/{}", args.len()))),
         }
+    }
+
+    fn needs_install(&self, node: &str, group: Group) -> bool {
+        self.inner.options.install_agent
+            && self.inner.members.get(node).is_some_and(|m| m.link.is_some() && !m.groups.contains(group))
+    }
+
+    /// The agent groups installed on `node` over its current connection.
+    pub fn groups(&self, node: &str) -> Groups {
+        self.inner.members.get(node).map(|m| m.groups).unwrap_or_default()
+    }
+
+    /// The OTP release of `node`, as its agent reported it.
+    pub fn otp_release(&self, node: &str) -> Option<String> {
+        self.inner.members.get(node).and_then(|m| m.agent.as_ref().map(|a| a.otp_release.clone()))
+    }
+
+    /// The compiled agent modules this cluster loads from.
+    pub fn agent_cache(&self) -> &Arc<BinaryCache> {
+        &self.inner.cache
+    }
+
+    /// Installs `group` on every node that is up, each on its own (bounded by the call timeout), and on
+    /// every node that connects from now on. Returns the nodes where it could not be installed.
+    pub async fn require(&self, group: Group) -> Vec<(String, agent::AgentError)> {
+        if !self.inner.options.install_agent {
+            return Vec::new();
+        }
+        {
+            let mut r = self.inner.requested.lock().unwrap();
+            *r = r.with(group);
+        }
+        let timeout = self.inner.options.call_timeout;
+        let nodes = self.up_nodes();
+        let results = futures::future::join_all(nodes.into_iter().map(|n| async move {
+            let r = match tokio::time::timeout(timeout, self.ensure(&n, group.into())).await {
+                Ok(r) => r,
+                Err(_) => Err(agent::AgentError::Rpc(RpcError::Timeout {
+                    node: n.clone(),
+                    mfa: format!("installing Orbit's {} modules", group.name()),
+                    after: timeout,
+                })),
+            };
+            (n, r)
+        }))
+        .await;
+        results.into_iter().filter_map(|(n, r)| r.err().map(|e| (n, e))).collect()
+    }
+
+    /// Installs `groups` on `node` unless its current connection has them (and remembers them for
+    /// nodes that connect later).
+    pub async fn ensure(&self, node: &str, groups: Groups) -> Result<(), agent::AgentError> {
+        let inner = &self.inner;
+        if !inner.options.install_agent {
+            return Ok(());
+        }
+        {
+            let mut r = inner.requested.lock().unwrap();
+            *r = r.union(groups);
+        }
+        let done = |m: &Member| m.groups.covers(groups) && m.session.is_some();
+        if inner.members.get(node).is_some_and(|m| done(&m)) {
+            return Ok(());
+        }
+        let lock = inner.install_locks.entry(node.to_string()).or_default().clone();
+        let _one_at_a_time = lock.lock().await;
+        let (link, have, session) = {
+            let Some(m) = inner.members.get(node) else {
+                return Err(agent::AgentError::Rpc(self.not_connected(node, "installing Orbit's agent")));
+            };
+            if done(&m) {
+                return Ok(());
+            }
+            if let Some((g, why, at)) = &m.install_failed {
+                if g.covers(groups) && at.elapsed() < INSTALL_RETRY {
+                    return Err(agent::AgentError::Load {
+                        node: node.to_string(),
+                        module: "orbit_agent",
+                        detail: why.clone(),
+                    });
+                }
+            }
+            let link = m.link.clone().filter(|l| !l.is_closed());
+            (link, m.groups, m.session.clone())
+        };
+        let link = link.ok_or_else(|| agent::AgentError::Rpc(self.not_connected(node, "installing Orbit's agent")))?;
+        let want = have.union(groups).with(Group::Core);
+        let installed = async {
+            let (found, _) = agent::install_groups(&link, want, &inner.cache).await?;
+            let session = match session {
+                Some(s) => s,
+                None => Session::start(&link, &inner.events_pid).await?,
+            };
+            Ok::<_, agent::AgentError>((found, session))
+        }
+        .await;
+        let Some(mut m) = inner.members.get_mut(node) else { return Ok(()) };
+        if !m.link.as_ref().is_some_and(|l| l.same_as(&link)) {
+            // Reconnected meanwhile: the new connection installed what was asked for.
+            return installed.map(|_| ());
+        }
+        match installed {
+            Ok((found, session)) => {
+                m.groups = m.groups.union(want);
+                m.agent = Some(found);
+                m.session = Some(session);
+                m.install_failed = None;
+                Ok(())
+            }
+            Err(e) => {
+                m.install_failed = Some((want, e.to_string(), Instant::now()));
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `f` on every node of the cluster as soon as it is up — nodes still connecting are waited
+    /// for, nodes that come up meanwhile are included — until every node has answered or is down, or
+    /// `deadline` passes. One result per node Orbit knows, sorted by node: a node that is slow to connect
+    /// or to answer is `NoAnswer` and never holds up the others beyond `deadline`.
+    pub async fn each_node<T, F, Fut>(&self, deadline: tokio::time::Instant, f: F) -> Vec<(String, NodeOutcome<T>)>
+    where
+        F: Fn(String) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let mut started: HashSet<String> = HashSet::new();
+        let mut results: BTreeMap<String, NodeOutcome<T>> = BTreeMap::new();
+        let mut running = futures::stream::FuturesUnordered::new();
+        loop {
+            let nodes = self.nodes();
+            for (node, state) in &nodes {
+                if *state == NodeState::Up && started.insert(node.clone()) {
+                    let fut = f(node.clone());
+                    let node = node.clone();
+                    running.push(async move { (node, tokio::time::timeout_at(deadline, fut).await) });
+                }
+            }
+            let connecting = nodes.iter().any(|(n, s)| *s == NodeState::Connecting && !started.contains(n));
+            if running.is_empty() && !connecting {
+                break;
+            }
+            tokio::select! {
+                Some((node, r)) = running.next(), if !running.is_empty() => {
+                    results.insert(node, r.map(NodeOutcome::Answered).unwrap_or(NodeOutcome::NoAnswer));
+                }
+                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        for (node, state) in self.nodes() {
+            if results.contains_key(&node) {
+                continue;
+            }
+            let outcome = match state {
+                NodeState::Down { reason } if !started.contains(&node) => NodeOutcome::Down(reason),
+                _ => NodeOutcome::NoAnswer,
+            };
+            results.insert(node, outcome);
+        }
+        results.into_iter().collect()
     }
 
     /// `M:F(Args)` on every node that is up, in parallel: one result per node, sorted by node.
@@ -285,11 +571,16 @@ impl Cluster {
         .await
     }
 
-    /// Ends the agent sessions (running their clean-ups) and closes every link.
+    /// Ends the agent sessions (running their clean-ups, and waiting for them where any were registered)
+    /// and closes every link. A session with nothing to clean up ends by itself when its link closes.
     pub async fn disconnect(self) {
         let _ = self.inner.stop.send(true);
-        let members: Vec<(Option<Link>, Option<Session>)> =
-            self.inner.members.iter().map(|m| (m.link.clone(), m.session.clone())).collect();
+        let members: Vec<(Option<Link>, Option<Session>)> = self
+            .inner
+            .members
+            .iter()
+            .map(|m| (m.link.clone(), m.session.clone().filter(|_| !m.cleanups.is_empty())))
+            .collect();
         futures::future::join_all(members.iter().map(|(link, session)| async move {
             if let (Some(link), Some(session)) = (link, session) {
                 if let Err(e) = session.stop(link).await {
@@ -306,44 +597,65 @@ impl Cluster {
     }
 }
 
-/// Connects to one node (link, agent, session) and records it as up.
+/// Connects to one node (link, agent, session) and records it as up. The agent install is bounded by
+/// the call timeout: a node that takes longer is recorded as up without it (calls that need it retry).
 async fn connect_member(inner: &Arc<Inner>, node: &NodeName) -> Result<(), LinkError> {
     let link = Link::connect(inner.local.clone(), node, &inner.cookie, &inner.options.link).await?;
-    let mut session = None;
+    let mut member = Member::new(NodeState::Up);
     if inner.options.install_agent {
-        match agent::install(&link).await {
-            Ok(_) => match Session::start(&link, &inner.events_pid).await {
-                Ok(s) => session = Some(s),
-                Err(e) => tracing::warn!("{node}: agent session not started: {e}"),
-            },
-            Err(e) => tracing::warn!("{node}: agent not installed: {e}"),
+        let install = async {
+            // Groups asked for while this node was being installed are installed too.
+            let mut want = inner.wanted_groups();
+            loop {
+                let (found, _) = agent::install_groups(&link, want, &inner.cache).await?;
+                let now = inner.wanted_groups();
+                if want.covers(now) {
+                    let session = Session::start(&link, &inner.events_pid).await?;
+                    return Ok::<_, agent::AgentError>((found, want, session));
+                }
+                want = want.union(now);
+            }
+        };
+        match tokio::time::timeout(inner.options.call_timeout, install).await {
+            Ok(Ok((found, groups, session))) => {
+                member.agent = Some(found);
+                member.groups = groups;
+                member.session = Some(session);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!("{node}: agent not installed: {e}");
+                member.install_failed = Some((inner.wanted_groups(), e.to_string(), Instant::now()));
+            }
+            Err(_) => tracing::warn!("{node}: agent not installed within {:?}", inner.options.call_timeout),
         }
     }
-    inner
-        .members
-        .insert(node.to_string(), Member { state: NodeState::Up, link: Some(link), session, since: Instant::now() });
+    member.link = Some(link);
+    inner.members.insert(node.to_string(), member);
     let _ = inner.events.send(ClusterEvent::NodeUp { node: node.to_string() });
     Ok(())
 }
 
-/// Adds `node` and keeps it connected until the cluster stops. `connected` says the first connection
-/// was already made by the caller.
-fn spawn_member(inner: &Arc<Inner>, node: NodeName, connected: bool) {
-    if !connected {
-        let fresh = !inner.members.contains_key(node.as_str());
-        if !fresh {
-            return;
+/// Adds `node` (unless known) and keeps it connected until the cluster stops.
+fn spawn_member(inner: &Arc<Inner>, node: NodeName) {
+    match inner.members.entry(node.to_string()) {
+        dashmap::Entry::Occupied(_) => return,
+        dashmap::Entry::Vacant(v) => {
+            v.insert(Member::new(NodeState::Connecting));
         }
-        inner.members.insert(
-            node.to_string(),
-            Member { state: NodeState::Connecting, link: None, session: None, since: Instant::now() },
-        );
     }
+    keep_member(inner, node, false, true);
+}
+
+/// Keeps `node` connected until the cluster stops, reconnecting with backoff. `connected` says the first
+/// connection was already made by the caller; `at_once`, that a node not connected is tried without
+/// waiting first.
+fn keep_member(inner: &Arc<Inner>, node: NodeName, connected: bool, at_once: bool) {
     let weak = Arc::downgrade(inner);
     let mut stop = inner.stop.subscribe();
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(250);
         let mut up = connected;
+        let mut first = !connected && at_once;
         loop {
             if up {
                 let Some(link) = weak.upgrade().and_then(|i| i.members.get(node.as_str()).and_then(|m| m.link.clone()))
@@ -358,21 +670,25 @@ fn spawn_member(inner: &Arc<Inner>, node: NodeName, connected: bool) {
                 let Some(inner) = weak.upgrade() else { return };
                 let reason = reason.to_string();
                 if let Some(mut m) = inner.members.get_mut(node.as_str()) {
-                    m.state = NodeState::Down { reason: reason.clone() };
-                    m.link = None;
-                    m.session = None;
-                    m.since = Instant::now();
+                    *m = Member { state: NodeState::Down { reason: reason.clone() }, ..Member::new(NodeState::Up) };
                 }
                 let _ = inner.events.send(ClusterEvent::NodeDown { node: node.to_string(), reason });
                 backoff = Duration::from_millis(250);
                 up = false;
             }
-            tokio::select! {
-                _ = tokio::time::sleep(backoff) => {}
-                _ = stop.wait_for(|s| *s) => return,
+            if !first {
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.wait_for(|s| *s) => return,
+                }
             }
+            first = false;
             let Some(inner) = weak.upgrade() else { return };
-            match connect_member(&inner, &node).await {
+            let attempt = tokio::select! {
+                r = connect_member(&inner, &node) => r,
+                _ = stop.wait_for(|s| *s) => return,
+            };
+            match attempt {
                 Ok(()) => up = true,
                 Err(e) => {
                     if let Some(mut m) = inner.members.get_mut(node.as_str()) {
@@ -385,6 +701,13 @@ fn spawn_member(inner: &Arc<Inner>, node: NodeName, connected: bool) {
             }
         }
     });
+}
+
+fn agent_error(node: &str, mfa: &str, e: agent::AgentError) -> RpcError {
+    match e {
+        agent::AgentError::Rpc(e) => e,
+        other => RpcError::Agent { node: node.to_string(), mfa: mfa.to_string(), detail: other.to_string() },
+    }
 }
 
 /// Asks every node that is up for `nodes()` and adds the ones Orbit does not know.
@@ -411,7 +734,7 @@ fn add_node(inner: &Arc<Inner>, name: &str) {
     }
     if let Ok(n) = NodeName::parse(name) {
         tracing::debug!("discovered {n}");
-        spawn_member(inner, n, false);
+        spawn_member(inner, n);
     }
 }
 

@@ -9,7 +9,7 @@
 //!   and compares what each node sees (`nodes()`) to report partitions and their healing.
 //! - [`placement_score`] / [`best_node`]: where to put new work (used by sandboxes).
 
-use crate::cluster::{Cluster, ClusterEvent, NodeState};
+use crate::cluster::{Cluster, ClusterEvent, NodeOutcome, NodeState};
 use crate::processes::ProcessSummary;
 use crate::rpc::RpcError;
 use crate::term::{atom, int, map, tuple};
@@ -144,6 +144,15 @@ fn as_u64(t: &&Term) -> Option<u64> {
     }
 }
 
+fn as_f64(t: &Term) -> Option<f64> {
+    match t {
+        Term::Float(f) => Some(f.value),
+        Term::FixInteger(i) => Some(i.value as f64),
+        Term::BigInteger(b) => b.value.to_string().parse().ok(),
+        _ => None,
+    }
+}
+
 fn as_text(t: &&Term) -> Option<String> {
     match t {
         Term::Binary(b) => Some(String::from_utf8_lossy(&b.bytes).into_owned()),
@@ -228,6 +237,9 @@ pub struct NodeSample {
     /// Bytes per second through ports (sockets, files).
     pub io_input_per_sec: Option<f64>,
     pub io_output_per_sec: Option<f64>,
+    /// The window the node measured the rates over itself (a one-off sample with a window); `None` when
+    /// they come from the sample before.
+    pub rates_window_ms: Option<u64>,
     /// The processes with the most memory, most first.
     pub top_memory: Vec<ProcessSummary>,
     /// The processes with the longest message queues (non-empty ones only), longest first.
@@ -259,6 +271,9 @@ impl NodeSample {
     /// Fills in the rates from the previous sample of the same node.
     fn with_rates(mut self, prev: Option<&NodeSample>) -> NodeSample {
         let Some(prev) = prev else { return self };
+        if self.rates_window_ms.is_some() {
+            return self;
+        }
         let (a, b) = (prev.counters, self.counters);
         let dt = (b.node_time_ms - a.node_time_ms) as f64 / 1000.0;
         if dt <= 0.0 {
@@ -379,6 +394,9 @@ fn parse_sample(node: &str, t: &Term) -> Option<NodeSample> {
         Some(Term::Float(f)) => Some(f.value.clamp(0.0, 1.0)),
         _ => None,
     };
+    // Rates the node measured itself over the sample's window, if it was given one.
+    let rates = m.get("rates").and_then(|r| as_map(r));
+    let rate = |k: &str| rates.as_ref().and_then(|r| r.get(k)).and_then(|t| as_f64(t));
     Some(NodeSample {
         snapshot,
         taken_at_ms: now_ms(),
@@ -386,9 +404,10 @@ fn parse_sample(node: &str, t: &Term) -> Option<NodeSample> {
         ets_count: u("ets_count").unwrap_or(0),
         ets_limit: u("ets_limit").unwrap_or(0),
         scheduler_utilisation: utilisation,
-        reductions_per_sec: None,
-        io_input_per_sec: None,
-        io_output_per_sec: None,
+        reductions_per_sec: rate("reductions_per_sec"),
+        io_input_per_sec: rate("io_input_per_sec"),
+        io_output_per_sec: rate("io_output_per_sec"),
+        rates_window_ms: rates.as_ref().and_then(|r| r.get("window_ms")).and_then(as_u64),
         top_memory: procs("top_memory"),
         top_queue: procs("top_queue"),
         counters: Counters {
@@ -1001,6 +1020,8 @@ pub struct NodeReport {
     pub sample: Option<NodeSample>,
     pub alerts: Vec<Alert>,
     pub placement_score: Option<f64>,
+    /// The node is connected (or connecting) but gave no answer in time.
+    pub no_answer: bool,
 }
 
 /// The cluster's health at one moment.
@@ -1145,6 +1166,7 @@ impl HealthMonitor {
                 placement_score: sample.as_ref().filter(|_| status != Status::Down).map(placement_score),
                 sample,
                 alerts: node_alerts,
+                no_answer: status != Status::Down && h.is_some_and(|h| h.not_answering.is_some()),
             });
         }
         alerts.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.node.cmp(&b.node)).then_with(|| a.key.cmp(&b.key)));
@@ -1220,6 +1242,82 @@ pub async fn check(cluster: &Cluster, mut options: HealthOptions, rounds: u64) -
     let report = monitor.report();
     monitor.stop().await;
     report
+}
+
+/// One sample of every node, judged at once (no hysteresis: an alert needs one sample past its
+/// threshold). Each node measures its own rates over `window` within the one call (see
+/// [`SampleOptions::window`]), so nothing waits between two rounds. Nodes are sampled as soon as they are
+/// up, each on its own; a node with nothing to show by `deadline` (still connecting, or not answering) is
+/// reported `no_answer` without holding up the others.
+pub async fn check_once(
+    cluster: &Cluster,
+    options: &HealthOptions,
+    window: Duration,
+    deadline: tokio::time::Instant,
+) -> HealthReport {
+    let sample_options = SampleOptions { top_n: options.top_n, window: Some(window) };
+    let outcomes = cluster
+        .each_node(deadline, |node| async move {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            sample(cluster, &node, sample_options, left.saturating_sub(window)).await
+        })
+        .await;
+    let now = now_ms();
+    let t = &options.thresholds;
+    let mut nodes = Vec::new();
+    let mut alerts = Vec::new();
+    let mut answered: Vec<NodeSnapshot> = Vec::new();
+    for (node, outcome) in outcomes {
+        let mut report = NodeReport {
+            node: node.clone(),
+            status: Status::Healthy,
+            reason: None,
+            sample: None,
+            alerts: Vec::new(),
+            placement_score: None,
+            no_answer: false,
+        };
+        let mut health = NodeHealth::default();
+        match outcome {
+            NodeOutcome::Answered(Ok(s)) => {
+                for r in readings(&s, t) {
+                    let track = health.tracks.entry(r.key.clone()).or_default();
+                    let _ = track.update_with(&node, &r, 1, t.clear_after.max(1), t.clear_ratio, now);
+                }
+                answered.push(s.snapshot.clone());
+                report.placement_score = Some(placement_score(&s));
+                report.sample = Some(s);
+            }
+            NodeOutcome::Answered(Err(e)) => {
+                let reason = e.to_string();
+                let r = not_answering_reading(&node, Some(&reason));
+                let _ = health.tracks.entry(r.key.clone()).or_default().update_with(&node, &r, 1, 1, 1.0, now);
+                report.reason = Some(reason);
+                report.no_answer = true;
+            }
+            NodeOutcome::NoAnswer => {
+                let reason = match cluster.nodes().into_iter().find(|(n, _)| *n == node).map(|(_, s)| s) {
+                    Some(NodeState::Up) => "no answer in time (connected)".to_string(),
+                    _ => "no answer in time (still connecting)".to_string(),
+                };
+                let r = not_answering_reading(&node, Some(&reason));
+                let _ = health.tracks.entry(r.key.clone()).or_default().update_with(&node, &r, 1, 1, 1.0, now);
+                report.reason = Some(reason);
+                report.no_answer = true;
+            }
+            NodeOutcome::Down(reason) => {
+                health.down = Some(reason.clone());
+                report.reason = Some(reason);
+            }
+        }
+        report.status = health.status();
+        report.alerts = health.alerts();
+        alerts.extend(report.alerts.iter().cloned());
+        nodes.push(report);
+    }
+    alerts.sort_by(|a, b| b.level.cmp(&a.level).then_with(|| a.node.cmp(&b.node)).then_with(|| a.key.cmp(&b.key)));
+    let views: Vec<&NodeSnapshot> = answered.iter().collect();
+    HealthReport { nodes, alerts, partition: partition(&views), rounds: 1, thresholds: t.clone() }
 }
 
 fn sampler_key(id: u32) -> Term {
@@ -1463,6 +1561,7 @@ mod tests {
             reductions_per_sec: None,
             io_input_per_sec: None,
             io_output_per_sec: None,
+            rates_window_ms: None,
             top_memory: vec![],
             top_queue: vec![],
             counters: Counters { node_time_ms: time_s * 1000, ..Counters::default() },

@@ -49,6 +49,10 @@ pub enum RpcError {
 
     #[error("{node}: cannot send {mfa}: {detail}")]
     Encode { node: String, mfa: String, detail: String },
+
+    /// The agent module the call needs could not be installed on the node.
+    #[error("{node}: {mfa} needs Orbit's agent there, which could not be installed: {detail}")]
+    Agent { node: String, mfa: String, detail: String },
 }
 
 impl RpcError {

@@ -1,6 +1,7 @@
 //! The connection options every cluster command shares, and turning them into a `Cluster`.
 
 use anyhow::{bail, Context};
+use beam::agent::Groups;
 use beam::cluster::{Cluster, ClusterOptions};
 use beam::link::{Cookie, NodeName};
 use std::path::PathBuf;
@@ -44,15 +45,27 @@ impl ConnectArgs {
         Duration::from_secs_f64(self.timeout.clamp(0.1, 3600.0))
     }
 
+    /// Joins the cluster with the agent's core, and gives discovered nodes up to the timeout to connect
+    /// so that the first answer covers the whole cluster.
     pub async fn connect(&self) -> anyhow::Result<Cluster> {
-        let seeds = self.seeds()?;
-        let cookie = self.cookie()?;
-        let mut options = ClusterOptions { call_timeout: self.timeout(), ..ClusterOptions::default() };
-        options.link.connect_timeout = self.timeout();
-        let cluster = Cluster::connect(&seeds, cookie, options).await.context("cannot join the cluster")?;
-        // Give discovered nodes a moment to connect so the first answer covers the whole cluster.
+        self.connect_for(Groups::NONE).await
+    }
+
+    /// Like [`connect`](Self::connect), also installing the agent `groups` this command needs.
+    pub async fn connect_for(&self, groups: Groups) -> anyhow::Result<Cluster> {
+        let cluster = self.join(groups).await?;
         wait_for_members(&cluster, self.timeout()).await;
         Ok(cluster)
+    }
+
+    /// Joins the cluster through the seeds and returns at once: discovered nodes keep connecting (and
+    /// being installed) in the background, each on its own.
+    pub async fn join(&self, groups: Groups) -> anyhow::Result<Cluster> {
+        let seeds = self.seeds()?;
+        let cookie = self.cookie()?;
+        let mut options = ClusterOptions { call_timeout: self.timeout(), groups, ..ClusterOptions::default() };
+        options.link.connect_timeout = self.timeout();
+        Cluster::connect(&seeds, cookie, options).await.context("cannot join the cluster")
     }
 }
 

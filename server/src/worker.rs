@@ -106,7 +106,10 @@ async fn connect(cfg: &Config) -> anyhow::Result<Cluster> {
         (None, Some(f)) => Cookie::from_file(f).map_err(anyhow::Error::msg)?,
         (None, None) => Cookie::from_environment().map_err(anyhow::Error::msg)?,
     };
-    let mut options = ClusterOptions { call_timeout: CALL_TIMEOUT, ..ClusterOptions::default() };
+    // Health and drift on every refresh: the core and the reload group at connect; tracing and sandboxes
+    // are installed on a node at their first use.
+    let mut options = ClusterOptions { call_timeout: CALL_TIMEOUT, ..ClusterOptions::default() }
+        .with_group(beam::agent::Group::Reload);
     options.link.connect_timeout = CALL_TIMEOUT;
     let cluster = Cluster::connect(&seeds, cookie, options).await?;
     let deadline = Instant::now() + CALL_TIMEOUT;

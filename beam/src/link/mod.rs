@@ -158,6 +158,11 @@ impl Link {
         self.closed_reason().is_some()
     }
 
+    /// Whether `other` is a handle to this same connection (not merely to the same node).
+    pub fn same_as(&self, other: &Link) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// Resolves when the link ends, with the reason.
     pub async fn closed(&self) -> LinkClosed {
         let mut rx = self.inner.closed_tx.subscribe();

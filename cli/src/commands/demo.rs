@@ -48,7 +48,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let config = AttachConfig {
         seeds: args.connect.seeds()?,
         cookie: args.connect.cookie()?,
-        cluster: ClusterOptions::default(),
+        // The demo debugs, reloads and runs a sandbox: all three groups at connect.
+        cluster: ClusterOptions::default()
+            .with_group(beam::agent::Group::Debugger)
+            .with_group(beam::agent::Group::Reload)
+            .with_group(beam::agent::Group::Sandbox),
         project_dir: Some(project),
         source_map: SourceMap::default(),
         interpret: vec![],

@@ -29,7 +29,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let progress = Progress::start("connecting");
-    let cluster = args.connect.connect().await?;
+    let cluster = args.connect.connect_for(beam::agent::Group::Reload.into()).await?;
     progress.finish();
     let filter = match (&args.app, &args.prefix) {
         (Some(app), _) => DriftFilter::App(app.trim_start_matches(':').to_string()),

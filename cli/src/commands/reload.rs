@@ -51,7 +51,7 @@ struct CompileFailure<'a> {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let progress = Progress::start("connecting");
-    let cluster = args.connect.connect().await?;
+    let cluster = args.connect.connect_for(beam::agent::Group::Reload.into()).await?;
     progress.finish();
 
     let current: Arc<Mutex<Option<Progress>>> = Arc::new(Mutex::new(None));

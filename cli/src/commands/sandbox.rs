@@ -117,7 +117,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Balance(c) => &c.common,
     };
     let progress = Progress::start("connecting");
-    let cluster = common.connect.connect().await?;
+    let cluster = common.connect.connect_for(beam::agent::Group::Sandbox.into()).await?;
     progress.finish();
     let timeout = common.connect.timeout().max(std::time::Duration::from_secs(30));
     let result = run_command(&cluster, &args.command, common.json, timeout).await;

@@ -1,13 +1,16 @@
 //! `orbit status`: one row per node of the cluster with its health, then alerts and partitions.
 //!
-//! Samples every node twice (`--interval` apart) so that rates and scheduler utilisation are known, then
-//! judges each node against the thresholds. `--watch` keeps sampling and prints what changes.
+//! Samples every node once, as soon as it is connected; each node measures its rates and scheduler
+//! utilisation itself over `--window` within that one call. Every node is judged against the thresholds
+//! on its own: a node that has not answered by the timeout is shown as `no answer` and never holds up
+//! the others. `--watch` keeps sampling every `--interval` and prints what changes.
 
 use crate::commands::observe::{
     byte_rate, clock, count, percent, print_json, rate, status_text, Progress, ThresholdArgs,
 };
 use crate::connect::ConnectArgs;
 use crate::output::{bytes, duration_ms, table};
+use beam::agent::Groups;
 use beam::health::{self, HealthEvent, HealthMonitor, HealthReport, NodeSample, Status};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -24,7 +27,12 @@ pub struct Args {
     /// again after each change.
     #[arg(long)]
     watch: bool,
-    /// Seconds between samples.
+    /// CPU, REDS and IO are rates over this window: each node measures them itself within the one sample
+    /// `orbit status` takes (so the answer comes after about this long). With --watch they cover
+    /// --interval instead.
+    #[arg(long, default_value_t = 0.2, value_name = "SECONDS")]
+    window: f64,
+    /// With --watch: seconds between samples.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     interval: f64,
     #[command(flatten)]
@@ -43,24 +51,32 @@ struct Report<'a> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let progress = Progress::start("connecting");
-    let cluster = args.connect.connect().await?;
-    progress.finish();
+    let started = tokio::time::Instant::now();
     let interval = Duration::from_secs_f64(args.interval.clamp(0.05, 3600.0));
     let options = args.thresholds.health_options(interval, args.connect.timeout(), 5);
-    let unreachable: Vec<String> =
-        args.connect.nodes.iter().filter(|s| !cluster.nodes().iter().any(|(n, _)| n == *s)).cloned().collect();
 
     if !args.watch {
-        let progress = Progress::start(format!("sampling {} nodes", cluster.up_nodes().len()));
-        let report = health::check(&cluster, options, 2).await;
+        let progress = Progress::start("connecting");
+        // The core of the agent only; nodes other than the seeds connect in the background, and each is
+        // sampled as soon as it is ready.
+        let cluster = args.connect.join(Groups::NONE).await?;
         progress.finish();
+        let window = Duration::from_secs_f64(args.window.clamp(0.01, 60.0));
+        let deadline = started + args.connect.timeout() + window;
+        let progress = Progress::start("sampling");
+        let report = health::check_once(&cluster, &options, window, deadline).await;
+        progress.finish();
+        let unreachable = unreachable_seeds(&args, &cluster);
         print_report(&report, &unreachable, args.json)?;
-        let any_down = report.nodes.iter().any(|n| n.status == Status::Down) || !unreachable.is_empty();
+        let any_down = report.nodes.iter().any(|n| n.status == Status::Down || n.no_answer) || !unreachable.is_empty();
         cluster.disconnect().await;
         return Ok(if any_down { ExitCode::from(2) } else { ExitCode::SUCCESS });
     }
 
+    let progress = Progress::start("connecting");
+    let cluster = args.connect.connect().await?;
+    progress.finish();
+    let unreachable = unreachable_seeds(&args, &cluster);
     let monitor = HealthMonitor::start(&cluster, options);
     let mut events = monitor.subscribe();
     let progress = Progress::start("sampling");
@@ -107,6 +123,12 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     monitor.stop().await;
     cluster.disconnect().await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Seeds Orbit does not know as members at all.
+fn unreachable_seeds(args: &Args, cluster: &beam::cluster::Cluster) -> Vec<String> {
+    let known = cluster.nodes();
+    args.connect.nodes.iter().filter(|s| !known.iter().any(|(n, _)| n == *s)).cloned().collect()
 }
 
 #[derive(Serialize)]
@@ -158,9 +180,10 @@ fn print_report(report: &HealthReport, unreachable: &[String], json: bool) -> an
         .nodes
         .iter()
         .map(|r| match (&r.sample, r.status) {
-            (Some(s), status) if status != Status::Down => row(&r.node, status, s, &members),
+            (Some(s), status) if status != Status::Down && !r.no_answer => row(&r.node, status, s, &members),
             _ => {
-                let mut row = vec![r.node.clone(), status_text(r.status)];
+                let status = if r.no_answer { "no answer".to_string() } else { status_text(r.status) };
+                let mut row = vec![r.node.clone(), status];
                 row.extend(std::iter::repeat_n("-".to_string(), header.len() - 3));
                 row.push(r.reason.clone().unwrap_or_default());
                 row

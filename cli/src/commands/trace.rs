@@ -123,7 +123,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             anyhow::bail!("--duration must be a positive number of seconds");
         }
     }
-    let cluster = common.connect.connect().await?;
+    let cluster = common.connect.connect_for(beam::agent::Group::Tracer.into()).await?;
     let spec = build_spec(&args.what, &cluster, limit).await;
     let spec = match spec {
         Ok(s) => s,

@@ -103,7 +103,8 @@ pub enum ClusterError {
 pub enum NodeOutcome<T> {
     /// The node answered.
     Answered(T),
-    /// Nothing by the deadline: the node is still connecting, being installed, or computing.
+    /// Nothing by the deadline: the node is still connecting, being installed, or computing (or its
+    /// connection attempt timed out).
     NoAnswer,
     /// The node is down, for this reason.
     Down(String),
@@ -121,6 +122,8 @@ struct Member {
     install_failed: Option<(Groups, String, Instant)>,
     /// Keys of the clean-ups registered through this cluster over this connection.
     cleanups: Vec<Term>,
+    /// The last attempt to connect got no answer in time (as opposed to a refusal).
+    silent: bool,
 }
 
 impl Member {
@@ -133,6 +136,7 @@ impl Member {
             agent: None,
             install_failed: None,
             cleanups: Vec::new(),
+            silent: false,
         }
     }
 }
@@ -223,6 +227,7 @@ impl Cluster {
                 if let Err(e) = &result {
                     if let Some(mut m) = inner.members.get_mut(seed.as_str()) {
                         m.state = NodeState::Down { reason: e.to_string() };
+                        m.silent = matches!(e, LinkError::Timeout { .. });
                     }
                 }
                 keep_member(&inner, seed.clone(), result.is_ok(), false);
@@ -543,8 +548,10 @@ impl Cluster {
             if results.contains_key(&node) {
                 continue;
             }
+            // A node whose connection attempt timed out did not answer; one that refused or closed is down.
+            let silent = self.inner.members.get(&node).is_some_and(|m| m.silent);
             let outcome = match state {
-                NodeState::Down { reason } if !started.contains(&node) => NodeOutcome::Down(reason),
+                NodeState::Down { reason } if !started.contains(&node) && !silent => NodeOutcome::Down(reason),
                 _ => NodeOutcome::NoAnswer,
             };
             results.insert(node, outcome);
@@ -694,6 +701,7 @@ fn keep_member(inner: &Arc<Inner>, node: NodeName, connected: bool, at_once: boo
                     if let Some(mut m) = inner.members.get_mut(node.as_str()) {
                         if let NodeState::Down { .. } | NodeState::Connecting = m.state {
                             m.state = NodeState::Down { reason: e.to_string() };
+                            m.silent = matches!(e, LinkError::Timeout { .. });
                         }
                     }
                     backoff = (backoff * 2).min(inner.options.max_backoff);

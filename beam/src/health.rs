@@ -1255,6 +1255,7 @@ pub async fn check_once(
     window: Duration,
     deadline: tokio::time::Instant,
 ) -> HealthReport {
+    let started = tokio::time::Instant::now();
     let sample_options = SampleOptions { top_n: options.top_n, window: Some(window) };
     let outcomes = cluster
         .each_node(deadline, |node| async move {
@@ -1289,16 +1290,18 @@ pub async fn check_once(
                 report.sample = Some(s);
             }
             NodeOutcome::Answered(Err(e)) => {
-                let reason = e.to_string();
+                let timed_out = matches!(&e, HealthError::Rpc(r) if matches!(**r, RpcError::Timeout { .. }));
+                let reason = if timed_out { format!("no answer: {e}") } else { e.to_string() };
                 let r = not_answering_reading(&node, Some(&reason));
                 let _ = health.tracks.entry(r.key.clone()).or_default().update_with(&node, &r, 1, 1, 1.0, now);
                 report.reason = Some(reason);
-                report.no_answer = true;
+                report.no_answer = timed_out;
             }
             NodeOutcome::NoAnswer => {
+                let left = deadline.saturating_duration_since(started);
                 let reason = match cluster.nodes().into_iter().find(|(n, _)| *n == node).map(|(_, s)| s) {
-                    Some(NodeState::Up) => "no answer in time (connected)".to_string(),
-                    _ => "no answer in time (still connecting)".to_string(),
+                    Some(NodeState::Up) => format!("no answer within {:.1} s", left.as_secs_f64()),
+                    _ => format!("no answer within {:.1} s (still connecting)", left.as_secs_f64()),
                 };
                 let r = not_answering_reading(&node, Some(&reason));
                 let _ = health.tracks.entry(r.key.clone()).or_default().update_with(&node, &r, 1, 1, 1.0, now);

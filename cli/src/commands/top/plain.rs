@@ -1,11 +1,11 @@
-//! `orbit top`: a live dashboard of the cluster's nodes, its top processes and its alerts, redrawn after
-//! every round of samples (every `--interval`, 1 s by default, and at least once a second).
+//! `orbit top --once`, `--json`, `--count N`, or with stdout not a terminal: the dashboard as plain text,
+//! redrawn after every round of samples (every `--interval`, 1 s by default, and at least once a second).
 //!
-//! On a terminal it draws full-screen; piped, it prints one frame after another (`--json`: one JSON
-//! object per line). `--count N` stops after N frames.
+//! On a terminal (with `--count`) it draws full-screen with ANSI codes; piped, it prints one frame after
+//! another (`--json`: one JSON object per line). `--count N` stops after N frames, `--once` after one.
 
-use crate::commands::observe::{byte_rate, clip, clock, count, percent, rate, status_text, Progress, ThresholdArgs};
-use crate::connect::ConnectArgs;
+use super::Args;
+use crate::commands::observe::{byte_rate, clip, clock, count, percent, rate, status_text, Progress};
 use crate::output::{bytes, table};
 use beam::health::{HealthEvent, HealthMonitor, HealthReport, Status};
 use beam::processes::ProcessSummary;
@@ -13,26 +13,6 @@ use serde::Serialize;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Duration;
-
-#[derive(clap::Args, Debug)]
-pub struct Args {
-    #[command(flatten)]
-    connect: ConnectArgs,
-    /// Seconds between samples (and redraws).
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
-    interval: f64,
-    /// Processes shown, by memory and by queue length.
-    #[arg(long, default_value_t = 10)]
-    processes: usize,
-    /// Stop after this many frames.
-    #[arg(long)]
-    count: Option<u64>,
-    /// One JSON object per frame, one per line.
-    #[arg(long)]
-    json: bool,
-    #[command(flatten)]
-    thresholds: ThresholdArgs,
-}
 
 #[derive(Serialize)]
 struct Frame<'a> {
@@ -71,7 +51,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.thresholds.health_options(interval, args.connect.timeout(), args.processes.clamp(1, 100)),
     );
     let mut events = monitor.subscribe();
-    let screen = std::io::stdout().is_terminal() && !args.json;
+    let screen = std::io::stdout().is_terminal() && !args.json && !args.once;
+    let limit = if args.once { Some(1) } else { args.count };
     let mut out = std::io::stdout();
     if screen {
         // alternate screen, hidden cursor
@@ -114,7 +95,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             out.flush()?;
             frames += 1;
             redraw.reset();
-            if args.count.is_some_and(|n| frames >= n) {
+            if limit.is_some_and(|n| frames >= n) {
                 return Ok(());
             }
         }

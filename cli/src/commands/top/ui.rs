@@ -332,7 +332,7 @@ fn inspect(app: &App, frame: &mut Frame, area: Rect) {
         ins.target.to_string()
     };
     let shown: Vec<Line> = lines.into_iter().skip(scroll).take(room).collect();
-    frame.render_widget(Paragraph::new(shown).block(Block::bordered().title(title)), area);
+    frame.render_widget(Paragraph::new(shown).block(Block::bordered().title(title)).wrap(Wrap { trim: false }), area);
 }
 
 /// The inspect view's text: what `orbit inspect` prints.

@@ -7,19 +7,29 @@
 %%
 %% The registry (ETS table orbit_sandbox_table, owned by orbit_sandbox_sup) holds one entry per sandbox,
 %% replicated to every node that runs orbit_sandbox_sup: a reconnecting Orbit finds the sandboxes that
-%% exist, and when a node goes down the others still know what it ran, so Orbit can start it elsewhere.
-%% Changes to a sandbox run under a cluster-wide global lock on its id and are replicated synchronously;
-%% a destroyed sandbox stays as a tombstone so that a late sync cannot bring it back.
+%% exist, and when a node goes down the others still know what it ran. Changes to a sandbox run under a
+%% cluster-wide global lock on its id and are replicated synchronously; a destroyed sandbox stays as a
+%% tombstone so that a late sync cannot bring it back. An entry also keeps the states the last migration
+%% with handoff carried (`handoff`), and what happened to the sandbox (`history`, newest first).
+%%
+%% Failover needs no Orbit: the registry on every node watches the others (net_kernel:monitor_nodes/1).
+%% When a node that held sandboxes goes down, each survivor computes the same plan from the replicated
+%% registry and the nodes that run the registry: for each orphaned sandbox (by id), the survivors ranked
+%% by how many sandboxes they run, then by node name; the first starts it at once, the next ones only
+%% after 2 s, 4 s... and only if it is still orphaned then. The start itself runs under the sandbox's
+%% lock and checks again that the sandbox is still on the dead node, so it happens exactly once even when
+%% survivors disagree about the membership, or an Orbit fails it over at the same moment. The restarted
+%% children get the states of the last handoff back (sys:replace_state); the others start afresh.
 %%
 %% Orbit installs this from source text (no preprocessor: no macros, no includes). init/1 serves the
 %% supervisors and the registry's gen_server (so no -behaviour attributes); every callback is called
 %% fully qualified by OTP, so a newer version of this module takes over at once.
 -module(orbit_sandbox).
 
--export([ensure_started/0, create/3, destroy/1, list/0, migrate/3, failover/2, forget/1,
-         freeze/3, thaw/1, stop_local/1, local_info/1]).
+-export([ensure_started/0, create/3, destroy/1, list/0, migrate/3, failover/2, failover/3, forget/1,
+         freeze/3, thaw/1, stop_local/1, local_info/1, plan_failover/3]).
 -export([init/1, start_child/3, handle_call/3, handle_cast/2, handle_info/2, terminate/2, code_change/3,
-         holder/3, holder_loop/1]).
+         holder/3, holder_loop/1, failover_worker/1, stop_stale/1]).
 
 %%% API (each called through rpc on one node) ---------------------------------------------------------
 
@@ -116,11 +126,17 @@ list() ->
     end.
 
 list_entries() ->
-    Entries = [E || {{entry, _}, E} <- ets:tab2list(orbit_sandbox_table), maps:get(status, E) =/= destroyed],
+    Entries = [slim(E) || {{entry, _}, E} <- ets:tab2list(orbit_sandbox_table), maps:get(status, E) =/= destroyed],
     {ok, [case maps:get(node, E) =:= node() of
               true -> E#{live => local_info(maps:get(id, E))};
               false -> E
           end || E <- Entries]}.
+
+%% The kept handoff states stay on the nodes: a listing says when they were taken and for which children.
+slim(#{handoff := #{states := States} = H} = E) ->
+    E#{handoff => maps:remove(states, H#{children => [CId || {CId, _} <- States]})};
+slim(E) ->
+    E.
 
 %% Moves sandbox Id to this node: starts it here, then stops it where it ran. With Handoff, the state of
 %% every child that answers sys:get_state/2 is carried over (sys:replace_state/2); those children are
@@ -144,7 +160,8 @@ migrate_from(Source, E, Handoff) ->
     Id = maps:get(id, E),
     case erpc:call(Source, orbit_sandbox, freeze, [Id, self(), Handoff], 30000) of
         {ok, States, Dropped} ->
-            case start_here(E#{moves => maps:get(moves, E, 0) + 1}, version_after(Id)) of
+            Kept = kept_handoff([{CId, S} || {CId, {ok, S}} <- States]),
+            case start_here(E#{moves => maps:get(moves, E, 0) + 1, handoff => Kept}, version_after(Id)) of
                 {ok, New} ->
                     {Handed, NotHanded} = inject(Id, States),
                     _ = erpc:call(Source, orbit_sandbox, stop_local, [Id], 30000),
@@ -158,31 +175,139 @@ migrate_from(Source, E, Handoff) ->
             Err
     end.
 
-%% Starts here sandbox Id that ran on DeadNode, unless it moved meanwhile (then says where it is).
-%% -> {ok, #{entry, from, lost}} | {ok, #{entry, already => true}} | {error, Reason}
+%% Starts here sandbox Id that ran on DeadNode, unless it moved meanwhile (then says where it is, and
+%% how it got there when it was failed over from DeadNode). Called by Orbit; the registry calls
+%% failover/3 with #{by => cluster} when it fails a sandbox over by itself.
+%% -> {ok, #{entry, from, lost, restored, handoff_at}} | {ok, #{entry, already => true[, record]}}
+%%    | {error, Reason}
 failover(Id, DeadNode) ->
+    failover(Id, DeadNode, #{by => orbit}).
+
+failover(Id, DeadNode, Opts) ->
     ok = ensure_started(),
+    By = maps:get(by, Opts, orbit),
     locked(Id, fun() ->
         case lookup(Id) of
             error -> {error, {unknown_sandbox, Id}};
             {ok, #{node := DeadNode} = E} ->
                 case lists:member(DeadNode, nodes()) of
                     true -> {error, {node_up, DeadNode}};
-                    false ->
-                        E1 = E#{failovers => maps:get(failovers, E, 0) + 1},
-                        case start_here(E1, version_after(Id)) of
-                            {ok, New} ->
-                                Lost = [#{id => maps:get(id, S), start => maps:get(start, S)}
-                                        || S <- maps:get(children, E)],
-                                {ok, #{entry => New, from => DeadNode, lost => Lost}};
-                            {error, _} = Err ->
-                                Err
-                        end
+                    false -> failover_here(E, DeadNode, By)
                 end;
             {ok, E} ->
-                {ok, #{entry => E, already => true}}
+                Record = [R || #{event := failover, from := F} = R <- maps:get(history, E, []), F =:= DeadNode],
+                case Record of
+                    [Last | _] -> {ok, #{entry => E, already => true, record => Last}};
+                    [] -> {ok, #{entry => E, already => true}}
+                end
         end
     end).
+
+failover_here(E, DeadNode, By) ->
+    Id = maps:get(id, E),
+    E1 = E#{failovers => maps:get(failovers, E, 0) + 1},
+    case start_here(E1, version_after(Id)) of
+        {ok, New} ->
+            {States, HandoffAt} = case maps:get(handoff, E, none) of
+                                      #{states := St, at := At} -> {St, At};
+                                      #{at := At} -> {[], At};
+                                      _ -> {[], undefined}
+                                  end,
+            {Restored, _NotRestored} = inject(Id, [{CId, {ok, S}} || {CId, S} <- States]),
+            Lost = [#{id => maps:get(id, S), start => maps:get(start, S)}
+                    || S <- maps:get(children, E), not lists:member(maps:get(id, S), Restored)],
+            Event = #{event => failover, from => DeadNode, to => node(), at => now_ms(), by => By,
+                      restored => Restored, lost => [maps:get(id, L) || L <- Lost],
+                      handoff_at => HandoffAt},
+            Logged = log_event(New, Event),
+            replicate(Logged),
+            logger:notice("orbit_sandbox: sandbox ~ts failed over from ~p to ~p (by ~p); state restored for ~p",
+                          [Id, DeadNode, node(), By, Restored]),
+            {ok, #{entry => Logged, from => DeadNode, lost => Lost, restored => Restored,
+                   handoff_at => HandoffAt}};
+        {error, Why} = Err ->
+            Event = #{event => failover_failed, from => DeadNode, on => node(), at => now_ms(), by => By,
+                      reason => Why},
+            replicate(log_event(E, Event)),
+            Err
+    end.
+
+%% The entry with Event first in its history (at most 10 kept) and a newer version.
+log_event(E, Event) ->
+    {N, _} = maps:get(version, E, {0, 0}),
+    History = lists:sublist([Event | maps:get(history, E, [])], 10),
+    E#{history => History, version => {N + 1, now_ms()}}.
+
+%% What an entry keeps of a handoff: the states, unless they are too big to copy to every node.
+kept_handoff([]) ->
+    none;
+kept_handoff(States) ->
+    case erlang:external_size(States) of
+        Size when Size =< 1048576 -> #{at => now_ms(), states => States};
+        Size -> #{at => now_ms(), too_large => Size}
+    end.
+
+%%% Failover decided in the cluster ----------------------------------------------------------------------
+
+%% Run (in a process of its own) by the registry on every survivor when DeadNode goes down: fails over
+%% the sandboxes of DeadNode that this node ranks for, the first-ranked ones at once, the others after a
+%% wait and only if the sandbox is still orphaned then.
+failover_worker(DeadNode) ->
+    Holders = registry_holders(),
+    Entries = [E || {{entry, _}, E} <- ets:tab2list(orbit_sandbox_table)],
+    Plan = plan_failover(DeadNode, Entries, Holders),
+    Mine = lists:keysort(2, [{Id, Rank} || {Id, Ranked} <- Plan,
+                                           {Rank, N} <- lists:zip(lists:seq(0, length(Ranked) - 1), Ranked),
+                                           N =:= node()]),
+    Start = erlang:monotonic_time(millisecond),
+    lists:foreach(
+      fun({Id, Rank}) ->
+              Wait = Start + Rank * 2000 - erlang:monotonic_time(millisecond),
+              case Wait > 0 of
+                  true -> timer:sleep(Wait);
+                  false -> ok
+              end,
+              Orphaned = case lookup(Id) of
+                             {ok, #{node := DeadNode}} -> not lists:member(DeadNode, nodes());
+                             _ -> false
+                         end,
+              case Orphaned of
+                  true ->
+                      case catch failover(Id, DeadNode, #{by => cluster}) of
+                          {ok, _} -> ok;
+                          Other -> logger:warning("orbit_sandbox: failover of ~ts from ~p on ~p: ~p",
+                                                  [Id, DeadNode, node(), Other])
+                      end;
+                  false ->
+                      ok
+              end
+      end, Mine).
+
+%% For each sandbox of DeadNode (sorted by id; destroyed and failed ones left out): the nodes of Holders
+%% that may start it, best first (fewest sandboxes running, then the lowest name), counting the ones
+%% planned before it. Every survivor computes the same plan from the same registry and membership.
+%% -> [{Id, [Node]}]
+plan_failover(DeadNode, Entries, Holders) ->
+    Candidates = lists:usort(Holders) -- [DeadNode],
+    Live = [E || #{status := St} = E <- Entries, St =/= destroyed],
+    Load0 = lists:foldl(fun(#{node := N}, Acc) -> maps:update_with(N, fun(C) -> C + 1 end, 1, Acc) end,
+                        #{}, [E || #{node := N, status := running} = E <- Live, lists:member(N, Candidates)]),
+    Orphans = lists:sort([Id || #{id := Id, node := N, status := St} <- Live, N =:= DeadNode, St =/= failed]),
+    {Plan, _} = lists:mapfoldl(
+                  fun(Id, Load) ->
+                          Ranked = lists:sort(fun(A, B) -> {maps:get(A, Load, 0), A} =< {maps:get(B, Load, 0), B} end,
+                                              Candidates),
+                          case Ranked of
+                              [First | _] -> {{Id, Ranked}, Load#{First => maps:get(First, Load, 0) + 1}};
+                              [] -> {{Id, []}, Load}
+                          end
+                  end, Load0, Orphans),
+    Plan.
+
+%% This node and the connected nodes whose registry answers.
+registry_holders() ->
+    {Replies, _Bad} = gen_server:multi_call(nodes(), orbit_sandbox_registry, ping, 2000),
+    [node() | [N || {N, _} <- Replies]].
 
 %%% Helpers run on the source node of a migration -----------------------------------------------------
 
@@ -502,10 +627,41 @@ now_ms() -> erlang:system_time(millisecond).
 merge(#{id := Id, version := V} = Entry) ->
     case ets:lookup(orbit_sandbox_table, {entry, Id}) of
         [{_, #{version := Old}}] when Old >= V -> ok;
-        _ -> ets:insert(orbit_sandbox_table, {{entry, Id}, Entry}), ok
+        _ ->
+            ets:insert(orbit_sandbox_table, {{entry, Id}, Entry}),
+            stop_if_stale(Entry),
+            ok
     end;
 merge(_) ->
     ok.
+
+%% The registry now puts sandbox Id on another node (or destroyed it) while it was started here and not
+%% stopped: it was failed over while this node was cut off from the others. The copy here is stopped
+%% (under the sandbox's lock, once the entry still says so), so that one copy runs once the cut heals.
+%% (The {starts, Id} key exists only where the sandbox was started and not stopped.)
+stop_if_stale(#{id := Id} = Entry) ->
+    Elsewhere = maps:get(node, Entry, node()) =/= node() orelse maps:get(status, Entry, running) =:= destroyed,
+    case Elsewhere andalso ets:member(orbit_sandbox_table, {starts, Id}) of
+        true -> proc_lib:spawn(fun() -> orbit_sandbox:stop_stale(Id) end);
+        false -> ok
+    end.
+
+stop_stale(Id) ->
+    locked(Id, fun() ->
+        Here = node(),
+        case lookup(Id) of
+            {ok, #{node := Here}} ->
+                ok;
+            _ ->
+                case local_sup(Id) of
+                    undefined -> ok;
+                    _ ->
+                        logger:notice("orbit_sandbox: sandbox ~ts runs elsewhere now; stopping the copy on ~p",
+                                      [Id, node()]),
+                        stop_local(Id)
+                end
+        end
+    end).
 
 %%% Supervisor and gen_server callbacks ---------------------------------------------------------------
 
@@ -525,6 +681,8 @@ init(registry) ->
     self() ! rewatch,
     {ok, #{monitors => #{}}}.
 
+handle_call(ping, _From, S) ->
+    {reply, pong, S};
 handle_call(entries, _From, S) ->
     {reply, [E || {{entry, _}, E} <- ets:tab2list(orbit_sandbox_table)], S};
 handle_call({put, Entry}, _From, S) ->
@@ -581,6 +739,15 @@ handle_info(rewatch, #{monitors := M} = S) ->
     {noreply, S#{monitors := maps:merge(M, New)}};
 handle_info({nodeup, Node}, S) ->
     gen_server:cast({orbit_sandbox_registry, Node}, {sync_request, node()}),
+    {noreply, S};
+%% A node went down: if it held sandboxes, fail them over (see failover_worker/1), off this process.
+handle_info({nodedown, Node}, S) ->
+    Held = [Id || {{entry, Id}, #{node := N, status := St}} <- ets:tab2list(orbit_sandbox_table),
+                  N =:= Node, St =/= destroyed, St =/= failed],
+    case Held of
+        [] -> ok;
+        _ -> proc_lib:spawn(orbit_sandbox, failover_worker, [Node])
+    end,
     {noreply, S};
 handle_info(_Other, S) ->
     {noreply, S}.

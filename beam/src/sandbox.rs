@@ -6,7 +6,11 @@
 //! survivors of a node that went down know what it ran. Every change to a sandbox runs on a node under a
 //! cluster-wide lock on its id (`global:trans`), so two Orbits cannot move or restart it twice.
 //!
-//! This module decides (placement, balance, when to fail over) and reports; the nodes do the work.
+//! This module decides (placement, balance) and reports; the nodes do the work. Failover is decided on
+//! the nodes too: when a node that held sandboxes goes down, the survivors restart them without Orbit
+//! (one survivor per sandbox, chosen the same way by all of them; see `orbit_sandbox.erl`), and each
+//! sandbox's [`Sandbox::history`] says what happened, for the next Orbit that connects.
+//! [`failover`] / [`watch_failover`] remain for sandboxes the cluster could not restart.
 
 use crate::cluster::{Cluster, ClusterEvent, NodeState};
 use crate::reload::display_module;
@@ -138,6 +142,110 @@ pub struct Sandbox {
     pub started_ms: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// When the states that the last migration with handoff carried were taken (Unix ms): a failover
+    /// restores them. `None` when no handoff state is kept.
+    pub handoff_ms: Option<i64>,
+    /// The children whose state is kept.
+    pub handoff_children: Vec<String>,
+    /// What happened to it, newest first (at most 10): failovers, and failovers that failed.
+    pub history: Vec<SandboxEvent>,
+}
+
+impl Sandbox {
+    /// The latest failover, if any.
+    pub fn last_failover(&self) -> Option<&SandboxEvent> {
+        self.history.iter().find(|e| e.kind == EventKind::Failover)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Restarted on `to` after `from` went down.
+    Failover,
+    /// A survivor (`to`) could not start it (see `reason`); another may have.
+    FailoverFailed,
+}
+
+/// Who decided a failover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DecidedBy {
+    /// The surviving nodes, on their own (no Orbit needed).
+    Cluster,
+    /// An Orbit (`orbit sandbox failover` / `watch`).
+    Orbit,
+}
+
+/// One entry of a sandbox's history, as the nodes recorded it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SandboxEvent {
+    pub kind: EventKind,
+    /// The node that went down.
+    pub from: String,
+    /// Where it was restarted (or, for a failed attempt, where that was tried).
+    pub to: String,
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    pub by: DecidedBy,
+    /// Children whose state came back from the last handoff.
+    pub restored: Vec<String>,
+    /// Children that started afresh from their child spec.
+    pub lost: Vec<String>,
+    /// When the restored states were taken (Unix ms).
+    pub handoff_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl SandboxEvent {
+    /// `failed over from a@h to b@h at 2026-05-01 12:03:04 UTC (without Orbit)`, and what state it kept.
+    pub fn summary(&self) -> String {
+        let by = match self.by {
+            DecidedBy::Cluster => "without Orbit",
+            DecidedBy::Orbit => "by Orbit",
+        };
+        match self.kind {
+            EventKind::Failover => {
+                let mut s = format!("failed over from {} to {} at {} ({by})", self.from, self.to, utc_time(self.at_ms));
+                if !self.restored.is_empty() {
+                    s.push_str(&format!(
+                        "; state of {} restored from the handoff of {}",
+                        self.restored.join(", "),
+                        self.handoff_ms.map(utc_time).unwrap_or_else(|| "?".into())
+                    ));
+                }
+                if !self.lost.is_empty() {
+                    s.push_str(&format!("; {} started afresh", self.lost.join(", ")));
+                }
+                s
+            }
+            EventKind::FailoverFailed => format!(
+                "failover from {} could not start it on {} at {} ({by}): {}",
+                self.from,
+                self.to,
+                utc_time(self.at_ms),
+                self.reason.as_deref().unwrap_or("?")
+            ),
+        }
+    }
+}
+
+/// `2026-05-01 12:03:04 UTC` from Unix milliseconds.
+pub fn utc_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC", rem / 3600, (rem / 60) % 60, rem % 60)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -463,31 +571,53 @@ pub struct FailoverReport {
     pub to: Option<String>,
     /// Children restarted from their child spec: their state on `from` is lost.
     pub lost: Vec<LostChild>,
-    /// Someone else (another Orbit) had failed it over already.
+    /// Children whose state came back from the last handoff (taken at `handoff_ms`); what changed
+    /// since then is lost.
+    pub restored: Vec<String>,
+    pub handoff_ms: Option<i64>,
+    /// Someone else had failed it over already: the cluster on its own (`by` is `cluster`), or another
+    /// Orbit.
     pub already: bool,
+    /// Who restarted it, when known.
+    pub by: Option<DecidedBy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 impl FailoverReport {
-    /// In words, for the user: where it went and what state was lost.
+    /// In words, for the user: where it went, who moved it, and what state was kept and lost.
     pub fn summary(&self) -> String {
-        match (&self.to, &self.error) {
-            (_, Some(e)) => format!("sandbox {} of {}: failover failed: {e}", self.id, self.from),
-            (Some(to), None) if self.already => format!("sandbox {} of {} runs on {to} already", self.id, self.from),
-            (Some(to), None) => {
-                let lost: Vec<&str> = self.lost.iter().map(|c| c.id.as_str()).collect();
-                format!(
-                    "sandbox {} restarted on {to} after {} went down; state lost: everything its children ({}) held \
-                     in memory and in their mailboxes on {} — they started afresh from their child specs",
-                    self.id,
-                    self.from,
-                    lost.join(", "),
-                    self.from
-                )
-            }
-            (None, None) => format!("sandbox {} of {}: not restarted", self.id, self.from),
+        let to = match (&self.to, &self.error) {
+            (_, Some(e)) => return format!("sandbox {} of {}: failover failed: {e}", self.id, self.from),
+            (None, None) => return format!("sandbox {} of {}: not restarted", self.id, self.from),
+            (Some(to), None) => to,
+        };
+        if self.already && self.by.is_none() {
+            return format!("sandbox {} of {} runs on {to} already", self.id, self.from);
         }
+        let who = match (self.already, self.by) {
+            (true, Some(DecidedBy::Cluster)) => " by the cluster (without Orbit)",
+            (true, _) => " by another Orbit",
+            (false, _) => "",
+        };
+        let mut s = format!("sandbox {} restarted on {to}{who} after {} went down", self.id, self.from);
+        if !self.restored.is_empty() {
+            s.push_str(&format!(
+                "; state of {} restored as the last handoff left it ({}) — what changed since is lost",
+                self.restored.join(", "),
+                self.handoff_ms.map(utc_time).unwrap_or_else(|| "?".into())
+            ));
+        }
+        if !self.lost.is_empty() {
+            let lost: Vec<&str> = self.lost.iter().map(|c| c.id.as_str()).collect();
+            s.push_str(&format!(
+                "; state lost: everything its children ({}) held in memory and in their mailboxes on {} — they \
+                 started afresh from their child specs",
+                lost.join(", "),
+                self.from
+            ));
+        }
+        s
     }
 }
 
@@ -527,7 +657,10 @@ async fn failover_one(cluster: &Cluster, sb: &Sandbox, timeout: Duration) -> Fai
         from: sb.node.clone(),
         to: None,
         lost: vec![],
+        restored: vec![],
+        handoff_ms: None,
         already: false,
+        by: None,
         error: None,
     };
     if let Err(e) = ensure_started(cluster, timeout).await {
@@ -560,6 +693,33 @@ async fn failover_one(cluster: &Cluster, sb: &Sandbox, timeout: Duration) -> Fai
         let entry = map_get_atom(&value, "entry");
         report.to = entry.and_then(|e| map_get_atom(e, "node")).and_then(as_atom).map(str::to_string);
         report.already = map_get_atom(&value, "already").is_some_and(|a| is_atom(a, "true"));
+        if report.already {
+            // Failed over before this call (by the cluster, or another Orbit): what the record says.
+            if let Some(ev) = map_get_atom(&value, "record").and_then(event_from) {
+                report.by = Some(ev.by);
+                report.restored = ev.restored;
+                report.handoff_ms = ev.handoff_ms;
+                let specs = entry.and_then(|e| map_get_atom(e, "children")).and_then(as_list);
+                report.lost = ev
+                    .lost
+                    .into_iter()
+                    .map(|id| {
+                        let start = specs
+                            .iter()
+                            .flat_map(|l| l.iter())
+                            .find(|s| map_get_atom(s, "id").map(child_id).as_deref() == Some(id.as_str()))
+                            .and_then(|s| map_get_atom(s, "start"))
+                            .map(show_mfa)
+                            .unwrap_or_default();
+                        LostChild { id, start }
+                    })
+                    .collect();
+            }
+            return report;
+        }
+        report.by = Some(DecidedBy::Orbit);
+        report.restored = child_ids(map_get_atom(&value, "restored"));
+        report.handoff_ms = map_get_atom(&value, "handoff_at").and_then(as_integer);
         report.lost = map_get_atom(&value, "lost")
             .and_then(as_list)
             .map(|l| {
@@ -695,7 +855,53 @@ fn sandbox_from(entry: &Term, live: Option<&Term>, up: &[String]) -> Sandbox {
         created_ms: int("created"),
         started_ms: int("started"),
         reason: if failed { get("reason").map(show) } else { None },
+        handoff_ms: get("handoff").and_then(|h| map_get_atom(h, "at")).and_then(as_integer),
+        handoff_children: get("handoff")
+            .and_then(|h| map_get_atom(h, "children").or_else(|| map_get_atom(h, "states")))
+            .and_then(as_list)
+            .map(|l| {
+                l.iter()
+                    .map(|c| match as_tuple(c) {
+                        Some([cid, _]) => child_id(cid),
+                        _ => child_id(c),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        history: get("history")
+            .and_then(as_list)
+            .map(|l| l.iter().filter_map(event_from).collect())
+            .unwrap_or_default(),
     }
+}
+
+/// One history entry of the agent: `#{event, from, to | on, at, by, restored, lost, handoff_at, reason}`.
+fn event_from(t: &Term) -> Option<SandboxEvent> {
+    let get = |k: &str| map_get_atom(t, k);
+    let node = |k: &str| get(k).and_then(as_atom).map(str::to_string);
+    let kind = match get("event").and_then(as_atom)? {
+        "failover" => EventKind::Failover,
+        "failover_failed" => EventKind::FailoverFailed,
+        _ => return None,
+    };
+    Some(SandboxEvent {
+        kind,
+        from: node("from")?,
+        to: node("to").or_else(|| node("on")).unwrap_or_default(),
+        at_ms: get("at").and_then(as_integer).unwrap_or(0),
+        by: if get("by").is_some_and(|b| is_atom(b, "cluster")) { DecidedBy::Cluster } else { DecidedBy::Orbit },
+        restored: child_ids(get("restored")),
+        lost: child_ids(get("lost")),
+        handoff_ms: get("handoff_at").and_then(as_integer),
+        reason: get("reason").map(|r| match as_tuple(r) {
+            Some([tag, d]) if is_atom(tag, "start_failed") => show(d),
+            _ => show(r),
+        }),
+    })
+}
+
+fn child_ids(t: Option<&Term>) -> Vec<String> {
+    t.and_then(as_list).map(|l| l.iter().map(child_id).collect()).unwrap_or_default()
 }
 
 fn modules(t: Option<&Term>) -> Vec<String> {
@@ -876,6 +1082,93 @@ mod tests {
         assert_eq!(s.children[0].id, ":counter");
         assert_eq!(s.children[0].pid.as_deref(), Some("#PID<0.90.0>"));
         assert_eq!(s.children[0].modules, vec!["Agent"]);
+    }
+
+    #[test]
+    fn utc_times() {
+        assert_eq!(utc_time(0), "1970-01-01 00:00:00 UTC");
+        assert_eq!(utc_time(951_782_400_000), "2000-02-29 00:00:00 UTC");
+        assert_eq!(utc_time(1_796_397_731_000), "2026-12-04 15:22:11 UTC");
+    }
+
+    #[test]
+    fn history_and_handoff_come_from_the_entry() {
+        let event = map(vec![
+            (atom("event"), atom("failover")),
+            (atom("from"), atom("c@h")),
+            (atom("to"), atom("a@h")),
+            (atom("at"), crate::term::int(1_796_397_731_000)),
+            (atom("by"), atom("cluster")),
+            (atom("restored"), term::list(vec![atom("Elixir.Bank.Account")])),
+            (atom("lost"), term::list(vec![atom("counter")])),
+            (atom("handoff_at"), crate::term::int(1_796_397_700_000)),
+        ]);
+        let failed = map(vec![
+            (atom("event"), atom("failover_failed")),
+            (atom("from"), atom("c@h")),
+            (atom("on"), atom("b@h")),
+            (atom("at"), crate::term::int(1_796_397_730_000)),
+            (atom("by"), atom("cluster")),
+            (atom("reason"), tuple(vec![atom("start_failed"), atom("nope")])),
+        ]);
+        let entry = map(vec![
+            (atom("id"), bin("s")),
+            (atom("node"), atom("a@h")),
+            (atom("status"), atom("running")),
+            (
+                atom("handoff"),
+                map(vec![
+                    (atom("at"), crate::term::int(1_796_397_700_000)),
+                    (atom("children"), term::list(vec![atom("Elixir.Bank.Account")])),
+                ]),
+            ),
+            (atom("history"), term::list(vec![event, failed, atom("something_newer")])),
+        ]);
+        let s = sandbox_from(&entry, None, &["a@h".to_string()]);
+        assert_eq!(s.handoff_ms, Some(1_796_397_700_000));
+        assert_eq!(s.handoff_children, vec!["Bank.Account"]);
+        assert_eq!(s.history.len(), 2, "unknown events are skipped");
+        let last = s.last_failover().unwrap();
+        assert_eq!((last.by, last.from.as_str(), last.to.as_str()), (DecidedBy::Cluster, "c@h", "a@h"));
+        assert_eq!(
+            last.summary(),
+            "failed over from c@h to a@h at 2026-12-04 15:22:11 UTC (without Orbit); state of Bank.Account \
+             restored from the handoff of 2026-12-04 15:21:40 UTC; :counter started afresh"
+        );
+        assert_eq!(s.history[1].kind, EventKind::FailoverFailed);
+        assert_eq!(s.history[1].to, "b@h");
+        assert!(
+            s.history[1].summary().contains("could not start it on b@h") && s.history[1].summary().contains("nope")
+        );
+    }
+
+    #[test]
+    fn failover_reports_say_who_restarted_it_and_what_state_came_back() {
+        let mut r = FailoverReport {
+            id: "acct".into(),
+            from: "c@h".into(),
+            to: Some("a@h".into()),
+            lost: vec![LostChild { id: ":counter".into(), start: "Agent.start_link/1".into() }],
+            restored: vec!["Bank.Account".into()],
+            handoff_ms: Some(0),
+            already: true,
+            by: Some(DecidedBy::Cluster),
+            error: None,
+        };
+        let s = r.summary();
+        assert!(
+            s.starts_with("sandbox acct restarted on a@h by the cluster (without Orbit) after c@h went down"),
+            "{s}"
+        );
+        assert!(
+            s.contains("state of Bank.Account restored as the last handoff left it (1970-01-01 00:00:00 UTC)"),
+            "{s}"
+        );
+        assert!(s.contains("state lost: everything its children (:counter) held"), "{s}");
+        r.by = None;
+        assert_eq!(r.summary(), "sandbox acct of c@h runs on a@h already");
+        r.error = Some("boom".into());
+        assert_eq!(r.summary(), "sandbox acct of c@h: failover failed: boom");
     }
 
     #[test]

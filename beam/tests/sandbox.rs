@@ -1,10 +1,13 @@
 //! Sandboxes against real 3-node clusters of the demo bank: create, list, migrate with handoff, destroy,
-//! failover, balance, a reconnecting Orbit, and bad inputs.
+//! failover (by Orbit, and by the cluster without Orbit), balance, a reconnecting Orbit, a cut that
+//! heals, and bad inputs.
 
-use beam::sandbox::{self, Children, CreateOptions, SandboxError, SandboxStatus};
+use beam::cluster::Cluster;
+use beam::link::{Cookie, NodeName};
+use beam::sandbox::{self, Children, CreateOptions, DecidedBy, EventKind, SandboxError, SandboxStatus};
 use beam::term::{atom, binary, int, tuple};
 use orbit_test_harness::TestCluster;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 mod common;
 use common::join;
 
@@ -30,6 +33,50 @@ fn account_node(nodes: &TestCluster, i: usize, id: &str) -> String {
 
 fn on(node: &str) -> CreateOptions {
     CreateOptions { node: Some(node.to_string()), ..CreateOptions::default() }
+}
+
+/// Connects through node `seed` and waits until the nodes `alive` (indexes) are up with the agent: for
+/// clusters where some nodes were stopped.
+async fn join_alive(nodes: &TestCluster, seed: usize, alive: &[usize]) -> Cluster {
+    let seeds = vec![NodeName::parse(nodes.name(seed)).unwrap()];
+    let cluster = Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), common::options()).await.unwrap();
+    for _ in 0..600 {
+        let up = cluster.up_nodes();
+        if alive.iter().all(|&i| up.iter().any(|n| n == nodes.name(i)) && cluster.session(nodes.name(i)).is_some()) {
+            return cluster;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nodes {alive:?} did not come up: {:?}", cluster.nodes());
+}
+
+/// How many copies of sandbox `id` run on node `i` (asked of the node, not of the registry).
+fn copies_on(nodes: &TestCluster, i: usize, id: &str) -> usize {
+    let expr = format!(
+        "case whereis(orbit_sandbox_sup) of undefined -> 0; _ -> length([P || {{{{sandbox, <<\"{id}\">>}}, P, _, _}} \
+         <- supervisor:which_children(orbit_sandbox_sup), is_pid(P)]) end."
+    );
+    nodes.eval(i, &expr).unwrap().parse().unwrap()
+}
+
+/// The node that node `i`'s registry says runs sandbox `id`.
+fn registry_node(nodes: &TestCluster, i: usize, id: &str) -> String {
+    let expr = format!(
+        "case ets:lookup(orbit_sandbox_table, {{entry, <<\"{id}\">>}}) of [{{_, E}}] -> maps:get(node, E); [] -> none end."
+    );
+    nodes.eval(i, &expr).unwrap().trim_matches('\'').to_string()
+}
+
+/// Polls `check` every 100 ms until it holds or `limit` passes.
+async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    check()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -144,6 +191,8 @@ async fn a_sandbox_fails_over_when_its_node_is_killed_and_the_lost_state_is_repo
     assert_eq!(report.lost.len(), 1);
     assert_eq!(report.lost[0].id, "Bank.Account");
     assert!(report.lost[0].start.contains("Bank.Account.start_link"), "{report:?}");
+    // The survivors restart it on their own; Orbit's watch may have come first. Either way, once.
+    assert!(report.by.is_some(), "{report:?}");
     let summary = report.summary();
     assert!(summary.contains("state lost") && summary.contains(&names[2]), "{summary}");
 
@@ -154,7 +203,163 @@ async fn a_sandbox_fails_over_when_its_node_is_killed_and_the_lost_state_is_repo
 
     // A second failover of the same node finds nothing left to do.
     assert!(sandbox::failover(&cluster, &names[2], T).await.unwrap().is_empty());
+    assert_eq!(copies_on(&nodes, 0, "fo") + copies_on(&nodes, 1, "fo"), 1);
+    assert_eq!(sb.history.iter().filter(|e| e.kind == EventKind::Failover).count(), 1, "{:?}", sb.history);
     cluster.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_orbit_the_survivors_fail_sandboxes_over_once_with_the_handoff_state() {
+    let mut nodes = TestCluster::demo(3);
+    let names = nodes.names();
+    let cluster = join(&nodes, 0).await;
+    // An account created on node 1, then moved with handoff to node 2: the registry keeps that state.
+    sandbox::create(&cluster, "wo", &account("wo-1", "carol", 10), &on(&names[1])).await.unwrap();
+    nodes.eval(0, "'Elixir.Bank.Account':deposit(<<\"wo-1\">>, 5).").unwrap();
+    let moved = sandbox::migrate(&cluster, "wo", &names[2], true, T).await.unwrap();
+    assert_eq!(moved.handed_off, vec!["Bank.Account".to_string()]);
+    let wo = sandbox::get(&cluster, "wo", T).await.unwrap();
+    assert!(wo.handoff_ms.is_some(), "{wo:?}");
+    assert_eq!(wo.handoff_children, vec!["Bank.Account".to_string()]);
+    // A change after the handoff lives only in node 2's memory.
+    nodes.eval(0, "'Elixir.Bank.Account':deposit(<<\"wo-1\">>, 7).").unwrap();
+    assert_eq!(balance(&nodes, 0, "wo-1"), "{ok, 22}");
+    // A second sandbox on node 2, never handed off.
+    let agent =
+        Children::Erlang(vec!["#{id => counter, start => {'Elixir.Agent', start_link, [fun() -> 41 end]}}".into()]);
+    sandbox::create(&cluster, "wo-agent", &agent, &on(&names[2])).await.unwrap();
+
+    // Orbit goes away; then node 2 is stopped.
+    cluster.disconnect().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    nodes.nodes[2].kill();
+
+    // The survivors restart both by themselves: the same plan on each (by id, fewest sandboxes first,
+    // then the lowest name), so one on each survivor.
+    let mut survivors = vec![names[0].clone(), names[1].clone()];
+    survivors.sort();
+    let placed = eventually(Duration::from_secs(30), || {
+        registry_node(&nodes, 0, "wo") == survivors[0] && registry_node(&nodes, 0, "wo-agent") == survivors[1]
+    })
+    .await;
+    assert!(
+        placed,
+        "wo on {}, wo-agent on {} (expected {survivors:?})",
+        registry_node(&nodes, 0, "wo"),
+        registry_node(&nodes, 0, "wo-agent")
+    );
+
+    // Orbit connects again and finds what happened.
+    let cluster = join_alive(&nodes, 0, &[0, 1]).await;
+    let all = sandbox::list(&cluster, T).await.unwrap();
+    let wo = all.iter().find(|s| s.id == "wo").unwrap();
+    assert_eq!((wo.node.as_str(), wo.status, wo.failovers), (survivors[0].as_str(), SandboxStatus::Running, 1));
+    let event = wo.last_failover().expect("the failover is in the history");
+    assert_eq!(
+        (event.by, event.from.as_str(), event.to.as_str()),
+        (DecidedBy::Cluster, names[2].as_str(), wo.node.as_str())
+    );
+    assert_eq!(event.restored, vec!["Bank.Account".to_string()]);
+    assert!(event.lost.is_empty(), "{event:?}");
+    let summary = event.summary();
+    assert!(summary.starts_with(&format!("failed over from {} to {} at ", names[2], wo.node)), "{summary}");
+    assert!(summary.contains("(without Orbit)") && summary.contains("restored from the handoff"), "{summary}");
+    // The state of the handoff came back; the later deposit was lost with node 2.
+    assert_eq!(balance(&nodes, 0, "wo-1"), "{ok, 15}");
+
+    let counter = all.iter().find(|s| s.id == "wo-agent").unwrap();
+    assert_eq!((counter.node.as_str(), counter.status), (survivors[1].as_str(), SandboxStatus::Running));
+    let event = counter.last_failover().unwrap();
+    assert_eq!((event.by, event.lost.clone()), (DecidedBy::Cluster, vec![":counter".to_string()]));
+    assert!(event.restored.is_empty());
+
+    // Exactly once: one copy of each, one failover in each history, and nothing left for Orbit to do.
+    for id in ["wo", "wo-agent"] {
+        assert_eq!(copies_on(&nodes, 0, id) + copies_on(&nodes, 1, id), 1, "{id}");
+        let sb = all.iter().find(|s| s.id == id).unwrap();
+        assert_eq!(sb.history.len(), 1, "{id}: {:?}", sb.history);
+    }
+    assert!(sandbox::recover(&cluster, T).await.unwrap().is_empty());
+    for id in ["wo", "wo-agent"] {
+        sandbox::destroy(&cluster, id, T).await.unwrap();
+    }
+    cluster.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_cut_heals_one_copy_of_a_failed_over_sandbox_runs() {
+    let nodes = TestCluster::demo(3);
+    let names = nodes.names();
+    let cluster = join(&nodes, 0).await;
+    let agent = Children::Erlang(vec!["#{id => c, start => {'Elixir.Agent', start_link, [fun() -> 1 end]}}".into()]);
+    sandbox::create(&cluster, "cut", &agent, &on(&names[2])).await.unwrap();
+    cluster.disconnect().await;
+
+    // Cut node 2 off: nodes 0 and 1 expect another cookie from it, so the cut holds until healed.
+    for i in [0, 1] {
+        let out = nodes
+            .eval(i, &format!("erlang:set_cookie('{}', orbit_cut), erlang:disconnect_node('{}').", names[2], names[2]));
+        assert!(out.is_ok(), "{out:?}");
+    }
+    let moved = eventually(Duration::from_secs(30), || {
+        let on = registry_node(&nodes, 0, "cut");
+        on != names[2] && copies_on(&nodes, if on == names[0] { 0 } else { 1 }, "cut") == 1
+    })
+    .await;
+    assert!(moved, "the survivors failed it over: registry says {}", registry_node(&nodes, 0, "cut"));
+    // Node 2, cut off, still runs its copy: two copies while the cut lasts (a known limit).
+    assert_eq!(copies_on(&nodes, 2, "cut"), 1);
+
+    // Healed: node 2 learns where the sandbox runs now and stops its copy.
+    for i in [0, 1] {
+        let out = nodes.eval(
+            i,
+            &format!(
+                "erlang:set_cookie('{}', erlang:get_cookie()), net_kernel:connect_node('{}').",
+                names[2], names[2]
+            ),
+        );
+        assert_eq!(out.as_deref(), Ok("true"), "heal {i}");
+    }
+    let one = eventually(Duration::from_secs(30), || {
+        (0..3).map(|i| copies_on(&nodes, i, "cut")).sum::<usize>() == 1 && copies_on(&nodes, 2, "cut") == 0
+    })
+    .await;
+    assert!(one, "copies per node: {:?}", (0..3).map(|i| copies_on(&nodes, i, "cut")).collect::<Vec<_>>());
+    let on = registry_node(&nodes, 0, "cut");
+    assert_eq!(registry_node(&nodes, 2, "cut"), on, "node 2's registry agrees");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_failover_plan_is_the_same_everywhere_and_spreads_the_load() {
+    let nodes = TestCluster::erlang(1);
+    let cluster = join(&nodes, 0).await;
+    sandbox::ensure_started(&cluster, T).await.unwrap();
+    cluster.disconnect().await;
+    // `a:w@h,y@h` for [{<<"a">>, ['w@h', 'y@h']}].
+    let plan = |entries: &str, holders: &str| {
+        nodes
+            .eval(
+                0,
+                &format!(
+                    "string:join([binary_to_list(Id) ++ \":\" ++ string:join([atom_to_list(N) || N <- Ns], \",\") \
+                     || {{Id, Ns}} <- orbit_sandbox:plan_failover('d@h', {entries}, {holders})], \";\")."
+                ),
+            )
+            .unwrap()
+    };
+    // d@h went down holding b and a, f (failed: left alone) and z (destroyed); x@h runs a sandbox already.
+    let entries = "[#{id => <<\"b\">>, node => 'd@h', status => running}, \
+                    #{id => <<\"a\">>, node => 'd@h', status => running}, \
+                    #{id => <<\"f\">>, node => 'd@h', status => failed}, \
+                    #{id => <<\"z\">>, node => 'd@h', status => destroyed}, \
+                    #{id => <<\"w\">>, node => 'x@h', status => running}]";
+    // By id; the fewest sandboxes first, then the lowest name; each one planned counts for the next.
+    assert_eq!(plan(entries, "['y@h', 'x@h', 'd@h', 'w@h']"), "\"a:w@h,y@h,x@h;b:y@h,w@h,x@h\"");
+    // The same plan whatever order the membership comes in.
+    assert_eq!(plan(entries, "['w@h', 'd@h', 'x@h', 'y@h', 'w@h']"), "\"a:w@h,y@h,x@h;b:y@h,w@h,x@h\"");
+    // No survivor: no one to start it.
+    assert_eq!(plan(entries, "['d@h']"), "\"a:;b:\"");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,4 @@
-//! `orbit sandbox create|list|migrate|destroy|balance|failover|watch`.
+//! `orbit sandbox create|list|status|migrate|destroy|balance|failover|watch`.
 
 use crate::commands::observe::{clock, print_json, Progress};
 use crate::connect::ConnectArgs;
@@ -27,22 +27,26 @@ struct Common {
 enum Command {
     /// Start a sandbox: a supervision tree of its own, on the best node (or --on NODE).
     Create(CreateArgs),
-    /// Every sandbox: node, status, children, memory, restarts.
+    /// Every sandbox: node, status, children, memory, restarts; and failovers since Orbit last looked.
     List(Common),
+    /// One sandbox in detail: its children, the handoff state it keeps, what happened to it.
+    Status(NameArgs),
     /// Move a sandbox to another node (start there, then stop where it ran).
     Migrate(MigrateArgs),
     /// Stop a sandbox and forget it.
-    Destroy(DestroyArgs),
+    Destroy(NameArgs),
     /// Even out the running sandboxes across the nodes.
     Balance(BalanceArgs),
-    /// Restart now, on the best remaining node, the sandboxes whose node is down.
+    /// Restart now, on the best remaining node, the sandboxes whose node is down (the nodes do this by
+    /// themselves; this is for those they could not restart).
     Failover(Common),
-    /// Keep running: when a node goes down, restart its sandboxes elsewhere and say what state was lost.
+    /// Keep running: when a node goes down, say where its sandboxes went and what state was lost (and
+    /// restart those the nodes did not).
     Watch(Common),
 }
 
 #[derive(clap::Args, Debug)]
-struct DestroyArgs {
+struct NameArgs {
     /// The sandbox's name.
     name: String,
     #[command(flatten)]
@@ -113,7 +117,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         Command::Create(c) => &c.common,
         Command::List(c) | Command::Failover(c) | Command::Watch(c) => c,
         Command::Migrate(c) => &c.common,
-        Command::Destroy(c) => &c.common,
+        Command::Destroy(c) | Command::Status(c) => &c.common,
         Command::Balance(c) => &c.common,
     };
     let progress = Progress::start("connecting");
@@ -165,6 +169,18 @@ async fn run_command(
                 println!("No sandboxes. `orbit sandbox create NAME --module M` starts one.");
             } else {
                 print!("{}", render_list(&all));
+                print!("{}", render_notes(&all));
+            }
+        }
+        Command::Status(NameArgs { name, .. }) => {
+            let progress = Progress::start("reading the sandbox registry");
+            let sb = sandbox::get(cluster, name, timeout).await;
+            progress.finish();
+            let sb = sb?;
+            if json {
+                print_json(&sb)?;
+            } else {
+                print!("{}", render_status(&sb));
             }
         }
         Command::Migrate(m) => {
@@ -191,7 +207,7 @@ async fn run_command(
                 }
             }
         }
-        Command::Destroy(DestroyArgs { name, .. }) => {
+        Command::Destroy(NameArgs { name, .. }) => {
             let progress = Progress::start(format!("stopping {name}"));
             let r = sandbox::destroy(cluster, name, timeout).await;
             progress.finish();
@@ -327,9 +343,113 @@ fn render_list(all: &[Sandbox]) -> String {
     table(&["ID", "NODE", "STATUS", "CHILDREN", "MEMORY", "RESTARTS", "UP", "MOVES/FAILOVERS"], &rows)
 }
 
+/// Under the table: each sandbox's latest failover (when it happened without Orbit, the next `list`
+/// is where Orbit says so), and what to do about sandboxes left on a node that is down.
+fn render_notes(all: &[Sandbox]) -> String {
+    let mut out = String::new();
+    for s in all {
+        if let Some(e) = s.history.first() {
+            out.push_str(&format!("{}: {}\n", s.id, e.summary()));
+        }
+        if s.status == SandboxStatus::Orphaned {
+            out.push_str(&format!(
+                "{}: its node {} is down and no other node restarted it; `orbit sandbox failover` tries again\n",
+                s.id, s.node
+            ));
+        }
+    }
+    out
+}
+
+fn render_status(s: &Sandbox) -> String {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
+    let mut out = format!("Sandbox {} on {}: {}", s.id, s.node, s.status);
+    if let Some(r) = &s.reason {
+        out.push_str(&format!(" ({r})"));
+    }
+    if let (SandboxStatus::Running, Some(t)) = (s.status, s.started_ms) {
+        out.push_str(&format!(", up {}", duration_ms((now - t).max(0) as u64)));
+    }
+    out.push('\n');
+    let mut line = |k: &str, v: String| out.push_str(&format!("  {k:<12} {v}\n"));
+    for c in &s.children {
+        line("child", format!("{} {} {}", c.id, c.kind, c.pid.as_deref().unwrap_or("(not running)")));
+    }
+    line("memory", s.memory.map(bytes).unwrap_or_else(|| "-".into()));
+    line("restarts", s.restarts.map(|r| r.to_string()).unwrap_or_else(|| "-".into()));
+    line("strategy", s.strategy.clone());
+    line("moves", format!("{} moved, {} failed over", s.moves, s.failovers));
+    line(
+        "handoff",
+        match s.handoff_ms {
+            Some(t) if !s.handoff_children.is_empty() => format!(
+                "state of {} kept from {} (a failover restores it)",
+                s.handoff_children.join(", "),
+                sandbox::utc_time(t)
+            ),
+            Some(t) => format!("the handoff of {} was too large to keep", sandbox::utc_time(t)),
+            None => "none kept (a failover restarts the children afresh)".into(),
+        },
+    );
+    out.push_str(&format!("History ({}):\n", s.history.len()));
+    for e in &s.history {
+        out.push_str(&format!("  {}\n", e.summary()));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use beam::sandbox::{DecidedBy, EventKind, SandboxEvent};
+
+    fn sandbox(status: SandboxStatus) -> Sandbox {
+        Sandbox {
+            id: "acct".into(),
+            node: "a@h".into(),
+            status,
+            children: vec![],
+            memory: None,
+            restarts: None,
+            strategy: "one_for_one".into(),
+            moves: 1,
+            failovers: 1,
+            created_ms: Some(0),
+            started_ms: Some(0),
+            reason: None,
+            handoff_ms: Some(0),
+            handoff_children: vec!["Bank.Account".into()],
+            history: vec![SandboxEvent {
+                kind: EventKind::Failover,
+                from: "c@h".into(),
+                to: "a@h".into(),
+                at_ms: 60_000,
+                by: DecidedBy::Cluster,
+                restored: vec!["Bank.Account".into()],
+                lost: vec![],
+                handoff_ms: Some(0),
+                reason: None,
+            }],
+        }
+    }
+
+    #[test]
+    fn list_and_status_say_what_happened_without_orbit() {
+        let s = sandbox(SandboxStatus::Running);
+        let notes = render_notes(std::slice::from_ref(&s));
+        assert_eq!(
+            notes,
+            "acct: failed over from c@h to a@h at 1970-01-01 00:01:00 UTC (without Orbit); state of Bank.Account \
+             restored from the handoff of 1970-01-01 00:00:00 UTC\n"
+        );
+        let status = render_status(&s);
+        assert!(status.starts_with("Sandbox acct on a@h: running, up "), "{status}");
+        assert!(status.contains("state of Bank.Account kept from 1970-01-01 00:00:00 UTC"), "{status}");
+        assert!(status.contains("History (1):\n  failed over from c@h to a@h"), "{status}");
+        let orphan = Sandbox { history: vec![], ..sandbox(SandboxStatus::Orphaned) };
+        assert!(render_notes(&[orphan]).contains("no other node restarted it; `orbit sandbox failover` tries again"));
+    }
 
     #[test]
     fn module_names_for_elixir_source() {

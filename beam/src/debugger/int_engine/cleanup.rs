@@ -1,0 +1,67 @@
+//! Leaving every node as it was: what `orbit_dbg:cleanup/2` must undo, registered with each node's agent
+//! (which runs it by itself if Orbit vanishes), and ending the session, which runs that same clean-up.
+
+use super::util::text;
+use super::IntEngine;
+use crate::term::{atom, int, is_atom, list, tuple};
+use eetf::Term;
+use std::time::Duration;
+
+impl IntEngine {
+    /// The arguments of `orbit_dbg:cleanup/2`: the modules Orbit interpreted and every breakpoint point.
+    fn cleanup_args(&self) -> Vec<Term> {
+        let mods = list(self.modules.interpreted().map(atom).collect());
+        let breaks =
+            list(self.breakpoints.points().into_iter().map(|(m, l)| tuple(vec![atom(&m), int(l as i64)])).collect());
+        vec![mods, breaks]
+    }
+
+    /// What `orbit_dbg:cleanup/2` must undo on `node`, kept current with the agent.
+    pub(super) async fn register_cleanup(&self, node: &str) {
+        let args = self.cleanup_args();
+        if let Err(e) = self.cluster.register_cleanup(node, atom("orbit_dbg"), "orbit_dbg", "cleanup", args).await {
+            tracing::warn!("{node}: cannot register the debugger clean-up: {e}");
+        }
+    }
+
+    pub(super) async fn register_cleanup_everywhere(&self) {
+        let nodes = self.ready_nodes.list();
+        futures::future::join_all(nodes.iter().map(|n| self.register_cleanup(n))).await;
+    }
+
+    /// Undoes everything the session did on every node. Returns what could not be undone.
+    pub(super) async fn end(&mut self) -> Vec<String> {
+        if self.ended {
+            return Vec::new();
+        }
+        self.ended = true;
+        // Let go of the interpreter first (a server Orbit started is stopped by the clean-up only when no
+        // one is subscribed to it), then run on every node the clean-up that each node's agent would run
+        // by itself had Orbit vanished: one code path for both.
+        for id in self.threads.ids() {
+            self.detach_thread(id);
+        }
+        if let Some(link) = self.cluster.link(&self.server_node) {
+            let _ = link.exit(&self.sub_pid, &self.server, atom("normal"));
+        }
+        let mut notes = Vec::new();
+        let args = self.cleanup_args();
+        let nodes: Vec<String> = self.cluster.up_nodes();
+        let results = futures::future::join_all(
+            nodes.iter().map(|n| self.cluster.call(n, "orbit_dbg", "cleanup", args.clone(), Duration::from_secs(60))),
+        )
+        .await;
+        for (n, r) in nodes.iter().zip(results) {
+            match r {
+                Ok(t) if is_atom(&t, "ok") => {}
+                Ok(t) => notes.push(format!("{n}: clean-up left something behind: {}", text(&t))),
+                Err(e) => notes.push(format!("{n}: clean-up failed: {e}")),
+            }
+            let _ = self.cluster.unregister_cleanup(n, atom("orbit_dbg")).await;
+        }
+        for t in self.tasks.drain(..) {
+            t.abort();
+        }
+        notes
+    }
+}

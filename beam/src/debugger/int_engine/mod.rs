@@ -1,0 +1,364 @@
+//! The debugger engine on OTP's interpreter (`int`): the `IntEngine` itself, attaching to a cluster, the
+//! raw event dispatch and the [`Engine`] implementation, which hands each request to the part that owns it.
+//!
+//! One `dbg_iserver` serves the whole cluster (it is a global name); Orbit talks to it directly from its
+//! own pids: it subscribes to its events, attaches to processes that stop, and sends the interpreter's
+//! meta processes their commands. Everything that reads a paused process runs on that process's node
+//! through `orbit_dbg`, so only what the editor shows crosses the network. Interpretation is done node by
+//! node (also on nodes that join later), and undone by `orbit_dbg:cleanup/2` — from here on disconnect,
+//! or from each node's agent if Orbit vanishes.
+//!
+//! The parts, each owning its state (a field of [`IntEngine`]) and the engine's work on it:
+//! - `modules`: which module comes from which file, their lines and functions, interpreting them;
+//! - `breakpoints`: line and function breakpoints, their conditions, installing them in the server;
+//! - `threads`: processes shown as threads, attaching to and detaching from them;
+//! - `stops`: what the interpreter reports — a stop, a pass, a crash, a process leaving;
+//! - `execution`: continue, step, pause (also `/pause` from the console);
+//! - `frames`: stacks and scopes; `variables`: a frame's variables, values, setting a variable;
+//! - `render`: values printed in the frame's language; `evaluate`: expressions from the console;
+//! - `crashes`: the exception filters and crash reports; `membership`: nodes joining and leaving;
+//! - `cleanup`: undoing everything on every node; `util`: small helpers.
+
+mod breakpoints;
+mod cleanup;
+mod crashes;
+mod evaluate;
+mod execution;
+mod frames;
+mod membership;
+mod modules;
+mod render;
+mod stops;
+mod threads;
+mod util;
+mod variables;
+
+use self::breakpoints::Breakpoints;
+use self::crashes::ExceptionFilters;
+use self::frames::Frames;
+use self::membership::ReadyNodes;
+use self::modules::Modules;
+use self::render::StructFields;
+use self::threads::Threads;
+use self::util::{ok_value, output, pid_of, rpc_err, text};
+use super::breakpoints::LineBreakpoint;
+use super::sources::SourceMap;
+use super::{
+    BreakpointStatus, DebugError, Engine, EngineEvent, FrameInfo, Resume, ScopeInfo, ThreadInfo, VariableInfo,
+};
+use crate::cluster::{Cluster, ClusterEvent, ClusterOptions};
+use crate::link::{Cookie, Delivery, Mailbox, NodeName};
+use crate::rpc;
+use crate::term::{as_tuple, atom, is_atom, tuple};
+use eetf::{Pid, Term};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Timeout of every call to a node.
+const CALL: Duration = Duration::from_secs(15);
+
+/// What `attach` needs.
+#[derive(Debug, Clone)]
+pub struct AttachConfig {
+    pub seeds: Vec<NodeName>,
+    pub cookie: Cookie,
+    pub cluster: ClusterOptions,
+    pub project_dir: Option<PathBuf>,
+    pub source_map: SourceMap,
+    /// Module globs to interpret up front (`Bank.*`, `bank_*`); by default only modules with breakpoints.
+    pub interpret: Vec<String>,
+    /// Module globs never to interpret.
+    pub exclude: Vec<String>,
+}
+
+/// Node-side happenings, before the engine turns them into editor events.
+#[derive(Debug)]
+pub enum Raw {
+    /// From the interpreter server's subscription.
+    Server(Delivery),
+    /// From the mailbox Orbit attached to a process with.
+    Thread(i64, Delivery),
+    /// Log points, crash reports.
+    Node(Delivery),
+    Cluster(ClusterEvent),
+    /// A note about a stopped thread, worked out after the stop was reported.
+    Note(String),
+    Tick,
+}
+
+/// The engine. See the module docs.
+pub struct IntEngine {
+    cluster: Cluster,
+    config: AttachConfig,
+    /// The node evaluation without a frame runs on, and where modules are read and loaded first.
+    entry: String,
+    /// OTP's interpreter server for this session, and its node.
+    server: Pid,
+    server_node: String,
+    raw_tx: mpsc::UnboundedSender<Raw>,
+    raw_rx: mpsc::UnboundedReceiver<Raw>,
+    /// Where nodes send log points and crash reports.
+    events_pid: Pid,
+    /// The pid subscribed to the interpreter's events (linked to the server).
+    sub_pid: Pid,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    modules: Modules,
+    breakpoints: Breakpoints,
+    filters: ExceptionFilters,
+    threads: Threads,
+    frames: Frames,
+    structs: StructFields,
+    ready_nodes: ReadyNodes,
+    /// Events produced while answering a request (e.g. a pause from the console), sent after its response.
+    pending_events: Vec<EngineEvent>,
+    ended: bool,
+}
+
+impl IntEngine {
+    /// Connects to the cluster and prepares every node.
+    pub async fn attach(config: AttachConfig) -> Result<IntEngine, DebugError> {
+        let cluster = Cluster::connect(&config.seeds, config.cookie.clone(), config.cluster.clone())
+            .await
+            .map_err(|e| DebugError(e.to_string()))?;
+        // Let discovered nodes finish connecting so the first breakpoints reach them all.
+        for _ in 0..200 {
+            if cluster.nodes().iter().all(|(_, s)| *s != crate::cluster::NodeState::Connecting) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        Self::with_cluster(cluster, config).await
+    }
+
+    pub async fn with_cluster(cluster: Cluster, config: AttachConfig) -> Result<IntEngine, DebugError> {
+        let up = cluster.up_nodes();
+        let entry = config
+            .seeds
+            .iter()
+            .map(|s| s.to_string())
+            .find(|s| up.contains(s))
+            .or_else(|| up.first().cloned())
+            .ok_or_else(|| DebugError::new("no node of the cluster is reachable"))?;
+        if cluster.session(&entry).is_none() {
+            return Err(DebugError(format!(
+                "Orbit's agent could not be installed on {entry}; the debugger needs it (is the `compiler` application available there?)"
+            )));
+        }
+        let reply = cluster.call(&entry, "orbit_dbg", "ensure_server", vec![], CALL).await.map_err(rpc_err)?;
+        let server = ok_value(&reply).and_then(|v| pid_of(&v[0])).ok_or_else(|| {
+            DebugError(format!(
+                "cannot start OTP's interpreter on {entry} ({}): install Debian's erlang-debugger package on the nodes",
+                text(&reply)
+            ))
+        })?;
+        let server_node = server.node.name.clone();
+        let (raw_tx, raw_rx) = mpsc::unbounded_channel();
+
+        // Subscribe to the interpreter's events from a pid linked to the server, so the server drops the
+        // subscription by itself when Orbit goes away.
+        let sub = cluster.open_mailbox();
+        let sub_pid = sub.pid().clone();
+        let link = cluster.link(&server_node).ok_or_else(|| DebugError(format!("{server_node} is not connected")))?;
+        link.link_process(&sub_pid, &server).map_err(|e| DebugError(e.to_string()))?;
+        rpc::gen_cast(&link, &server, tuple(vec![atom("subscribe"), Term::from(sub_pid.clone())])).map_err(rpc_err)?;
+
+        let events = cluster.open_mailbox();
+        let events_pid = events.pid().clone();
+        let mut tasks = vec![forward(sub, raw_tx.clone(), Raw::Server), forward(events, raw_tx.clone(), Raw::Node)];
+        let mut cluster_events = cluster.subscribe();
+        let tx = raw_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match cluster_events.recv().await {
+                    Ok(e) => {
+                        if tx.send(Raw::Cluster(e)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                }
+            }
+        }));
+        let tx = raw_tx.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(2));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if tx.send(Raw::Tick).is_err() {
+                    return;
+                }
+            }
+        }));
+
+        let mut engine = IntEngine {
+            cluster,
+            config,
+            entry,
+            server,
+            server_node,
+            raw_tx,
+            raw_rx,
+            events_pid,
+            sub_pid,
+            tasks,
+            modules: Modules::default(),
+            breakpoints: Breakpoints::default(),
+            filters: ExceptionFilters::default(),
+            threads: Threads::default(),
+            frames: Frames::default(),
+            structs: StructFields::default(),
+            ready_nodes: ReadyNodes::default(),
+            pending_events: Vec::new(),
+            ended: false,
+        };
+        for node in engine.cluster.up_nodes() {
+            let lines = engine.prepare_node(&node).await;
+            for l in lines {
+                tracing::debug!("{l}");
+            }
+        }
+        engine.refresh_index().await;
+        engine.interpret_up_front().await;
+        Ok(engine)
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// The node evaluation without a frame runs on.
+    pub fn entry_node(&self) -> &str {
+        &self.entry
+    }
+
+    /// Log points and crash reports, sent by the nodes to `events_pid`.
+    fn on_node_message(&mut self, d: Delivery) -> Vec<EngineEvent> {
+        let Delivery::Message { body, .. } = d else { return Vec::new() };
+        let Some(p) = as_tuple(&body) else { return Vec::new() };
+        match p {
+            [tag, _id, node, Term::Pid(pid), text_t] if is_atom(tag, "orbit_dbg_log") => {
+                vec![breakpoints::log_point_output(node, pid, text_t)]
+            }
+            [tag, node, who, report, frames, reason] if is_atom(tag, "orbit_crash") => {
+                self.crash_report(node, who, report, frames, reason)
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Forwards a mailbox into the raw event channel until either end goes.
+fn forward<F>(mut mailbox: Mailbox, tx: mpsc::UnboundedSender<Raw>, wrap: F) -> tokio::task::JoinHandle<()>
+where
+    F: Fn(Delivery) -> Raw + Send + 'static,
+{
+    tokio::spawn(async move {
+        while let Some(d) = mailbox.recv().await {
+            if tx.send(wrap(d)).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// Each request goes to the inherent method of the same name, in the file of the part that owns it
+/// (inherent methods take precedence over the trait's).
+impl Engine for IntEngine {
+    type Raw = Raw;
+
+    async fn next_raw(&mut self) -> Option<Raw> {
+        self.raw_rx.recv().await
+    }
+
+    async fn handle_raw(&mut self, raw: Raw) -> Vec<EngineEvent> {
+        if self.ended {
+            return Vec::new();
+        }
+        match raw {
+            Raw::Server(d) => {
+                tracing::trace!("from the interpreter server: {d:?}");
+                self.on_server_event(d).await
+            }
+            Raw::Thread(id, d) => {
+                tracing::trace!(thread = id, "from the interpreter: {d:?}");
+                self.on_thread_message(id, d).await
+            }
+            Raw::Node(d) => self.on_node_message(d),
+            Raw::Cluster(e) => self.on_cluster_event(e).await,
+            Raw::Note(text) if !text.is_empty() => vec![output(format!("{text}\n"))],
+            Raw::Note(_) => Vec::new(),
+            Raw::Tick => self.retry_pending_breakpoints().await,
+        }
+    }
+
+    fn drain_events(&mut self) -> Vec<EngineEvent> {
+        std::mem::take(&mut self.pending_events)
+    }
+
+    async fn set_breakpoints(&mut self, file: &Path, breakpoints: Vec<LineBreakpoint>) -> Vec<BreakpointStatus> {
+        self.set_breakpoints(file, breakpoints).await
+    }
+
+    async fn set_function_breakpoints(
+        &mut self,
+        functions: Vec<(String, Option<String>, Option<String>)>,
+    ) -> Vec<BreakpointStatus> {
+        self.set_function_breakpoints(functions).await
+    }
+
+    async fn set_exception_filters(&mut self, filters: &[String]) -> Result<(), DebugError> {
+        self.set_exception_filters(filters).await
+    }
+
+    async fn breakpoint_locations(&mut self, file: &Path, line: u32, end_line: Option<u32>) -> Vec<u32> {
+        self.breakpoint_locations(file, line, end_line).await
+    }
+
+    fn threads(&self) -> Vec<ThreadInfo> {
+        self.thread_infos()
+    }
+
+    async fn stack_trace(&mut self, thread: i64) -> Result<Vec<FrameInfo>, DebugError> {
+        self.stack_trace(thread).await
+    }
+
+    async fn scopes(&mut self, frame: i64) -> Result<Vec<ScopeInfo>, DebugError> {
+        self.scopes(frame).await
+    }
+
+    async fn variables(
+        &mut self,
+        reference: i64,
+        start: Option<u64>,
+        count: Option<u64>,
+    ) -> Result<Vec<VariableInfo>, DebugError> {
+        self.variables(reference, start, count).await
+    }
+
+    async fn set_variable(&mut self, reference: i64, name: &str, value: &str) -> Result<VariableInfo, DebugError> {
+        self.set_variable(reference, name, value).await
+    }
+
+    async fn evaluate(&mut self, expression: &str, frame: Option<i64>) -> Result<VariableInfo, DebugError> {
+        self.evaluate(expression, frame).await
+    }
+
+    async fn resume(&mut self, thread: i64, how: Resume) -> Result<Vec<EngineEvent>, DebugError> {
+        self.resume(thread, how).await
+    }
+
+    async fn pause(&mut self, thread: i64) -> Result<Vec<EngineEvent>, DebugError> {
+        self.pause(thread).await
+    }
+
+    fn loaded_sources(&self) -> Vec<PathBuf> {
+        self.modules.loaded_sources()
+    }
+
+    async fn end(&mut self) -> Vec<String> {
+        self.end().await
+    }
+}

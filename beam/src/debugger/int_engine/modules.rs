@@ -1,0 +1,282 @@
+//! The modules Orbit debugs: which module comes from which file, each module's executable lines and
+//! functions, and interpreting modules node by node (also on nodes that join later).
+
+use super::util::{module_matches, ok_value, rpc_err, text};
+use super::{IntEngine, CALL};
+use crate::debugger::names::{function_display, module_display};
+use crate::debugger::sources::SourceIndex;
+use crate::debugger::DebugError;
+use crate::term::{as_atom, as_integer, as_list, as_str, as_tuple, atom, is_atom, list};
+use eetf::Term;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+/// A module's code as breakpoints need it.
+#[derive(Debug, Clone)]
+pub(super) struct ModuleLines {
+    pub(super) lines: Vec<u32>,
+    /// (name, arity, first line, last line)
+    pub(super) functions: Vec<(String, u32, u32, u32)>,
+    /// (name, arity) → first line of each clause's body
+    pub(super) clauses: HashMap<(String, u32), Vec<u32>>,
+}
+
+#[derive(Debug, Clone)]
+struct Interpreted {
+    md5: Term,
+    nodes: BTreeSet<String>,
+}
+
+/// What the engine knows of the cluster's modules.
+#[derive(Default)]
+pub(super) struct Modules {
+    index: SourceIndex,
+    lines: HashMap<String, ModuleLines>,
+    interpreted: BTreeMap<String, Interpreted>,
+}
+
+impl Modules {
+    pub(super) fn path_of(&self, module: &str) -> Option<&Path> {
+        self.index.path_of(module)
+    }
+
+    pub(super) fn modules_for(&self, file: &Path) -> Vec<String> {
+        self.index.modules_for(file)
+    }
+
+    pub(super) fn has_lines(&self, module: &str) -> bool {
+        self.lines.contains_key(module)
+    }
+
+    /// The modules Orbit made interpreted.
+    pub(super) fn interpreted(&self) -> impl Iterator<Item = &String> {
+        self.interpreted.keys()
+    }
+
+    /// The function around `line`, as the user reads it (the module alone if its lines are unknown).
+    pub(super) fn function_at(&self, module: &str, line: u32) -> String {
+        if let Some(ml) = self.lines.get(module) {
+            if let Some((f, a, _, _)) = ml.functions.iter().find(|(_, _, first, last)| *first <= line && line <= *last)
+            {
+                return function_display(module, f, *a);
+            }
+        }
+        module_display(module)
+    }
+
+    pub(super) fn loaded_sources(&self) -> Vec<PathBuf> {
+        let set: BTreeSet<PathBuf> = self.index.paths().map(|(_, p)| p.clone()).collect();
+        set.into_iter().collect()
+    }
+}
+
+impl IntEngine {
+    /// Learns which module comes from which file, from every node.
+    pub(super) async fn refresh_index(&mut self) {
+        let skip = list(vec![]);
+        let answers = self.cluster.call_all("orbit_dbg", "source_index", vec![skip], CALL).await;
+        let mut index = SourceIndex::default();
+        for (_node, answer) in answers {
+            let Ok(answer) = answer else { continue };
+            let Some(items) = as_list(&answer) else { continue };
+            for item in items.iter() {
+                if let Some([m, src]) =
+                    as_tuple(item).map(|t| t as &[Term]).and_then(|t| <&[Term; 2]>::try_from(t).ok())
+                {
+                    if let (Some(m), Some(src)) = (as_atom(m), as_str(src)) {
+                        index.insert(m.to_string(), self.local_path(src));
+                    }
+                }
+            }
+        }
+        self.modules.index = index;
+    }
+
+    /// A node's source path as a local one: the source map, then relative paths against the project.
+    pub(super) fn local_path(&self, node_path: &str) -> PathBuf {
+        let mapped = self.config.source_map.to_local(node_path);
+        if mapped.is_relative() {
+            if let Some(dir) = &self.config.project_dir {
+                return dir.join(mapped);
+            }
+        }
+        mapped
+    }
+
+    /// Interprets the modules the `interpret` globs of the configuration name.
+    pub(super) async fn interpret_up_front(&mut self) {
+        let globs = self.config.interpret.clone();
+        if !globs.is_empty() {
+            let modules: Vec<String> = self
+                .modules
+                .index
+                .paths()
+                .map(|(m, _)| m.clone())
+                .filter(|m| globs.iter().any(|g| module_matches(g, m)))
+                .collect();
+            for m in modules {
+                if let Err(e) = self.interpret(&m).await {
+                    tracing::warn!("{e}");
+                }
+            }
+        }
+    }
+
+    pub(super) async fn module_lines(&mut self, module: &str) -> Result<ModuleLines, DebugError> {
+        if let Some(l) = self.modules.lines.get(module) {
+            return Ok(l.clone());
+        }
+        let mut last_err = None;
+        let mut nodes = vec![self.entry.clone()];
+        nodes.extend(self.cluster.up_nodes().into_iter().filter(|n| *n != self.entry));
+        for node in nodes {
+            let r = match self.cluster.call(&node, "orbit_dbg", "module_lines", vec![atom(module)], CALL).await {
+                Ok(r) => r,
+                Err(e) => {
+                    last_err = Some(e.to_string());
+                    continue;
+                }
+            };
+            match ok_value(&r) {
+                Some([info]) => {
+                    let lines = crate::term::map_get_atom(info, "lines")
+                        .and_then(as_list)
+                        .map(|l| l.iter().filter_map(as_integer).map(|x| x as u32).collect())
+                        .unwrap_or_default();
+                    let functions = crate::term::map_get_atom(info, "functions")
+                        .and_then(as_list)
+                        .map(|l| {
+                            l.iter()
+                                .filter_map(|f| {
+                                    let [name, arity, first, last] = as_tuple(f)? else { return None };
+                                    Some((
+                                        as_atom(name)?.to_string(),
+                                        as_integer(arity)? as u32,
+                                        as_integer(first)? as u32,
+                                        as_integer(last)? as u32,
+                                    ))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let clauses = crate::term::map_get_atom(info, "clauses")
+                        .and_then(as_list)
+                        .map(|l| {
+                            l.iter()
+                                .filter_map(|c| {
+                                    let [name, arity, lines] = as_tuple(c)? else { return None };
+                                    let lines =
+                                        as_list(lines)?.iter().filter_map(as_integer).map(|x| x as u32).collect();
+                                    Some(((as_atom(name)?.to_string(), as_integer(arity)? as u32), lines))
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let ml = ModuleLines { lines, functions, clauses };
+                    self.modules.lines.insert(module.to_string(), ml.clone());
+                    return Ok(ml);
+                }
+                _ => last_err = Some(format!("{node}: {}", text(&r))),
+            }
+        }
+        let why = last_err.unwrap_or_default();
+        let hint = if why.contains("no_debug_info") {
+            " (compiled without debug info: releases strip it by default, set `strip_beams: false`)"
+        } else {
+            ""
+        };
+        Err(DebugError(format!("cannot read the code of {}: {why}{hint}", module_display(module))))
+    }
+
+    /// Makes `module` interpreted on every node that runs the same version of it.
+    pub(super) async fn interpret(&mut self, module: &str) -> Result<Vec<String>, DebugError> {
+        if self.modules.interpreted.contains_key(module) {
+            return Ok(Vec::new());
+        }
+        if let Some(g) = self.config.exclude.iter().find(|g| module_matches(g, module)) {
+            return Err(DebugError(format!("{} is excluded from debugging by `exclude: {g}`", module_display(module))));
+        }
+        let load = self
+            .cluster
+            .call(
+                &self.entry,
+                "orbit_dbg",
+                "load_into_server",
+                vec![Term::from(self.server.clone()), atom(module)],
+                CALL,
+            )
+            .await
+            .map_err(rpc_err)?;
+        let md5 = match ok_value(&load) {
+            Some([md5]) => md5.clone(),
+            _ => {
+                return Err(DebugError(format!(
+                    "cannot interpret {} on {}: {}",
+                    module_display(module),
+                    self.entry,
+                    text(&load)
+                )))
+            }
+        };
+        let mut state = Interpreted { md5: md5.clone(), nodes: BTreeSet::new() };
+        let notes = self.interpret_on_nodes(module, &md5, &self.cluster.up_nodes(), &mut state.nodes).await;
+        self.modules.interpreted.insert(module.to_string(), state);
+        self.register_cleanup_everywhere().await;
+        Ok(notes)
+    }
+
+    /// Makes every module Orbit interpreted interpreted on `node` too (a node that joined). Returns how
+    /// many modules that is, and console lines.
+    pub(super) async fn interpret_all_on(&mut self, node: &str) -> (usize, Vec<String>) {
+        let mut lines = Vec::new();
+        let mods: Vec<(String, Term)> =
+            self.modules.interpreted.iter().map(|(m, s)| (m.clone(), s.md5.clone())).collect();
+        let node = node.to_string();
+        for (m, md5) in &mods {
+            let mut done = BTreeSet::new();
+            lines.extend(self.interpret_on_nodes(m, md5, std::slice::from_ref(&node), &mut done).await);
+            if let Some(s) = self.modules.interpreted.get_mut(m) {
+                s.nodes.extend(done);
+            }
+        }
+        (mods.len(), lines)
+    }
+
+    async fn interpret_on_nodes(
+        &self,
+        module: &str,
+        md5: &Term,
+        nodes: &[String],
+        done: &mut BTreeSet<String>,
+    ) -> Vec<String> {
+        let answers = futures::future::join_all(nodes.iter().map(|n| async move {
+            (n.clone(), self.cluster.call(n, "orbit_dbg", "interpret", vec![atom(module), md5.clone()], CALL).await)
+        }))
+        .await;
+        let mut notes = Vec::new();
+        for (node, answer) in answers {
+            match answer {
+                Ok(t) if is_atom(&t, "ok") => {
+                    done.insert(node);
+                }
+                Ok(t) => {
+                    let why = match as_tuple(&t) {
+                        Some([_, r]) if is_atom(r, "not_loaded") => "it is not loaded there".to_string(),
+                        Some([_, r]) if is_atom(r, "no_server") => {
+                            format!("it does not see OTP's interpreter server on {} (global names)", self.server_node)
+                        }
+                        Some([_, r])
+                            if as_tuple(r).and_then(|x| x.first()).is_some_and(|x| is_atom(x, "other_version")) =>
+                        {
+                            format!("it runs another version of it than {}", self.entry)
+                        }
+                        _ => text(&t),
+                    };
+                    notes.push(format!("{node}: breakpoints in {} do not hold there: {why}", module_display(module)));
+                }
+                Err(e) => notes.push(format!("{node}: {e}")),
+            }
+        }
+        notes
+    }
+}

@@ -1,0 +1,253 @@
+//! What the interpreter reports, turned into editor events: a process that stops (at a breakpoint, after a
+//! step, paused), the pass rule for steps that land on their own line, crashes kept for post-mortem
+//! inspection, processes that run again or leave interpreted code, and the server's own status events.
+
+use super::execution::meta_command;
+use super::threads::ThreadState;
+use super::util::{ok_value, output};
+use super::{IntEngine, Raw, CALL};
+use crate::debugger::names::{module_display, Lang};
+use crate::debugger::{EngineEvent, Resume, StopReason};
+use crate::link::Delivery;
+use crate::term::{as_atom, as_integer, as_tuple, atom, is_atom, Limits};
+use eetf::Term;
+
+impl IntEngine {
+    /// A process stopped in interpreted code (break_at), or is reported as such.
+    pub(super) async fn on_break(&mut self, id: i64, module: String, line: u32, level: i64) -> Vec<EngineEvent> {
+        let Some(t) = self.threads.get_mut(id) else { return Vec::new() };
+        if t.echoes > 0 {
+            t.echoes -= 1;
+            return Vec::new();
+        }
+        // A step stops at the next expression, which can be a nested one of the line it started from: the
+        // agent applies the pass rule (orbit_dbg's pass_check) and steps again if so. Breakpoint checks
+        // of nested expressions never get here: the agent answers them in the interpreter.
+        if let Some((how @ (Resume::Next | Resume::StepIn), m, l, le)) = t.last_resume.clone() {
+            if m == module && l == line && le == level && !t.pausing {
+                if let Some(meta) = t.meta.clone() {
+                    let node = t.node.clone();
+                    let args = vec![Term::from(meta), atom(meta_command(how))];
+                    match self.cluster.call(&node, "orbit_dbg", "step_landed", args, CALL).await {
+                        Ok(r) if is_atom(&r, "again") => return Vec::new(),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!("{node}: {e}"),
+                    }
+                }
+            }
+        }
+        let Some(t) = self.threads.get_mut(id) else { return Vec::new() };
+        let came_back = t.state == ThreadState::Exited;
+        let reason = if t.pausing {
+            StopReason::Pause
+        } else if matches!(t.last_resume, Some((Resume::Next | Resume::StepIn | Resume::StepOut, ..))) {
+            StopReason::Step
+        } else {
+            StopReason::Breakpoint
+        };
+        t.pausing = false;
+        t.last_resume = None;
+        t.state = ThreadState::Stopped { module: module.clone(), line, level };
+        let node = t.node.clone();
+        let pid = t.pid.clone();
+        let meta = t.meta.clone();
+        let need_name = t.name.is_none();
+        if need_name {
+            if let Ok(Term::Tuple(r)) = self
+                .cluster
+                .call(&node, "erlang", "process_info", vec![Term::from(pid.clone()), atom("registered_name")], CALL)
+                .await
+            {
+                if let Some(n) = r.elements.get(1).and_then(as_atom) {
+                    if let Some(t) = self.threads.get_mut(id) {
+                        t.name = Some(module_display(n));
+                    }
+                }
+            }
+        }
+        if !self.modules.has_lines(&module) {
+            let _ = self.module_lines(&module).await;
+        }
+        let bps = if reason == StopReason::Breakpoint { self.breakpoints.ids_at(&module, line) } else { Vec::new() };
+        let reason = if reason == StopReason::Breakpoint && self.breakpoints.any_function(&bps) {
+            StopReason::FunctionBreakpoint
+        } else {
+            reason
+        };
+        let name = self.thread_label(id);
+        let description = match reason {
+            StopReason::Breakpoint | StopReason::FunctionBreakpoint => format!("breakpoint on {node}"),
+            StopReason::Step => format!("step on {node}"),
+            StopReason::Pause => format!("paused on {node}"),
+            StopReason::Exception => format!("crash on {node}"),
+        };
+        // Whether a GenServer.call waits on this process: worked out after the stop is reported.
+        if let Some(meta) = meta {
+            let cluster = self.cluster.clone();
+            let tx = self.raw_tx.clone();
+            tokio::spawn(async move {
+                if let Ok(r) = cluster.call(&node, "orbit_dbg", "caller", vec![Term::from(meta)], CALL).await {
+                    if let Some([Term::Pid(caller)]) = ok_value(&r) {
+                        let _ = tx.send(Raw::Note(format!(
+                            "{name} is serving a GenServer.call from #PID<0.{}.{}> on {}: that caller gives up after its timeout (5 s by default) while this process is paused",
+                            caller.id, caller.serial, caller.node.name
+                        )));
+                    }
+                }
+            });
+        }
+        let mut events = Vec::new();
+        if came_back {
+            // It left interpreted code (and was reported gone) and is back for another pass.
+            events.push(EngineEvent::ThreadStarted { thread: id });
+        }
+        events.push(EngineEvent::Stopped {
+            thread: id,
+            reason,
+            description,
+            text: Some(self.thread_label(id)),
+            breakpoints: bps,
+        });
+        events
+    }
+
+    /// What the meta process of an attached thread says (and the reply to attaching).
+    pub(super) async fn on_thread_message(&mut self, id: i64, d: Delivery) -> Vec<EngineEvent> {
+        let Delivery::Message { body, .. } = d else { return Vec::new() };
+        let Some(parts) = as_tuple(&body).map(|p| p.to_vec()) else { return Vec::new() };
+        // Reply to the attach call: {Ref, {ok, Meta}} | {Ref, error}.
+        if let [Term::Reference(_), reply] = parts.as_slice() {
+            if let Some([Term::Pid(meta)]) = ok_value(reply) {
+                if let Some(t) = self.threads.get_mut(id) {
+                    t.meta = Some(meta.clone());
+                }
+            } else if is_atom(reply, "error") {
+                let label = self.thread_label(id);
+                self.detach_thread(id);
+                return vec![output(format!(
+                    "{label}: another debugger is attached to this process (e.g. :debugger or another Orbit)"
+                ))];
+            }
+            return Vec::new();
+        }
+        let [Term::Pid(meta), msg] = parts.as_slice() else { return Vec::new() };
+        if let Some(t) = self.threads.get_mut(id) {
+            // The post-mortem meta is a new process: follow whichever meta speaks.
+            t.meta = Some(meta.clone());
+        }
+        if let Some(p) = as_tuple(msg) {
+            match p {
+                [tag, m, l, le] if is_atom(tag, "break_at") => {
+                    let (Some(m), Some(l), Some(le)) = (as_atom(m), as_integer(l), as_integer(le)) else {
+                        return Vec::new();
+                    };
+                    return self.on_break(id, m.to_string(), l as u32, le).await;
+                }
+                [tag, at, reason, _le] if is_atom(tag, "exit_at") => {
+                    let (module, line) = match as_tuple(at) {
+                        Some([m, l]) => (as_atom(m).map(str::to_string), as_integer(l).map(|x| x as u32)),
+                        _ => (None, None),
+                    };
+                    if !self.filters.stops_at_crashes() {
+                        self.detach_thread(id);
+                        return Vec::new();
+                    }
+                    let node = self.threads.get(id).map(|t| t.node.clone()).unwrap_or_default();
+                    let lang = module.as_deref().map(Lang::of_module).unwrap_or(Lang::Elixir);
+                    let reason_text = self.render(&node, lang, reason);
+                    if let Some(m) = &module {
+                        let _ = self.module_lines(m).await;
+                    }
+                    self.threads.set_state(id, ThreadState::PostMortem { module, line, reason: reason_text.clone() });
+                    return vec![EngineEvent::Stopped {
+                        thread: id,
+                        reason: StopReason::Exception,
+                        description: format!("crash on {node}"),
+                        text: Some(format!("{} crashed: {reason_text}", self.thread_label(id))),
+                        breakpoints: Vec::new(),
+                    }];
+                }
+                _ => {}
+            }
+        }
+        if is_atom(msg, "running") {
+            let was_stopped = self.threads.get(id).is_some_and(|t| matches!(t.state, ThreadState::Stopped { .. }));
+            let evaluating = self.threads.get(id).is_some_and(|t| t.echoes > 0);
+            if was_stopped && !evaluating {
+                self.threads.set_state(id, ThreadState::Running);
+                self.frames.invalidate(id);
+                return vec![EngineEvent::Continued { thread: id }];
+            }
+        } else if is_atom(msg, "idle") {
+            // Left interpreted code: no longer a thread to show until it stops again.
+            if let Some(t) = self.threads.get_mut(id) {
+                if matches!(t.state, ThreadState::Running) {
+                    t.state = ThreadState::Exited;
+                    return vec![EngineEvent::ThreadExited { thread: id }];
+                }
+            }
+        }
+        Vec::new()
+    }
+
+    /// The interpreter server's events: a process at a break (attach to it), a process that exited.
+    pub(super) async fn on_server_event(&mut self, d: Delivery) -> Vec<EngineEvent> {
+        match d {
+            Delivery::Exit { from, reason } if from == self.server => {
+                let why = crate::term::render_erlang(&reason, &Limits::default());
+                return vec![EngineEvent::Terminated {
+                    reason: format!("OTP's interpreter server on {} stopped ({why})", self.server_node),
+                }];
+            }
+            Delivery::Message { body, .. } => {
+                let Some([tag, event]) = as_tuple(&body).and_then(|p| <&[Term; 2]>::try_from(p).ok()) else {
+                    return Vec::new();
+                };
+                if !is_atom(tag, "int") {
+                    return Vec::new();
+                }
+                let Some(p) = as_tuple(event) else { return Vec::new() };
+                match p {
+                    [tag, Term::Pid(pid), status, info] if is_atom(tag, "new_status") => {
+                        let pid = pid.clone();
+                        if is_atom(status, "break") {
+                            let (id, new) = self.threads.for_pid(&pid);
+                            let attached = self.threads.get(id).is_some_and(|t| t.attach_pid.is_some());
+                            if !attached {
+                                if let Err(e) = self.attach_thread(id).await {
+                                    return vec![output(e.0)];
+                                }
+                            }
+                            if new {
+                                self.threads.set_state(id, ThreadState::Running);
+                                return vec![EngineEvent::ThreadStarted { thread: id }];
+                            }
+                        } else if is_atom(status, "exit") {
+                            let abnormal = !(is_atom(info, "normal") || is_atom(info, "shutdown"));
+                            if abnormal && self.filters.stops_at_crashes() {
+                                let (id, new) = self.threads.for_pid(&pid);
+                                if let Err(e) = self.attach_thread(id).await {
+                                    return vec![output(e.0)];
+                                }
+                                if new {
+                                    return vec![EngineEvent::ThreadStarted { thread: id }];
+                                }
+                            } else if let Some(id) = self.threads.id_of(&pid) {
+                                let shown = self.threads.get(id).is_some_and(|t| t.state != ThreadState::Exited);
+                                self.detach_thread(id);
+                                self.threads.set_state(id, ThreadState::Exited);
+                                self.frames.invalidate(id);
+                                if shown {
+                                    return vec![EngineEvent::ThreadExited { thread: id }];
+                                }
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+        Vec::new()
+    }
+}

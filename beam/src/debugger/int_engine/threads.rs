@@ -1,0 +1,243 @@
+//! Processes shown as threads: the registry (ids, pids, states), attaching to a process in the
+//! interpreter server and detaching from it, and how a thread is named.
+
+use super::util::{ok_value, rpc_err};
+use super::{forward, IntEngine, Raw, CALL};
+use crate::debugger::{DebugError, Resume, ThreadInfo};
+use crate::term::{atom, is_atom};
+use eetf::{Pid, Term};
+use std::collections::{BTreeMap, HashMap};
+
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum ThreadState {
+    /// Known to run interpreted code; not stopped.
+    Running,
+    /// At a breakpoint or step, in interpreted code.
+    Stopped {
+        module: String,
+        line: u32,
+        level: i64,
+    },
+    /// Suspended by Orbit; not interpreted.
+    Suspended,
+    /// Crashed; the interpreter keeps its last frame for inspection.
+    PostMortem {
+        module: Option<String>,
+        line: Option<u32>,
+        reason: String,
+    },
+    Exited,
+}
+
+#[derive(Debug)]
+pub(super) struct Thread {
+    pub(super) id: i64,
+    pub(super) pid: Pid,
+    pub(super) node: String,
+    pub(super) name: Option<String>,
+    pub(super) state: ThreadState,
+    pub(super) meta: Option<Pid>,
+    /// The pid Orbit attached with (its own mailbox); detaching is an exit signal from it.
+    pub(super) attach_pid: Option<Pid>,
+    pub(super) forwarder: Option<tokio::task::JoinHandle<()>>,
+    /// How the thread was last resumed, and from where (module, line, level).
+    pub(super) last_resume: Option<(Resume, String, u32, i64)>,
+    pub(super) pausing: bool,
+    /// Assignments Orbit made in the frame whose `running`/`break_at` echo from the interpreter is still due.
+    pub(super) echoes: u32,
+    /// Values kept on the node for the editor to expand (evaluation results), forgotten on resume.
+    pub(super) stored: Vec<i64>,
+}
+
+/// Every process the session has shown as a thread, by id and by pid.
+pub(super) struct Threads {
+    threads: BTreeMap<i64, Thread>,
+    by_pid: HashMap<Pid, i64>,
+    next_id: i64,
+}
+
+impl Default for Threads {
+    fn default() -> Self {
+        Threads { threads: BTreeMap::new(), by_pid: HashMap::new(), next_id: 1 }
+    }
+}
+
+impl Threads {
+    /// The thread of `pid`, made if new (then `true`).
+    pub(super) fn for_pid(&mut self, pid: &Pid) -> (i64, bool) {
+        if let Some(id) = self.by_pid.get(pid) {
+            return (*id, false);
+        }
+        let id = self.next_id;
+        self.next_id += 1;
+        self.by_pid.insert(pid.clone(), id);
+        self.threads.insert(
+            id,
+            Thread {
+                id,
+                pid: pid.clone(),
+                node: pid.node.name.clone(),
+                name: None,
+                state: ThreadState::Running,
+                meta: None,
+                attach_pid: None,
+                forwarder: None,
+                last_resume: None,
+                pausing: false,
+                echoes: 0,
+                stored: Vec::new(),
+            },
+        );
+        (id, true)
+    }
+
+    pub(super) fn id_of(&self, pid: &Pid) -> Option<i64> {
+        self.by_pid.get(pid).copied()
+    }
+
+    pub(super) fn get(&self, id: i64) -> Option<&Thread> {
+        self.threads.get(&id)
+    }
+
+    pub(super) fn get_mut(&mut self, id: i64) -> Option<&mut Thread> {
+        self.threads.get_mut(&id)
+    }
+
+    /// A thread the editor still shows (not exited).
+    pub(super) fn live(&self, id: i64) -> Result<&Thread, DebugError> {
+        self.threads
+            .get(&id)
+            .filter(|t| t.state != ThreadState::Exited)
+            .ok_or_else(|| DebugError(format!("no thread {id}")))
+    }
+
+    pub(super) fn ids(&self) -> Vec<i64> {
+        self.threads.keys().copied().collect()
+    }
+
+    pub(super) fn set_state(&mut self, id: i64, state: ThreadState) {
+        if let Some(t) = self.threads.get_mut(&id) {
+            t.state = state;
+        }
+    }
+
+    /// Forgets the attachment without telling the server (it failed, or the node is gone).
+    pub(super) fn forget_attachment(&mut self, id: i64) {
+        if let Some(t) = self.threads.get_mut(&id) {
+            t.attach_pid = None;
+            if let Some(f) = t.forwarder.take() {
+                f.abort();
+            }
+        }
+    }
+
+    /// The threads of a node that left, marked exited. Returns their ids.
+    pub(super) fn lose_node(&mut self, node: &str) -> Vec<i64> {
+        let gone: Vec<i64> =
+            self.threads.values().filter(|t| t.node == node && t.state != ThreadState::Exited).map(|t| t.id).collect();
+        for &id in &gone {
+            self.set_state(id, ThreadState::Exited);
+            self.forget_attachment(id);
+        }
+        gone
+    }
+}
+
+impl IntEngine {
+    /// The threads the editor shows.
+    pub(super) fn thread_infos(&self) -> Vec<ThreadInfo> {
+        self.threads
+            .threads
+            .values()
+            .filter(|t| t.state != ThreadState::Exited)
+            .map(|t| ThreadInfo { id: t.id, name: self.thread_name(t) })
+            .collect()
+    }
+
+    /// Attaches to a process from a mailbox of its own (one per thread, so detaching one is an exit
+    /// signal from that pid alone). Done by `orbit_dbg:attach/3` on the server's node, which first checks
+    /// that the server still knows the process: attaching to one it does not know crashes the server.
+    pub(super) async fn attach_thread(&mut self, id: i64) -> Result<(), DebugError> {
+        let server = self.server.clone();
+        let Some(thread) = self.threads.get(id) else { return Ok(()) };
+        if thread.attach_pid.is_some() {
+            return Ok(());
+        }
+        let pid = thread.pid.clone();
+        let mailbox = self.cluster.open_mailbox();
+        let att = mailbox.pid().clone();
+        let forwarder = forward(mailbox, self.raw_tx.clone(), move |d| Raw::Thread(id, d));
+        if let Some(t) = self.threads.get_mut(id) {
+            t.attach_pid = Some(att.clone());
+            t.forwarder = Some(forwarder);
+        }
+        let reply = self
+            .cluster
+            .call(
+                &self.server_node,
+                "orbit_dbg",
+                "attach",
+                vec![Term::from(server), Term::from(att), Term::from(pid)],
+                CALL,
+            )
+            .await;
+        match reply {
+            Ok(r) => {
+                if let Some([Term::Pid(meta)]) = ok_value(&r) {
+                    if let Some(t) = self.threads.get_mut(id) {
+                        t.meta.get_or_insert_with(|| meta.clone());
+                    }
+                    Ok(())
+                } else {
+                    self.threads.forget_attachment(id);
+                    if is_atom(&r, "error") {
+                        Err(DebugError(format!(
+                            "{}: another debugger is attached to this process (e.g. :debugger or another Orbit)",
+                            self.thread_label(id)
+                        )))
+                    } else {
+                        // Gone from the interpreter meanwhile (exited and cleared): nothing to show.
+                        Ok(())
+                    }
+                }
+            }
+            Err(e) => {
+                self.threads.forget_attachment(id);
+                Err(rpc_err(e))
+            }
+        }
+    }
+
+    /// Ends the attachment: the server takes the exit signal as a detach; the process itself goes on.
+    pub(super) fn detach_thread(&mut self, id: i64) {
+        let link = self.cluster.link(&self.server_node);
+        if let Some(t) = self.threads.get_mut(id) {
+            if let (Some(att), Some(link)) = (t.attach_pid.take(), link) {
+                let _ = link.exit(&att, &self.server, atom("normal"));
+            }
+            if let Some(f) = t.forwarder.take() {
+                f.abort();
+            }
+            t.meta = None;
+        }
+    }
+
+    /// `node #PID<0.N.M> name function`, as the editor lists the thread.
+    fn thread_name(&self, t: &Thread) -> String {
+        let pid = format!("#PID<0.{}.{}>", t.pid.id, t.pid.serial);
+        let who = t.name.clone().map(|n| format!(" {n}")).unwrap_or_default();
+        let at = match &t.state {
+            ThreadState::Stopped { module, line, .. } => format!(" {}", self.modules.function_at(module, *line)),
+            ThreadState::PostMortem { module: Some(m), line: Some(l), .. } => {
+                format!(" {}", self.modules.function_at(m, *l))
+            }
+            ThreadState::Suspended => " (suspended)".to_string(),
+            _ => String::new(),
+        };
+        format!("{} {pid}{who}{at}", t.node)
+    }
+
+    pub(super) fn thread_label(&self, id: i64) -> String {
+        self.threads.get(id).map(|t| self.thread_name(t)).unwrap_or_default()
+    }
+}

@@ -1,0 +1,80 @@
+//! Small helpers every part of the engine uses: reading the agent's answers, console output, module globs.
+
+use crate::debugger::names::module_display;
+use crate::debugger::{DebugError, EngineEvent, OutputCategory};
+use crate::rpc::RpcError;
+use crate::term::{as_str, as_tuple, atom, int, is_atom, Limits};
+use eetf::{Pid, Term};
+
+pub(super) fn rpc_err(e: RpcError) -> DebugError {
+    DebugError(e.to_string())
+}
+
+/// A term as text: strings as they are, anything else as Erlang prints it.
+pub(super) fn text(t: &Term) -> String {
+    match as_str(t) {
+        Some(s) => s.to_string(),
+        None => crate::term::render_erlang(t, &Limits::default()),
+    }
+}
+
+pub(super) fn pid_of(t: &Term) -> Option<Pid> {
+    match t {
+        Term::Pid(p) => Some(p.clone()),
+        _ => None,
+    }
+}
+
+/// The elements after `ok` in `{ok, …}` (at least one).
+pub(super) fn ok_value(t: &Term) -> Option<&[Term]> {
+    as_tuple(t).filter(|p| p.len() >= 2 && is_atom(&p[0], "ok")).map(|p| &p[1..])
+}
+
+/// The reason in an `{error, Reason}` answer as text (the whole answer if it has no reason).
+pub(super) fn error_text(t: &Term) -> String {
+    as_tuple(t).and_then(|p| p.get(1)).map(text).unwrap_or_else(|| text(t))
+}
+
+/// The interpreter's stack level as `orbit_dbg` takes it: `nostack` for the top frame.
+pub(super) fn sp_term(sp: Option<i64>) -> Term {
+    match sp {
+        Some(l) => int(l),
+        None => atom("nostack"),
+    }
+}
+
+/// A line for the debug console.
+pub(super) fn output(text: String) -> EngineEvent {
+    EngineEvent::Output { category: OutputCategory::Console, text }
+}
+
+fn glob_match(pattern: &str, text: &str) -> bool {
+    // `*` matches any run of characters; everything else literally.
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == text;
+    }
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            match rest.strip_prefix(part) {
+                Some(r) => rest = r,
+                None => return false,
+            }
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+/// Does a glob name this module? Globs are written as the user reads modules (`Bank.*`, `bank_*`).
+pub(super) fn module_matches(glob: &str, module: &str) -> bool {
+    let glob = glob.trim();
+    glob_match(glob, &module_display(module)) || glob_match(glob, module)
+}

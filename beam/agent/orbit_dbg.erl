@@ -18,7 +18,7 @@
          breakpoint/3, undefined_function/3, undefined_lambda/3,
          start_keeper/2, stop_keeper/0, keeper_loop/1,
          set_condition/2, clear_conditions/1, condition/2, step/2, step_landed/2,
-         stack/1, caller/1, scope/3, children/4, eval/5, set_variable/5, forget/1, stored/1,
+         stack/1, caller/1, call_target/3, scope/3, children/4, eval/5, set_variable/5, forget/1, stored/1,
          struct_fields/1, process_scope/1, suspend/1, resume/1, resume_all/0, current_stack/1, pause/1,
          install_crash_forwarder/1, remove_crash_forwarder/0, log/2,
          cleanup/2, snapshot_here/0, take/1, shrink/2, limits/0]).
@@ -566,6 +566,14 @@ keeper_get(K) ->
         _ -> error
     end.
 
+%% A step trap (see call_target/3) stops only the process the step went to, once.
+check(Slot, #{trap := Only} = Spec, Bs) ->
+    Mine = case Only of
+               {node, N} -> node() =:= N;
+               Pid when is_pid(Pid) -> get(self) =:= Pid
+           end,
+    Mine andalso ets:insert_new(orbit_dbg_conds, {{trap_fired, Slot, maps:get(id, Spec)}, true})
+        andalso check(Slot, maps:remove(trap, Spec), Bs);
 check(Slot, #{condition := Cond, hit := Hit} = Spec, Bs) ->
     Pass = case Cond of
                undefined -> true;
@@ -708,16 +716,174 @@ stack(Meta) ->
         E -> E
     end.
 
-%% The process that waits for this one's reply when it is serving a GenServer.call:
-%% {ok, CallerPid} | none.
+%% The process that waits for this one's answer: {ok, CallerPid, How, CallerFunction} where How is
+%% gen_server_call (it is serving a GenServer.call) or erpc (it runs a call that :erpc or :rpc spawned
+%% from another node); CallerFunction is {M, F, Arity} of where the caller is now, or undefined. none.
 caller(Meta) ->
     case meta_get(Meta, backtrace, all) of
         {ok, Trace} ->
             case [From || {_, {_, handle_call, [_Req, From, _State]}} <- Trace] of
-                [{Pid, _Tag} | _] when is_pid(Pid) -> {ok, Pid};
-                _ -> none
+                [{Pid, _Tag} | _] when is_pid(Pid) -> {ok, Pid, gen_server_call, current_function(Pid)};
+                _ -> spawning_caller(Meta)
             end;
         _ -> none
+    end.
+
+%% erpc runs a call in a process that the caller spawned with spawn_request/5: its parent.
+spawning_caller(Meta) ->
+    Debugged = case erlang:process_info(Meta, dictionary) of
+                   {dictionary, D} -> proplists:get_value(self, D);
+                   _ -> undefined
+               end,
+    case is_pid(Debugged) andalso catch erlang:process_info(Debugged, [parent, current_stacktrace]) of
+        [{parent, Parent}, {current_stacktrace, St}] when is_pid(Parent), node(Parent) =/= node() ->
+            case [x || {erpc, execute_call, _, _} <- St] of
+                [] -> none;
+                _ -> {ok, Parent, erpc, current_function(Parent)}
+            end;
+        _ -> none
+    end.
+
+current_function(Pid) when node(Pid) =:= node() ->
+    case erlang:process_info(Pid, current_function) of
+        {current_function, MFA} -> MFA;
+        _ -> undefined
+    end;
+current_function(Pid) ->
+    try erpc:call(node(Pid), erlang, process_info, [Pid, current_function], 2000) of
+        {current_function, MFA} -> MFA;
+        _ -> undefined
+    catch _:_ -> undefined
+    end.
+
+%% ---------------------------------------------------------------------------------------------
+%% Stepping into the process a call goes to
+
+%% Where a call on line Line of Mod, made by the paused process of Meta, lands in another process
+%% (on this node or another):
+%%   {gen_server, Node, Pid, CallbackModule, Function, Arity}: GenServer.call/cast (or :gen_server's) to
+%%     Pid, or a message sent to a GenServer (handle_info/2);
+%%   {spawned, Node, M, F, Arity}: :erpc.call/cast or :rpc.call/cast run M:F in a process on Node;
+%%   none: no such call on that line (an ordinary step);
+%%   {unknown, Why}: there is one, but where it lands cannot be told.
+%% The call's target is computed from the line's code and the frame's bindings, before the call runs.
+call_target(Meta, Mod, Line) ->
+    case abstract_code(Mod) of
+        {ok, Forms, _} ->
+            case calls_on_line(Forms, Line) of
+                [] -> none;
+                [Call | _] ->
+                    Bs = case bindings(Meta, nostack) of {ok, B} -> B; _ -> [] end,
+                    try target(Call, Bs)
+                    catch throw:{unknown, Why} -> {unknown, unicode:characters_to_binary(Why)}
+                    end
+            end;
+        _ -> none
+    end.
+
+calls_on_line(Forms, Line) ->
+    calls_on_line([F || {function, _, _, _, _} = F <- Forms], Line, []).
+
+calls_on_line([], _Line, Acc) -> lists:reverse(Acc);
+calls_on_line([T | Rest], Line, Acc) when is_tuple(T) ->
+    Acc1 = case cross_call(T) of
+               {ok, Call} ->
+                   case line(element(2, T)) of Line -> [Call | Acc]; _ -> Acc end;
+               false -> Acc
+           end,
+    calls_on_line(tuple_to_list(T) ++ Rest, Line, Acc1);
+calls_on_line([L | Rest], Line, Acc) when is_list(L) -> calls_on_line(L ++ Rest, Line, Acc);
+calls_on_line([_ | Rest], Line, Acc) -> calls_on_line(Rest, Line, Acc).
+
+cross_call({call, _, {remote, _, {atom, _, M}, {atom, _, F}}, Args}) ->
+    case {M, F, Args} of
+        {erpc, call, [N, Mo, Fu, A | _]} -> {ok, {spawn, N, Mo, Fu, A}};
+        {erpc, cast, [N, Mo, Fu, A]} -> {ok, {spawn, N, Mo, Fu, A}};
+        {rpc, call, [N, Mo, Fu, A | _]} -> {ok, {spawn, N, Mo, Fu, A}};
+        {rpc, cast, [N, Mo, Fu, A]} -> {ok, {spawn, N, Mo, Fu, A}};
+        {G, call, [Dest, _ | _]} when G =:= 'Elixir.GenServer'; G =:= gen_server -> {ok, {gen_server, Dest, handle_call, 3}};
+        {G, cast, [Dest, _]} when G =:= 'Elixir.GenServer'; G =:= gen_server -> {ok, {gen_server, Dest, handle_cast, 2}};
+        {erlang, send, [Dest, _ | _]} -> {ok, {send, Dest}};
+        {'Elixir.Kernel', send, [Dest, _]} -> {ok, {send, Dest}};
+        _ -> false
+    end;
+cross_call({op, _, '!', Dest, _}) -> {ok, {send, Dest}};
+cross_call(_) -> false.
+
+target({spawn, NodeE, ModE, FunE, ArgsE}, Bs) ->
+    Node = value(NodeE, Bs, "the node"),
+    M = value(ModE, Bs, "the module"),
+    F = value(FunE, Bs, "the function"),
+    Arity = case list_length(ArgsE) of
+                N when is_integer(N) -> N;
+                undefined -> length(value(ArgsE, Bs, "the arguments"))
+            end,
+    is_atom(Node) andalso is_atom(M) andalso is_atom(F) orelse throw({unknown, "the call's node, module or function is not an atom"}),
+    {spawned, Node, M, F, Arity};
+target({gen_server, DestE, Fun, Arity}, Bs) ->
+    Pid = resolve(value(DestE, Bs, "the destination")),
+    {gen_server, node(Pid), Pid, callback_module(Pid), Fun, Arity};
+target({send, DestE}, Bs) ->
+    Pid = resolve(value(DestE, Bs, "the destination")),
+    {gen_server, node(Pid), Pid, callback_module(Pid), handle_info, 2}.
+
+list_length({nil, _}) -> 0;
+list_length({cons, _, _, T}) -> case list_length(T) of N when is_integer(N) -> N + 1; U -> U end;
+list_length(_) -> undefined.
+
+%% The value of an expression of the paused frame, by erl_eval with the frame's bindings; bounded.
+value(Expr, Bs, What) ->
+    Self = self(),
+    Ref = make_ref(),
+    {Pid, MRef} = spawn_monitor(fun() -> Self ! {Ref, erl_eval:expr(Expr, erlang_binding(Bs))} end),
+    receive
+        {Ref, {value, V, _}} -> erlang:demonitor(MRef, [flush]), V;
+        {'DOWN', MRef, process, Pid, _} -> throw({unknown, io_lib:format("~s cannot be worked out before the call runs", [What])})
+    after 2000 ->
+        exit(Pid, kill),
+        throw({unknown, io_lib:format("working out ~s took too long", [What])})
+    end.
+
+resolve(Pid) when is_pid(Pid) -> Pid;
+resolve(Name) when is_atom(Name) -> registered(Name, node());
+resolve({Name, Node}) when is_atom(Name), is_atom(Node) -> registered(Name, Node);
+resolve({global, Name}) ->
+    case global:whereis_name(Name) of
+        P when is_pid(P) -> P;
+        _ -> throw({unknown, io_lib:format("no process is registered globally as ~tp", [Name])})
+    end;
+resolve({via, M, Name}) ->
+    case catch M:whereis_name(Name) of
+        P when is_pid(P) -> P;
+        _ -> throw({unknown, io_lib:format("~tp finds no process named ~tp", [M, Name])})
+    end;
+resolve(Other) -> throw({unknown, io_lib:format("~tp names no process", [Other])}).
+
+registered(Name, Node) ->
+    case catch erpc:call(Node, erlang, whereis, [Name], 2000) of
+        P when is_pid(P) -> P;
+        _ -> throw({unknown, io_lib:format("no process is registered as ~s on ~s", [display(Name), Node])})
+    end.
+
+display(Name) ->
+    case atom_to_list(Name) of
+        "Elixir." ++ Rest -> Rest;
+        Other -> Other
+    end.
+
+%% A GenServer's callback module (proc_lib notes it as the initial call's module).
+callback_module(Pid) ->
+    Info = case node(Pid) =:= node() of
+               true -> erlang:process_info(Pid, [dictionary, initial_call]);
+               false -> catch erpc:call(node(Pid), erlang, process_info, [Pid, [dictionary, initial_call]], 2000)
+           end,
+    case Info of
+        [{dictionary, D}, {initial_call, _}] ->
+            case proplists:get_value('$initial_call', D) of
+                {M, init, 1} -> M;
+                _ -> throw({unknown, io_lib:format("~p is not a GenServer: where it receives the message cannot be told", [Pid])})
+            end;
+        _ -> throw({unknown, io_lib:format("~p is not alive", [Pid])})
     end.
 
 arity(A) when is_list(A) -> length(A);

@@ -172,22 +172,6 @@ async fn main() {
         .and_then(|t| as_integer(&t))
         .unwrap_or(0) as f64;
     cluster.call(&a, "orbit_bench_dbg", "native_cleanup", vec![atom("bank_ledger")], T).await.unwrap();
-    eprintln!("bench: native breakpoint latency, {HITS} passes of one long-lived process");
-    // The native client runs on the other node, as Orbit runs on another machine than the process.
-    let b = nodes.name(1).to_string();
-    let link_b = cluster.link(&b).unwrap();
-    agent::load_from_source(&link_b, "orbit_bench_dbg", include_str!("orbit_bench_dbg.erl")).await.unwrap();
-    let native_passes = cluster
-        .call(
-            &b,
-            "orbit_bench_dbg",
-            "native_pass_latency",
-            vec![atom("bank_ledger"), int(LINE as i64), int(HITS as i64), atom(&a)],
-            T * 5,
-        )
-        .await
-        .expect("native run");
-    cluster.call(&b, "orbit_bench_dbg", "native_cleanup", vec![atom("bank_ledger")], T).await.unwrap();
     let mut engine = engine_on(cluster, &nodes).await;
     let t0 = Instant::now();
     let bps = engine.set_breakpoints(&ledger, vec![LineBreakpoint { line: LINE, ..Default::default() }]).await;

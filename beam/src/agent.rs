@@ -4,8 +4,10 @@
 //! - **Groups.** The modules come in groups ([`Group`]): the core (`orbit_agent`, `orbit_health`,
 //!   `orbit_procs`) that every command needs, and one group each for the debugger, the tracer, hot reload
 //!   and sandboxes. A command installs only the groups it uses ([`install_groups`]).
-//! - **Compiled once per OTP release.** A module is compiled from its source on the first node of each
-//!   OTP release that needs it (`orbit_agent:compile/1`; the bootstrap module `orbit_agent` itself through
+//! - **Compiled once per OTP release.** When Erlang is installed where Orbit is built, `build.rs` compiles
+//!   the modules ahead of time: nodes of that OTP release load those binaries and compile nothing.
+//!   Otherwise a module is compiled from its source on the first node of each OTP release that needs it
+//!   (`orbit_agent:compile/1`; the bootstrap module `orbit_agent` itself through
 //!   `erl_scan`/`erl_parse`/`compile:forms` over RPC), and the resulting binary is loaded with
 //!   `code:load_binary` on every other node of that release. Binaries are kept in a [`BinaryCache`] for the
 //!   life of the process and, unless `ORBIT_AGENT_CACHE=off`, on Orbit's own disk (`~/.cache/orbit/agent`,
@@ -168,30 +170,26 @@ pub enum InstallOutcome {
     Upgraded,
 }
 
-/// FNV-1a over the source: stable across builds and platforms, unlike `DefaultHasher`.
-pub fn source_hash(source: &str) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in source.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    format!("{h:016x}")
+mod stamp;
+pub use stamp::source_hash;
+
+/// The agent as compiled when Orbit was built (see `build.rs`), if Erlang was installed there.
+mod prebuilt {
+    include!(concat!(env!("OUT_DIR"), "/prebuilt_agent.rs"));
 }
 
-/// The source as installed: the hash attribute joins the `-module` line, so compiler line numbers stay true.
+/// Compiled modules: `(name, BEAM file)`.
+pub type Beams = &'static [(&'static str, &'static [u8])];
+
+/// The OTP release the agent was compiled for when Orbit was built, and its modules; `None` when Erlang
+/// was not there.
+pub fn prebuilt() -> Option<(&'static str, Beams)> {
+    prebuilt::PREBUILT_RELEASE.map(|r| (r, prebuilt::PREBUILT))
+}
+
+/// The source as installed, with its version stamp.
 fn stamped_source(m: &AgentModule) -> String {
-    let attr = format!(" -orbit_source_hash(\"{}\").", source_hash(m.source));
-    let mut out = String::with_capacity(m.source.len() + attr.len() + 1);
-    let mut done = false;
-    for line in m.source.lines() {
-        out.push_str(line);
-        if !done && line.trim_start().starts_with("-module(") {
-            out.push_str(&attr);
-            done = true;
-        }
-        out.push('\n');
-    }
-    out
+    stamp::stamped_source(m.source)
 }
 
 // ─────────────────────────────────────────────────────────────────────────────────────────────────────────
@@ -228,10 +226,30 @@ impl BinaryCache {
         BinaryCache { disk, ..BinaryCache::default() }
     }
 
-    /// The process-wide cache, with the disk cache of [`default_disk_dir`].
+    /// The process-wide cache: the binaries built with Orbit (unless `ORBIT_AGENT_PREBUILT=off`), then
+    /// the disk cache of [`default_disk_dir`].
     pub fn global() -> Arc<BinaryCache> {
         static GLOBAL: OnceLock<Arc<BinaryCache>> = OnceLock::new();
-        GLOBAL.get_or_init(|| Arc::new(BinaryCache::new(default_disk_dir()))).clone()
+        GLOBAL
+            .get_or_init(|| {
+                let cache = BinaryCache::new(default_disk_dir());
+                let off = std::env::var("ORBIT_AGENT_PREBUILT")
+                    .is_ok_and(|v| matches!(v.trim(), "off" | "0" | "false" | "none"));
+                if !off {
+                    cache.add_prebuilt();
+                }
+                Arc::new(cache)
+            })
+            .clone()
+    }
+
+    /// Offers the binaries compiled when Orbit was built to the nodes of that OTP release.
+    pub fn add_prebuilt(&self) {
+        if let Some((release, beams)) = prebuilt() {
+            for (module, beam) in beams {
+                self.insert(release, module, beam.to_vec());
+            }
+        }
     }
 
     /// How many times a module was compiled on a node through this cache.
@@ -296,17 +314,21 @@ impl BinaryCache {
 
     async fn compile_on(&self, link: &Link, m: &'static AgentModule) -> Result<Vec<u8>, AgentError> {
         self.compiles.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::Instant::now();
         let source = stamped_source(m);
-        if m.name == "orbit_agent" {
-            // The bootstrap: no helper of Orbit's on the node yet.
-            return compile_from_source(link, m.name, &source).await;
-        }
         let node = link.peer().to_string();
-        let reply = call(link, "orbit_agent", "compile", vec![binary(source.into_bytes())]).await?;
-        match as_tuple(&reply) {
-            Some([ok, name, Term::Binary(b)]) if *ok == atom("ok") && *name == atom(m.name) => Ok(b.bytes.clone()),
-            _ => Err(AgentError::Compile { node, module: m.name, detail: render(&reply) }),
-        }
+        let compiled = if m.name == "orbit_agent" {
+            // The bootstrap: no helper of Orbit's on the node yet.
+            compile_from_source(link, m.name, &source).await
+        } else {
+            let reply = call(link, "orbit_agent", "compile", vec![binary(source.into_bytes())]).await?;
+            match as_tuple(&reply) {
+                Some([ok, name, Term::Binary(b)]) if *ok == atom("ok") && *name == atom(m.name) => Ok(b.bytes.clone()),
+                _ => Err(AgentError::Compile { node: node.clone(), module: m.name, detail: render(&reply) }),
+            }
+        };
+        tracing::debug!("{node}: compiled {} in {:?}", m.name, started.elapsed());
+        compiled
     }
 
     fn disk_path(&self, otp_release: &str, m: &AgentModule) -> Option<PathBuf> {
@@ -392,6 +414,7 @@ pub async fn install_groups(
     groups: Groups,
     cache: &BinaryCache,
 ) -> Result<(NodeAgent, Vec<(&'static str, InstallOutcome)>), AgentError> {
+    let started = std::time::Instant::now();
     let groups = groups.with(Group::Core);
     let wanted: Vec<&'static AgentModule> = MODULES.iter().filter(|m| groups.contains(m.group)).collect();
     let names: Vec<&str> = wanted.iter().map(|m| m.name).collect();
@@ -464,8 +487,10 @@ pub async fn install_groups(
             cache.replace(&agent.otp_release, m, own);
         }
     }
-    let outcomes = wanted.iter().map(|m| (m.name, outcomes.get(m.name).copied().unwrap_or(InstallOutcome::Current)));
-    Ok((agent, outcomes.collect()))
+    let outcomes: Vec<_> =
+        wanted.iter().map(|m| (m.name, outcomes.get(m.name).copied().unwrap_or(InstallOutcome::Current))).collect();
+    tracing::debug!("{}: agent ({groups}) ready in {:?}: {outcomes:?}", link.peer(), started.elapsed());
+    Ok((agent, outcomes))
 }
 
 /// `orbit_agent:info/1` on the node: its release and the hash of each module (`None`: not loaded or no
@@ -766,6 +791,23 @@ mod tests {
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         assert_eq!(cache.read_disk("25", m), None);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn prebuilt_binaries_match_the_embedded_sources() {
+        // Present when Erlang was installed at build time (as scripts/test and scripts/bench ensure).
+        let Some((release, beams)) = prebuilt() else { return };
+        assert!(!release.is_empty());
+        for (name, beam) in beams {
+            let m = MODULES.iter().find(|m| m.name == *name).expect("an agent module");
+            assert!(beam.starts_with(b"FOR1"), "{name}");
+            // The version stamp is in the binary: a node loading it reports this source's hash.
+            let hash = source_hash(m.source);
+            assert!(beam.windows(hash.len()).any(|w| w == hash.as_bytes()), "{name} carries {hash}");
+        }
+        let cache = BinaryCache::new(None);
+        cache.add_prebuilt();
+        assert_eq!(cache.get(release, beams[0].0).as_deref(), Some(beams[0].1));
     }
 
     #[test]

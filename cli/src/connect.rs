@@ -69,13 +69,20 @@ impl ConnectArgs {
     }
 }
 
+/// Waits until no node is still connecting (or `limit` passes), looking again at each membership event
+/// and every few milliseconds (a failed attempt sends no event).
 async fn wait_for_members(cluster: &Cluster, limit: Duration) {
     let deadline = tokio::time::Instant::now() + limit;
+    let mut events = cluster.subscribe();
     loop {
         let pending = cluster.nodes().iter().any(|(_, s)| *s == beam::cluster::NodeState::Connecting);
         if !pending || tokio::time::Instant::now() >= deadline {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::select! {
+            _ = events.recv() => {}
+            _ = tokio::time::sleep(Duration::from_millis(5)) => {}
+            _ = tokio::time::sleep_until(deadline) => {}
+        }
     }
 }

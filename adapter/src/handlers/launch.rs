@@ -78,7 +78,8 @@ impl<W: AsyncWrite + Unpin> Session<W> {
                 return Err(format!("projectDir {} is not a directory", dir.display()));
             }
         }
-        let mut cluster = ClusterOptions::default();
+        // The debugger's agent modules with the core, as each node connects (compiled once per OTP release).
+        let mut cluster = ClusterOptions::default().with_group(beam::agent::Group::Debugger);
         if let Some(ms) = a.tick_time_ms {
             cluster.link.tick_time = Duration::from_millis(ms.max(1000));
         }
@@ -137,7 +138,7 @@ impl<W: AsyncWrite + Unpin> Session<W> {
         let config = AttachConfig {
             seeds,
             cookie,
-            cluster: ClusterOptions::default(),
+            cluster: ClusterOptions::default().with_group(beam::agent::Group::Debugger),
             project_dir: Some(project_dir),
             source_map: source_map(a.source_map),
             interpret: a.interpret.unwrap_or_default(),

@@ -132,6 +132,8 @@ impl IntEngine {
     }
 
     pub async fn with_cluster(cluster: Cluster, config: AttachConfig) -> Result<IntEngine, DebugError> {
+        // The debugger's agent modules on every node, in parallel (and on nodes that join later, before NodeUp).
+        let _ = cluster.require(crate::agent::Group::Debugger).await;
         let up = cluster.up_nodes();
         let entry = config
             .seeds

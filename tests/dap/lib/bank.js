@@ -12,6 +12,8 @@ const FILES = {
   fees: path.join(DEMO_DIR, 'lib/bank/fees.ex'),
   ledger: path.join(DEMO_DIR, 'lib/bank/ledger.ex'),
   mailbox: path.join(DEMO_DIR, 'lib/bank/mailbox.ex'),
+  remote: path.join(DEMO_DIR, 'lib/bank/remote.ex'),
+  accountSupervisor: path.join(DEMO_DIR, 'lib/bank/account_supervisor.ex'),
   bankLedger: path.join(DEMO_DIR, 'src/bank_ledger.erl'),
 };
 

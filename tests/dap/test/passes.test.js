@@ -151,3 +151,40 @@ test('recursion stops at every level; a log point in a loop of 10 prints 10 line
   assert.match(logged[9], /year 1: \d+/);
   assert.equal(stops.length, 3, 'a log point never stops');
 }));
+
+test('a step that leaves the callback does not stay armed: the next call stops at the breakpoint, not before, and after stepOut too', { timeout: TEST_TIMEOUT }, withCluster(2, async ({ cluster, attach }) => {
+  const id = await openAccountOn(cluster, 1, 0);
+  const { dap } = await attach(0, { breakpoints: { [FILES.account]: [75] } });
+  const deposit = (n) => cluster.evalAsync(0, `gen_server:call('Elixir.Bank':whereis(<<"${id}">>), {deposit, ${n}}, 60000)`);
+
+  // Stop on line 75, `next` to 76, `next` out of the callback into gen_server (native code).
+  let hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  let call = deposit(1);
+  let thread = (await hit).body.threadId;
+  for (const want of [76]) {
+    const stepped = waitForStopped(dap, { threadId: thread, timeout: 30000 });
+    await request(dap, 'next', { threadId: thread });
+    await stepped;
+    assert.equal((await topFrame(dap, thread)).frame.line, want);
+  }
+  await request(dap, 'next', { threadId: thread });
+  assert.equal(await resultOf(call, 'deposit 1'), '{ok,1}');
+
+  // The next call stops at the breakpoint (75), not at the callback's first line (74).
+  hit = waitForStopped(dap, { timeout: 30000 });
+  call = deposit(2);
+  let ev = await hit;
+  assert.equal(ev.body.reason, 'breakpoint');
+  thread = ev.body.threadId;
+  assert.equal((await topFrame(dap, thread)).frame.line, 75);
+  // stepOut of the callback: the call returns, and a later call still stops.
+  await request(dap, 'stepOut', { threadId: thread });
+  assert.equal(await resultOf(call, 'deposit 2'), '{ok,3}');
+  hit = waitForStopped(dap, { timeout: 30000 });
+  call = deposit(3);
+  ev = await hit;
+  assert.equal(ev.body.reason, 'breakpoint');
+  assert.equal((await topFrame(dap, ev.body.threadId)).frame.line, 75);
+  await request(dap, 'continue', { threadId: ev.body.threadId });
+  assert.equal(await resultOf(call, 'deposit 3'), '{ok,6}');
+}));

@@ -84,6 +84,15 @@ impl Breakpoints {
         self.list.iter().flat_map(|b| b.points()).collect()
     }
 
+    /// A condition slot for a breakpoint Orbit sets for itself (a step's trap, see step_into.rs).
+    pub(super) fn take_slot(&mut self) -> Option<u32> {
+        self.free_slots.pop_first()
+    }
+
+    pub(super) fn free_slot(&mut self, slot: u32) {
+        self.free_slots.insert(slot);
+    }
+
     /// How many breakpoints hold somewhere.
     pub(super) fn holding(&self) -> usize {
         self.list.iter().filter(|b| b.at.is_some()).count()

@@ -10,9 +10,9 @@ use std::time::Duration;
 impl IntEngine {
     /// The arguments of `orbit_dbg:cleanup/2`: the modules Orbit interpreted and every breakpoint point.
     fn cleanup_args(&self) -> Vec<Term> {
-        let mods = list(self.modules.interpreted().map(atom).collect());
-        let breaks =
-            list(self.breakpoints.points().into_iter().map(|(m, l)| tuple(vec![atom(&m), int(l as i64)])).collect());
+        let mods = list(self.modules.in_server().map(atom).collect());
+        let points = self.breakpoints.points().into_iter().chain(self.step_into.points());
+        let breaks = list(points.map(|(m, l)| tuple(vec![atom(&m), int(l as i64)])).collect());
         vec![mods, breaks]
     }
 

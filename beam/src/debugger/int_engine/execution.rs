@@ -2,6 +2,7 @@
 //! process), pause (the interpreter stops interpreted code; anything else is suspended by the node's
 //! keeper), and `/pause` from the debug console.
 
+use super::step_into::Target;
 use super::threads::ThreadState;
 use super::util::{rpc_err, text};
 use super::{IntEngine, CALL};
@@ -19,7 +20,7 @@ pub(super) fn meta_command(how: Resume) -> &'static str {
     }
 }
 
-fn meta_cmd_msg(cmd: &str) -> Term {
+pub(super) fn meta_cmd_msg(cmd: &str) -> Term {
     tuple(vec![atom("user"), tuple(vec![atom("cmd"), atom(cmd)])])
 }
 
@@ -46,6 +47,25 @@ impl IntEngine {
                     .meta
                     .clone()
                     .ok_or_else(|| DebugError::new("the interpreter has not answered for this process yet"))?;
+                let mut how = how;
+                let mut events = Vec::new();
+                if how == Resume::StepIn {
+                    // Into the process the line calls, if it calls one (step_into.rs): the caller steps
+                    // over its line meanwhile.
+                    match self.step_target(&node, &meta, &module, line).await {
+                        Target::None => {}
+                        Target::Unknown(why) => {
+                            how = Resume::Next;
+                            events.push(self.step_over_note(thread, &why));
+                        }
+                        target => {
+                            how = Resume::Next;
+                            if let Err(why) = self.cross_into(thread, target).await {
+                                events.push(self.step_over_note(thread, &why));
+                            }
+                        }
+                    }
+                }
                 if matches!(how, Resume::Next | Resume::StepIn) {
                     // Through the agent, which notes where the step starts (see on_break in stops.rs).
                     let args = vec![Term::from(meta), atom(meta_command(how))];
@@ -64,7 +84,20 @@ impl IntEngine {
                 }
                 self.frames.invalidate(thread);
                 self.forget_stored(thread).await;
-                Ok(Vec::new())
+                Ok(events)
+            }
+            ThreadState::Awaiting { .. } => {
+                // Its step over the line ends when the answer is back; it can only be let go on then.
+                if how == Resume::Continue && self.step_into.continue_caller(thread) {
+                    self.threads.set_state(thread, ThreadState::Running);
+                    self.frames.invalidate(thread);
+                    return Ok(vec![EngineEvent::Continued { thread }]);
+                }
+                let waits_for = self.step_into.awaited_by(thread).map(|(_, l)| l).unwrap_or_default();
+                Err(DebugError(format!(
+                    "{} is waiting for the answer of {waits_for}: it stops on its next line once that process answers (continue or step out of it); Continue lets it go on without stopping",
+                    self.thread_label(thread)
+                )))
             }
             ThreadState::PostMortem { .. } => {
                 self.detach_thread(thread);

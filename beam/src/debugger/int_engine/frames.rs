@@ -1,6 +1,7 @@
 //! Stacks and scopes: the ids the editor gets for frames and for variables references (valid until the
 //! thread moves on), a stopped or suspended thread's stack, and a frame's scopes.
 
+use super::step_into::MarkerFrame;
 use super::threads::ThreadState;
 use super::util::{ok_value, rpc_err};
 use super::{IntEngine, CALL};
@@ -94,17 +95,26 @@ impl IntEngine {
         let meta = t.meta.clone();
         let state = t.state.clone();
         let mut out = Vec::new();
+        // A caller waiting for the answer of a process it stepped into: that process first.
+        if let ThreadState::Awaiting { .. } = state {
+            if let Some(marker) = self.awaiting_frame(thread) {
+                out.push(self.marker_frame(marker, thread));
+            }
+        }
         match state {
             ThreadState::Stopped { ref module, line, .. }
+            | ThreadState::Awaiting { ref module, line, .. }
             | ThreadState::PostMortem { module: Some(ref module), line: Some(line), .. } => {
-                let meta =
-                    meta.ok_or_else(|| DebugError::new("the interpreter has not answered for this process yet"))?;
+                let meta = meta
+                    .clone()
+                    .ok_or_else(|| DebugError::new("the interpreter has not answered for this process yet"))?;
                 let r = self
                     .cluster
                     .call(&node, "orbit_dbg", "stack", vec![Term::from(meta)], CALL)
                     .await
                     .map_err(rpc_err)?;
                 let frames = ok_value(&r).and_then(|v| as_list(&v[0]).map(|l| l.to_vec())).unwrap_or_default();
+                let first = out.len();
                 for (i, f) in frames.iter().enumerate() {
                     let Some([le, m, fun, arity, fline]) = as_tuple(f).and_then(|t| <&[Term; 5]>::try_from(t).ok())
                     else {
@@ -137,7 +147,7 @@ impl IntEngine {
                         subtle: false,
                     });
                 }
-                if out.is_empty() {
+                if out.len() == first {
                     // The post-mortem meta may know no stack: show where it crashed.
                     let id = self.frames.new_frame(FrameRef {
                         thread,
@@ -193,7 +203,30 @@ impl IntEngine {
                 return Err(DebugError(format!("thread {thread} is running: pause it to see its stack")));
             }
         }
+        // Who waits for this process's answer (a GenServer.call, an :erpc call), below its own frames.
+        if let (ThreadState::Stopped { .. }, Some(meta)) = (&state, &meta) {
+            if let Some(marker) = self.called_by_frame(&node, meta).await {
+                out.push(self.marker_frame(marker, thread));
+            }
+        }
         Ok(out)
+    }
+
+    /// A frame that stands for another process (`→ awaiting …`, `← GenServer.call from …`) in the stack of
+    /// `owner`: no variables of its own; its Process scope is the other process's when Orbit shows it as
+    /// a thread (else the owner's); it opens the other process's place in the editor.
+    fn marker_frame(&mut self, marker: MarkerFrame, owner: i64) -> FrameInfo {
+        let MarkerFrame { name, thread, place } = marker;
+        let lang = place.as_ref().map(|(m, _)| Lang::of_module(m)).unwrap_or(Lang::Elixir);
+        let id =
+            self.frames.new_frame(FrameRef { thread: thread.unwrap_or(owner), sp: None, lang, interpreted: false });
+        FrameInfo {
+            id,
+            name,
+            source: place.as_ref().and_then(|(m, _)| self.modules.path_of(m).map(Path::to_path_buf)),
+            line: place.map(|(_, l)| l).unwrap_or(0),
+            subtle: true,
+        }
     }
 
     pub(super) async fn scopes(&mut self, frame: i64) -> Result<Vec<ScopeInfo>, DebugError> {

@@ -71,6 +71,7 @@ impl IntEngine {
                 ))];
                 for id in self.threads.lose_node(&node) {
                     self.frames.invalidate(id);
+                    self.forget_crossings_of(id).await;
                     out.push(EngineEvent::ThreadExited { thread: id });
                 }
                 if node == self.server_node {

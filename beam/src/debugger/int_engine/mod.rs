@@ -14,6 +14,7 @@
 //! - `threads`: processes shown as threads, attaching to and detaching from them;
 //! - `stops`: what the interpreter reports — a stop, a pass, a crash, a process leaving;
 //! - `execution`: continue, step, pause (also `/pause` from the console);
+//! - `step_into`: stepping into the process a call goes to, on any node;
 //! - `frames`: stacks and scopes; `variables`: a frame's variables, values, setting a variable;
 //! - `render`: values printed in the frame's language; `evaluate`: expressions from the console;
 //! - `crashes`: the exception filters and crash reports; `membership`: nodes joining and leaving;
@@ -28,6 +29,7 @@ mod frames;
 mod membership;
 mod modules;
 mod render;
+mod step_into;
 mod stops;
 mod threads;
 mod util;
@@ -39,6 +41,7 @@ use self::frames::Frames;
 use self::membership::ReadyNodes;
 use self::modules::Modules;
 use self::render::StructFields;
+use self::step_into::StepInto;
 use self::threads::Threads;
 use self::util::{ok_value, output, pid_of, rpc_err, text};
 use super::breakpoints::LineBreakpoint;
@@ -108,6 +111,7 @@ pub struct IntEngine {
     filters: ExceptionFilters,
     threads: Threads,
     frames: Frames,
+    step_into: StepInto,
     structs: StructFields,
     ready_nodes: ReadyNodes,
     /// Events produced while answering a request (e.g. a pause from the console), sent after its response.
@@ -211,6 +215,7 @@ impl IntEngine {
             filters: ExceptionFilters::default(),
             threads: Threads::default(),
             frames: Frames::default(),
+            step_into: StepInto::default(),
             structs: StructFields::default(),
             ready_nodes: ReadyNodes::default(),
             pending_events: Vec::new(),
@@ -292,7 +297,11 @@ impl Engine for IntEngine {
             Raw::Cluster(e) => self.on_cluster_event(e).await,
             Raw::Note(text) if !text.is_empty() => vec![output(format!("{text}\n"))],
             Raw::Note(_) => Vec::new(),
-            Raw::Tick => self.retry_pending_breakpoints().await,
+            Raw::Tick => {
+                let mut events = self.expire_crossings().await;
+                events.extend(self.retry_pending_breakpoints().await);
+                events
+            }
         }
     }
 

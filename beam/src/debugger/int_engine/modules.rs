@@ -33,6 +33,9 @@ pub(super) struct Modules {
     index: SourceIndex,
     lines: HashMap<String, ModuleLines>,
     interpreted: BTreeMap<String, Interpreted>,
+    /// Modules put into the interpreter server only for a step into another process (see step_into.rs),
+    /// with their md5: interpreted on a node for the step alone, forgotten by the server at clean-up.
+    for_steps: BTreeMap<String, Term>,
 }
 
 impl Modules {
@@ -48,9 +51,22 @@ impl Modules {
         self.lines.contains_key(module)
     }
 
-    /// The modules Orbit made interpreted.
-    pub(super) fn interpreted(&self) -> impl Iterator<Item = &String> {
-        self.interpreted.keys()
+    /// Every module Orbit put into the interpreter server (what the clean-up undoes).
+    pub(super) fn in_server(&self) -> impl Iterator<Item = &String> {
+        self.interpreted.keys().chain(self.for_steps.keys().filter(|m| !self.interpreted.contains_key(*m)))
+    }
+
+    pub(super) fn interpreted_on(&self, module: &str, node: &str) -> bool {
+        self.interpreted.get(module).is_some_and(|i| i.nodes.contains(node))
+    }
+
+    /// The md5 of `module` as the interpreter server holds it, if Orbit put it there.
+    pub(super) fn server_md5(&self, module: &str) -> Option<Term> {
+        self.interpreted.get(module).map(|i| i.md5.clone()).or_else(|| self.for_steps.get(module).cloned())
+    }
+
+    pub(super) fn loaded_for_step(&mut self, module: &str, md5: Term) {
+        self.for_steps.insert(module.to_string(), md5);
     }
 
     /// The function around `line`, as the user reads it (the module alone if its lines are unknown).

@@ -3,6 +3,7 @@
 //! inspection, processes that run again or leave interpreted code, and the server's own status events.
 
 use super::execution::meta_command;
+use super::step_into::CrossingStop;
 use super::threads::ThreadState;
 use super::util::{ok_value, output};
 use super::{IntEngine, Raw, CALL};
@@ -20,6 +21,21 @@ impl IntEngine {
             t.echoes -= 1;
             return Vec::new();
         }
+        // Elixir gives some expressions no line (a two-element tuple or a list written as a literal): a
+        // step does not stop where the editor cannot show it, it steps on.
+        if line == 0 && !t.pausing {
+            if let Some((how @ (Resume::Next | Resume::StepIn | Resume::StepOut), ..)) = t.last_resume.clone() {
+                if let Some(meta) = t.meta.clone() {
+                    let node = t.node.clone();
+                    let args = vec![Term::from(meta), atom(meta_command(how))];
+                    match self.cluster.call(&node, "orbit_dbg", "step", args, CALL).await {
+                        Ok(r) if is_atom(&r, "ok") => return Vec::new(),
+                        Ok(r) => tracing::warn!("{node}: cannot step on: {}", super::util::text(&r)),
+                        Err(e) => tracing::warn!("{node}: cannot step on: {e}"),
+                    }
+                }
+            }
+        }
         // A step stops at the next expression, which can be a nested one of the line it started from: the
         // agent applies the pass rule (orbit_dbg's pass_check) and steps again if so. Breakpoint checks
         // of nested expressions never get here: the agent answers them in the interpreter.
@@ -36,11 +52,20 @@ impl IntEngine {
                 }
             }
         }
+        let Some(t) = self.threads.get(id) else { return Vec::new() };
+        let pid = t.pid.clone();
+        let (before, stepped_in) = match self.crossing_stop(id, &pid, &module, line, level).await {
+            Some(CrossingStop::Quiet) => return Vec::new(),
+            Some(CrossingStop::SteppedIn { before, from }) => (before, Some(from)),
+            None => (Vec::new(), None),
+        };
         let Some(t) = self.threads.get_mut(id) else { return Vec::new() };
         let came_back = t.state == ThreadState::Exited;
         let reason = if t.pausing {
             StopReason::Pause
-        } else if matches!(t.last_resume, Some((Resume::Next | Resume::StepIn | Resume::StepOut, ..))) {
+        } else if stepped_in.is_some()
+            || matches!(t.last_resume, Some((Resume::Next | Resume::StepIn | Resume::StepOut, ..)))
+        {
             StopReason::Step
         } else {
             StopReason::Breakpoint
@@ -77,6 +102,7 @@ impl IntEngine {
         let name = self.thread_label(id);
         let description = match reason {
             StopReason::Breakpoint | StopReason::FunctionBreakpoint => format!("breakpoint on {node}"),
+            StopReason::Step if stepped_in.is_some() => format!("stepped in on {node}"),
             StopReason::Step => format!("step on {node}"),
             StopReason::Pause => format!("paused on {node}"),
             StopReason::Exception => format!("crash on {node}"),
@@ -87,7 +113,10 @@ impl IntEngine {
             let tx = self.raw_tx.clone();
             tokio::spawn(async move {
                 if let Ok(r) = cluster.call(&node, "orbit_dbg", "caller", vec![Term::from(meta)], CALL).await {
-                    if let Some([Term::Pid(caller)]) = ok_value(&r) {
+                    if let Some([Term::Pid(caller), how, _]) = ok_value(&r) {
+                        if !is_atom(how, "gen_server_call") {
+                            return;
+                        }
                         let _ = tx.send(Raw::Note(format!(
                             "{name} is serving a GenServer.call from #PID<0.{}.{}> on {}: that caller gives up after its timeout (5 s by default) while this process is paused",
                             caller.id, caller.serial, caller.node.name
@@ -96,7 +125,10 @@ impl IntEngine {
                 }
             });
         }
-        let mut events = Vec::new();
+        let mut events = before;
+        if let Some(from) = stepped_in {
+            events.push(output(format!("stepped into {} from {from}\n", self.thread_label(id))));
+        }
         if came_back {
             // It left interpreted code (and was reported gone) and is back for another pass.
             events.push(EngineEvent::ThreadStarted { thread: id });
@@ -181,8 +213,21 @@ impl IntEngine {
         } else if is_atom(msg, "idle") {
             // Left interpreted code: no longer a thread to show until it stops again.
             if let Some(t) = self.threads.get_mut(id) {
-                if matches!(t.state, ThreadState::Running) {
+                if matches!(t.state, ThreadState::Running | ThreadState::Awaiting { .. }) {
                     t.state = ThreadState::Exited;
+                    // A step or pause that ended by leaving interpreted code stays armed in the meta
+                    // (`finish` would let no breakpoint stop this process again; `next` would stop it at
+                    // the first line of its next call): detaching resets the meta to running (the
+                    // interpreter's `detached`); Orbit attaches again at its next stop.
+                    let armed = t.pausing
+                        || matches!(t.last_resume, Some((Resume::Next | Resume::StepIn | Resume::StepOut, ..)));
+                    t.last_resume = None;
+                    t.pausing = false;
+                    if armed {
+                        self.detach_thread(id);
+                    }
+                    self.frames.invalidate(id);
+                    self.forget_crossings_of(id).await;
                     return vec![EngineEvent::ThreadExited { thread: id }];
                 }
             }
@@ -237,6 +282,7 @@ impl IntEngine {
                                 self.detach_thread(id);
                                 self.threads.set_state(id, ThreadState::Exited);
                                 self.frames.invalidate(id);
+                                self.forget_crossings_of(id).await;
                                 if shown {
                                     return vec![EngineEvent::ThreadExited { thread: id }];
                                 }

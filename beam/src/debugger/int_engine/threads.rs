@@ -18,6 +18,13 @@ pub(super) enum ThreadState {
         line: u32,
         level: i64,
     },
+    /// Stepped over a line that calls another process, which stopped in the code that takes the call:
+    /// waiting for its answer (see step_into.rs), at its line, shown as stopped.
+    Awaiting {
+        module: String,
+        line: u32,
+        level: i64,
+    },
     /// Suspended by Orbit; not interpreted.
     Suspended,
     /// Crashed; the interpreter keeps its last frame for inspection.
@@ -228,6 +235,9 @@ impl IntEngine {
         let who = t.name.clone().map(|n| format!(" {n}")).unwrap_or_default();
         let at = match &t.state {
             ThreadState::Stopped { module, line, .. } => format!(" {}", self.modules.function_at(module, *line)),
+            ThreadState::Awaiting { module, line, .. } => {
+                format!(" {} (awaiting an answer)", self.modules.function_at(module, *line))
+            }
             ThreadState::PostMortem { module: Some(m), line: Some(l), .. } => {
                 format!(" {}", self.modules.function_at(m, *l))
             }

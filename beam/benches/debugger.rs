@@ -2,7 +2,9 @@
 //! - breakpoint hit → `stopped` latency (target p50 ≤ 2 ms), for a fresh process per hit and for 200
 //!   consecutive passes of one long-lived process (target ≤ 2× the native client);
 //! - setBreakpoints reaching 10 nodes (first time: interpreting the module everywhere; then a change);
-//! - the slowdown of code in modules without breakpoints while a session is attached (target ≤ 5%).
+//! - the slowdown of code in modules without breakpoints while a session is attached (target ≤ 5%);
+//! - stepIn across nodes: from the request to the `stopped` event of the process on the other node that
+//!   takes the call, 50 steps (target p50 ≤ 20 ms).
 //!
 //! Bare Erlang nodes with the demo's `bank_ledger` on their code path. Run with `scripts/bench`.
 
@@ -62,6 +64,63 @@ async fn hot_loop(cluster: &beam::cluster::Cluster, node: &str, runs: usize) -> 
         v.push(as_integer(&t).unwrap() as f64);
     }
     v
+}
+
+const STEPS: usize = 50;
+
+/// Microseconds from `stepIn` on `Bank.Remote.ledger_total_on/1`'s call line (a process on node a) to
+/// the stop of node b's ledger in its `handle_call/3`, `STEPS` times; each step is then stepped out of,
+/// and the caller continued.
+async fn step_into_latency() -> Vec<f64> {
+    let nodes = TestCluster::demo(2);
+    let (a, b) = (nodes.name(0).to_string(), nodes.name(1).to_string());
+    let cluster = join(&nodes, ClusterOptions::default()).await;
+    let link = cluster.link(&a).unwrap();
+    agent::load_from_source(&link, "orbit_bench_dbg", include_str!("orbit_bench_dbg.erl")).await.unwrap();
+    let mut engine = IntEngine::with_cluster(
+        cluster,
+        AttachConfig {
+            seeds: vec![NodeName::parse(&a).unwrap()],
+            cookie: Cookie::new(nodes.cookie.clone()),
+            cluster: ClusterOptions::default(),
+            project_dir: Some(repo_root().join("fixtures/demo")),
+            source_map: SourceMap::default(),
+            interpret: vec![],
+            exclude: vec![],
+        },
+    )
+    .await
+    .expect("attach");
+    let remote = repo_root().join("fixtures/demo/lib/bank/remote.ex");
+    let bps = engine.set_breakpoints(&remote, vec![LineBreakpoint { line: 16, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let args = beam::term::list(vec![atom(&b)]);
+    let caller = engine
+        .cluster()
+        .call(&a, "orbit_bench_dbg", "start_caller", vec![atom("Elixir.Bank.Remote"), atom("ledger_total_on"), args], T)
+        .await
+        .unwrap();
+    let stopped_thread = |e: &EngineEvent| match e {
+        EngineEvent::Stopped { thread, .. } => Some(*thread),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(STEPS);
+    for _ in 0..STEPS {
+        engine.cluster().call(&a, "orbit_bench_dbg", "poke", vec![caller.clone()], T).await.unwrap();
+        let at = wait_event(&mut engine, |e| matches!(e, EngineEvent::Stopped { .. })).await;
+        let from = stopped_thread(&at).unwrap();
+        let t0 = Instant::now();
+        engine.resume(from, Resume::StepIn).await.unwrap();
+        let into = wait_event(&mut engine, |e| stopped_thread(e).is_some_and(|t| t != from)).await;
+        out.push(t0.elapsed().as_secs_f64() * 1e6);
+        engine.resume(stopped_thread(&into).unwrap(), Resume::StepOut).await.unwrap();
+        wait_event(&mut engine, |e| stopped_thread(e) == Some(from)).await;
+        engine.resume(from, Resume::Continue).await.unwrap();
+        wait_event(&mut engine, |e| matches!(e, EngineEvent::ThreadExited { thread } if *thread == from)).await;
+    }
+    let _ = engine.end().await;
+    engine.cluster().clone().disconnect().await;
+    out
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -186,6 +245,10 @@ async fn main() {
     }
     let _ = engine.end().await;
     engine.cluster().clone().disconnect().await;
+    drop(nodes);
+
+    eprintln!("bench: stepIn across nodes ({STEPS} steps)");
+    let steps = step_into_latency().await;
 
     let (n50, n99) = summary(micros(&native));
     let (o50, o99) = summary(orbit);
@@ -204,6 +267,9 @@ async fn main() {
     println!("  native int:ni + int:break                    {native_set:10.0}");
     println!("  orbit, first (interpret on 10 nodes + break) {first:10.0}   ratio {:6.2}x", first / native_set);
     println!("  orbit, moving the breakpoint (p50)           {c50:10.0}");
+    let (s50, s99) = summary(steps);
+    println!("stepIn into a GenServer.call to another node -> stopped there, {STEPS} steps (ms):");
+    println!("  orbit engine                             p50 {:8.2}   p99 {:8.2}", s50 / 1e3, s99 / 1e3);
     println!("Code without breakpoints while a session is attached (200,000 rounds, median of 18, alternating, µs):");
     println!(
         "  without session {without:10.0}   with session {with_session:10.0}   slowdown {:+.1}%",

@@ -1,7 +1,8 @@
 %% Native baselines for the debugger benchmark, run inside a node with OTP's own int.
 -module(orbit_bench_dbg).
 
--export([native_break_latency/3, native_pass_latency/4, start_server/1, poke/1, server_loop/1,
+-export([start_caller/3, caller_loop/3,
+         native_break_latency/3, native_pass_latency/4, start_server/1, poke/1, server_loop/1,
          native_set_break/2, native_cleanup/1, hot_loop/1]).
 
 %% A plain Erlang debugger client: subscribed to the interpreter, it attaches to a process when told
@@ -69,6 +70,19 @@ server_loop(Mod) ->
             _ = Mod:fee(100),
             From ! {self(), done},
             orbit_bench_dbg:server_loop(Mod)
+    end.
+
+%% A long-lived process that calls M:F(Args) once per request (the caller a step into another node
+%% starts from).
+start_caller(M, F, Args) ->
+    spawn(orbit_bench_dbg, caller_loop, [M, F, Args]).
+
+caller_loop(M, F, Args) ->
+    receive
+        {go, From} ->
+            _ = apply(M, F, Args),
+            From ! {self(), done},
+            orbit_bench_dbg:caller_loop(M, F, Args)
     end.
 
 poke(Srv) ->

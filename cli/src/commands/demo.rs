@@ -1,7 +1,8 @@
 //! `orbit demo`: a scripted debug session against the demo bank (fixtures/demo), printed as it happens.
 //! It drives the same engine `orbit dap` serves: a breakpoint in `Bank.Account.handle_call/3` is hit on a
 //! node other than the one Orbit entered through, then its stack, variables, an evaluation, a step and a
-//! continue, and the clean-up that leaves every node as it was.
+//! continue; then a step from a caller on one node into the account's `handle_call/3` on another and back
+//! out with the answer; and the clean-up that leaves every node as it was.
 
 use crate::connect::ConnectArgs;
 use anyhow::{bail, Context};
@@ -23,11 +24,13 @@ pub struct Args {
 
 const T: Duration = Duration::from_secs(15);
 
-async fn until_stopped(engine: &mut IntEngine) -> anyhow::Result<(i64, String)> {
+/// Events the engine produced that were not looked at yet (one raw event can stop two threads).
+type Pending = std::collections::VecDeque<EngineEvent>;
+
+async fn until_stopped(engine: &mut IntEngine, pending: &mut Pending) -> anyhow::Result<(i64, String)> {
     let wait = async {
         loop {
-            let Some(raw) = engine.next_raw().await else { bail!("the debugger's event stream ended") };
-            for e in engine.handle_raw(raw).await {
+            while let Some(e) = pending.pop_front() {
                 match e {
                     EngineEvent::Stopped { thread, text, description, .. } => {
                         return Ok((thread, format!("{description}: {}", text.unwrap_or_default())));
@@ -36,6 +39,8 @@ async fn until_stopped(engine: &mut IntEngine) -> anyhow::Result<(i64, String)> 
                     _ => {}
                 }
             }
+            let Some(raw) = engine.next_raw().await else { bail!("the debugger's event stream ended") };
+            pending.extend(engine.handle_raw(raw).await);
         }
     };
     tokio::time::timeout(Duration::from_secs(30), wait).await.context("no stop within 30 s")?
@@ -60,6 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     println!("-> attaching to the cluster through {}", config.seeds[0]);
     let mut engine = IntEngine::attach(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut pending = Pending::new();
     let cluster = engine.cluster().clone();
     let entry = engine.entry_node().to_string();
     println!("   nodes: {}", cluster.up_nodes().join(", "));
@@ -106,7 +112,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         caller.call(&e2, "gen_server", "call", vec![pid, req, int(60_000)], Duration::from_secs(90)).await
     });
 
-    let (thread, what) = until_stopped(&mut engine).await?;
+    let (thread, what) = until_stopped(&mut engine, &mut pending).await?;
     println!("-> stopped: {what}");
     let frames = engine.stack_trace(thread).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("   stack:");
@@ -127,13 +133,60 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     println!("   evaluate {{node(), state.balance + amount}} => {}", eval.value);
 
     engine.resume(thread, Resume::Next).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (thread, what) = until_stopped(&mut engine).await?;
+    let (thread, what) = until_stopped(&mut engine, &mut pending).await?;
     let frames = engine.stack_trace(thread).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("-> step: {what}, now at line {}", frames[0].line);
 
     engine.resume(thread, Resume::Continue).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     let result = deposit.await??;
     println!("-> continued; the deposit returned {}", beam::term::render_elixir(&result, &Default::default()));
+
+    // A step into another node: from a caller on the entry node into the account's handle_call/3 on its
+    // owner, and back out with the answer.
+    let _ = engine.set_breakpoints(&account_ex, vec![]).await;
+    let remote_ex = account_ex.with_file_name("remote.ex");
+    let bps = engine.set_breakpoints(&remote_ex, vec![LineBreakpoint { line: 10, ..Default::default() }]).await;
+    if !bps[0].verified {
+        bail!("the breakpoint in remote.ex did not take: {}", bps[0].message.clone().unwrap_or_default());
+    }
+    println!("-> Bank.Remote.deposit_via_pid/2 on {entry} calls the account on {owner}; breakpoint on its call line");
+    let caller = cluster.clone();
+    let (e2, id2) = (entry.clone(), id.clone());
+    let remote = tokio::spawn(async move {
+        let pid = caller.call(&e2, "Elixir.Bank", "whereis", vec![binary(id2.as_bytes())], T).await?;
+        caller.call(&e2, "Elixir.Bank.Remote", "deposit_via_pid", vec![pid, int(10)], Duration::from_secs(90)).await
+    });
+    let (from, what) = until_stopped(&mut engine, &mut pending).await?;
+    println!("-> stopped: {what}");
+    engine.resume(from, Resume::StepIn).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (mut into, mut what) = until_stopped(&mut engine, &mut pending).await?;
+    while into == from {
+        println!("   {what}");
+        (into, what) = until_stopped(&mut engine, &mut pending).await?;
+    }
+    println!("-> stepIn: {what}");
+    for (label, thread) in [("callee", into), ("caller", from)] {
+        println!("   {label}'s stack:");
+        for f in engine.stack_trace(thread).await.map_err(|e| anyhow::anyhow!("{e}"))? {
+            println!("     {} (line {})", f.name, f.line);
+        }
+    }
+    engine.resume(into, Resume::StepOut).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (back, what) = until_stopped(&mut engine, &mut pending).await?;
+    let frames = engine.stack_trace(back).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let scopes = engine.scopes(frames[0].id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let reply = engine
+        .variables(scopes[0].variables_reference, None, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .into_iter()
+        .find(|v| v.name == "reply")
+        .map(|v| v.value)
+        .unwrap_or_default();
+    println!("-> stepOut of the callee: {what}, now at line {} with reply = {reply}", frames[0].line);
+    engine.resume(back, Resume::Continue).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    let result = remote.await??;
+    println!("-> continued; deposit_via_pid returned {}", beam::term::render_elixir(&result, &Default::default()));
 
     let notes = engine.end().await;
     for n in &notes {

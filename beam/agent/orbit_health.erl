@@ -41,9 +41,11 @@ elixir_version() ->
             end
     end.
 
-%% Opts: #{top_n => N, window_ms => Ms}. With a window, the call first watches the node for that long and
-%% returns, under `rates`, what happened in it: scheduler utilisation (counted by this short-lived process
-%% only), reductions and IO bytes per second, and the window's true length. Without one, Orbit turns the
+%% Opts: #{top_n => N, window_ms => Ms}. With a window, the call returns, under `rates`, the scheduler
+%% utilisation, reductions and IO bytes per second and the window's true length: over the agent's own last
+%% reading when a sampler runs on the node (Orbit is watching it: top, the language server, status
+%% --watch) and that reading is at least Ms old, with no wait; otherwise the call watches the node for Ms
+%% (scheduler time counted by this short-lived process only). Without a window, Orbit turns the
 %% cumulative counters of two samples into rates itself.
 sample(Opts) when is_map(Opts) ->
     TopN = maps:get(top_n, Opts, 5),
@@ -70,27 +72,63 @@ sample(Opts) when is_map(Opts) ->
 window_rates(0) ->
     #{};
 window_rates(Ms) when is_integer(Ms), Ms > 0 ->
-    erlang:system_flag(scheduler_wall_time, true),
-    W0 = scheduler_wall_time(),
-    T0 = erlang:monotonic_time(microsecond),
-    {R0, _} = erlang:statistics(reductions),
-    {{input, I0}, {output, O0}} = erlang:statistics(io),
-    timer:sleep(Ms),
-    W1 = scheduler_wall_time(),
-    T1 = erlang:monotonic_time(microsecond),
-    {R1, _} = erlang:statistics(reductions),
-    {{input, I1}, {output, O1}} = erlang:statistics(io),
-    erlang:system_flag(scheduler_wall_time, false),
+    case kept_reading(Ms) of
+        {ok, Before} ->
+            rates(Before, reading(), agent);
+        none ->
+            erlang:system_flag(scheduler_wall_time, true),
+            Before = reading(),
+            timer:sleep(Ms),
+            After = reading(),
+            erlang:system_flag(scheduler_wall_time, false),
+            rates(Before, After, window)
+    end.
+
+%% {MonotonicMicroseconds, Reductions, IoIn, IoOut, SchedulerWallTime | undefined}
+reading() ->
+    {Reductions, _} = erlang:statistics(reductions),
+    {{input, In}, {output, Out}} = erlang:statistics(io),
+    {erlang:monotonic_time(microsecond), Reductions, In, Out, scheduler_wall_time()}.
+
+rates({T0, R0, I0, O0, W0}, {T1, R1, I1, O1, W1}, Source) ->
     Secs = max(T1 - T0, 1) / 1000000,
     Utilisation = case {W0, W1} of
                       {{A0, S0}, {A1, S1}} when S1 > S0 -> (A1 - A0) / (S1 - S0);
                       _ -> undefined
                   end,
     #{window_ms => (T1 - T0) div 1000,
+      source => Source,
       scheduler_utilisation => Utilisation,
       reductions_per_sec => (R1 - R0) / Secs,
       io_input_per_sec => (I1 - I0) / Secs,
       io_output_per_sec => (O1 - O0) / Secs}.
+
+%% The newest of the running sampler's last two readings that is between Ms and 5 s old (so any window
+%% up to a second is answered from them), if it counted scheduler time.
+kept_reading(Ms) ->
+    case whereis(orbit_health_sampler) of
+        undefined ->
+            none;
+        Pid ->
+            Ref = erlang:monitor(process, Pid),
+            Pid ! {orbit_health, readings, self(), Ref},
+            receive
+                {Ref, Readings} when is_list(Readings) ->
+                    erlang:demonitor(Ref, [flush]),
+                    Now = erlang:monotonic_time(microsecond),
+                    Old = [R || {T0, _, _, _, {_, _}} = R <- Readings,
+                                (Now - T0) div 1000 >= Ms, (Now - T0) div 1000 =< 5000],
+                    case Old of
+                        [Reading | _] -> {ok, Reading};
+                        [] -> none
+                    end;
+                {'DOWN', Ref, process, _, _} ->
+                    none
+            after 100 ->
+                erlang:demonitor(Ref, [flush]),
+                none
+            end
+    end.
 
 %% {Active, Total} summed over the normal schedulers, or undefined while no one counts.
 scheduler_wall_time() ->
@@ -159,7 +197,9 @@ meminfo_total() ->
 to_integer(Bin) ->
     try binary_to_integer(Bin) catch error:badarg -> undefined end.
 
-%% A process that keeps scheduler wall time counted; it ends on stop_sampler/1 or when OrbitNode goes.
+%% A process that keeps scheduler wall time counted and reads the counters every second (status answers
+%% from the last two readings, with no wait); it ends on stop_sampler/1 or when OrbitNode goes. The first one
+%% running on a node is registered as orbit_health_sampler (when it ends, the next one takes the name).
 start_sampler(OrbitNode) when is_atom(OrbitNode) ->
     {ok, proc_lib:spawn(orbit_health, sampler_init, [OrbitNode])}.
 
@@ -172,12 +212,24 @@ sampler_init(OrbitNode) ->
     erlang:system_flag(scheduler_wall_time, true),
     orbit_health:sampler_loop(OrbitNode).
 
-%% Wakes every second so that a newer orbit_health takes over.
-sampler_loop(OrbitNode) ->
+%% Ticks every second, through a fully qualified call, so that a newer orbit_health takes over (a sampler
+%% of an older one arrives here with just the node).
+sampler_loop(OrbitNode) when is_atom(OrbitNode) ->
+    sampler_tick(#{orbit => OrbitNode});
+sampler_loop(#{orbit := OrbitNode} = State) ->
     receive
         {orbit_health, stop} -> ok;
         {nodedown, OrbitNode} -> ok;
-        _ -> orbit_health:sampler_loop(OrbitNode)
-    after 1000 ->
-        orbit_health:sampler_loop(OrbitNode)
+        {orbit_health, tick} -> sampler_tick(State);
+        {orbit_health, readings, From, Ref} ->
+            From ! {Ref, maps:get(readings, State, [])},
+            orbit_health:sampler_loop(State);
+        _ -> orbit_health:sampler_loop(State)
     end.
+
+%% Keeps the last two readings, newest first.
+sampler_tick(State) ->
+    _ = (catch register(orbit_health_sampler, self())),
+    erlang:send_after(1000, self(), {orbit_health, tick}),
+    Readings = lists:sublist([reading() | maps:get(readings, State, [])], 2),
+    orbit_health:sampler_loop(State#{readings => Readings}).

@@ -153,3 +153,38 @@ async fn a_node_that_stops_answering_is_reported_without_holding_up_the_others()
     }
     cluster.disconnect().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watched_node_answers_at_once_from_the_agents_readings() {
+    let nodes = TestCluster::erlang(1);
+    let cluster = common::join(&nodes, 0).await;
+    let node = nodes.name(0).to_string();
+    let window = Duration::from_millis(500);
+    let options = health::SampleOptions { top_n: 0, window: Some(window) };
+
+    // Nobody watches the node: it measures over the window.
+    let started = Instant::now();
+    let s = health::sample(&cluster, &node, options, T).await.unwrap();
+    assert!(started.elapsed() >= window, "{:?}", started.elapsed());
+    assert!(s.rates_window_ms.unwrap() >= 490 && s.scheduler_utilisation.is_some(), "{s:?}");
+
+    // A monitor watches it (its sampler reads the counters every second): the answer comes at once, with
+    // rates since one of the sampler's readings at least a window old.
+    let monitor = health::HealthMonitor::start(&cluster, HealthOptions::default());
+    monitor.wait_rounds(1, T).await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    for _ in 0..3 {
+        let started = Instant::now();
+        let s = health::sample(&cluster, &node, options, T).await.unwrap();
+        assert!(started.elapsed() < Duration::from_millis(300), "no wait: {:?}", started.elapsed());
+        let w = s.rates_window_ms.unwrap();
+        assert!((500..=2100).contains(&w), "over the agent's reading: {w} ms");
+        assert!(s.scheduler_utilisation.is_some() && s.reductions_per_sec.unwrap() > 0.0, "{s:?}");
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    monitor.stop().await;
+    // The sampler is gone with the monitor, and so is its name.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(nodes.eval(0, "whereis(orbit_health_sampler).").unwrap(), "undefined");
+    cluster.disconnect().await;
+}

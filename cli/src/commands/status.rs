@@ -28,8 +28,9 @@ pub struct Args {
     #[arg(long)]
     watch: bool,
     /// CPU, REDS and IO are rates over this window: each node measures them itself within the one sample
-    /// `orbit status` takes (so the answer comes after about this long). With --watch they cover
-    /// --interval instead.
+    /// `orbit status` takes (so the answer comes after about this long). A node Orbit already watches
+    /// (orbit top, orbit lsp, status --watch) answers at once, with rates since its agent's last reading
+    /// (taken every second). With --watch they cover --interval instead.
     #[arg(long, default_value_t = 0.2, value_name = "SECONDS")]
     window: f64,
     /// With --watch: seconds between samples.

@@ -78,6 +78,10 @@ pub struct ReloadOptions {
     /// Bound on each step on each node.
     pub timeout: Duration,
     pub progress: Option<ProgressFn>,
+    /// Abandons the reload when cancelled, at the two points where nothing is half done: before staging,
+    /// and after every node has staged but before any loads (the stages are finished, nothing is loaded;
+    /// the outcome is `Aborted`). Once loading has begun it runs to the end: never half loaded.
+    pub cancel: Option<tokio_util::sync::CancellationToken>,
 }
 
 impl Default for ReloadOptions {
@@ -90,6 +94,7 @@ impl Default for ReloadOptions {
             on_node_down: OnNodeDown::Finish,
             timeout: DEFAULT_TIMEOUT,
             progress: None,
+            cancel: None,
         }
     }
 }
@@ -104,6 +109,7 @@ impl std::fmt::Debug for ReloadOptions {
             .field("on_node_down", &self.on_node_down)
             .field("timeout", &self.timeout)
             .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel.as_ref().map(|c| c.is_cancelled()))
             .finish()
     }
 }
@@ -137,6 +143,7 @@ pub enum ReloadProgress {
     RollingBack {
         nodes: Vec<String>,
     },
+
     Verifying {
         nodes: Vec<String>,
     },
@@ -339,6 +346,17 @@ pub async fn reload(
     let (mut built, binaries, warnings) = build(cluster, &sources, &targets, options, &progress).await?;
     let module_names: Vec<String> = binaries.iter().map(|b| b.module.clone()).collect();
     progress(ReloadProgress::Compiled { modules: module_names.clone() });
+    let cancelled = || options.cancel.as_ref().is_some_and(|c| c.is_cancelled());
+
+    // Cancel point 1: nothing staged yet.
+    if cancelled() {
+        let nodes = targets
+            .iter()
+            .chain(&down_before)
+            .map(|n| (n.clone(), NodeState2::new(NodeOutcome::NotLoaded, Some("cancelled".into()), &module_names)))
+            .collect();
+        return Ok(assemble(ReloadOutcome::Aborted, built, nodes, true, warnings));
+    }
 
     // 2. Stage on every target.
     progress(ReloadProgress::Staging { nodes: targets.clone() });
@@ -402,6 +420,15 @@ pub async fn reload(
     }
     if refused {
         finish_stages(cluster, &stages, options.timeout).await;
+        return Ok(assemble(ReloadOutcome::Aborted, built, nodes, true, warnings));
+    }
+    // Cancel point 2: every node has staged, none has loaded. The stages are ended (what they prepared is
+    // discarded) and nothing is loaded anywhere.
+    if cancelled() {
+        finish_stages(cluster, &stages, options.timeout).await;
+        for st in nodes.values_mut().filter(|s| s.outcome == NodeOutcome::NotLoaded) {
+            st.error = Some("cancelled before loading".into());
+        }
         return Ok(assemble(ReloadOutcome::Aborted, built, nodes, true, warnings));
     }
     let staged_nodes: Vec<String> = stages.iter().map(|(n, _)| n.clone()).collect();
@@ -1030,6 +1057,36 @@ pub fn beam_source(bytes: &[u8]) -> Option<String> {
     Some(s)
 }
 
+/// The md5 a node reports for a beam (`Mod:module_info(md5)`, `code:module_md5/1`), computed as
+/// `beam_lib:md5/1` does: the md5 of the code-relevant chunks in a fixed order (`Atom`, `AtU8`, `Code`,
+/// `StrT`, `ImpT`, `ExpT`, `FunT` with each entry's old unique number zeroed, `LitT`, `Meta`). Debug
+/// info, docs, compile info and line tables do not count. `None` for what is not an uncompressed beam or
+/// lacks a mandatory chunk.
+pub fn beam_md5(bytes: &[u8]) -> Option<String> {
+    const ORDER: [&[u8; 4]; 9] = [b"Atom", b"AtU8", b"Code", b"StrT", b"ImpT", b"ExpT", b"FunT", b"LitT", b"Meta"];
+    const MANDATORY: [&[u8; 4]; 4] = [b"Code", b"ExpT", b"ImpT", b"StrT"];
+    let mut ctx = md5::Context::new();
+    for id in ORDER {
+        match beam_chunk(bytes, id) {
+            Some(data) if id == b"FunT" && data.len() >= 4 => {
+                // `<<Count:4, [Function:4, Arity:4, Offset:4, Index:4, NumFree:4, OldUniq:4]...>>`
+                ctx.consume(&data[..4]);
+                let mut rest = &data[4..];
+                while rest.len() >= 24 {
+                    ctx.consume(&rest[..20]);
+                    ctx.consume([0u8; 4]);
+                    rest = &rest[24..];
+                }
+                ctx.consume(rest);
+            }
+            Some(data) => ctx.consume(data),
+            None if MANDATORY.contains(&id) => return None,
+            None => {}
+        }
+    }
+    Some(ctx.compute().0.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// One chunk of a beam file (`FOR1 <len> BEAM` then `<id> <len> <data>` padded to 4 bytes).
 fn beam_chunk<'a>(bytes: &'a [u8], id: &[u8; 4]) -> Option<&'a [u8]> {
     if bytes.len() < 12 || &bytes[0..4] != b"FOR1" || &bytes[8..12] != b"BEAM" {
@@ -1279,6 +1336,52 @@ fn charlist(s: &str) -> Term {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn beam_md5_agrees_with_beam_lib() {
+        // Against the Erlang installed here, when there is one: OTP's own beams and the demo's build.
+        let Ok(root) = std::process::Command::new("erl")
+            .args(["-noshell", "-eval", "io:format(\"~s\", [code:root_dir()]), halt()."])
+            .output()
+        else {
+            return;
+        };
+        let root = String::from_utf8_lossy(&root.stdout).to_string();
+        let mut files: Vec<PathBuf> = Vec::new();
+        for dir in ["lib/stdlib-*/ebin", "lib/kernel-*/ebin"] {
+            let (base, rest) = dir.split_once('*').unwrap();
+            let parent = Path::new(&root).join(Path::new(base).parent().unwrap());
+            for e in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+                let name = e.file_name().to_string_lossy().to_string();
+                if name.starts_with(Path::new(base).file_name().unwrap().to_str().unwrap()) {
+                    let ebin = e.path().join(rest.trim_start_matches('/'));
+                    for m in ["lists.beam", "gen_server.beam", "code.beam", "erl_eval.beam"] {
+                        if ebin.join(m).exists() {
+                            files.push(ebin.join(m));
+                        }
+                    }
+                }
+            }
+        }
+        let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/demo/_build/dev/lib/bank/ebin");
+        for e in std::fs::read_dir(demo).into_iter().flatten().flatten() {
+            if e.path().extension().is_some_and(|x| x == "beam") {
+                files.push(e.path());
+            }
+        }
+        assert!(!files.is_empty());
+        for f in files {
+            let expr = format!(
+                "{{ok, {{_, M}}}} = beam_lib:md5(\"{}\"), io:format(\"~s\", [[io_lib:format(\"~2.16.0b\", [B]) || <<B>> <= M]]), halt().",
+                f.display()
+            );
+            let out = std::process::Command::new("erl").args(["-noshell", "-eval", &expr]).output().unwrap();
+            let expected = String::from_utf8_lossy(&out.stdout).to_string();
+            let bytes = std::fs::read(&f).unwrap();
+            assert_eq!(beam_md5(&bytes).as_deref(), Some(expected.as_str()), "{}", f.display());
+        }
+        assert_eq!(beam_md5(b"not a beam"), None);
+    }
 
     fn fake_beam(chunks: &[(&[u8; 4], Vec<u8>)]) -> Vec<u8> {
         let mut body = b"BEAM".to_vec();

@@ -254,12 +254,15 @@ async fn long_names_work() {
     let name = format!("{}@127.0.0.1", orbit_test_harness::unique_name("long"));
     let cookie = "longnamecookie";
     let short = name.split('@').next().unwrap();
-    let mut child = std::process::Command::new("erl")
-        .args(["-noshell", "-name", &name, "-setcookie", cookie])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    // Owned: killed by pid when dropped, also if this test panics.
+    let mut child = orbit_test_harness::OwnedChild::spawn(
+        std::process::Command::new("erl")
+            .args(["-noshell", "-name", &name, "-setcookie", cookie])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null()),
+        "long-named erl node",
+    )
+    .unwrap();
     let peer = NodeName::parse(&name).unwrap();
     let local = LocalNode::new("orbit_test_long@127.0.0.1");
     let mut result = None;
@@ -275,8 +278,7 @@ async fn long_names_work() {
             Err(e) => panic!("{e}"),
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    child.kill();
     assert_eq!(result.expect("node came up").unwrap(), atom(&name), "{short}");
 }
 

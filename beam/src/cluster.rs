@@ -258,7 +258,7 @@ impl Cluster {
         if grace.is_none() {
             return Err(ClusterError::NoSeedReachable(failures));
         }
-        discover(&inner).await;
+        discover(&inner, true).await;
 
         tokio::spawn(membership_loop(Arc::downgrade(&inner), mailbox));
         tokio::spawn(discovery_loop(Arc::downgrade(&inner)));
@@ -642,15 +642,17 @@ async fn connect_member(inner: &Arc<Inner>, node: &NodeName) -> Result<(), LinkE
     Ok(())
 }
 
-/// Adds `node` (unless known) and keeps it connected until the cluster stops.
-fn spawn_member(inner: &Arc<Inner>, node: NodeName) {
+/// Adds `node` (unless known) and keeps it connected until the cluster stops. `at_once`: connect without
+/// first waiting the shortest backoff (for members found when joining; a node that has just joined the
+/// cluster gets that moment to finish starting).
+fn spawn_member(inner: &Arc<Inner>, node: NodeName, at_once: bool) {
     match inner.members.entry(node.to_string()) {
         dashmap::Entry::Occupied(_) => return,
         dashmap::Entry::Vacant(v) => {
             v.insert(Member::new(NodeState::Connecting));
         }
     }
-    keep_member(inner, node, false, true);
+    keep_member(inner, node, false, at_once);
 }
 
 /// Keeps `node` connected until the cluster stops, reconnecting with backoff. `connected` says the first
@@ -718,8 +720,9 @@ fn agent_error(node: &str, mfa: &str, e: agent::AgentError) -> RpcError {
     }
 }
 
-/// Asks every node that is up for `nodes()` and adds the ones Orbit does not know.
-async fn discover(inner: &Arc<Inner>) {
+/// Asks every node that is up for `nodes()` and adds the ones Orbit does not know (`at_once`: see
+/// [`spawn_member`]).
+async fn discover(inner: &Arc<Inner>, at_once: bool) {
     let links: Vec<Link> = inner.members.iter().filter_map(|m| m.link.clone()).collect();
     let answers = futures::future::join_all(
         links.iter().map(|l| rpc::call(l, "erlang", "nodes", vec![], inner.options.call_timeout)),
@@ -729,25 +732,26 @@ async fn discover(inner: &Arc<Inner>) {
         if let Term::List(l) = answer {
             for n in l.elements {
                 if let Term::Atom(a) = n {
-                    add_node(inner, &a.name);
+                    add_node(inner, &a.name, at_once);
                 }
             }
         }
     }
 }
 
-fn add_node(inner: &Arc<Inner>, name: &str) {
+fn add_node(inner: &Arc<Inner>, name: &str, at_once: bool) {
     if name == inner.local.name() || inner.members.contains_key(name) {
         return;
     }
     if let Ok(n) = NodeName::parse(name) {
         tracing::debug!("discovered {n}");
-        spawn_member(inner, n);
+        spawn_member(inner, n, at_once);
     }
 }
 
 /// Membership events forwarded by the agents: `{orbit_membership, Reporter, nodeup|nodedown, Node, Reason}`.
-/// A node that joins is connected at once; a node that leaves is noticed by its own link closing.
+/// A node that joins is connected after the shortest backoff (it is usually still starting); a node that
+/// leaves is noticed by its own link closing.
 async fn membership_loop(inner: Weak<Inner>, mut mailbox: crate::link::Mailbox) {
     let mut stop = match inner.upgrade() {
         Some(i) => i.stop.subscribe(),
@@ -762,7 +766,7 @@ async fn membership_loop(inner: Weak<Inner>, mut mailbox: crate::link::Mailbox) 
         if let [tag, _reporter, kind, Term::Atom(node), _reason] = t.elements.as_slice() {
             if *tag == atom("orbit_membership") && *kind == atom("nodeup") {
                 let Some(i) = inner.upgrade() else { return };
-                add_node(&i, &node.name);
+                add_node(&i, &node.name, false);
             }
         }
     }
@@ -779,6 +783,6 @@ async fn discovery_loop(inner: Weak<Inner>) {
             _ = stop.wait_for(|s| *s) => return,
         }
         let Some(i) = inner.upgrade() else { return };
-        discover(&i).await;
+        discover(&i, false).await;
     }
 }

@@ -1084,7 +1084,7 @@ pub fn beam_md5(bytes: &[u8]) -> Option<String> {
             None => {}
         }
     }
-    Some(ctx.compute().0.iter().map(|b| format!("{b:02x}")).collect())
+    Some(ctx.finalize().0.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// One chunk of a beam file (`FOR1 <len> BEAM` then `<id> <len> <data>` padded to 4 bytes).

@@ -70,6 +70,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             *slot = Some(Progress::start(progress_text(p)));
         })),
+        cancel: None,
     };
     let result = reload::reload(&cluster, &args.files, &options).await;
     if let Some(p) = current.lock().unwrap_or_else(|e| e.into_inner()).take() {

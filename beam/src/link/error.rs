@@ -28,6 +28,30 @@ pub enum LinkError {
     #[error("handshake with {node} failed: {detail}")]
     Handshake { node: String, detail: String },
 
+    #[error("TLS distribution settings: {detail}")]
+    TlsConfig { detail: String },
+
+    #[error("TLS with {node} failed: unknown CA: its certificate is not signed by a CA Orbit trusts (CA file: {ca}). Give the CA that signed the node's certificate with --tls-ca (cacertfile)")]
+    TlsUnknownCa { node: String, ca: String },
+
+    #[error("TLS with {node} failed: its certificate has expired (or is not valid yet); renew it on the node, or check this machine's clock")]
+    TlsCertExpired { node: String },
+
+    #[error("TLS with {node} failed: hostname mismatch: its certificate is not valid for the name Orbit checked ({detail}). Set the expected name with --tls-server-name NAME (server_name_indication), or `disable` to check the chain only")]
+    TlsHostnameMismatch { node: String, detail: String },
+
+    #[error("TLS with {node} failed: the node refused Orbit's TLS session (alert {alert}); when it runs verify_peer, give Orbit a certificate signed by a CA the node trusts with --tls-cert/--tls-key")]
+    TlsRejected { node: String, alert: String },
+
+    #[error("{node} does not speak TLS on its distribution port: it runs plain TCP distribution. Connect without --tls-*/--ssl-dist-optfile (and without ORBIT_TLS_*)")]
+    TlsNotSpoken { node: String },
+
+    #[error("{node} expects TLS distribution (-proto_dist inet_tls) and closed Orbit's plain TCP handshake. Pass --ssl-dist-optfile FILE, or --tls-ca/--tls-cert/--tls-key")]
+    TlsExpected { node: String },
+
+    #[error("TLS with {node} failed: {detail}")]
+    TlsHandshake { node: String, detail: String },
+
     #[error("{node} did not answer within {after:?} while {what}")]
     Timeout { node: String, what: &'static str, after: Duration },
 }

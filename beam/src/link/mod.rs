@@ -8,11 +8,13 @@ mod connect;
 mod error;
 mod local;
 mod name;
+pub mod tls;
 
 pub use connect::{default_epmd_port, epmd_names};
 pub use error::LinkError;
 pub use local::{Delivery, LocalNode, Mailbox};
 pub use name::{Cookie, NodeName};
+pub use tls::{ServerNameIndication, TlsConfig, TlsSettings, Verify};
 
 use crate::term::{make_wire_safe, nesting_depth};
 use dashmap::DashMap;
@@ -34,6 +36,8 @@ pub struct LinkOptions {
     pub connect_timeout: Duration,
     /// Where epmd listens on the node's host.
     pub epmd_port: u16,
+    /// TLS distribution (`-proto_dist inet_tls`); `None`: plain TCP. epmd is plain TCP either way.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for LinkOptions {
@@ -42,6 +46,7 @@ impl Default for LinkOptions {
             tick_time: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             epmd_port: default_epmd_port(),
+            tls: None,
         }
     }
 }
@@ -116,9 +121,10 @@ impl Link {
         cookie: &Cookie,
         options: &LinkOptions,
     ) -> Result<Link, LinkError> {
-        let est = connect::establish(&local, peer, cookie, options.connect_timeout, options.epmd_port).await?;
+        let est =
+            connect::establish(&local, peer, cookie, options.connect_timeout, options.epmd_port, options.tls.as_ref())
+                .await?;
         let _ = est.peer_flags;
-        let (read_half, write_half) = est.stream.into_split();
         let (writer_tx, writer_rx) = mpsc::unbounded_channel();
         let (closed_tx, _) = watch::channel(None);
         let inner = Arc::new(Inner {
@@ -134,8 +140,18 @@ impl Link {
             started: Instant::now(),
             unlink_id: AtomicU64::new(1),
         });
-        tokio::spawn(write_loop(write_half, writer_rx, Arc::downgrade(&inner)));
-        tokio::spawn(read_loop(read_half, inner.clone()));
+        match est.stream {
+            connect::DistStream::Plain(tcp) => {
+                let (read_half, write_half) = tcp.into_split();
+                tokio::spawn(write_loop(write_half, writer_rx, Arc::downgrade(&inner)));
+                tokio::spawn(read_loop(read_half, inner.clone()));
+            }
+            connect::DistStream::Tls(tls) => {
+                let (read_half, write_half) = tokio::io::split(*tls);
+                tokio::spawn(write_loop(write_half, writer_rx, Arc::downgrade(&inner)));
+                tokio::spawn(read_loop(read_half, inner.clone()));
+            }
+        }
         tokio::spawn(tick_loop(Arc::downgrade(&inner), options.tick_time));
         tracing::debug!(peer = %peer, "link up");
         Ok(Link { _guard: Arc::new(CloseOnDrop(inner.clone())), inner })
@@ -445,7 +461,7 @@ impl Inner {
     }
 }
 
-async fn read_loop(read_half: tokio::net::tcp::OwnedReadHalf, inner: Arc<Inner>) {
+async fn read_loop<R: tokio::io::AsyncRead + Unpin>(read_half: R, inner: Arc<Inner>) {
     let mut closed = inner.closed_tx.subscribe();
     let mut reader = BufReader::with_capacity(64 * 1024, read_half);
     let reason = loop {
@@ -506,8 +522,8 @@ fn check_depth(body: &[u8]) -> Option<usize> {
     (deepest > MAX_TERM_DEPTH).then_some(deepest)
 }
 
-async fn write_loop(
-    write_half: tokio::net::tcp::OwnedWriteHalf,
+async fn write_loop<W: tokio::io::AsyncWrite + Unpin>(
+    write_half: W,
     mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
     inner: std::sync::Weak<Inner>,
 ) {

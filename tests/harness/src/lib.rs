@@ -107,6 +107,7 @@ pub struct TestCluster {
     log_dir: PathBuf,
     tag: String,
     code_path: Vec<PathBuf>,
+    tls: Option<TlsFiles>,
 }
 
 impl TestCluster {
@@ -127,14 +128,36 @@ impl TestCluster {
         Self::start(NodeKind::Demo, n)
     }
 
+    /// Like [`demo`](Self::demo), with distribution over TLS (`-proto_dist inet_tls`): a CA and one node
+    /// certificate are generated for the cluster ([`TlsFiles`]); every node requires a client certificate.
+    pub fn demo_tls(n: usize) -> TestCluster {
+        build_demo_fixture();
+        Self::start_full(NodeKind::Demo, n, Vec::new(), true)
+    }
+
+    /// Like [`erlang`](Self::erlang), with distribution over TLS.
+    pub fn erlang_tls(n: usize) -> TestCluster {
+        Self::start_full(NodeKind::Erlang, n, Vec::new(), true)
+    }
+
+    /// The TLS files of a TLS cluster.
+    pub fn tls(&self) -> Option<&TlsFiles> {
+        self.tls.as_ref()
+    }
+
     fn start(kind: NodeKind, n: usize) -> TestCluster {
         Self::start_with(kind, n, Vec::new())
     }
 
     fn start_with(kind: NodeKind, n: usize, code_path: Vec<PathBuf>) -> TestCluster {
+        Self::start_full(kind, n, code_path, false)
+    }
+
+    fn start_full(kind: NodeKind, n: usize, code_path: Vec<PathBuf>, tls: bool) -> TestCluster {
         let tag = unique_name("t");
         let log_dir = std::env::temp_dir().join("orbit-test-nodes").join(&tag);
         std::fs::create_dir_all(&log_dir).expect("log dir");
+        let tls = tls.then(|| TlsFiles::generate(&log_dir.join("tls")));
         let mut cluster = TestCluster {
             cookie: random_token(20),
             kind,
@@ -143,6 +166,7 @@ impl TestCluster {
             log_dir,
             tag,
             code_path,
+            tls,
         };
         let names: Vec<String> = (0..n).map(|i| cluster.node_name(i)).collect();
         for name in &names {
@@ -181,6 +205,9 @@ impl TestCluster {
                     c.arg("-pa").arg(d);
                 }
                 // Join the first node; `global` then meshes the rest.
+                if let Some(tls) = &self.tls {
+                    c.args(["-proto_dist", "inet_tls", "-ssl_dist_optfile"]).arg(&tls.optfile);
+                }
                 if let Some(first) = peers.first().filter(|p| p.as_str() != full_name) {
                     c.args(["-eval", &format!("net_adm:ping('{first}')")]);
                 }
@@ -188,7 +215,11 @@ impl TestCluster {
             }
             NodeKind::Demo => {
                 let mut c = Command::new("elixir");
-                c.args(["--sname", &short, "--cookie", &self.cookie, "-S", "mix", "run", "--no-halt", "--no-compile"]);
+                c.args(["--sname", &short, "--cookie", &self.cookie]);
+                if let Some(tls) = &self.tls {
+                    c.arg("--erl").arg(format!("-proto_dist inet_tls -ssl_dist_optfile {}", tls.optfile.display()));
+                }
+                c.args(["-S", "mix", "run", "--no-halt", "--no-compile"]);
                 c.current_dir(repo_root().join("fixtures/demo"));
                 let others: Vec<&str> = peers.iter().map(|s| s.as_str()).filter(|p| *p != full_name).collect();
                 c.env("BANK_PEERS", others.join(","));
@@ -224,8 +255,13 @@ impl TestCluster {
     }
 
     /// Evaluates Erlang expressions on node `i` with `erl_call` (a hidden C node); returns what it prints.
+    /// On a TLS cluster (where `erl_call`, plain TCP only, cannot connect) a short-lived hidden `erl`
+    /// node with the cluster's TLS options evaluates them there instead.
     pub fn eval(&self, i: usize, exprs: &str) -> Result<String, String> {
-        erl_call(&self.nodes[i].name, &self.cookie, exprs)
+        match &self.tls {
+            None => erl_call(&self.nodes[i].name, &self.cookie, exprs),
+            Some(tls) => tls_eval(&self.nodes[i].name, &self.cookie, &tls.optfile, exprs),
+        }
     }
 
     /// `erlang:disconnect_node/1` from node `a` to node `b`.
@@ -417,6 +453,117 @@ pub fn erl_call(node: &str, cookie: &str, exprs: &str) -> Result<String, String>
     match text.strip_prefix("{ok,").and_then(|s| s.strip_suffix('}')) {
         Some(v) => Ok(v.trim().to_string()),
         None => Err(text),
+    }
+}
+
+/// `eval` on a node of a TLS cluster: a hidden `erl` node with the same `-ssl_dist_optfile` parses the
+/// expressions and evaluates them on `node` with `rpc:call(Node, erl_eval, exprs, ...)`.
+fn tls_eval(node: &str, cookie: &str, optfile: &Path, exprs: &str) -> Result<String, String> {
+    let me = format!("tls_eval_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let script = r#"N = list_to_atom(os:getenv("ORBIT_EVAL_NODE")),
+        R = case net_kernel:hidden_connect_node(N) of
+            true ->
+                {ok, Ts, _} = erl_scan:string(os:getenv("ORBIT_EVAL")),
+                {ok, Es} = erl_parse:parse_exprs(Ts),
+                rpc:call(N, erl_eval, exprs, [Es, []], 10000);
+            false -> {badrpc, noconnection}
+        end,
+        case R of
+            {value, V, _} -> io:format("~0p~n", [V]), halt(0);
+            Other -> io:format("~0p~n", [Other]), halt(1)
+        end."#;
+    let child = OwnedChild::spawn(
+        Command::new("erl")
+            .args(["-noshell", "-hidden", "-sname", &me, "-setcookie", cookie, "-proto_dist", "inet_tls"])
+            .arg("-ssl_dist_optfile")
+            .arg(optfile)
+            .args(["-eval", script])
+            .env("ORBIT_EVAL_NODE", node)
+            .env("ORBIT_EVAL", exprs)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+        &format!("TLS eval on {node}"),
+    )
+    .map_err(|e| format!("cannot run erl: {e}"))?;
+    let out = child.wait_with_output_within(Duration::from_secs(30))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if out.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{text}{}", String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// TLS material for a test cluster, generated with `rcgen`: a CA, one node certificate signed by it (valid
+/// for the short host name, `localhost` and 127.0.0.1; server and client use), a second CA that signed
+/// nothing the nodes use (for wrong-CA tests), and the nodes' `-ssl_dist_optfile`: `verify_peer` and
+/// `fail_if_no_peer_cert` on the server side, so every connecting node (Orbit too) needs a certificate.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub dir: PathBuf,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub other_ca: PathBuf,
+    /// A certificate and key signed by `other_ca` (a client the nodes do not trust).
+    pub other_cert: PathBuf,
+    pub other_key: PathBuf,
+    pub optfile: PathBuf,
+}
+
+impl TlsFiles {
+    pub fn generate(dir: &Path) -> TlsFiles {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose,
+        };
+        std::fs::create_dir_all(dir).expect("tls dir");
+        let ca = |cn: &str| {
+            let key = KeyPair::generate().expect("CA key");
+            let mut p = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+            p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+            p.distinguished_name.push(DnType::CommonName, cn);
+            p.key_usages =
+                vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+            let cert = p.self_signed(&key).expect("CA certificate");
+            (cert, key)
+        };
+        let leaf = |issuer: &rcgen::Certificate, issuer_key: &KeyPair| {
+            let host = short_host();
+            let key = KeyPair::generate().expect("node key");
+            let mut p = CertificateParams::new(vec![host.clone(), "localhost".to_string(), "127.0.0.1".to_string()])
+                .expect("node params");
+            p.distinguished_name.push(DnType::CommonName, host);
+            p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+            p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+            let cert = p.signed_by(&key, issuer, issuer_key).expect("node certificate");
+            (cert, key)
+        };
+        let (ca_cert, ca_key) = ca("Orbit test CA");
+        let (node_cert, node_key) = leaf(&ca_cert, &ca_key);
+        let (other_ca_cert, other_ca_key) = ca("Some other CA");
+        let (other_cert, other_key) = leaf(&other_ca_cert, &other_ca_key);
+        let write = |name: &str, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).expect("write TLS file");
+            path
+        };
+        let ca = write("ca.pem", ca_cert.pem());
+        let cert = write("node.pem", node_cert.pem());
+        let key = write("node.key", node_key.serialize_pem());
+        let other_ca = write("other_ca.pem", other_ca_cert.pem());
+        let other_cert = write("other.pem", other_cert.pem());
+        let other_key = write("other.key", other_key.serialize_pem());
+        let q = |p: &Path| format!("{:?}", p.display().to_string());
+        let common = format!("{{certfile, {}}}, {{keyfile, {}}}, {{cacertfile, {}}}", q(&cert), q(&key), q(&ca));
+        let optfile = write(
+            "ssl_dist.conf",
+            format!(
+                "[{{server, [{common}, {{verify, verify_peer}}, {{fail_if_no_peer_cert, true}}, {{secure_renegotiate, true}}]}},\n \
+                 {{client, [{common}, {{verify, verify_peer}}, {{secure_renegotiate, true}}]}}].\n"
+            ),
+        );
+        TlsFiles { dir: dir.to_path_buf(), ca, cert, key, other_ca, other_cert, other_key, optfile }
     }
 }
 

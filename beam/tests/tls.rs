@@ -1,0 +1,107 @@
+//! TLS distribution (`-proto_dist inet_tls`) against real Erlang nodes with certificates made by the test.
+
+mod common;
+
+use beam::cluster::Cluster;
+use beam::link::{Cookie, Link, LinkError, LinkOptions, LocalNode, NodeName, TlsConfig, TlsSettings};
+use beam::rpc;
+use beam::term::{atom, render_erlang, Limits};
+use orbit_test_harness::{TestCluster, TlsFiles};
+use std::time::{Duration, Instant};
+
+const T: Duration = Duration::from_secs(10);
+
+fn pem(files: &TlsFiles) -> TlsConfig {
+    TlsConfig::pem(Some(files.cert.clone()), Some(files.key.clone()), Some(files.ca.clone()))
+}
+
+async fn connect(cluster: &TestCluster, tls: Option<TlsConfig>) -> Result<Link, LinkError> {
+    let peer = NodeName::parse(cluster.name(0)).unwrap();
+    let local = LocalNode::new(format!("orbit_test_{}@{}", orbit_test_harness::unique_name("tls"), peer.host()));
+    let options = LinkOptions { tls, ..LinkOptions::default() };
+    Link::connect(local, &peer, &Cookie::new(cluster.cookie.clone()), &options).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_cluster_is_joined_and_answers_rpc() {
+    let nodes = TestCluster::erlang_tls(2);
+    let files = nodes.tls().unwrap().clone();
+
+    // The node's own optfile, read the way Erlang reads it (the client section).
+    let settings = TlsSettings { ssl_dist_optfile: Some(files.optfile.display().to_string()), ..Default::default() };
+    let tls = settings.resolve().unwrap().expect("TLS asked for");
+    assert_eq!(tls.ca.as_ref(), Some(&files.ca));
+    let link = connect(&nodes, Some(tls.clone())).await.expect("connect over TLS");
+    for _ in 0..20 {
+        assert_eq!(rpc::call(&link, "erlang", "node", vec![], T).await.unwrap(), atom(nodes.name(0)));
+    }
+    // The node sees the connection as TLS.
+    let proto = rpc::call(&link, "init", "get_argument", vec![atom("proto_dist")], T).await.unwrap();
+    let proto = render_erlang(&proto, &Limits::default());
+    assert_eq!(proto, r#"{ok,[["inet_tls"]]}"#);
+    link.close();
+
+    // A cluster from one seed discovers the other node over TLS too.
+    let mut options = common::options();
+    options.link.tls = Some(pem(&files));
+    let seeds = vec![NodeName::parse(nodes.name(0)).unwrap()];
+    let cluster = Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), options).await.expect("cluster over TLS");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cluster.up_nodes().len() < 2 {
+        assert!(Instant::now() < deadline, "not every node came up over TLS: {:?}", cluster.nodes());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    cluster.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_errors_name_the_node_and_the_cause() {
+    let nodes = TestCluster::erlang_tls(1);
+    let files = nodes.tls().unwrap().clone();
+    let name = nodes.name(0).to_string();
+
+    // Orbit trusts another CA: the node's certificate is from an unknown CA.
+    let wrong_ca = TlsConfig::pem(Some(files.cert.clone()), Some(files.key.clone()), Some(files.other_ca.clone()));
+    let err = connect(&nodes, Some(wrong_ca)).await.unwrap_err();
+    assert!(matches!(err, LinkError::TlsUnknownCa { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&name) && text.contains("unknown CA"), "{text}");
+
+    // Orbit's client certificate is from a CA the node does not trust: the node refuses it.
+    let untrusted =
+        TlsConfig::pem(Some(files.other_cert.clone()), Some(files.other_key.clone()), Some(files.ca.clone()));
+    let err = connect(&nodes, Some(untrusted)).await.unwrap_err();
+    assert!(matches!(err, LinkError::TlsRejected { .. }), "{err:?}");
+    assert!(err.to_string().contains(&name), "{err}");
+
+    // No client certificate at all, while the node has fail_if_no_peer_cert.
+    let anonymous = TlsConfig::pem(None, None, Some(files.ca.clone()));
+    let err = connect(&nodes, Some(anonymous)).await.unwrap_err();
+    assert!(matches!(err, LinkError::TlsRejected { .. }), "{err:?}");
+
+    // The name checked is not in the certificate: hostname mismatch; `disable` checks the chain only.
+    let mut other_name = pem(&files);
+    other_name.server_name = beam::link::ServerNameIndication::Name("db.example.com".into());
+    let err = connect(&nodes, Some(other_name.clone())).await.unwrap_err();
+    assert!(matches!(err, LinkError::TlsHostnameMismatch { .. }), "{err:?}");
+    assert!(err.to_string().contains("hostname mismatch") && err.to_string().contains(&name), "{err}");
+    other_name.server_name = beam::link::ServerNameIndication::Disable;
+    connect(&nodes, Some(other_name)).await.expect("SNI disabled: the chain is enough");
+
+    // Plain TCP to a TLS node.
+    let err = connect(&nodes, None).await.unwrap_err();
+    assert!(matches!(err, LinkError::TlsExpected { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(&name) && text.contains("-proto_dist inet_tls"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_to_a_plain_node_says_it_does_not_speak_tls() {
+    let nodes = TestCluster::erlang(1);
+    let files = TlsFiles::generate(&std::env::temp_dir().join(orbit_test_harness::unique_name("tls_plain")));
+    let err = connect(&nodes, Some(pem(&files))).await.unwrap_err();
+    assert!(matches!(err, LinkError::TlsNotSpoken { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(nodes.name(0)) && text.contains("does not speak TLS"), "{text}");
+    let _ = std::fs::remove_dir_all(&files.dir);
+}

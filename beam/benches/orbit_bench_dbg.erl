@@ -34,9 +34,13 @@ one(Int, Mod, Line) ->
 %% call: N passes through the breakpoint by the same process, microseconds from the request to break_at
 %% received (the client stays attached, as a debugger does).
 native_pass_latency(Mod, Line, N, Where) ->
+    %% int:ni reaches the visible nodes only.
+    true = net_kernel:connect_node(Where),
     {module, Mod} = int:ni(Mod),
     ok = int:break(Mod, Line),
     Int = dbg_iserver:find(),
+    %% Interpreted code finds the server by its global name: a call before Where sees it crashes.
+    wait_global(Where, Int, 100),
     gen_server:cast(Int, {subscribe, self()}),
     Srv = spawn(Where, orbit_bench_dbg, server_loop, [Mod]),
     Srv ! {go, self()},
@@ -50,6 +54,13 @@ native_pass_latency(Mod, Line, N, Where) ->
     ok = int:delete_break(Mod, Line),
     flush(),
     Times.
+
+wait_global(_Where, _Int, 0) -> error(no_global_name);
+wait_global(Where, Int, N) ->
+    case rpc:call(Where, global, whereis_name, [dbg_iserver]) of
+        Int -> ok;
+        _ -> timer:sleep(50), wait_global(Where, Int, N - 1)
+    end.
 
 pass(Meta, Srv, Mod, Line) ->
     T0 = erlang:monotonic_time(microsecond),
@@ -99,10 +110,16 @@ native_set_break(Mod, Line) ->
     ok = int:break(Mod, Line),
     erlang:monotonic_time(microsecond) - T0.
 
+%% Undoes a native phase, the interpreter server included: the next phase, on another node, would start
+%% a second server whose global name clashes with this one's.
 native_cleanup(Mod) ->
     [int:delete_break(M, L) || {{M, L}, _} <- int:all_breaks()],
     int:nn(Mod),
     int:clear(),
+    case whereis(dbg_iserver) of
+        undefined -> ok;
+        P -> gen_server:stop(P)
+    end,
     ok.
 
 %% Work in a module that is never interpreted: microseconds for N rounds.

@@ -412,7 +412,10 @@ async fn bad_patterns_unknown_nodes_and_busy_nodes_are_refused() {
         assert!(matches!(e, TraceError::Pattern(_)) && e.to_string().contains("dangerous"), "{p}: {e}");
     }
     let e = refused(trace::start(&cluster, calls("nosuchmod:f/1")).await);
-    assert!(matches!(e, TraceError::NoMatch { .. }) && e.to_string().contains("not loaded"), "{e}");
+    assert!(
+        matches!(e, TraceError::NoMatch { .. }) && e.to_string().contains("neither loaded nor in the code path"),
+        "{e}"
+    );
     let e = refused(trace::start(&cluster, calls("tracetest_helper:hot/7")).await);
     assert!(e.to_string().contains("has hot/1 only"), "{e}");
     let bad_ms = |ms: MatchSpec| {
@@ -503,5 +506,133 @@ async fn a_node_that_joins_mid_trace_is_traced_too() {
     eventually(20, "a call on the newcomer", || calls_of(&session.history(), "seq").any(|e| e.node == newcomer)).await;
     session.stop().await;
     eventually_clean(&nodes, i, "{lists, seq, 2}").await;
+    cluster.disconnect().await;
+}
+
+/// On node `i`: a module compiled into a directory added to the code path, never called, so not loaded
+/// (interactive mode loads a module on its first call). Returns the directory.
+fn lazy_module(nodes: &TestCluster, i: usize) -> String {
+    let dir = std::env::temp_dir().join(format!("orbit_lazy_{}_{i}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("tracetest_lazy.erl");
+    std::fs::write(&src, "-module(tracetest_lazy).\n-export([work/1]).\nwork(X) -> X * 2.\n").unwrap();
+    let d = dir.display();
+    let r = nodes.eval(i, &format!("{{ok, _}} = compile:file(\"{d}/tracetest_lazy.erl\", [{{outdir, \"{d}\"}}]), true = code:add_patha(\"{d}\"), code:is_loaded(tracetest_lazy).")).expect("compiled");
+    assert_eq!(r.trim(), "false", "node {i}: the module is not loaded yet");
+    d.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_in_the_code_path_not_loaded_yet_is_loaded_and_traced() {
+    let nodes = TestCluster::erlang(2);
+    let cluster = join(&nodes, 0).await;
+    let dirs: Vec<String> = (0..2).map(|i| lazy_module(&nodes, i)).collect();
+    let names = nodes.names();
+
+    let call = CallTrace::parse("tracetest_lazy:work/1").unwrap().with_return_values();
+    let mut session = trace::start(&cluster, TraceSpec::calls(vec![call], Limit::Count(100))).await.expect("traced");
+    for (node, s) in session.nodes() {
+        assert_eq!(s.matched, vec![("tracetest_lazy:work/1".to_string(), 1)], "{node}: loaded and traced");
+    }
+    for (i, n) in names.iter().enumerate() {
+        let r = cluster.call(n, "tracetest_lazy", "work", vec![int(21 + i as i64)], T).await.unwrap();
+        assert_eq!(beam::term::as_integer(&r), Some(42 + 2 * i as i64));
+    }
+    eventually(20, "a call and a return on each node", || {
+        let h = session.history();
+        names.iter().all(|n| {
+            calls_of(&h, "work").any(|e| e.node == *n)
+                && h.iter().any(|e| {
+                    e.node == *n && matches!(&e.kind, EventKind::Return { function, .. } if function == "work")
+                })
+        })
+    })
+    .await;
+    session.stop().await;
+    for i in 0..2 {
+        eventually_clean(&nodes, i, "{tracetest_lazy, work, 1}").await;
+    }
+    // A module that is neither loaded nor in the code path is still refused, and says so.
+    let e = match trace::start(
+        &cluster,
+        TraceSpec::calls(vec![CallTrace::parse("tracetest_nowhere:f/1").unwrap()], Limit::Count(5)),
+    )
+    .await
+    {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e,
+    };
+    assert!(e.to_string().contains("neither loaded nor in the code path"), "{e}");
+    cluster.disconnect().await;
+    for d in dirs {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn match_conditions_written_in_elixir_become_match_specs() {
+    let nodes = TestCluster::demo(2);
+    let cluster = join(&nodes, 0).await;
+    let names = nodes.names();
+
+    // The arguments and the guard of a function head: only even amounts above 100.
+    let call = CallTrace::parse("Bank.Fees.fee_for(amount) when amount > 100 and rem(amount, 2) == 0").unwrap();
+    assert!(matches!(call.match_spec, Some(MatchSpec::Elixir(_))));
+    let erl = CallTrace::parse("bank_ledger:fee(A) when A >= 5000").unwrap();
+    assert_eq!(erl.pattern.arity, Some(1));
+    let mut session =
+        trace::start(&cluster, TraceSpec::calls(vec![call, erl], Limit::Count(1000))).await.expect("traced");
+    for (node, s) in session.nodes() {
+        assert_eq!(s.matched[0], ("Bank.Fees.fee_for/1".to_string(), 1), "{node}: the arity comes from the head");
+    }
+    for n in &names {
+        for amount in [50, 150, 151, 300, 4999, 6000] {
+            cluster.call(n, "Elixir.Bank.Fees", "fee_for", vec![int(amount)], T).await.unwrap();
+            cluster.call(n, "bank_ledger", "fee", vec![int(amount)], T).await.unwrap();
+        }
+    }
+    eventually(20, "the matching calls on both nodes", || {
+        let h = session.history();
+        names.iter().all(|n| calls_of(&h, "fee_for").filter(|e| e.node == *n).count() == 3)
+            && names.iter().all(|n| calls_of(&h, "fee").filter(|e| e.node == *n).count() == 1)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    session.stop().await;
+    let h = session.history();
+    let amounts: Vec<i64> = calls_of(&h, "fee_for")
+        .filter_map(|e| match &e.kind {
+            EventKind::Call { args, .. } => beam::term::as_integer(&args[0]),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(amounts.len(), 6, "{amounts:?}");
+    assert!(amounts.iter().all(|a| [150, 300, 6000].contains(a)), "only even amounts above 100: {amounts:?}");
+
+    // What a match spec cannot express is refused with the expression, before anything is traced.
+    let refused = |text: &'static str| {
+        let spec = TraceSpec::calls(vec![CallTrace::parse(text).unwrap()], Limit::Count(5));
+        let cluster = cluster.clone();
+        async move {
+            match trace::start(&cluster, spec).await {
+                Ok(_) => panic!("{text} accepted"),
+                Err(e) => e,
+            }
+        }
+    };
+    let e = refused("Bank.Fees.fee_for(amount) when String.length(amount) > 3").await;
+    assert!(matches!(e, TraceError::Condition { .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("`String.length(amount)` cannot be part of a match spec"), "{text}");
+    let e = refused("Bank.Fees.fee_for(<<a::8, _::binary>>)").await;
+    assert!(e.to_string().contains("binary patterns cannot be matched by a match spec"), "{e}");
+    let e = refused("Bank.Fees.fee_for(amount) when total > amount").await;
+    assert!(e.to_string().contains("`total` is not bound by the arguments"), "{e}");
+    let e = refused("Bank.Fees.fee_for(amount) when amount >").await;
+    assert!(matches!(e, TraceError::Condition { .. }), "a parse error: {e}");
+    assert!(CallTrace::parse("Bank.Fees.fee_for(amount when").is_err(), "unbalanced parentheses");
+    for i in 0..2 {
+        eventually_clean(&nodes, i, "{'Elixir.Bank.Fees', fee_for, 1}").await;
+    }
     cluster.disconnect().await;
 }

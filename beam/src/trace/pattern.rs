@@ -153,6 +153,98 @@ impl CallPattern {
     }
 }
 
+/// A call pattern written with its arguments and a condition, as a function head reads:
+/// `Bank.Account.deposit(_, amount) when amount > 100` (Elixir) or `bank_ledger:fee(A) when A > 100`
+/// (Erlang). `name` is what comes before the parenthesis (`Bank.Account.deposit`), `args` what is
+/// between them, `guard` what follows `when`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallForm {
+    pub name: String,
+    pub args: String,
+    pub guard: Option<String>,
+}
+
+impl CallForm {
+    /// `None` when `text` has no argument list (`Bank.Account.deposit/2`).
+    pub fn split(text: &str) -> Result<Option<CallForm>, PatternError> {
+        let t = text.trim();
+        let Some(open) = find_unquoted(t, '(') else { return Ok(None) };
+        let close = matching_paren(t, open).ok_or_else(|| err(text, "the argument list has no closing parenthesis"))?;
+        let name = t[..open].trim();
+        if name.is_empty() {
+            return Err(err(text, "the function is missing before the arguments"));
+        }
+        if name.contains('/') {
+            return Err(err(text, "give either an arity or the arguments, not both"));
+        }
+        let rest = t[close + 1..].trim();
+        let guard = if rest.is_empty() {
+            None
+        } else {
+            match rest.strip_prefix("when") {
+                Some(g) if g.starts_with(char::is_whitespace) && !g.trim().is_empty() => Some(g.trim().to_string()),
+                _ => {
+                    return Err(err(text, format!("expected `when` and a condition after the arguments, not {rest:?}")))
+                }
+            }
+        };
+        Ok(Some(CallForm { name: name.to_string(), args: t[open + 1..close].trim().to_string(), guard }))
+    }
+
+    /// How many arguments the list has (split at commas outside brackets and quotes).
+    pub fn arity(&self) -> usize {
+        if self.args.trim().is_empty() {
+            return 0;
+        }
+        let (mut depth, mut quote, mut n) = (0i32, None, 1);
+        for c in self.args.chars() {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None => match c {
+                    '"' | '\'' => quote = Some(c),
+                    '(' | '[' | '{' => depth += 1,
+                    ')' | ']' | '}' => depth -= 1,
+                    ',' if depth == 0 => n += 1,
+                    _ => {}
+                },
+            }
+        }
+        n
+    }
+
+    /// The Erlang form as a fun in `dbg:fun2ms/1` style: `fun([A]) when A > 100 -> true end`.
+    pub fn erlang_fun(&self) -> String {
+        match &self.guard {
+            Some(g) => format!("fun([{}]) when {g} -> true end", self.args),
+            None => format!("fun([{}]) -> true end", self.args),
+        }
+    }
+}
+
+/// The index of the parenthesis that closes the one at `open`.
+fn matching_paren(s: &str, open: usize) -> Option<usize> {
+    let (mut depth, mut quote) = (0i32, None);
+    for (i, c) in s.char_indices().skip_while(|(i, _)| *i < open) {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None => match c {
+                '"' | '\'' => quote = Some(c),
+                '(' => depth += 1,
+                ')' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        return Some(i);
+                    }
+                }
+                _ => {}
+            },
+        }
+    }
+    None
+}
+
 fn example(p: &CallPattern) -> String {
     match (p.syntax, p.module.as_str()) {
         (_, "_") => "Bank.Account.deposit/2".into(),
@@ -495,6 +587,24 @@ mod tests {
         assert!(p("lists:seq/2").check_safety(false).is_ok());
         assert!(p("Bank.Account").check_safety(false).is_ok());
         assert!(p("orbit_trace:start/1").check_safety(true).is_err());
+    }
+
+    #[test]
+    fn call_forms() {
+        let c = CallForm::split("Bank.Account.deposit(_, amount) when amount > 100").unwrap().unwrap();
+        assert_eq!(c.name, "Bank.Account.deposit");
+        assert_eq!(c.args, "_, amount");
+        assert_eq!(c.guard.as_deref(), Some("amount > 100"));
+        assert_eq!(c.arity(), 2);
+        let c = CallForm::split("bank_ledger:fee({a, B}, [C | _], \"x,y\")").unwrap().unwrap();
+        assert_eq!((c.arity(), c.guard), (3, None));
+        assert_eq!(CallForm::split("m:f()").unwrap().unwrap().arity(), 0);
+        let e = CallForm::split("m:f(A) when A > 1").unwrap().unwrap();
+        assert_eq!(e.erlang_fun(), "fun([A]) when A > 1 -> true end");
+        assert_eq!(CallForm::split("Bank.Account.deposit/2").unwrap(), None);
+        for bad in ["Bank.Account.deposit(_, x", "(x)", "m:f/1(X)", "m:f(X) if X > 1", "m:f(X) when "] {
+            assert!(CallForm::split(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::event::{decode_event, TraceEvent};
 use super::flow::{match_messages, summarize, MessageFlow, Summary};
-use super::pattern::{CallPattern, Limit, PatternError, ProcessSpec, Syntax};
+use super::pattern::{CallForm, CallPattern, Limit, PatternError, ProcessSpec, Syntax};
 use super::render;
 use crate::cluster::{Cluster, ClusterEvent, NodeState};
 use crate::link::{Delivery, Mailbox};
@@ -34,6 +34,11 @@ pub enum MatchSpec {
     Text(String),
     /// A match spec term as is.
     Term(Term),
+    /// An Elixir call with a condition, as a function head reads: `Bank.Account.deposit(_, amount) when
+    /// amount > 100`. Translated on a node (Elixir's parser) into a match spec with the same guards;
+    /// it fixes the arity. What a match spec cannot express (calls other than guards, binary patterns,
+    /// pins) is refused with the expression.
+    Elixir(String),
 }
 
 /// One call pattern to trace.
@@ -50,9 +55,29 @@ impl CallTrace {
         CallTrace { pattern, match_spec: None, return_values: false }
     }
 
-    /// `CallTrace::new(CallPattern::parse(text)?)`.
+    /// A pattern (`Bank.Account.deposit/2`), or a call with a condition written as a function head:
+    /// `Bank.Account.deposit(_, amount) when amount > 100` (Elixir, see [`MatchSpec::Elixir`]) or
+    /// `bank_ledger:fee(A) when A > 100` (Erlang, a [`MatchSpec::Fun`]).
     pub fn parse(text: &str) -> Result<CallTrace, PatternError> {
-        Ok(CallTrace::new(CallPattern::parse(text)?))
+        let Some(call) = CallForm::split(text)? else { return Ok(CallTrace::new(CallPattern::parse(text)?)) };
+        let mut pattern = CallPattern::parse(&call.name)?;
+        if pattern.function.is_none() {
+            return Err(PatternError {
+                text: text.into(),
+                reason: "name the function whose arguments these are, e.g. Bank.Account.deposit(_, amount)".into(),
+            });
+        }
+        let ms = match pattern.syntax {
+            Syntax::Elixir => MatchSpec::Elixir(text.trim().to_string()),
+            Syntax::Erlang => {
+                pattern.arity = Some(
+                    u8::try_from(call.arity())
+                        .map_err(|_| PatternError { text: text.into(), reason: "more than 255 arguments".into() })?,
+                );
+                MatchSpec::Fun(call.erlang_fun())
+            }
+        };
+        Ok(CallTrace::new(pattern).with_match_spec(ms))
     }
 
     pub fn with_match_spec(mut self, ms: MatchSpec) -> CallTrace {
@@ -145,6 +170,8 @@ pub enum TraceError {
     OtherTracer { node: String, tracer: String },
     #[error("{pattern}: bad match spec: {detail}")]
     MatchSpec { pattern: String, detail: String },
+    #[error("{pattern}: {detail}")]
+    Condition { pattern: String, detail: String },
     #[error("{pattern} matches no loaded function on any traced node{hint}")]
     NoMatch { pattern: String, hint: String },
     #[error("no process {process} on any traced node")]
@@ -153,6 +180,8 @@ pub enum TraceError {
     Node { node: String, detail: String },
     #[error(transparent)]
     Rpc(Box<RpcError>),
+    #[error(transparent)]
+    ReadOnly(#[from] crate::read_only::Refused),
 }
 
 impl From<PatternError> for TraceError {
@@ -381,6 +410,7 @@ pub async fn pid_on(cluster: &Cluster, node: &str, text: &str) -> Result<Pid, Tr
 /// check fails), then starts a tracer on each chosen node.
 pub async fn start(cluster: &Cluster, spec: TraceSpec) -> Result<TraceSession, TraceError> {
     spec.limit.validate().map_err(TraceError::Limit)?;
+    cluster.refuse_unbounded_trace(&spec.limit)?;
     let messages = spec.messages.clone().filter(|m| !m.processes.is_empty() && (m.send || m.receive));
     if spec.calls.is_empty() && messages.is_none() {
         return Err(TraceError::Empty);
@@ -403,8 +433,12 @@ pub async fn start(cluster: &Cluster, spec: TraceSpec) -> Result<TraceSession, T
     let timeout = cluster.call_timeout();
     let mut calls = Vec::with_capacity(spec.calls.len());
     for c in &spec.calls {
-        let ms = compile_match_spec(cluster, &nodes[0], c, timeout).await?;
-        calls.push((c.pattern.to_string(), c.pattern.mfa_term(), ms));
+        let (ms, arity) = compile_match_spec(cluster, &nodes[0], c, timeout).await?;
+        let mut pattern = c.pattern.clone();
+        if pattern.arity.is_none() {
+            pattern.arity = arity;
+        }
+        calls.push((pattern.to_string(), pattern.mfa_term(), ms));
     }
     let mut msg_flags = Vec::new();
     let mut procs = Vec::new();
@@ -500,17 +534,36 @@ pub async fn start(cluster: &Cluster, spec: TraceSpec) -> Result<TraceSession, T
 }
 
 /// `true`, or the match spec (compiled on `node` when written as text), with `{exception_trace}` added
-/// to each clause when return values are wanted.
+/// to each clause when return values are wanted; and the arity an Elixir call form fixes.
 async fn compile_match_spec(
     cluster: &Cluster,
     node: &str,
     c: &CallTrace,
     timeout: Duration,
-) -> Result<Term, TraceError> {
-    let shown = c.pattern.to_string();
+) -> Result<(Term, Option<u8>), TraceError> {
+    let mut shown = c.pattern.to_string();
+    let mut arity = None;
     let ms = match &c.match_spec {
         None => None,
         Some(MatchSpec::Term(t)) => Some(t.clone()),
+        Some(MatchSpec::Elixir(text)) => {
+            shown = text.clone();
+            let r = cluster.call(node, "orbit_trace", "elixir_ms", vec![binary(text.as_bytes())], timeout).await?;
+            match as_tuple(&r) {
+                Some([ok, n, ms]) if as_atom(ok) == Some("ok") => {
+                    arity = as_integer(n).and_then(|n| u8::try_from(n).ok());
+                    Some(ms.clone())
+                }
+                Some([_, why]) => {
+                    let detail =
+                        as_str(why).map(str::to_string).unwrap_or_else(|| render_erlang(why, &Limits::default()));
+                    return Err(TraceError::Condition { pattern: shown, detail });
+                }
+                _ => {
+                    return Err(TraceError::Condition { pattern: shown, detail: render_erlang(&r, &Limits::default()) })
+                }
+            }
+        }
         Some(MatchSpec::Fun(text)) | Some(MatchSpec::Text(text)) => {
             let f = if matches!(c.match_spec, Some(MatchSpec::Fun(_))) { "fun_to_ms" } else { "parse_ms" };
             let r = cluster.call(node, "orbit_trace", f, vec![binary(text.as_bytes())], timeout).await?;
@@ -528,11 +581,14 @@ async fn compile_match_spec(
         }
     };
     let Some(ms) = ms else {
-        return Ok(if c.return_values {
-            list(vec![tuple(vec![atom("_"), list(vec![]), list(vec![tuple(vec![atom("exception_trace")])])])])
-        } else {
-            atom("true")
-        });
+        return Ok((
+            if c.return_values {
+                list(vec![tuple(vec![atom("_"), list(vec![]), list(vec![tuple(vec![atom("exception_trace")])])])])
+            } else {
+                atom("true")
+            },
+            None,
+        ));
     };
     let clauses = as_list(&ms).ok_or_else(|| TraceError::MatchSpec {
         pattern: shown.clone(),
@@ -560,7 +616,7 @@ async fn compile_match_spec(
         }
         out.push(tuple(vec![head.clone(), guards.clone(), list(body)]));
     }
-    Ok(list(out))
+    Ok((list(out), arity))
 }
 
 /// Runs `orbit_trace:check/1` on every node: refuses busy nodes, bad match specs, patterns that match
@@ -625,7 +681,7 @@ fn near_hint(module: &Term, function: &Term, near: &Term) -> Option<String> {
     let m = as_atom(module)?;
     let shown = super::pattern::module_text(m, if m.starts_with("Elixir.") { Syntax::Elixir } else { Syntax::Erlang });
     if as_atom(near) == Some("not_loaded") {
-        return Some(format!(" ({shown} is not loaded)"));
+        return Some(format!(" ({shown} is neither loaded nor in the code path)"));
     }
     let arities: Vec<String> = as_list(near)?
         .iter()

@@ -26,7 +26,9 @@ enum What {
 
 #[derive(clap::Args, Debug)]
 struct CallsArgs {
-    /// Function patterns, Elixir (`Mod.fun/arity`, arity may be `_`) or Erlang (`mod:fun/arity`) form.
+    /// Function patterns, Elixir (`Mod.fun/arity`, arity may be `_`) or Erlang (`mod:fun/arity`) form,
+    /// or a call with a condition written as a function head: 'Bank.Account.deposit(_, amount) when
+    /// amount > 100' (Elixir, translated to a match spec) or 'bank_ledger:fee(A) when A > 100' (Erlang).
     #[arg(required = true, value_name = "PATTERN")]
     patterns: Vec<String>,
     /// Only calls whose arguments match, as an Erlang fun in dbg:fun2ms style:
@@ -158,6 +160,9 @@ async fn build_spec(what: &What, cluster: &beam::cluster::Cluster, limit: Limit)
             let mut calls = Vec::new();
             for p in &c.patterns {
                 let mut t = CallTrace::parse(p)?;
+                if t.match_spec.is_some() && (c.match_fun.is_some() || c.match_spec.is_some()) {
+                    anyhow::bail!("{p} has its own condition (its arguments and `when`); drop --match / --match-spec");
+                }
                 if let Some(f) = &c.match_fun {
                     t = t.with_match_spec(MatchSpec::Fun(f.clone()));
                 }

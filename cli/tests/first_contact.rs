@@ -1,17 +1,16 @@
 //! What `orbit status` costs a cluster: only the agent's core is installed, and a node that does not
 //! answer is shown as such without holding up the others.
 
-use orbit_test_harness::TestCluster;
+use orbit_test_harness::{run_within, TestCluster};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 fn orbit(nodes: &TestCluster, timeout: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orbit"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orbit"));
+    cmd.args(args)
         .args(["--node", nodes.name(0), "--cookie", &nodes.cookie, "--timeout", timeout])
-        .env("ORBIT_LOG", "error")
-        .output()
-        .expect("run orbit")
+        .env("ORBIT_LOG", "error");
+    run_within(&mut cmd, &format!("orbit {}", args.join(" ")), Duration::from_secs(120))
 }
 
 fn text(o: &Output) -> String {

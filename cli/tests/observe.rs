@@ -1,15 +1,15 @@
 //! `orbit status`, `top`, `processes` and `inspect`, run as a user would against real nodes.
 
-use orbit_test_harness::TestCluster;
+use orbit_test_harness::{run_within, TestCluster};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 fn orbit(nodes: &TestCluster, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orbit"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_orbit"));
+    cmd.args(args)
         .args(["--node", nodes.name(0), "--cookie", &nodes.cookie, "--timeout", "20"])
-        .env("ORBIT_LOG", "error")
-        .output()
-        .expect("run orbit")
+        .env("ORBIT_LOG", "error");
+    run_within(&mut cmd, &format!("orbit {}", args.join(" ")), Duration::from_secs(120))
 }
 
 fn stdout(o: &Output) -> String {

@@ -429,6 +429,14 @@ impl Drop for OwnedChild {
     }
 }
 
+/// Runs `cmd` to its end with stdout and stderr collected, as `Command::output` does, but owned (PDEATHSIG, killed by
+/// pid) and bounded: past `limit` the process is killed and the test fails saying what hung.
+pub fn run_within(cmd: &mut Command, what: &str, limit: Duration) -> Output {
+    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = OwnedChild::spawn(cmd, what).unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    child.wait_with_output_within(limit).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// Runs `erl_call` against `node`; the cookie goes through a file-less argument only to erl_call. The call
 /// is bounded (erl_call's own 10 s, and the process is killed 30 s after its start).
 pub fn erl_call(node: &str, cookie: &str, exprs: &str) -> Result<String, String> {

@@ -132,6 +132,11 @@ pub const MODULES: &[AgentModule] = &[
     AgentModule { name: "orbit_health", source: include_str!("../agent/orbit_health.erl"), group: Group::Core },
     AgentModule { name: "orbit_dbg", source: include_str!("../agent/orbit_dbg.erl"), group: Group::Debugger },
     AgentModule { name: "orbit_dbg_cond", source: include_str!("../agent/orbit_dbg_cond.erl"), group: Group::Debugger },
+    AgentModule {
+        name: "orbit_dbg_trace",
+        source: include_str!("../agent/orbit_dbg_trace.erl"),
+        group: Group::Debugger,
+    },
     AgentModule { name: "orbit_procs", source: include_str!("../agent/orbit_procs.erl"), group: Group::Core },
     AgentModule { name: "orbit_trace", source: include_str!("../agent/orbit_trace.erl"), group: Group::Tracer },
     AgentModule { name: "orbit_reload", source: include_str!("../agent/orbit_reload.erl"), group: Group::Reload },

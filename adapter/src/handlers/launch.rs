@@ -92,7 +92,10 @@ impl<W: AsyncWrite + Unpin> Session<W> {
             interpret: a.interpret.unwrap_or_default(),
             exclude: a.exclude.unwrap_or_default(),
         };
-        let engine = IntEngine::attach(config).await.map_err(|e| e.to_string())?;
+        let mut engine = IntEngine::attach(config).await.map_err(|e| e.to_string())?;
+        if let Some(rate) = a.log_point_rate {
+            engine.set_log_point_rate(rate).await;
+        }
         let nodes = engine.cluster().up_nodes();
         self.engine = Some(engine);
         self.console(&format!("Orbit attached to {} node(s): {}", nodes.len(), nodes.join(", "))).await;
@@ -164,7 +167,10 @@ impl<W: AsyncWrite + Unpin> Session<W> {
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
-        let engine = IntEngine::with_cluster(cluster, config).await.map_err(|e| e.to_string())?;
+        let mut engine = IntEngine::with_cluster(cluster, config).await.map_err(|e| e.to_string())?;
+        if let Some(rate) = a.log_point_rate {
+            engine.set_log_point_rate(rate).await;
+        }
         self.engine = Some(engine);
         self.console(&format!("Orbit launched and attached to {}", names.join(", "))).await;
         self.event_after(&InitializedEvent);

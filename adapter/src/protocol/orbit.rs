@@ -57,6 +57,12 @@ pub struct AttachArguments {
     /// is considered down. Should match the cluster's `net_ticktime`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tick_time_ms: Option<u64>,
+    /// Log points that Orbit serves with tracing instead of the interpreter (tracepoints: a log point
+    /// on a function's `def` line whose message uses only its arguments, or a function breakpoint
+    /// written `Mod.fun/arity log message`) print at most this many lines per second on each node;
+    /// beyond it one line per second says how many calls were dropped. 100 by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_point_rate: Option<u32>,
     /// Set by the client when the session is restarted: the `restart` value of the `terminated`
     /// event that asked for it.
     #[serde(rename = "__restart", default, skip_serializing_if = "Option::is_none")]
@@ -98,6 +104,12 @@ pub struct LaunchArguments {
     /// launch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source_map: Option<HashMap<String, String>>,
+    /// Log points that Orbit serves with tracing instead of the interpreter (tracepoints: a log point
+    /// on a function's `def` line whose message uses only its arguments, or a function breakpoint
+    /// written `Mod.fun/arity log message`) print at most this many lines per second on each node;
+    /// beyond it one line per second says how many calls were dropped. 100 by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_point_rate: Option<u32>,
     /// Set by the client for "Run Without Debugging": start the nodes but do not debug them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(skip)]

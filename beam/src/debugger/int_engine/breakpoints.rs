@@ -1,12 +1,14 @@
 //! The session's breakpoints (line and function breakpoints): where each holds, its condition slot on
 //! every node, installing and removing it in the interpreter server, retrying those whose module is not
 //! loaded yet, and the output of log points. Where a line lands is worked out by the pure helpers of
-//! `debugger::breakpoints`.
+//! `debugger::breakpoints`. Log points that can run without the interpreter are tracepoints
+//! (`tracepoints.rs`): they hold in no interpreter server and interpret nothing.
 
 use super::modules::ModuleLines;
+use super::tracepoints::{hit_term, split_function_log, Trace, Tracepoints, TRACED};
 use super::util::{error_text, output, text};
 use super::{IntEngine, CALL};
-use crate::debugger::breakpoints::{resolve_line, HitCondition, LineBreakpoint};
+use crate::debugger::breakpoints::{resolve_line, LineBreakpoint};
 use crate::debugger::names::{module_display, parse_function_ref, Lang};
 use crate::debugger::{BreakpointStatus, EngineEvent};
 use crate::rpc;
@@ -19,32 +21,44 @@ use std::path::{Path, PathBuf};
 const CONDITION_SLOTS: u32 = 256;
 
 #[derive(Debug, Clone)]
-struct Bp {
-    id: i64,
+pub(super) struct Bp {
+    pub(super) id: i64,
     /// The file it was set in (line breakpoints), or the function it names.
     source: Option<PathBuf>,
-    function: Option<String>,
+    pub(super) function: Option<String>,
     requested_line: u32,
-    spec: LineBreakpoint,
-    lang: Lang,
+    pub(super) spec: LineBreakpoint,
+    pub(super) lang: Lang,
     /// Where it holds: module and line.
-    at: Option<(String, u32)>,
+    pub(super) at: Option<(String, u32)>,
     /// More places it holds: a function breakpoint also stops at the first line of its other clauses.
     extra: Vec<(String, u32)>,
     slot: Option<u32>,
-    message: Option<String>,
+    pub(super) message: Option<String>,
+    /// A tracepoint: served by the nodes' tracers, not by the interpreter.
+    pub(super) trace: Option<Trace>,
 }
 
 impl Bp {
-    /// Every (module, line) it holds at.
+    /// Every (module, line) it holds at in the interpreter server (none for a tracepoint).
     fn points(&self) -> Vec<(String, u32)> {
         match &self.at {
+            Some(_) if self.trace.is_some() => Vec::new(),
             Some(at) => std::iter::once(at).chain(self.extra.iter()).cloned().collect(),
             None => Vec::new(),
         }
     }
 
-    fn status(&self) -> BreakpointStatus {
+    /// Made a tracepoint at `line`.
+    fn traced(mut self, trace: Trace, line: u32) -> Bp {
+        self.at = Some((trace.module.clone(), line));
+        self.extra.clear();
+        self.message = Some(TRACED.to_string());
+        self.trace = Some(trace);
+        self
+    }
+
+    pub(super) fn status(&self) -> BreakpointStatus {
         BreakpointStatus {
             id: self.id,
             verified: self.at.is_some(),
@@ -60,11 +74,17 @@ pub(super) struct Breakpoints {
     list: Vec<Bp>,
     next_id: i64,
     free_slots: BTreeSet<u32>,
+    pub(super) tracepoints: Tracepoints,
 }
 
 impl Default for Breakpoints {
     fn default() -> Self {
-        Breakpoints { list: Vec::new(), next_id: 1, free_slots: (1..=CONDITION_SLOTS).collect() }
+        Breakpoints {
+            list: Vec::new(),
+            next_id: 1,
+            free_slots: (1..=CONDITION_SLOTS).collect(),
+            tracepoints: Tracepoints::default(),
+        }
     }
 }
 
@@ -98,6 +118,25 @@ impl Breakpoints {
         self.list.iter().filter(|b| b.at.is_some()).count()
     }
 
+    /// The tracepoints, with what they trace.
+    pub(super) fn tracepoint_list(&self) -> impl Iterator<Item = (&Bp, &Trace)> {
+        self.list.iter().filter_map(|b| b.trace.as_ref().map(|t| (b, t)))
+    }
+
+    pub(super) fn take_by_id(&mut self, id: i64) -> Option<Bp> {
+        let i = self.list.iter().position(|b| b.id == id)?;
+        Some(self.list.remove(i))
+    }
+
+    pub(super) fn put_back(&mut self, bp: Bp) {
+        self.list.push(bp);
+        self.list.sort_by_key(|b| b.id);
+    }
+
+    fn status_of(&self, id: i64) -> Option<BreakpointStatus> {
+        self.list.iter().find(|b| b.id == id).map(Bp::status)
+    }
+
     /// Takes out the breakpoints `which` selects.
     fn take(&mut self, which: impl Fn(&Bp) -> bool) -> Vec<Bp> {
         let (old, keep): (Vec<Bp>, Vec<Bp>) = std::mem::take(&mut self.list).into_iter().partition(which);
@@ -126,6 +165,7 @@ impl Breakpoints {
             extra: Vec::new(),
             slot: None,
             message: Some(why),
+            trace: None,
         }
     }
 }
@@ -159,21 +199,46 @@ impl IntEngine {
             self.refresh_index().await;
             modules = self.modules.modules_for(file);
         }
-        let mut out = Vec::new();
+        let mut ids = Vec::new();
         for spec in breakpoints {
             let bp = if modules.is_empty() {
                 self.breakpoints.unverified(Some(file.to_path_buf()), None, spec, lang, no_module_message(file))
             } else {
                 let bp = self.breakpoints.unverified(Some(file.to_path_buf()), None, spec, lang, String::new());
-                let mut bp = Bp { message: None, ..bp };
-                bp = self.install(bp, &modules).await;
-                bp
+                self.place(Bp { message: None, ..bp }, &modules).await
             };
-            out.push(bp.status());
+            ids.push(bp.id);
             self.breakpoints.list.push(bp);
         }
+        self.settle(&ids).await
+    }
+
+    /// After breakpoints changed: tracepoints in modules now interpreted become interpreted log points
+    /// (reported with a `breakpoint` event unless among `ids`), every node gets the tracepoints and the
+    /// clean-up; returns the statuses of `ids`.
+    async fn settle(&mut self, ids: &[i64]) -> Vec<BreakpointStatus> {
+        let changed = self.untrace_interpreted().await;
+        self.pending_events
+            .extend(changed.into_iter().filter(|e| !matches!(e, EngineEvent::Breakpoint(s) if ids.contains(&s.id))));
+        self.push_tracepoints().await;
         self.register_cleanup_everywhere().await;
-        out
+        ids.iter().filter_map(|id| self.breakpoints.status_of(*id)).collect()
+    }
+
+    /// A line breakpoint in one of `modules`: a tracepoint when it can be one, else installed in the
+    /// interpreter.
+    async fn place(&mut self, mut bp: Bp, modules: &[String]) -> Bp {
+        match self.plan_tracepoint(modules, &bp.spec, bp.lang).await {
+            Some(Ok(trace)) => {
+                let line = bp.requested_line;
+                bp.traced(trace, line)
+            }
+            Some(Err(e)) => {
+                bp.message = Some(e);
+                bp
+            }
+            None => self.install(bp, modules).await,
+        }
     }
 
     pub(super) async fn set_function_breakpoints(
@@ -184,47 +249,73 @@ impl IntEngine {
         for b in &old {
             self.remove_from_server(b).await;
         }
-        let mut out = Vec::new();
-        for (name, condition, hit_condition) in functions {
-            let spec = LineBreakpoint { line: 0, condition, hit_condition, log_message: None };
+        let mut ids = Vec::new();
+        for (written, condition, hit_condition) in functions {
+            // `Mod.fun/arity log message` makes a log point of it.
+            let (name, log_message) = split_function_log(&written);
+            let spec = LineBreakpoint { line: 0, condition, hit_condition, log_message: log_message.clone() };
             let bp = match parse_function_ref(&name) {
-                Err(e) => self.breakpoints.unverified(None, Some(name.clone()), spec, Lang::Elixir, e),
+                Err(e) => self.breakpoints.unverified(None, Some(written.clone()), spec, Lang::Elixir, e),
+                Ok(_) if log_message.as_deref().is_some_and(|m| m.trim().is_empty()) => {
+                    let why = format!("write the message after `log`: {name} log deposit of {{amount}}");
+                    self.breakpoints.unverified(None, Some(written.clone()), spec, Lang::Elixir, why)
+                }
                 Ok((module, fun, arity)) => {
                     let lang = Lang::of_module(&module);
                     let source = self.modules.path_of(&module).map(Path::to_path_buf);
-                    match self.module_lines(&module).await {
-                        Err(e) => self.breakpoints.unverified(source, Some(name.clone()), spec, lang, e.0),
-                        Ok(ml) => match ml.functions.iter().find(|(f, a, _, _)| *f == fun && *a == arity) {
-                            None => {
-                                let why = format!("{} has no function {fun}/{arity}", module_display(&module));
-                                self.breakpoints.unverified(source, Some(name.clone()), spec, lang, why)
-                            }
-                            Some((_, _, first, _)) => {
-                                let first = *first;
-                                let mut bp =
-                                    self.breakpoints.unverified(source, Some(name.clone()), spec, lang, String::new());
-                                bp.requested_line = first;
-                                bp.spec.line = first;
-                                bp.message = None;
-                                // Every clause stops, not only the first: its other clauses' first lines too.
-                                let clause_lines = ml.clauses.get(&(fun.clone(), arity)).cloned().unwrap_or_default();
-                                bp.extra = clause_lines
-                                    .iter()
-                                    .skip(1)
-                                    .filter(|l| **l > 0 && ml.lines.contains(l))
-                                    .map(|l| (module.clone(), *l))
-                                    .collect();
-                                self.install(bp, &[module]).await
-                            }
-                        },
+                    let mut bp = self.breakpoints.unverified(source, Some(written.clone()), spec, lang, String::new());
+                    bp.message = None;
+                    let planned = if log_message.is_some() {
+                        self.plan_function_tracepoint(&module, &fun, arity, &bp.spec, lang).await
+                    } else {
+                        None
+                    };
+                    match planned {
+                        Some(Ok((line, trace))) => {
+                            bp.requested_line = line;
+                            bp.spec.line = line;
+                            bp.traced(trace, line)
+                        }
+                        Some(Err(e)) => {
+                            bp.message = Some(e);
+                            bp
+                        }
+                        None => self.install_function(bp, &module, &fun, arity).await,
                     }
                 }
             };
-            out.push(bp.status());
+            ids.push(bp.id);
             self.breakpoints.list.push(bp);
         }
-        self.register_cleanup_everywhere().await;
-        out
+        self.settle(&ids).await
+    }
+
+    /// Installs a function breakpoint in the interpreter: at the function's first line and the first
+    /// line of each of its other clauses.
+    pub(super) async fn install_function(&mut self, mut bp: Bp, module: &str, fun: &str, arity: u32) -> Bp {
+        let ml = match self.module_lines(module).await {
+            Err(e) => {
+                bp.message = Some(e.0);
+                return bp;
+            }
+            Ok(ml) => ml,
+        };
+        let Some((_, _, first, _)) = ml.functions.iter().find(|(f, a, _, _)| *f == fun && *a == arity) else {
+            bp.message = Some(format!("{} has no function {fun}/{arity}", module_display(module)));
+            return bp;
+        };
+        let first = *first;
+        bp.requested_line = first;
+        bp.spec.line = first;
+        // Every clause stops, not only the first: its other clauses' first lines too.
+        let clause_lines = ml.clauses.get(&(fun.to_string(), arity)).cloned().unwrap_or_default();
+        bp.extra = clause_lines
+            .iter()
+            .skip(1)
+            .filter(|l| **l > 0 && ml.lines.contains(l))
+            .map(|l| (module.to_string(), *l))
+            .collect();
+        self.install(bp, &[module.to_string()]).await
     }
 
     pub(super) async fn breakpoint_locations(&mut self, file: &Path, line: u32, end_line: Option<u32>) -> Vec<u32> {
@@ -269,20 +360,27 @@ impl IntEngine {
             if modules.is_empty() {
                 continue;
             }
-            let bp = self.install(bp, &modules).await;
+            let bp = self.place(bp, &modules).await;
             if bp.at.is_some() {
                 events.push(EngineEvent::Breakpoint(bp.status()));
             }
             self.breakpoints.list[i] = bp;
         }
         if !events.is_empty() {
-            self.register_cleanup_everywhere().await;
+            let ids: Vec<i64> = events
+                .iter()
+                .filter_map(|e| match e {
+                    EngineEvent::Breakpoint(s) => Some(s.id),
+                    _ => None,
+                })
+                .collect();
+            self.settle(&ids).await;
         }
         events
     }
 
     /// Resolves and installs one breakpoint; on failure it stays unverified with the reason.
-    async fn install(&mut self, mut bp: Bp, modules: &[String]) -> Bp {
+    pub(super) async fn install(&mut self, mut bp: Bp, modules: &[String]) -> Bp {
         // The module whose code spans the line (nested modules share a file), else the first with code after it.
         let mut candidates = Vec::new();
         for m in modules {
@@ -346,13 +444,7 @@ impl IntEngine {
     /// What `orbit_dbg:set_condition/2` stores for a breakpoint with a condition, hit count or log message.
     fn condition_spec(&self, bp: &Bp) -> Result<Term, String> {
         let (module, line) = bp.at.clone().ok_or("the breakpoint holds nowhere")?;
-        let hit = match bp.spec.hit_condition.as_deref().map(HitCondition::parse).transpose()? {
-            None => atom("none"),
-            Some(HitCondition::Exactly(n)) => tuple(vec![atom("eq"), int(n as i64)]),
-            Some(HitCondition::AtLeast(n)) => tuple(vec![atom("ge"), int(n as i64)]),
-            Some(HitCondition::MoreThan(n)) => tuple(vec![atom("gt"), int(n as i64)]),
-            Some(HitCondition::EveryNth(n)) => tuple(vec![atom("mod"), int(n as i64)]),
-        };
+        let hit = hit_term(bp.spec.hit_condition.as_deref())?;
         let opt = |s: &Option<String>| match s {
             Some(x) if !x.trim().is_empty() => binary(x.as_bytes()),
             _ => atom("undefined"),

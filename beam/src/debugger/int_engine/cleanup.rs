@@ -16,11 +16,18 @@ impl IntEngine {
         vec![mods, breaks]
     }
 
-    /// What `orbit_dbg:cleanup/2` must undo on `node`, kept current with the agent.
+    /// What `orbit_dbg:cleanup/2` must undo on `node`, kept current with the agent; and, once the session
+    /// has tracepoints, `orbit_dbg_trace:cleanup/2` (every trace pattern they set).
     pub(super) async fn register_cleanup(&self, node: &str) {
         let args = self.cleanup_args();
         if let Err(e) = self.cluster.register_cleanup(node, atom("orbit_dbg"), "orbit_dbg", "cleanup", args).await {
             tracing::warn!("{node}: cannot register the debugger clean-up: {e}");
+        }
+        if let Some(args) = self.trace_cleanup_args() {
+            let key = atom("orbit_dbg_trace");
+            if let Err(e) = self.cluster.register_cleanup(node, key, "orbit_dbg_trace", "cleanup", args).await {
+                tracing::warn!("{node}: cannot register the tracepoints' clean-up: {e}");
+            }
         }
     }
 
@@ -45,8 +52,22 @@ impl IntEngine {
             let _ = link.exit(&self.sub_pid, &self.server, atom("normal"));
         }
         let mut notes = Vec::new();
-        let args = self.cleanup_args();
         let nodes: Vec<String> = self.cluster.up_nodes();
+        if let Some(args) = self.trace_cleanup_args() {
+            // Tracepoints first: their tracers stop and every trace pattern goes.
+            let t = Duration::from_secs(30);
+            let results = futures::future::join_all(
+                nodes.iter().map(|n| self.cluster.call(n, "orbit_dbg_trace", "cleanup", args.clone(), t)),
+            )
+            .await;
+            for (n, r) in nodes.iter().zip(results) {
+                if let Err(e) = r {
+                    notes.push(format!("{n}: tracepoint clean-up failed: {e}"));
+                }
+                let _ = self.cluster.unregister_cleanup(n, atom("orbit_dbg_trace")).await;
+            }
+        }
+        let args = self.cleanup_args();
         let results = futures::future::join_all(
             nodes.iter().map(|n| self.cluster.call(n, "orbit_dbg", "cleanup", args.clone(), Duration::from_secs(60))),
         )

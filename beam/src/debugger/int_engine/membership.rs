@@ -54,6 +54,7 @@ impl IntEngine {
                 // Conditions live per node: give the newcomer the current ones before its calls go through
                 // the interpreter (a breakpoint without its condition on a node does not stop there).
                 self.push_conditions_to(&node).await;
+                lines.extend(self.push_tracepoints_to(&node).await);
                 let (modules, notes) = self.interpret_all_on(&node).await;
                 lines.extend(notes);
                 self.register_cleanup(&node).await;

@@ -32,6 +32,7 @@ mod render;
 mod step_into;
 mod stops;
 mod threads;
+mod tracepoints;
 mod util;
 mod variables;
 
@@ -249,6 +250,7 @@ impl IntEngine {
             [tag, _id, node, Term::Pid(pid), text_t] if is_atom(tag, "orbit_dbg_log") => {
                 vec![breakpoints::log_point_output(node, pid, text_t)]
             }
+            [tag, _, node, t] if is_atom(tag, "orbit_dbg_trace_note") => vec![tracepoints::note_output(node, t)],
             [tag, node, who, report, frames, reason] if is_atom(tag, "orbit_crash") => {
                 self.crash_report(node, who, report, frames, reason)
             }

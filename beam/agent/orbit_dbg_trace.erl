@@ -1,0 +1,860 @@
+%% Tracepoints: the debugger's log points that do not interpret their module.
+%%
+%% A log point on the first line of a function clause (Elixir's `def` line) whose message and condition
+%% use only that clause's argument variables, or a function breakpoint marked as a log point, is served
+%% here with OTP's trace facilities instead of the interpreter, so the module runs native code.
+%%
+%% - plan/5 (on one node) decides whether a line log point can be a tracepoint: which function and
+%%   clause it names, whether its `{...}` expressions and condition use only the clause's arguments.
+%% - set/2 gives the session's tracer on this node the whole set of tracepoints (started on the first
+%%   call; an empty set stops it). One tracer per node and debug session, registered orbit_dbg_tracer.
+%% - The tracer sets meta trace patterns (erlang:trace_pattern(MFA, MS, [{meta, Tracer}])): no
+%%   process trace flags, so it does not clash with orbit trace, dbg or recon_trace. The match spec is
+%%   built from the function's clauses where it can be, so a tracepoint on clause K is sent only calls
+%%   that take clause K; it never matches the tracer's own calls. `{return}` in a message adds
+%%   exception_trace: the line is printed when the call returns (or raises).
+%% - Rate limit (per node, `rate` lines per second): when a second's budget is used, the meta patterns
+%%   are switched off and call_count counts the calls until the second ends; then one line says how many
+%%   calls were dropped and the meta patterns are switched on again. Calls over the limit cost a counter.
+%% - Each line goes to Orbit's event pid as a log point's does ({orbit_dbg_log, Id, Node, Pid, Text}):
+%%   the tracer matches the clause with erl_eval against the abstract code, binds the clause's variables
+%%   (Elixir names `_amount@1` read as `amount`) and evaluates the message there, on the node.
+%% - The tracer ends with the session: when the debugger's keeper (orbit_dbg_keeper) exits, when
+%%   Orbit's node goes, or on stop/1; on its way out it removes every pattern it set. cleanup/2 is
+%%   registered with Orbit's agent and removes what a killed tracer may have left.
+%%
+%% Installed from source: no macros, no includes; the tracer loops through fully qualified calls.
+-module(orbit_dbg_trace).
+
+-export([plan/5, plan_function/6, set/2, stop/1, cleanup/2, status/0, patterns/1,
+         tracer_init/3, tracer_loop/1]).
+
+%% ---------------------------------------------------------------------------------------------------
+%% Planning (on one node): can this log point be a tracepoint?
+
+%% {ok, #{function, arity, clause, md5, return}} | {no, Why} | {error, ParseMessage}
+plan(Mod, Line, Lang, Log, Cond) ->
+    case abstract_code(Mod) of
+        {ok, Forms, MD5} ->
+            Heads = [{A, F, K, C} || {function, _, F, A, Cs} <- Forms,
+                                     {K, C} <- lists:zip(lists:seq(1, length(Cs)), Cs),
+                                     clause_line(C) =:= Line, not generated(C)],
+            case lists:reverse(lists:sort(Heads)) of
+                [] ->
+                    {no, not_a_clause_head};
+                [{A, _, _, _}, {A, _, _, _} | _] ->
+                    {no, ambiguous};
+                [{A, F, K, Clause} | _] ->
+                    try
+                        Names = head_names(Lang, Clause),
+                        Return = return_name(Lang),
+                        {Vars, UsesReturn} = used_vars(Lang, Log, Cond),
+                        case [V || V <- Vars, not lists:member(V, [Return | Names])] of
+                            [] ->
+                                {ok, #{function => F, arity => A, clause => K, md5 => MD5,
+                                       return => UsesReturn andalso not lists:member(Return, Names)}};
+                            [V | _] ->
+                                {no, {not_an_argument, V}}
+                        end
+                    catch
+                        throw:{parse_error, Msg} -> {error, Msg}
+                    end
+            end;
+        {error, Why} ->
+            {no, Why}
+    end.
+
+%% A function breakpoint marked as a log point: every clause, any variable a clause binds.
+%% {ok, #{line, md5, return}} | {no, Why} | {error, ParseMessage}
+plan_function(Mod, F, A, Lang, Log, Cond) ->
+    case abstract_code(Mod) of
+        {ok, Forms, MD5} ->
+            case [Cs || {function, _, F1, A1, Cs} <- Forms, F1 =:= F, A1 =:= A] of
+                [[First | _]] ->
+                    try used_vars(Lang, Log, Cond) of
+                        {_Vars, UsesReturn} ->
+                            {ok, #{line => clause_line(First), md5 => MD5, return => UsesReturn}}
+                    catch
+                        throw:{parse_error, Msg} -> {error, Msg}
+                    end;
+                _ ->
+                    {no, no_such_function}
+            end;
+        {error, Why} ->
+            {no, Why}
+    end.
+
+clause_line({clause, Anno, _, _, _}) -> line(Anno).
+
+generated({clause, Anno, _, _, _}) when is_list(Anno) -> proplists:get_bool(generated, Anno);
+generated(_) -> false.
+
+line(Anno) when is_integer(Anno) -> Anno;
+line(Anno) -> try erl_anno:line(Anno) of L when is_integer(L) -> L; _ -> 0 catch _:_ -> 0 end.
+
+%% The names a message may use for the variables a clause's head binds.
+head_names(Lang, {clause, _, Patterns, _, _}) ->
+    lists:usort([Name || V <- pattern_vars(Patterns, []), {Name, _} <- [var_name(Lang, V)]]).
+
+pattern_vars({var, _, '_'}, Acc) -> Acc;
+pattern_vars({var, _, V}, Acc) -> [V | Acc];
+pattern_vars(T, Acc) when is_tuple(T) -> pattern_vars(tuple_to_list(T), Acc);
+pattern_vars([H | T], Acc) -> pattern_vars(T, pattern_vars(H, Acc));
+pattern_vars(_, Acc) -> Acc.
+
+%% Elixir variables are `_name@N` in the abstract code (`__name@N` for `_name`); Erlang's as written.
+var_name(elixir, V) ->
+    case re:run(atom_to_list(V), "^_(.+)@([0-9]+)$", [{capture, all_but_first, list}, unicode]) of
+        {match, [Name, N]} -> {list_to_atom(Name), list_to_integer(N)};
+        nomatch -> {V, 0}
+    end;
+var_name(erlang, V) -> {V, 0}.
+
+%% The variables the message's expressions and the condition use; whether they use `return`.
+used_vars(Lang, Log, Cond) ->
+    Parts = parse_log(Lang, Log),
+    Exprs = [P || {expr, P, _} <- Parts] ++ [P || {ok, P} <- [parse_opt(Lang, Cond)]],
+    Vars = lists:usort(lists:append([expr_vars(P) || P <- Exprs])),
+    {Vars, lists:member(return_name(Lang), Vars)}.
+
+%% ---------------------------------------------------------------------------------------------------
+%% Messages and conditions
+
+%% "x is {x}" -> [<<"x is ">>, {expr, Parsed, Source}]
+parse_log(_Lang, undefined) -> [];
+parse_log(_Lang, nil) -> [];
+parse_log(Lang, Src) -> parse_log(Lang, Src, <<>>, []).
+
+parse_log(_Lang, <<>>, Lit, Acc) -> lists:reverse([Lit | Acc]);
+parse_log(Lang, <<"{{", Rest/binary>>, Lit, Acc) -> parse_log(Lang, Rest, <<Lit/binary, "{">>, Acc);
+parse_log(Lang, <<"}}", Rest/binary>>, Lit, Acc) -> parse_log(Lang, Rest, <<Lit/binary, "}">>, Acc);
+parse_log(Lang, <<"{", Rest/binary>>, Lit, Acc) ->
+    case binary:split(Rest, <<"}">>) of
+        [Expr, After] -> parse_log(Lang, After, <<>>, [{expr, parse_expr(Lang, Expr), Expr}, Lit | Acc]);
+        [_] -> throw({parse_error, <<"log message has a '{' without its '}'">>})
+    end;
+parse_log(Lang, <<C, Rest/binary>>, Lit, Acc) -> parse_log(Lang, Rest, <<Lit/binary, C>>, Acc).
+
+parse_opt(_Lang, undefined) -> none;
+parse_opt(_Lang, nil) -> none;
+parse_opt(_Lang, <<>>) -> none;
+parse_opt(Lang, Src) -> {ok, parse_expr(Lang, Src)}.
+
+parse_expr(elixir, Src) ->
+    case code:ensure_loaded('Elixir.Code') of
+        {module, _} -> ok;
+        _ -> throw({parse_error, <<"Elixir is not available on this node">>})
+    end,
+    case 'Elixir.Code':string_to_quoted(Src) of
+        {ok, Quoted} -> {elixir, Quoted};
+        {error, {Meta, Msg, Token}} ->
+            throw({parse_error, iolist_to_binary([format_meta(Meta), to_bin(Msg), to_bin(Token)])})
+    end;
+parse_expr(erlang, Src) ->
+    Text = unicode:characters_to_list(Src),
+    Dotted = case lists:reverse(string:trim(Text)) of [$. | _] -> Text; _ -> Text ++ "." end,
+    case erl_scan:string(Dotted) of
+        {ok, Tokens, _} ->
+            case erl_parse:parse_exprs(Tokens) of
+                {ok, Exprs} -> {erlang, Exprs};
+                {error, {_, Mod, Desc}} -> throw({parse_error, unicode:characters_to_binary(Mod:format_error(Desc))})
+            end;
+        {error, {_, Mod, Desc}, _} -> throw({parse_error, unicode:characters_to_binary(Mod:format_error(Desc))})
+    end.
+
+format_meta(Meta) when is_list(Meta) ->
+    case proplists:get_value(line, Meta) of
+        undefined -> <<>>;
+        L -> iolist_to_binary(io_lib:format("line ~p: ", [L]))
+    end;
+format_meta(L) when is_integer(L) -> iolist_to_binary(io_lib:format("line ~p: ", [L]));
+format_meta(_) -> <<>>.
+
+to_bin(B) when is_binary(B) -> B;
+to_bin(L) when is_list(L) -> unicode:characters_to_binary(io_lib:format("~ts", [L]));
+to_bin({A, B}) -> <<(to_bin(A))/binary, (to_bin(B))/binary>>;
+to_bin(T) -> unicode:characters_to_binary(io_lib:format("~tp", [T])).
+
+%% Every variable an expression names (conservatively: also those it binds itself).
+expr_vars({elixir, Q}) -> lists:usort(ex_vars(Q, []));
+expr_vars({erlang, Exprs}) -> lists:usort([V || V <- pattern_vars(Exprs, []), V =/= '_']).
+
+ex_vars({Name, Meta, Ctx}, Acc) when is_atom(Name), is_list(Meta), is_atom(Ctx) ->
+    case atom_to_list(Name) of
+        "_" -> Acc;
+        "__" ++ _ -> Acc;
+        _ -> [Name | Acc]
+    end;
+ex_vars({'.', _, [Left, Right]}, Acc) when is_atom(Right) -> ex_vars(Left, Acc);
+ex_vars({Call, _, Args}, Acc) when is_list(Args) -> ex_vars(Args, ex_vars(Call, Acc));
+ex_vars({A, B}, Acc) -> ex_vars(B, ex_vars(A, Acc));
+ex_vars([H | T], Acc) -> ex_vars(T, ex_vars(H, Acc));
+ex_vars(_, Acc) -> Acc.
+
+%% ---------------------------------------------------------------------------------------------------
+%% Setting tracepoints on this node
+
+%% Config: #{owner := OrbitNode, events := Pid, rate := N}. Tracepoints: [#{id, module, function, arity,
+%% clause := K | all, md5 := Bin | any, lang, log, condition, hit, return}]. Returns [{Id, ok | {error,
+%% Why}}]. An empty list stops the session's tracer.
+set(#{events := Events} = Config, Tps) ->
+    case whereis(orbit_dbg_tracer) of
+        undefined when Tps =:= [] ->
+            [];
+        undefined ->
+            request(start_tracer(Config), {set, Config, Tps});
+        Pid ->
+            case request(Pid, info) of
+                #{events := Events} when Tps =:= [] -> stop_tracer(Pid), [];
+                #{events := Events} -> request(Pid, {set, Config, Tps});
+                _ when Tps =:= [] -> [];
+                _ -> stop_tracer(Pid), request(start_tracer(Config), {set, Config, Tps})
+            end
+    end.
+
+%% Stops the tracer of the session whose event pid is Events (any session: `any`).
+stop(Events) ->
+    case whereis(orbit_dbg_tracer) of
+        undefined -> ok;
+        Pid ->
+            case request(Pid, info) of
+                #{events := E} when E =:= Events; Events =:= any -> stop_tracer(Pid);
+                _ -> ok
+            end
+    end.
+
+%% Orbit's registered clean-up: stops the session's tracer, then removes the patterns of MFAs that no
+%% live tracer owns (a tracer killed before it could remove them leaves them behind).
+cleanup(Events, MFAs) ->
+    stop(Events),
+    Live = whereis(orbit_dbg_tracer),
+    lists:foreach(fun(MFA) ->
+                          case catch erlang:trace_info(MFA, meta) of
+                              {meta, T} when is_pid(T), T =:= Live -> ok;
+                              {meta, T} when is_pid(T) ->
+                                  case is_process_alive(T) of
+                                      true when node(T) =:= node() -> ok;
+                                      _ -> catch erlang:trace_pattern(MFA, false, [meta])
+                                  end;
+                              {meta, []} -> catch erlang:trace_pattern(MFA, false, [meta]);
+                              _ -> ok
+                          end,
+                          case Live of
+                              undefined -> catch erlang:trace_pattern(MFA, false, [call_count]);
+                              _ -> ok
+                          end
+                  end, MFAs),
+    ok.
+
+%% The running tracer: #{owner, events, rate, mode, patterns} or none.
+status() ->
+    case whereis(orbit_dbg_tracer) of
+        undefined -> none;
+        Pid -> request(Pid, info)
+    end.
+
+%% What this node has on MFAs: [{MFA, Meta, CallCount}] (for tests and the clean-up check).
+patterns(MFAs) ->
+    [{MFA, catch erlang:trace_info(MFA, meta), catch erlang:trace_info(MFA, call_count)} || MFA <- MFAs].
+
+start_tracer(#{owner := Owner, events := Events}) ->
+    Ref = make_ref(),
+    Pid = proc_lib:spawn(orbit_dbg_trace, tracer_init, [{self(), Ref}, Owner, Events]),
+    Mon = erlang:monitor(process, Pid),
+    receive
+        {Ref, ok} -> erlang:demonitor(Mon, [flush]), Pid;
+        {Ref, {error, _} = E} -> erlang:demonitor(Mon, [flush]), throw_error(E);
+        {'DOWN', Mon, process, Pid, Why} -> throw_error({error, {tracer_died, Why}})
+    after 10000 ->
+        exit(Pid, kill),
+        erlang:demonitor(Mon, [flush]),
+        throw_error({error, start_timeout})
+    end.
+
+throw_error(E) -> erlang:error(E).
+
+stop_tracer(Pid) ->
+    Ref = erlang:monitor(process, Pid),
+    Pid ! {orbit_dbg_trace, self(), Ref, stop},
+    receive
+        {'DOWN', Ref, process, _, _} -> ok
+    after 5000 ->
+        exit(Pid, kill),
+        receive {'DOWN', Ref, process, _, _} -> ok after 5000 -> ok end
+    end,
+    receive {Ref, _} -> ok after 0 -> ok end,
+    ok.
+
+request(Pid, Req) ->
+    Ref = erlang:monitor(process, Pid),
+    Pid ! {orbit_dbg_trace, self(), Ref, Req},
+    receive
+        {Ref, Reply} -> erlang:demonitor(Ref, [flush]), Reply;
+        {'DOWN', Ref, process, _, Why} -> {error, {no_tracer, Why}}
+    after 15000 ->
+        erlang:demonitor(Ref, [flush]),
+        {error, timeout}
+    end.
+
+%% ---------------------------------------------------------------------------------------------------
+%% The tracer
+
+tracer_init({Caller, Ref}, Owner, Events) ->
+    case catch register(orbit_dbg_tracer, self()) of
+        true ->
+            erlang:monitor_node(Owner, true),
+            Keeper = case whereis(orbit_dbg_keeper) of
+                         undefined -> undefined;
+                         K -> erlang:monitor(process, K)
+                     end,
+            Caller ! {Ref, ok},
+            orbit_dbg_trace:tracer_loop(#{owner => Owner, events => Events, keeper => Keeper,
+                                          rate => 100, tps => [], mfas => #{}, code => #{},
+                                          mode => on, win_start => erlang:monotonic_time(millisecond) - 1000, left => 0, extra => 0,
+                                          timer => undefined, hits => #{}, pending => #{}, npending => 0});
+        _ ->
+            Caller ! {Ref, {error, busy}}
+    end.
+
+tracer_loop(S) ->
+    receive
+        Msg when is_tuple(Msg), element(1, Msg) =:= trace_ts; is_tuple(Msg), element(1, Msg) =:= trace ->
+            orbit_dbg_trace:tracer_loop(trace_msg(Msg, S));
+        {orbit_dbg_trace_window, Ref} when Ref =:= map_get(timer, S) ->
+            orbit_dbg_trace:tracer_loop(window_end(S));
+        {orbit_dbg_trace, From, Ref, {set, Config, Tps}} ->
+            {Reply, S1} = apply_set(Config, Tps, S),
+            From ! {Ref, Reply},
+            orbit_dbg_trace:tracer_loop(S1);
+        {orbit_dbg_trace, From, Ref, info} ->
+            Info = maps:with([owner, events, rate, mode], S),
+            From ! {Ref, Info#{patterns => maps:keys(map_get(mfas, S))}},
+            orbit_dbg_trace:tracer_loop(S);
+        {orbit_dbg_trace, From, Ref, stop} ->
+            untrace(S),
+            From ! {Ref, ok},
+            exit(normal);
+        {nodedown, Node} when Node =:= map_get(owner, S) ->
+            untrace(S),
+            exit(normal);
+        {'DOWN', Mon, process, _, _} when Mon =:= map_get(keeper, S) ->
+            untrace(S),
+            exit(normal);
+        _ ->
+            orbit_dbg_trace:tracer_loop(S)
+    after 1000 ->
+        orbit_dbg_trace:tracer_loop(S)
+    end.
+
+%% Removes every pattern this tracer set.
+untrace(#{mfas := MFAs}) ->
+    [begin
+         catch erlang:trace_pattern(MFA, false, [meta]),
+         catch erlang:trace_pattern(MFA, false, [call_count])
+     end || MFA <- maps:keys(MFAs)],
+    ok.
+
+%% Each tracepoint checked against this node's code; then the patterns of every function brought in
+%% line with the set: new ones set, changed ones reset, gone ones removed.
+apply_set(Config, Tps0, S) ->
+    Rate = max(1, maps:get(rate, Config, 100)),
+    {Results, Tps, Code} = prepare(Tps0, map_get(code, S), [], []),
+    Old = map_get(mfas, S),
+    New = mfa_table(Tps, Code),
+    Mode = map_get(mode, S),
+    [begin
+         catch erlang:trace_pattern(MFA, false, [meta]),
+         catch erlang:trace_pattern(MFA, false, [call_count])
+     end || MFA <- maps:keys(Old), not maps:is_key(MFA, New)],
+    maps:foreach(fun(MFA, #{ms := MS}) ->
+                         case {Mode, maps:find(MFA, Old)} of
+                             {on, {ok, #{ms := MS}}} -> ok;
+                             {on, _} -> meta_on(MFA, MS);
+                             {counting, {ok, _}} -> ok;
+                             {counting, error} -> catch erlang:trace_pattern(MFA, true, [call_count])
+                         end
+                 end, New),
+    Hits = maps:with([Id || #{id := Id} <- Tps], map_get(hits, S)),
+    {Results, S#{tps := Tps, mfas := New, code := Code, rate := Rate, hits := Hits}}.
+
+meta_on(MFA, MS) ->
+    try erlang:trace_pattern(MFA, MS, [{meta, self()}])
+    catch error:badarg -> erlang:trace_pattern(MFA, fallback_ms(false), [{meta, self()}])
+    end.
+
+prepare([], Code, Results, Tps) ->
+    {lists:reverse(Results), lists:reverse(Tps), Code};
+prepare([#{id := Id} = Tp | Rest], Code, Results, Tps) ->
+    case prepare_one(Tp, Code) of
+        {ok, Tp1, Code1} -> prepare(Rest, Code1, [{Id, ok} | Results], [Tp1 | Tps]);
+        {error, Why, Code1} -> prepare(Rest, Code1, [{Id, {error, Why}} | Results], Tps)
+    end.
+
+prepare_one(#{module := M, function := F, arity := A, lang := Lang} = Tp, Code0) ->
+    case module_code(M, Code0) of
+        {ok, #{md5 := MD5, functions := Funs}, Code} ->
+            Want = maps:get(md5, Tp, any),
+            case Want =:= any orelse Want =:= MD5 of
+                false ->
+                    {error, other_version, Code};
+                true ->
+                    case maps:find({F, A}, Funs) of
+                        error ->
+                            {error, no_such_function, Code};
+                        {ok, Clauses} ->
+                            try
+                                Parts = parse_log(Lang, maps:get(log, Tp, undefined)),
+                                Cond = parse_opt(Lang, maps:get(condition, Tp, undefined)),
+                                {ok, Tp#{parts => Parts, condition_parsed => Cond, clauses => Clauses,
+                                         return => maps:get(return, Tp, false) =:= true}, Code}
+                            catch
+                                throw:{parse_error, Msg} -> {error, {parse, Msg}, Code}
+                            end
+                    end
+            end;
+        {error, Why, Code} ->
+            {error, Why, Code}
+    end.
+
+%% The module's clauses per function and its md5, loading it first (interactive mode loads modules on
+%% their first call: a tracepoint set before that call loads it here).
+module_code(M, Code) ->
+    _ = code:ensure_loaded(M),
+    case erlang:module_loaded(M) of
+        false ->
+            {error, not_loaded, Code};
+        true ->
+            MD5 = M:module_info(md5),
+            case maps:find(M, Code) of
+                {ok, #{md5 := MD5} = C} ->
+                    {ok, C, Code};
+                _ ->
+                    case abstract_code(M) of
+                        {ok, Forms, _} ->
+                            Funs = maps:from_list([{{F, A}, Cs} || {function, _, F, A, Cs} <- Forms]),
+                            C = #{md5 => MD5, functions => Funs},
+                            {ok, C, Code#{M => C}};
+                        {error, Why} ->
+                            {error, Why, Code}
+                    end
+            end
+    end.
+
+abstract_code(Mod) ->
+    Path = case code:which(Mod) of
+               P when is_list(P) -> P;
+               _ -> code:where_is_file(atom_to_list(Mod) ++ ".beam")
+           end,
+    case is_list(Path) andalso erl_prim_loader:get_file(Path) of
+        {ok, Bin, _} ->
+            case beam_lib:chunks(Bin, [abstract_code]) of
+                {ok, {_, [{abstract_code, {raw_abstract_v1, Forms}}]}} ->
+                    MD5 = case erlang:module_loaded(Mod) of
+                              true -> Mod:module_info(md5);
+                              false -> beam_lib_md5(Bin)
+                          end,
+                    {ok, Forms, MD5};
+                _ ->
+                    {error, no_debug_info}
+            end;
+        _ ->
+            {error, not_loaded}
+    end.
+
+beam_lib_md5(Bin) ->
+    case beam_lib:md5(Bin) of
+        {ok, {_, MD5}} -> MD5;
+        _ -> undefined
+    end.
+
+%% MFA -> #{ms, tps, precise}: the match spec of each traced function, from its tracepoints.
+mfa_table(Tps, _Code) ->
+    ByMFA = lists:foldl(fun(#{module := M, function := F, arity := A} = Tp, Acc) ->
+                                maps:update_with({M, F, A}, fun(L) -> L ++ [Tp] end, [Tp], Acc)
+                        end, #{}, Tps),
+    maps:map(fun(_MFA, MTps) ->
+                     Returns = [K || #{clause := K, return := true} <- MTps],
+                     AnyReturn = Returns =/= [],
+                     case lists:member(all, [K || #{clause := K} <- MTps]) of
+                         true ->
+                             #{ms => fallback_ms(AnyReturn), tps => MTps, precise => false, returns => Returns};
+                         false ->
+                             [#{clauses := Clauses} | _] = MTps,
+                             Wanted = lists:usort([K || #{clause := K} <- MTps]),
+                             case clauses_ms(Clauses, Wanted, Returns) of
+                                 {ok, MS} -> #{ms => MS, tps => MTps, precise => true, returns => Returns};
+                                 error -> #{ms => fallback_ms(AnyReturn), tps => MTps, precise => false,
+                                            returns => Returns}
+                             end
+                     end
+             end, ByMFA).
+
+not_self() -> {'=/=', {self}, self()}.
+
+fallback_ms(Return) ->
+    [{'_', [not_self()], case Return of true -> [{exception_trace}]; false -> [] end}].
+
+%% A match spec that sends a message only for the calls that take one of the Wanted clauses: the
+%% clauses before the last wanted one, in order, each with its head and guards; those not wanted say
+%% message(false). Built with ms_transform from the function's own clauses; `error` when one cannot be
+%% written as a match spec (binary patterns, aliases in heads, guards a match spec does not have).
+clauses_ms(Clauses, Wanted, Returns) ->
+    Last = lists:max(Wanted),
+    Numbered = lists:zip(lists:seq(1, Last), lists:sublist(Clauses, Last)),
+    Funs = [begin
+                L = 1,
+                Body = case {lists:member(K, Wanted), lists:member(K, Returns)} of
+                           {true, true} -> {call, L, {atom, L, exception_trace}, []};
+                           {true, false} -> {atom, L, true};
+                           {false, _} -> {call, L, {atom, L, message}, [{atom, L, false}]}
+                       end,
+                {clause, L, [list_pattern(Ps)], Gs, [Body]}
+            end || {K, {clause, _, Ps, Gs, _}} <- Numbered],
+    try ms_transform:transform_from_shell(dbg, Funs, []) of
+        MS when is_list(MS) ->
+            Guarded = [{H, [not_self() | G], B} || {H, G, B} <- MS],
+            case catch erlang:match_spec_test([], Guarded, trace) of
+                {ok, _, _, _} -> {ok, Guarded};
+                _ -> error
+            end;
+        _ -> error
+    catch
+        _:_ -> error
+    end.
+
+list_pattern([]) -> {nil, 1};
+list_pattern([P | Ps]) -> {cons, 1, P, list_pattern(Ps)}.
+
+%% ---------------------------------------------------------------------------------------------------
+%% Trace messages
+
+trace_msg(Msg, S) ->
+    case Msg of
+        {_, Pid, call, {M, F, Args}, _Ts} -> call(Pid, {M, F, length(Args)}, Args, S);
+        {_, Pid, call, {M, F, Args}} -> call(Pid, {M, F, length(Args)}, Args, S);
+        {_, Pid, return_from, MFA, Value, _Ts} -> returned(Pid, MFA, {value, Value}, S);
+        {_, Pid, return_from, MFA, Value} -> returned(Pid, MFA, {value, Value}, S);
+        {_, Pid, exception_from, MFA, CR, _Ts} -> returned(Pid, MFA, {raised, CR}, S);
+        {_, Pid, exception_from, MFA, CR} -> returned(Pid, MFA, {raised, CR}, S);
+        _ -> S
+    end.
+
+call(Pid, MFA, Args, #{mfas := MFAs} = S) ->
+    case maps:find(MFA, MFAs) of
+        error ->
+            S;
+        {ok, Entry} ->
+            #{tps := [#{clauses := Clauses} | _]} = Entry,
+            Matched = match(Clauses, Args, 1),
+            {Armed, S1} = armed(Pid, MFA, Matched, Entry, S),
+            case budget(S1) of
+                {ok, S2} -> fire(Pid, MFA, Args, Matched, Entry, Armed, S2);
+                {over, S2} -> push_pending(Pid, MFA, Armed, skip, S2#{extra := map_get(extra, S2) + 1})
+            end
+    end.
+
+%% Did this call arm a return trace (so a return message will follow)?
+armed(_Pid, _MFA, Matched, #{precise := true, returns := Returns}, S) ->
+    {case Matched of {K, _} -> lists:member(K, Returns); nomatch -> false end, S};
+armed(_Pid, _MFA, _Matched, #{returns := Returns}, S) ->
+    {Returns =/= [], S}.
+
+%% {K, Bindings}: the first clause the arguments take, with what its head bound; or nomatch.
+match([], _Args, _K) ->
+    nomatch;
+match([C | Cs], Args, K) ->
+    case catch erl_eval:match_clause([C], Args, erl_eval:new_bindings(), none) of
+        {_Body, Bs} -> {K, Bs};
+        _ -> match(Cs, Args, K + 1)
+    end.
+
+%% One call within the budget: each tracepoint whose clause was taken (and whose condition and hit
+%% count hold) prints now, or when the call returns.
+fire(Pid, MFA, Args, Matched, #{tps := Tps}, Armed, S) ->
+    {Bs, K} = case Matched of
+                  {K0, Bs0} -> {Bs0, K0};
+                  nomatch -> {[], 0}
+              end,
+    {Now, Later, S1} = lists:foldl(
+                         fun(#{clause := C} = Tp, {N, L, Acc}) when C =:= all; C =:= K ->
+                                 case holds(Tp, Bs, Acc) of
+                                     {true, Acc1} ->
+                                         case maps:get(return, Tp) of
+                                             true -> {N, [Tp | L], Acc1};
+                                             false -> {[Tp | N], L, Acc1}
+                                         end;
+                                     {false, Acc1} -> {N, L, Acc1}
+                                 end;
+                            (_, A) -> A
+                         end, {[], [], S}, Tps),
+    _ = Args,
+    [say(Tp, Pid, Bs, none, S1) || Tp <- lists:reverse(Now)],
+    case Armed of
+        true -> push_pending(Pid, MFA, true, {lists:reverse(Later), Bs}, S1);
+        false -> S1
+    end.
+
+holds(#{condition_parsed := Cond, lang := Lang, id := Id} = Tp, Bs, S) ->
+    Pass = case Cond of
+               none -> true;
+               {ok, Parsed} ->
+                   case eval(Lang, Parsed, Bs, none) of
+                       {ok, V} -> V =/= false andalso V =/= nil;
+                       {error, Msg} ->
+                           note(S, Id, <<"tracepoint condition `", (maps:get(condition, Tp))/binary,
+                                         "` failed: ", Msg/binary>>),
+                           false
+                   end
+           end,
+    case Pass of
+        false -> {false, S};
+        true ->
+            Hits = map_get(hits, S),
+            N = maps:get(Id, Hits, 0) + 1,
+            Ok = case maps:get(hit, Tp, none) of
+                     none -> true;
+                     {eq, H} -> N =:= H;
+                     {ge, H} -> N >= H;
+                     {gt, H} -> N > H;
+                     {mod, H} -> H > 0 andalso N rem H =:= 0
+                 end,
+            {Ok, S#{hits := Hits#{Id => N}}}
+    end.
+
+push_pending(_Pid, _MFA, false, _Entry, S) ->
+    S;
+push_pending(Pid, MFA, true, Entry, #{pending := P, npending := N} = S) ->
+    case N >= 10000 of
+        true ->
+            %% Returns that never came (processes killed mid-call): start over.
+            S#{pending := #{{Pid, MFA} => [Entry]}, npending := 1};
+        false ->
+            Stack = maps:get({Pid, MFA}, P, []),
+            S#{pending := P#{{Pid, MFA} => [Entry | lists:sublist(Stack, 999)]}, npending := N + 1}
+    end.
+
+returned(Pid, MFA, Result, #{pending := P, npending := N} = S) ->
+    case maps:find({Pid, MFA}, P) of
+        {ok, [Entry | Rest]} ->
+            P1 = case Rest of [] -> maps:remove({Pid, MFA}, P); _ -> P#{{Pid, MFA} := Rest} end,
+            S1 = S#{pending := P1, npending := max(0, N - 1)},
+            case Entry of
+                skip -> S1;
+                {Tps, Bs} -> [say(Tp, Pid, Bs, Result, S1) || Tp <- Tps], S1
+            end;
+        _ ->
+            S
+    end.
+
+%% ---------------------------------------------------------------------------------------------------
+%% The rate limit
+
+%% {ok, S} while the second has lines left, else {over, S}. The messages stop as soon as what is
+%% already queued would use up what is left: a caller in a tight loop outruns the tracer, and every
+%% message it sends past the budget would only be counted.
+budget(#{mode := counting, left := Left} = S) when Left > 0 ->
+    {ok, S#{left := Left - 1}};
+budget(#{mode := counting} = S) ->
+    {over, S};
+budget(#{win_start := Start, left := Left0, rate := Rate} = S) ->
+    Now = erlang:monotonic_time(millisecond),
+    {Start1, Left1} = case Now - Start >= 1000 of
+                          true -> {Now, Rate};
+                          false -> {Start, Left0}
+                      end,
+    {message_queue_len, Queued} = erlang:process_info(self(), message_queue_len),
+    S1 = S#{win_start := Start1, left := Left1 - 1},
+    if
+        Left1 =< 0 -> {over, over_budget(S1#{left := 0})};
+        Left1 - 1 =< Queued -> {ok, over_budget(S1)};
+        true -> {ok, S1}
+    end.
+
+%% The second's budget is used: stop the messages and count the calls until the second ends.
+over_budget(#{mfas := MFAs, win_start := Start} = S) ->
+    [begin
+         catch erlang:trace_pattern(MFA, false, [meta]),
+         catch erlang:trace_pattern(MFA, true, [call_count])
+     end || MFA <- maps:keys(MFAs)],
+    Ref = make_ref(),
+    Wait = max(0, Start + 1000 - erlang:monotonic_time(millisecond)),
+    erlang:send_after(Wait, self(), {orbit_dbg_trace_window, Ref}),
+    S#{mode := counting, timer := Ref, extra := 0}.
+
+%% The second is over: say how many calls were not shown, and send messages again.
+window_end(#{mfas := MFAs, extra := Extra} = S) ->
+    Counts = [begin
+                  catch erlang:trace_pattern(MFA, pause, [call_count]),
+                  C = case catch erlang:trace_info(MFA, call_count) of
+                          {call_count, N} when is_integer(N) -> N;
+                          _ -> 0
+                      end,
+                  meta_on(MFA, MS),
+                  catch erlang:trace_pattern(MFA, false, [call_count]),
+                  {MFA, C}
+              end || {MFA, #{ms := MS}} <- maps:to_list(MFAs)],
+    Total = lists:sum([C || {_, C} <- Counts]) + Extra,
+    case Total > 0 of
+        true ->
+            Per = case [C || {_, C} <- Counts, C > 0] of
+                      [_, _ | _] ->
+                          [<<" (">>, lists:join(<<", ">>, [[mfa_text(MFA), <<" ">>, integer_to_binary(C)]
+                                                          || {MFA, C} <- Counts, C > 0]), <<")">>];
+                      _ ->
+                          [<<" (">>, lists:join(<<", ">>, [mfa_text(MFA) || {MFA, _} <- Counts]), <<")">>]
+                  end,
+            note(S, 0, iolist_to_binary([<<"tracepoints: ">>, integer_to_binary(Total),
+                                         <<" calls dropped in the last second">>, Per,
+                                         <<"; the rate limit is ">>, integer_to_binary(map_get(rate, S)),
+                                         <<" lines per second per node">>]));
+        false ->
+            ok
+    end,
+    S#{mode := on, timer := undefined, extra := 0, win_start := erlang:monotonic_time(millisecond),
+       left := map_get(rate, S)}.
+
+mfa_text({M, F, A}) ->
+    Fun = atom_to_binary(F, utf8),
+    Arity = integer_to_binary(A),
+    case atom_to_binary(M, utf8) of
+        <<"Elixir.", Alias/binary>> -> <<Alias/binary, ".", Fun/binary, "/", Arity/binary>>;
+        Mod -> <<Mod/binary, ":", Fun/binary, "/", Arity/binary>>
+    end.
+
+%% ---------------------------------------------------------------------------------------------------
+%% Lines
+
+say(#{id := Id, parts := Parts, lang := Lang}, Pid, Bs, Result, S) ->
+    Text = iolist_to_binary([part(P, Lang, Bs, Result) || P <- Parts]),
+    send(map_get(events, S), {orbit_dbg_log, Id, node(), Pid, Text}).
+
+note(S, Id, Text) ->
+    send(map_get(events, S), {orbit_dbg_trace_note, Id, node(), Text}).
+
+%% Orbit is a hidden node that accepts no connections: never try to connect to it.
+send(Dest, Msg) ->
+    catch erlang:send(Dest, Msg, [noconnect]),
+    ok.
+
+part(B, _Lang, _Bs, _Result) when is_binary(B) -> B;
+part({expr, Parsed, _Src}, Lang, Bs, Result) ->
+    case {bare_var(Parsed), Result} of
+        {{ok, return}, {raised, {Class, Reason}}} ->
+            raised(Lang, Class, Reason);
+        _ ->
+            case eval(Lang, Parsed, Bs, Result) of
+                {ok, V} when Lang =:= elixir, is_binary(V) -> V;
+                {ok, V} -> inspect(Lang, V);
+                {error, Msg} -> <<"<error: ", Msg/binary, ">">>
+            end
+    end.
+
+bare_var({elixir, {Name, Meta, Ctx}}) when is_atom(Name), is_list(Meta), is_atom(Ctx) -> {ok, Name};
+bare_var({erlang, [{var, _, Name}]}) -> {ok, Name};
+bare_var(_) -> none.
+
+raised(elixir, Class, Reason) ->
+    try 'Elixir.Exception':format_banner(Class, Reason, []) of
+        B -> <<"raised ", (unicode:characters_to_binary(B))/binary>>
+    catch _:_ -> raised(erlang, Class, Reason)
+    end;
+raised(erlang, Class, Reason) ->
+    unicode:characters_to_binary(io_lib:format("raised ~p:~0tP", [Class, Reason, 20])).
+
+%% Evaluates a parsed expression with a clause's bindings (and `return`); {ok, Value} | {error, Msg}.
+eval(Lang, Parsed, Bs, Result) ->
+    Named = named(Lang, Bs) ++ case Result of
+                                   {value, V} -> [{return_name(Lang), V}];
+                                   _ -> []
+                               end,
+    case {bare_var(Parsed), Lang} of
+        {{ok, Name}, _} ->
+            case lists:keyfind(Name, 1, Named) of
+                {_, V1} -> {ok, V1};
+                false -> full_eval(Lang, Parsed, Named)
+            end;
+        _ ->
+            full_eval(Lang, Parsed, Named)
+    end.
+
+return_name(elixir) -> return;
+return_name(erlang) -> 'Return'.
+
+full_eval(elixir, {elixir, Quoted}, Named) ->
+    try 'Elixir.Code':eval_quoted(Quoted, Named) of
+        {V, _} -> {ok, V}
+    catch C:R:St -> {error, format_exception(elixir, C, R, St)}
+    end;
+full_eval(erlang, {erlang, Exprs}, Named) ->
+    Bs = lists:foldl(fun({K, V}, Acc) -> erl_eval:add_binding(K, V, Acc) end, erl_eval:new_bindings(), Named),
+    try erl_eval:exprs(Exprs, Bs) of
+        {value, V, _} -> {ok, V}
+    catch C:R:St -> {error, format_exception(erlang, C, R, St)}
+    end;
+full_eval(_, _, _) ->
+    {error, <<"cannot evaluate">>}.
+
+%% A clause's bindings as the message names them (Elixir: the highest version of each name).
+named(elixir, Bs) ->
+    Best = lists:foldl(fun({Var, Val}, Acc) ->
+                               case var_name(elixir, Var) of
+                                   {Var, 0} -> Acc;
+                                   {Name, N} ->
+                                       case maps:find(Name, Acc) of
+                                           {ok, {M, _}} when M >= N -> Acc;
+                                           _ -> Acc#{Name => {N, Val}}
+                                       end
+                               end
+                       end, #{}, erl_eval:bindings(Bs)),
+    [{Name, Val} || {Name, {_, Val}} <- maps:to_list(Best)];
+named(erlang, Bs) ->
+    erl_eval:bindings(Bs).
+
+format_exception(elixir, C, R, St) ->
+    try
+        Banner = 'Elixir.Exception':format_banner(C, R, St),
+        case re:run(Banner, "undefined function ([a-z_][a-zA-Z0-9_]*)/0 \\(there is no such import\\)",
+                    [{capture, all_but_first, binary}, unicode]) of
+            {match, [Var]} -> <<"undefined variable \"", Var/binary, "\"">>;
+            nomatch -> re:replace(Banner, "^\\*\\* \\(CompileError\\) nofile:[0-9]+: ", "** (CompileError) ",
+                                  [{return, binary}, unicode])
+        end
+    catch _:_ -> format_exception(erlang, C, R, St)
+    end;
+format_exception(erlang, error, {unbound_var, V}, _St) ->
+    unicode:characters_to_binary(io_lib:format("variable ~tp is unbound", [V]));
+format_exception(erlang, C, R, _St) ->
+    unicode:characters_to_binary(io_lib:format("~p: ~0tP", [C, R, 20])).
+
+%% A value as the language prints it; pids of other nodes name their node (#PID<b@host.123.0>).
+inspect(Lang, V) ->
+    Text = case Lang of
+               elixir ->
+                   case code:is_loaded('Elixir.Kernel') of
+                       {file, _} -> 'Elixir.Kernel':inspect(V, [{limit, 50}, {printable_limit, 1024}]);
+                       false -> unicode:characters_to_binary(io_lib:format("~0tP", [V, 20]))
+                   end;
+               erlang ->
+                   unicode:characters_to_binary(io_lib:format("~0tP", [V, 20]))
+           end,
+    lists:foldl(fun(P, T) ->
+                        "<" ++ Inner = pid_to_list(P),
+                        [_ | Rest] = string:split(Inner, "."),
+                        Named = iolist_to_binary(["<", atom_to_list(node(P)), ".", Rest]),
+                        binary:replace(T, list_to_binary(pid_to_list(P)), Named, [global])
+                end, Text, remote_pids(V, 6, [])).
+
+remote_pids(_, 0, Acc) -> Acc;
+remote_pids(P, _, Acc) when is_pid(P), node(P) =/= node() ->
+    case lists:member(P, Acc) orelse length(Acc) >= 50 of
+        true -> Acc;
+        false -> [P | Acc]
+    end;
+remote_pids(T, D, Acc) when is_tuple(T) -> remote_pids(tuple_to_list(T), D - 1, Acc);
+remote_pids(M, D, Acc) when is_map(M) -> remote_pids(maps:to_list(M), D - 1, Acc);
+remote_pids(L, D, Acc) when is_list(L) -> remote_list(L, D, Acc, 100);
+remote_pids(_, _, Acc) -> Acc.
+
+remote_list(_, _, Acc, 0) -> Acc;
+remote_list([H | T], D, Acc, N) -> remote_list(T, D, remote_pids(H, D - 1, Acc), N - 1);
+remote_list(_, _, Acc, _) -> Acc.

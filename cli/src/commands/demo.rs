@@ -54,10 +54,14 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         seeds: args.connect.seeds()?,
         cookie: args.connect.cookie()?,
         // The demo debugs, reloads and runs a sandbox: all three groups at connect.
-        cluster: ClusterOptions::default()
-            .with_group(beam::agent::Group::Debugger)
-            .with_group(beam::agent::Group::Reload)
-            .with_group(beam::agent::Group::Sandbox),
+        cluster: {
+            let mut options = ClusterOptions::default()
+                .with_group(beam::agent::Group::Debugger)
+                .with_group(beam::agent::Group::Reload)
+                .with_group(beam::agent::Group::Sandbox);
+            options.link.tls = args.connect.tls.resolve()?;
+            options
+        },
         project_dir: Some(project),
         source_map: SourceMap::default(),
         interpret: vec![],

@@ -83,6 +83,15 @@ impl<W: AsyncWrite + Unpin> Session<W> {
         if let Some(ms) = a.tick_time_ms {
             cluster.link.tick_time = Duration::from_millis(ms.max(1000));
         }
+        let tls = beam::link::TlsSettings {
+            cert: a.tls_cert,
+            key: a.tls_key,
+            ca: a.tls_ca,
+            ssl_dist_optfile: a.ssl_dist_optfile,
+            verify: a.tls_verify,
+            server_name: a.tls_server_name,
+        };
+        cluster.link.tls = tls.with_env().resolve().map_err(|e| e.to_string())?;
         let config = AttachConfig {
             seeds: seeds.clone(),
             cookie,

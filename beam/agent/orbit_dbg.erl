@@ -18,7 +18,7 @@
          breakpoint/3, undefined_function/3, undefined_lambda/3,
          start_keeper/2, stop_keeper/0, keeper_loop/1,
          set_condition/2, clear_conditions/1, condition/2, step/2, step_landed/2,
-         stack/1, caller/1, call_target/3, scope/3, children/4, eval/5, set_variable/5, forget/1, stored/1,
+         stack/1, caller/1, call_target/3, scope/3, children/4, eval/5, pure/2, set_variable/5, forget/1, stored/1,
          struct_fields/1, process_scope/1, suspend/1, resume/1, resume_all/0, current_stack/1, pause/1,
          install_crash_forwarder/1, remove_crash_forwarder/0, log/2,
          cleanup/2, snapshot_here/0, take/1, shrink/2, limits/0]).
@@ -744,17 +744,25 @@ spawning_caller(Meta) ->
         _ -> none
     end.
 
+%% The caller's own function: the top frame of its stack that is not the call's plumbing (a caller
+%% waiting in GenServer.call sits in gen:do_call/4, which says nothing about who called).
 current_function(Pid) when node(Pid) =:= node() ->
-    case erlang:process_info(Pid, current_function) of
-        {current_function, MFA} -> MFA;
-        _ -> undefined
-    end;
+    own_function(erlang:process_info(Pid, [current_function, current_stacktrace]));
 current_function(Pid) ->
-    try erpc:call(node(Pid), erlang, process_info, [Pid, current_function], 2000) of
-        {current_function, MFA} -> MFA;
-        _ -> undefined
+    try erpc:call(node(Pid), erlang, process_info, [Pid, [current_function, current_stacktrace]], 2000) of
+        Info -> own_function(Info)
     catch _:_ -> undefined
     end.
+
+own_function([{current_function, MFA}, {current_stacktrace, St}]) ->
+    Plumbing = [gen, gen_server, gen_statem, proc_lib, erpc, rpc, 'Elixir.GenServer', 'Elixir.Task'],
+    case [{M, F, A} || {M, F, A0, _} <- St, not lists:member(M, Plumbing),
+                       A <- [if is_list(A0) -> length(A0); true -> A0 end]] of
+        [Own | _] -> Own;
+        [] -> MFA
+    end;
+own_function(_) ->
+    undefined.
 
 %% ---------------------------------------------------------------------------------------------
 %% Stepping into the process a call goes to
@@ -1037,21 +1045,183 @@ shrink_list([], _, _, _, Acc) -> lists:reverse(Acc);
 shrink_list(Tail, _, Bytes, D, Acc) -> lists:reverse(Acc) ++ shrink(Tail, 1, Bytes, D).
 
 %% Evaluates Source (Elixir or Erlang) with the bindings of the paused frame (or none: Meta = none),
-%% on this node; stores the result for expansion. {ok, Summary, Kind, Size, Ref} | {error, Message}.
-eval(Meta, SP, Lang, Source, _Opts) ->
+%% on this node; stores the result for expansion. {ok, Summary, Kind, Size, Ref} | {error, Message} |
+%% {refused, Items} when Opts has {read_only, Allowed} and the expression is not a pure read (see pure/2).
+eval(Meta, SP, Lang, Source, Opts) ->
     try
-        Bs = case Meta of
-                 none -> [];
-                 _ -> case bindings(Meta, SP) of {ok, B} -> B; _ -> [] end
-             end,
-        case eval_parsed(parse_expr(Lang, Source), Bs) of
-            {ok, V} ->
-                Ref = store(V),
-                {ok, shrink(V, limits()), kind(V), size_of(V), Ref};
-            {error, Msg} -> {error, Msg}
+        Parsed0 = parse_expr(Lang, Source),
+        Checked = case is_list(Opts) andalso lists:keyfind(read_only, 1, Opts) of
+                      {read_only, Allowed} -> pure(Parsed0, Allowed);
+                      _ -> {ok, Parsed0}
+                  end,
+        case Checked of
+            {refused, Items} -> {refused, Items};
+            {ok, Parsed} ->
+                Bs = case Meta of
+                         none -> [];
+                         _ -> case bindings(Meta, SP) of {ok, B} -> B; _ -> [] end
+                     end,
+                case eval_parsed(Parsed, Bs) of
+                    {ok, V} ->
+                        Ref = store(V),
+                        {ok, shrink(V, limits()), kind(V), size_of(V), Ref};
+                    {error, Msg} -> {error, Msg}
+                end
         end
     catch throw:{parse_error, M} -> {error, M}
     end.
+
+%% ---------------------------------------------------------------------------------------------
+%% Read-only mode: is an expression a pure read?
+%%
+%% Allowed is Orbit's list of {Module, Function, Arity | '_'} (beam/src/read_only.rs decides it). Every
+%% call the expression makes must be on it: Elixir after expanding Kernel's macros (`if`, `|>`, `and`, ...),
+%% with Kernel functions taken as the BIFs the compiler inlines them to; Erlang as parsed. What is never a
+%% pure read is refused as a construct: sending, receiving, calling a function value or a module held in a
+%% variable, import/require/alias, comprehensions (they run a protocol's code). Elixir's `x.field` is
+%% rewritten to :erlang.map_get/2, since Elixir calls x:field() when x holds a module.
+%% {ok, Parsed} | {refused, [{M, F, A} | {construct, Text}]}.
+pure({elixir, Quoted}, Allowed) ->
+    Env = try 'Elixir.Code':env_for_eval([]) catch error:undef -> elixir:env_for_eval([]) end,
+    {Q, Found} = ex_pure(Quoted, Env, []),
+    pure_verdict({elixir, Q}, Found, Allowed);
+pure({erlang, Exprs}, Allowed) ->
+    pure_verdict({erlang, Exprs}, erl_pure(Exprs, []), Allowed).
+
+pure_verdict(Parsed, Found, Allowed) ->
+    Bad = [I || I <- lists:reverse(Found), not pure_allowed(I, Allowed)],
+    case Bad of
+        [] -> {ok, Parsed};
+        _ -> {refused, dedup(Bad)}
+    end.
+
+pure_allowed({M, F, A}, Allowed) when is_atom(M) ->
+    lists:member({M, F, A}, Allowed) orelse lists:member({M, F, '_'}, Allowed);
+pure_allowed(_, _) -> false.
+
+dedup(L) -> dedup(L, []).
+dedup([], Acc) -> lists:reverse(Acc);
+dedup([H | T], Acc) -> case lists:member(H, Acc) of true -> dedup(T, Acc); false -> dedup(T, [H | Acc]) end.
+
+construct(Text) -> {construct, unicode:characters_to_binary(Text)}.
+
+-define(EX_REFUSED, ['receive', import, require, alias, super, for, quote, unquote, unquote_splicing,
+                     defmodule, def, defp, defmacro]).
+-define(EX_FORMS, ['__block__', '&', '=', 'case', 'cond', '->', 'fn', '%{}', '{}', '%', '<<>>', '^', 'when',
+                   'with', 'try', '|', '<-', '\\\\', '__aliases__', '__MODULE__', '__DIR__', '__ENV__',
+                   '__STACKTRACE__', '__CALLER__']).
+
+%% Elixir: {Quoted', Found}.
+%% A capture `&Mod.fun/1` only makes a function value (which nothing on the list can call).
+ex_pure({'&', _, [{'/', _, [_, A]}]} = N, _Env, Acc) when is_integer(A) -> {N, Acc};
+ex_pure({'::', M, [Expr, Type]}, Env, Acc) ->
+    {E, Acc1} = ex_pure(Expr, Env, Acc),
+    {{'::', M, [E, Type]}, Acc1};
+%% `var.field` (no parentheses, the left side not a module): a map's field.
+ex_pure({{'.', DM, [Left, Field]}, CM, []}, Env, Acc) when is_atom(Field), not is_atom(Left) ->
+    case is_tuple(Left) andalso element(1, Left) =:= '__aliases__' of
+        false ->
+            case lists:keyfind(no_parens, 1, CM) of
+                {no_parens, true} ->
+                    {L, Acc1} = ex_pure(Left, Env, Acc),
+                    {{{'.', DM, [erlang, map_get]}, lists:keydelete(no_parens, 1, CM), [Field, L]}, Acc1};
+                _ -> ex_remote({{'.', DM, [Left, Field]}, CM, []}, Env, Acc)
+            end;
+        true -> ex_remote({{'.', DM, [Left, Field]}, CM, []}, Env, Acc)
+    end;
+ex_pure({{'.', _, [_Mod, Fun]}, _, Args} = N, Env, Acc) when is_atom(Fun), is_list(Args) ->
+    ex_remote(N, Env, Acc);
+ex_pure({{'.', _, [_Fun]}, _, Args}, Env, Acc) when is_list(Args) ->
+    ex_args(Args, Env, [construct(<<"calling a function value">>) | Acc]);
+ex_pure({Name, _, Args} = N, Env, Acc) when is_atom(Name), is_list(Args) ->
+    case lists:member(Name, ?EX_REFUSED) of
+        true -> {nil, [construct(atom_to_binary(Name, utf8)) | Acc]};
+        false -> ex_local(N, Env, Acc)
+    end;
+ex_pure({Name, _, Ctx} = Var, _Env, Acc) when is_atom(Name), is_atom(Ctx) -> {Var, Acc};
+ex_pure({Call, M, Args}, Env, Acc) when is_list(Args) ->
+    %% A call whose head is an expression (e.g. the result of a call).
+    {_, Acc1} = ex_pure(Call, Env, Acc),
+    {{Call, M, Args}, [construct(<<"calling a function value">>) | Acc1]};
+ex_pure({A, B}, Env, Acc) ->
+    {A1, Acc1} = ex_pure(A, Env, Acc),
+    {B1, Acc2} = ex_pure(B, Env, Acc1),
+    {{A1, B1}, Acc2};
+ex_pure(L, Env, Acc) when is_list(L) -> ex_args(L, Env, Acc);
+ex_pure(Literal, _Env, Acc) -> {Literal, Acc}.
+
+ex_args(Args, Env, Acc) ->
+    lists:mapfoldl(fun(A, Ac) -> ex_pure(A, Env, Ac) end, Acc, Args).
+
+ex_local({Name, Meta, Args} = N, Env, Acc) ->
+    case lists:member(Name, ?EX_FORMS) of
+        true -> {As, Acc1} = ex_args(Args, Env, Acc), {{Name, Meta, As}, Acc1};
+        false ->
+            case ex_expand(N, Env) of
+                {expanded, E} -> ex_pure(E, Env, Acc);
+                {error, Msg} -> {N, [construct(Msg) | Acc]};
+                same ->
+                    %% A Kernel function (what a call without a module reaches in an evaluation).
+                    {As, Acc1} = ex_args(Args, Env, Acc),
+                    {{Name, Meta, As}, [ex_inline('Elixir.Kernel', Name, length(Args)) | Acc1]}
+            end
+    end.
+
+ex_remote({{'.', DM, [Mod, Fun]}, CM, Args} = N, Env, Acc) ->
+    case ex_expand(N, Env) of
+        {expanded, E} -> ex_pure(E, Env, Acc);
+        {error, Msg} -> {N, [construct(Msg) | Acc]};
+        same ->
+            {As, Acc1} = ex_args(Args, Env, Acc),
+            Found = case ex_module(Mod, Env) of
+                        {ok, M} -> ex_inline(M, Fun, length(Args));
+                        error -> construct(<<"calling a module held in a variable">>)
+                    end,
+            {{{'.', DM, [Mod, Fun]}, CM, As}, [Found | Acc1]}
+    end.
+
+ex_module(M, _Env) when is_atom(M) -> {ok, M};
+ex_module({'__aliases__', _, _} = A, Env) ->
+    case catch 'Elixir.Macro':expand(A, Env) of
+        M when is_atom(M) -> {ok, M};
+        _ -> error
+    end;
+ex_module(_, _) -> error.
+
+%% One step of macro expansion (Kernel's macros; nothing else is required in an evaluation).
+ex_expand(N, Env) ->
+    try 'Elixir.Macro':expand_once(N, Env) of
+        N -> same;
+        E -> {expanded, E}
+    catch C:R:St -> {error, ["cannot be checked: ", format_exception(elixir, C, R, St)]}
+    end.
+
+%% A call as the compiler emits it: Kernel.length/1 is :erlang.length/1, Map.keys/1 is :maps.keys/1.
+ex_inline(M, F, A) ->
+    case catch elixir_rewrite:inline(M, F, A) of
+        {IM, IF} when is_atom(IM), is_atom(IF) -> {IM, IF, A};
+        _ -> {M, F, A}
+    end.
+
+%% Erlang: Found, walking every subterm of the abstract format.
+erl_pure({call, _, {remote, _, {atom, _, M}, {atom, _, F}}, Args}, Acc) ->
+    erl_pure(Args, [{M, F, length(Args)} | Acc]);
+erl_pure({call, _, {atom, _, F}, Args}, Acc) ->
+    Found = case erl_internal:bif(F, length(Args)) of
+                true -> {erlang, F, length(Args)};
+                false -> construct(io_lib:format("~tp/~b (a local function)", [F, length(Args)]))
+            end,
+    erl_pure(Args, [Found | Acc]);
+erl_pure({call, _, {remote, _, _, _} = R, Args}, Acc) ->
+    erl_pure([R | Args], [construct(<<"calling a module held in a variable">>) | Acc]);
+erl_pure({call, _, Other, Args}, Acc) ->
+    erl_pure([Other | Args], [construct(<<"calling a function value">>) | Acc]);
+erl_pure({op, _, '!', L, R}, Acc) -> erl_pure([L, R], [construct(<<"!">>) | Acc]);
+erl_pure({'receive', _, _} , Acc) -> [construct(<<"receive">>) | Acc];
+erl_pure({'receive', _, _, _, _}, Acc) -> [construct(<<"receive">>) | Acc];
+erl_pure(T, Acc) when is_tuple(T) -> erl_pure(tuple_to_list(T), Acc);
+erl_pure([H | T], Acc) -> erl_pure(T, erl_pure(H, Acc));
+erl_pure(_, Acc) -> Acc.
 
 %% Results of evaluations are kept (for expanding them) until forget/1 or the keeper ends.
 store(V) ->

@@ -123,7 +123,11 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     for f in &frames {
         let src =
             f.source.as_ref().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        println!("     {} ({src}:{})", f.name, f.line);
+        if src.is_empty() {
+            println!("     {}", f.name); // a marker frame: no source of its own
+        } else {
+            println!("     {} ({src}:{})", f.name, f.line);
+        }
     }
     let scopes = engine.scopes(frames[0].id).await.map_err(|e| anyhow::anyhow!("{e}"))?;
     println!("   locals:");

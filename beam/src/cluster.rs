@@ -48,6 +48,9 @@ pub struct ClusterOptions {
     pub discovery_interval: Duration,
     /// The name Orbit uses as a hidden node; default `orbit_<random>@<host of the first seed>`.
     pub local_name: Option<String>,
+    /// Observe only: refuse everything that would change a node ([`crate::read_only`]). Also on when the
+    /// process asks for it (`ORBIT_READ_ONLY=1`, `orbit --read-only`), whatever this says.
+    pub read_only: bool,
 }
 
 impl Default for ClusterOptions {
@@ -61,6 +64,7 @@ impl Default for ClusterOptions {
             max_backoff: Duration::from_secs(10),
             discovery_interval: Duration::from_secs(10),
             local_name: None,
+            read_only: false,
         }
     }
 }
@@ -184,7 +188,12 @@ impl Cluster {
     /// Connects to the seeds, discovers the rest of the cluster and connects to every node in parallel.
     /// Succeeds when at least one seed is reachable; nodes that cannot be reached yet are retried. Once a
     /// seed is up, a seed that takes longer than a moment more is left to connect in the background.
-    pub async fn connect(seeds: &[NodeName], cookie: Cookie, options: ClusterOptions) -> Result<Cluster, ClusterError> {
+    pub async fn connect(
+        seeds: &[NodeName],
+        cookie: Cookie,
+        mut options: ClusterOptions,
+    ) -> Result<Cluster, ClusterError> {
+        options.read_only |= crate::read_only::process_wide();
         let first = seeds.first().ok_or(ClusterError::NoSeeds)?;
         let local_name = options.local_name.clone().unwrap_or_else(|| {
             format!("orbit_{}_{:06x}@{}", std::process::id(), rand::random::<u32>() & 0xffffff, first.host())
@@ -364,6 +373,11 @@ impl Cluster {
 
     pub fn subscribe(&self) -> broadcast::Receiver<ClusterEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// Read-only mode: operations that would change a node are refused ([`crate::read_only`]).
+    pub fn read_only(&self) -> bool {
+        self.inner.options.read_only
     }
 
     pub fn call_timeout(&self) -> Duration {

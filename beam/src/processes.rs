@@ -249,6 +249,8 @@ pub enum ProcessError {
     Rpc(Box<RpcError>),
     #[error("{node}: unexpected answer from orbit_procs: {detail}")]
     Shape { node: String, detail: String },
+    #[error(transparent)]
+    ReadOnly(#[from] crate::read_only::Refused),
 }
 
 impl From<RpcError> for ProcessError {
@@ -736,6 +738,11 @@ pub async fn kill(
     wait: Duration,
     timeout: Duration,
 ) -> Result<KillOutcome, ProcessError> {
+    let target = match spec {
+        ProcessSpec::Pid(p) => format!("{p} on {node}"),
+        ProcessSpec::Name(n) => format!("{n} on {node}"),
+    };
+    cluster.refuse(crate::read_only::Change::Kill { process: &target })?;
     let pid = resolve(cluster, node, spec, timeout).await?;
     let args = vec![Term::from(pid.clone()), reason, int(wait.as_millis().min(600_000) as i64)];
     let t = cluster.call(node, "orbit_procs", "kill", args, timeout + wait).await?;

@@ -192,6 +192,8 @@ pub enum ReloadError {
     Rpc(Box<RpcError>),
     #[error("{node}: unexpected answer from {what}: {detail}")]
     Shape { node: String, what: String, detail: String },
+    #[error(transparent)]
+    ReadOnly(#[from] crate::read_only::Refused),
 }
 
 impl From<RpcError> for ReloadError {
@@ -331,6 +333,7 @@ pub async fn reload(
     files: &[PathBuf],
     options: &ReloadOptions,
 ) -> Result<ReloadReport, ReloadError> {
+    cluster.refuse(crate::read_only::Change::Reload)?;
     if files.is_empty() {
         return Err(ReloadError::NoFiles);
     }

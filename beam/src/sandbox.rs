@@ -282,6 +282,13 @@ pub enum SandboxError {
     Rpc(Box<RpcError>),
     #[error("{node}: unexpected answer from {what}: {detail}")]
     Shape { node: String, what: String, detail: String },
+    #[error(transparent)]
+    ReadOnly(#[from] crate::read_only::Refused),
+}
+
+/// Refuses sandbox `operation` in read-only mode.
+fn refuse(cluster: &Cluster, operation: &str) -> Result<(), SandboxError> {
+    Ok(cluster.refuse(crate::read_only::Change::Sandbox { operation })?)
 }
 
 impl From<RpcError> for SandboxError {
@@ -292,6 +299,7 @@ impl From<RpcError> for SandboxError {
 
 /// Starts the sandbox supervisor (and its registry) on every node that is up, where it is not running.
 pub async fn ensure_started(cluster: &Cluster, timeout: Duration) -> Result<(), SandboxError> {
+    refuse(cluster, "supervisor start")?;
     let results = cluster.call_all("orbit_sandbox", "ensure_started", vec![], timeout).await;
     for (node, r) in results {
         let t = r?;
@@ -314,6 +322,7 @@ pub async fn create(
     children: &Children,
     options: &CreateOptions,
 ) -> Result<Sandbox, SandboxError> {
+    refuse(cluster, "create")?;
     let node = match &options.node {
         Some(n) => {
             check_up(cluster, n)?;
@@ -381,6 +390,7 @@ pub async fn get(cluster: &Cluster, id: &str, timeout: Duration) -> Result<Sandb
 
 /// Stops sandbox `id` and forgets it (a sandbox whose node is down is only forgotten).
 pub async fn destroy(cluster: &Cluster, id: &str, timeout: Duration) -> Result<(), SandboxError> {
+    refuse(cluster, "destroy")?;
     let sb = get(cluster, id, timeout).await?;
     let node = if cluster.up_nodes().contains(&sb.node) {
         sb.node.clone()
@@ -414,6 +424,7 @@ pub async fn migrate(
     handoff: bool,
     timeout: Duration,
 ) -> Result<MigrateReport, SandboxError> {
+    refuse(cluster, "migrate")?;
     check_up(cluster, to)?;
     let before = get(cluster, id, timeout).await?;
     if before.node == to {
@@ -515,6 +526,9 @@ pub async fn balance(
     dry_run: bool,
     timeout: Duration,
 ) -> Result<BalanceReport, SandboxError> {
+    if !dry_run {
+        refuse(cluster, "balance")?;
+    }
     let sandboxes = list(cluster, timeout).await?;
     let counts = running_by_node(cluster, &sandboxes);
     let before = counts.iter().map(|(n, v)| (n.clone(), v.len())).collect();
@@ -628,6 +642,7 @@ pub async fn failover(
     down_node: &str,
     timeout: Duration,
 ) -> Result<Vec<FailoverReport>, SandboxError> {
+    refuse(cluster, "failover")?;
     let orphans: Vec<Sandbox> = list(cluster, timeout)
         .await?
         .into_iter()
@@ -642,6 +657,7 @@ pub async fn failover(
 
 /// Fails over every sandbox whose node is down (e.g. after Orbit reconnects).
 pub async fn recover(cluster: &Cluster, timeout: Duration) -> Result<Vec<FailoverReport>, SandboxError> {
+    refuse(cluster, "failover")?;
     let orphans: Vec<Sandbox> =
         list(cluster, timeout).await?.into_iter().filter(|s| s.status == SandboxStatus::Orphaned).collect();
     let mut reports = Vec::new();
@@ -737,8 +753,12 @@ async fn failover_one(cluster: &Cluster, sb: &Sandbox, timeout: Duration) -> Fai
 
 /// Keeps watching the cluster: when a node goes down, its sandboxes are failed over, and a report per
 /// sandbox arrives on the returned channel. Sandboxes already orphaned when it starts are failed over
-/// first. Stops when the receiver is dropped or the cluster disconnects.
-pub fn watch_failover(cluster: &Cluster, timeout: Duration) -> mpsc::UnboundedReceiver<FailoverReport> {
+/// first. Stops when the receiver is dropped or the cluster disconnects. Refused in read-only mode.
+pub fn watch_failover(
+    cluster: &Cluster,
+    timeout: Duration,
+) -> Result<mpsc::UnboundedReceiver<FailoverReport>, SandboxError> {
+    refuse(cluster, "watch (failover)")?;
     let (tx, rx) = mpsc::unbounded_channel();
     let cluster = cluster.clone();
     let mut events = cluster.subscribe();
@@ -772,7 +792,7 @@ pub fn watch_failover(cluster: &Cluster, timeout: Duration) -> mpsc::UnboundedRe
             }
         }
     });
-    rx
+    Ok(rx)
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -177,7 +177,7 @@ async fn a_sandbox_fails_over_when_its_node_is_killed_and_the_lost_state_is_repo
     nodes.eval(0, "'Elixir.Bank.Account':deposit(<<\"fo-1\">>, 5).").unwrap();
     assert_eq!(balance(&nodes, 0, "fo-1"), "{ok, 15}");
 
-    let mut reports = sandbox::watch_failover(&cluster, T);
+    let mut reports = sandbox::watch_failover(&cluster, T).expect("not read-only");
     nodes.nodes[2].kill();
     let report = tokio::time::timeout(Duration::from_secs(60), reports.recv())
         .await

@@ -135,6 +135,12 @@ impl DebugError {
     }
 }
 
+impl From<crate::read_only::Refused> for DebugError {
+    fn from(e: crate::read_only::Refused) -> Self {
+        DebugError(e.to_string())
+    }
+}
+
 impl From<crate::rpc::RpcError> for DebugError {
     fn from(e: crate::rpc::RpcError) -> Self {
         DebugError(e.to_string())

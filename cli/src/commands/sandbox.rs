@@ -271,7 +271,7 @@ async fn run_command(
             if !json {
                 println!("Watching {} node(s); Ctrl-C to stop.", cluster.up_nodes().len());
             }
-            let mut reports = sandbox::watch_failover(cluster, timeout);
+            let mut reports = sandbox::watch_failover(cluster, timeout)?;
             loop {
                 let r = tokio::select! {
                     r = reports.recv() => r,

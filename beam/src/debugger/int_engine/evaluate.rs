@@ -6,7 +6,8 @@ use super::{IntEngine, CALL};
 use crate::debugger::names::Lang;
 use crate::debugger::{DebugError, VariableInfo};
 use crate::link::NodeName;
-use crate::term::{as_tuple, atom, binary, nil};
+use crate::read_only;
+use crate::term::{as_list, as_tuple, atom, binary, is_atom, list, nil, tuple};
 use eetf::Term;
 
 impl IntEngine {
@@ -58,17 +59,30 @@ impl IntEngine {
                 (n, atom("none"), None, lang, None)
             }
         };
+        // Read-only mode: the node parses the expression and evaluates it only if every call it makes is
+        // on the allow-list, else answers which calls are not.
+        let opts = if self.cluster.read_only() {
+            list(vec![tuple(vec![atom("read_only"), read_only::evaluate_allow_list()])])
+        } else {
+            nil()
+        };
         let r = self
             .cluster
             .call(
                 &node,
                 "orbit_dbg",
                 "eval",
-                vec![meta, sp_term(sp), atom(lang.as_str()), binary(expr.as_bytes()), nil()],
+                vec![meta, sp_term(sp), atom(lang.as_str()), binary(expr.as_bytes()), opts],
                 CALL,
             )
             .await
             .map_err(rpc_err)?;
+        if let Some([tag, items]) = as_tuple(&r) {
+            if is_atom(tag, "refused") {
+                let items = as_list(items).map(|l| l.into_owned()).unwrap_or_default();
+                return Err(read_only::refused_evaluation(&items, lang == Lang::Elixir).into());
+            }
+        }
         match ok_value(&r).and_then(|v| <&[Term; 4]>::try_from(v).ok()) {
             Some(answer) => Ok(self.stored_variable(&node, lang, String::new(), thread, answer).await),
             None => Err(DebugError(error_text(&r))),

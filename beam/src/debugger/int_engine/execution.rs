@@ -123,6 +123,7 @@ impl IntEngine {
     }
 
     pub(super) async fn pause(&mut self, thread: i64) -> Result<Vec<EngineEvent>, DebugError> {
+        self.cluster.refuse(crate::read_only::Change::Pause)?;
         let t = self.threads.live(thread)?;
         if !matches!(t.state, ThreadState::Running) {
             return Err(DebugError(format!("thread {thread} is already stopped")));
@@ -162,6 +163,7 @@ impl IntEngine {
 
     /// `/pause <pid | registered name> [on <node>]` from the debug console.
     pub(super) async fn console_pause(&mut self, args: &str) -> Result<VariableInfo, DebugError> {
+        self.cluster.refuse(crate::read_only::Change::Pause)?;
         let mut words = args.split_whitespace();
         let who =
             words.next().ok_or_else(|| DebugError::new("usage: /pause <pid | registered name> [on node@host]"))?;

@@ -6,6 +6,7 @@ use super::{IntEngine, CALL};
 use crate::debugger::names::{function_display, module_display};
 use crate::debugger::sources::SourceIndex;
 use crate::debugger::DebugError;
+use crate::read_only::Change;
 use crate::term::{as_atom, as_integer, as_list, as_str, as_tuple, atom, is_atom, list};
 use eetf::Term;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -209,6 +210,7 @@ impl IntEngine {
         if self.modules.interpreted.contains_key(module) {
             return Ok(Vec::new());
         }
+        self.cluster.refuse(Change::Interpret { module: &module_display(module) })?;
         if let Some(g) = self.config.exclude.iter().find(|g| module_matches(g, module)) {
             return Err(DebugError(format!("{} is excluded from debugging by `exclude: {g}`", module_display(module))));
         }

@@ -464,6 +464,9 @@ impl IntEngine {
         if self.modules.interpreted_on(module, node) {
             return Ok(false);
         }
+        self.cluster
+            .refuse(crate::read_only::Change::Interpret { module: &module_display(module) })
+            .map_err(|e| e.to_string())?;
         let md5 = match self.modules.server_md5(module) {
             Some(md5) => md5,
             None => {

@@ -158,6 +158,7 @@ impl IntEngine {
         name: &str,
         value: &str,
     ) -> Result<VariableInfo, DebugError> {
+        self.cluster.refuse(crate::read_only::Change::SetVariable)?;
         let Some(VarRoot::Frame { thread, sp, lang }) = self.frames.root(reference).cloned() else {
             return Err(DebugError::new("only variables of a frame can be set (not parts of a value)"));
         };

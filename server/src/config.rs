@@ -2,6 +2,7 @@
 //! `workspace/configuration` (section `orbit`); later sources win key by key. Command-line values are the
 //! lowest-priority defaults.
 
+use beam::link::TlsSettings;
 use serde::Deserialize;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,14 @@ pub struct Settings {
     pub mailbox_critical: Option<u64>,
     pub memory_warning: Option<u64>,
     pub trace_limit: Option<u64>,
+    /// TLS distribution, as `orbit --ssl-dist-optfile`, `--tls-cert`, `--tls-key`, `--tls-ca`, `--tls-verify`,
+    /// `--tls-server-name`; keys not set here come from `ORBIT_TLS_*`.
+    pub ssl_dist_optfile: Option<String>,
+    pub tls_cert: Option<String>,
+    pub tls_key: Option<String>,
+    pub tls_ca: Option<String>,
+    pub tls_verify: Option<String>,
+    pub tls_server_name: Option<String>,
 }
 
 impl Settings {
@@ -35,6 +44,12 @@ impl Settings {
             mailbox_critical: over.mailbox_critical.or(self.mailbox_critical),
             memory_warning: over.memory_warning.or(self.memory_warning),
             trace_limit: over.trace_limit.or(self.trace_limit),
+            ssl_dist_optfile: over.ssl_dist_optfile.or(self.ssl_dist_optfile),
+            tls_cert: over.tls_cert.or(self.tls_cert),
+            tls_key: over.tls_key.or(self.tls_key),
+            tls_ca: over.tls_ca.or(self.tls_ca),
+            tls_verify: over.tls_verify.or(self.tls_verify),
+            tls_server_name: over.tls_server_name.or(self.tls_server_name),
         }
     }
 
@@ -78,6 +93,8 @@ pub struct Config {
     pub mailbox_critical: u64,
     pub memory_warning: u64,
     pub trace_limit: u64,
+    /// TLS distribution settings, `ORBIT_TLS_*` filled in; read (files and all) at each connect.
+    pub tls: TlsSettings,
 }
 
 impl Config {
@@ -98,12 +115,21 @@ impl Config {
             mailbox_critical: s.mailbox_critical.unwrap_or(10_000).max(mailbox_warning),
             memory_warning: s.memory_warning.unwrap_or(50_000_000),
             trace_limit: s.trace_limit.unwrap_or(100).clamp(1, 100_000),
+            tls: TlsSettings {
+                cert: s.tls_cert.clone(),
+                key: s.tls_key.clone(),
+                ca: s.tls_ca.clone(),
+                ssl_dist_optfile: s.ssl_dist_optfile.clone(),
+                verify: s.tls_verify.clone(),
+                server_name: s.tls_server_name.clone(),
+            }
+            .with_env(),
         }
     }
 
     /// What identifies the cluster connection: when it changes, the server reconnects.
-    pub fn connection_key(&self) -> (Vec<String>, Option<String>, Option<PathBuf>) {
-        (self.nodes.clone(), self.cookie.clone(), self.cookie_file.clone())
+    pub fn connection_key(&self) -> (Vec<String>, Option<String>, Option<PathBuf>, TlsSettings) {
+        (self.nodes.clone(), self.cookie.clone(), self.cookie_file.clone(), self.tls.clone())
     }
 }
 
@@ -131,5 +157,15 @@ mod tests {
         assert!(Settings::from_json(&json!({"nodes": 3})).is_err());
         assert!(Settings::from_toml("nodes = ").is_err());
         assert_eq!(Settings::from_json(&Value::Null).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn tls_settings_are_the_cli_keys() {
+        let file = Settings::from_toml("sslDistOptfile = \"/etc/ssl_dist.conf\"\ntlsCa = \"/ca.pem\"\n").unwrap();
+        let init = Settings::from_json(&json!({"tlsCa": "/other-ca.pem", "tlsServerName": "disable"})).unwrap();
+        let c = Config::resolve(&file.merge(init));
+        assert_eq!(c.tls.ssl_dist_optfile.as_deref(), Some("/etc/ssl_dist.conf"));
+        assert_eq!(c.tls.ca.as_deref(), Some("/other-ca.pem"));
+        assert_eq!(c.tls.server_name.as_deref(), Some("disable"));
     }
 }

@@ -9,6 +9,11 @@ use clap::{Parser, Subcommand};
 #[derive(Parser)]
 #[command(name = "orbit", version, about = "Debug and observe a running BEAM cluster from outside it")]
 struct Cli {
+    /// Observe only: refuse everything that would change a node (breakpoints that interpret, pause,
+    /// setting variables, evaluating anything but a pure read, reload, kill, sandbox operations, traces
+    /// without --limit). Also ORBIT_READ_ONLY=1.
+    #[arg(long, global = true)]
+    read_only: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,6 +50,10 @@ fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if cli.read_only {
+        // Every cluster this process joins is read-only from here on (beam::read_only decides what that refuses).
+        beam::read_only::enable_for_process();
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
     let runtime = match runtime {
         Ok(r) => r,

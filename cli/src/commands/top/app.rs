@@ -591,10 +591,7 @@ impl App {
 
     fn ask_kill(&mut self, target: Target) -> Action {
         if self.read_only {
-            return self.say(
-                format!("kill refused: Orbit is in read-only mode (ORBIT_READ_ONLY=1); {target} was not touched"),
-                true,
-            );
+            return self.say(format!("kill refused: {}; {target} was not touched", beam::read_only::MODE), true);
         }
         self.confirm = Some(target);
         Action::Redraw

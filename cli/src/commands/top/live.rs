@@ -40,7 +40,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (query_tx, query_rx) = watch::channel(Query::default());
     let (snap_tx, snap_rx) = watch::channel(Arc::new(Snapshot { waiting: true, ..Snapshot::default() }));
     let refresher = tokio::spawn(refresh(cluster.clone(), monitor, interval, timeout, query_rx, snap_tx, stop_rx));
-    let result = ui(&cluster, interval, timeout, super::read_only_from_env(), query_tx, snap_rx).await;
+    let result = ui(&cluster, interval, timeout, cluster.read_only(), query_tx, snap_rx).await;
     let _ = stop_tx.send(true);
     let _ = refresher.await;
     cluster.disconnect().await;

@@ -48,11 +48,6 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Kills are refused when `ORBIT_READ_ONLY` is `1` (the `--read-only` option is still to come).
-fn read_only_from_env() -> bool {
-    std::env::var("ORBIT_READ_ONLY").is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,6 +80,7 @@ impl<W: AsyncWrite + Unpin> Session<W> {
         }
         // The debugger's agent modules with the core, as each node connects (compiled once per OTP release).
         let mut cluster = ClusterOptions::default().with_group(beam::agent::Group::Debugger);
+        cluster.read_only = a.read_only.unwrap_or(false);
         if let Some(ms) = a.tick_time_ms {
             cluster.link.tick_time = Duration::from_millis(ms.max(1000));
         }
@@ -150,7 +151,10 @@ impl<W: AsyncWrite + Unpin> Session<W> {
         let config = AttachConfig {
             seeds,
             cookie,
-            cluster: ClusterOptions::default().with_group(beam::agent::Group::Debugger),
+            cluster: ClusterOptions {
+                read_only: a.read_only.unwrap_or(false),
+                ..ClusterOptions::default().with_group(beam::agent::Group::Debugger)
+            },
             project_dir: Some(project_dir),
             source_map: source_map(a.source_map),
             interpret: a.interpret.unwrap_or_default(),

@@ -53,6 +53,12 @@ pub struct AttachArguments {
     /// Modules never to interpret, as module names or globs; applied after `interpret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude: Option<Vec<String>>,
+    /// Observe only: refuse everything that would change a node (breakpoints that need the interpreter,
+    /// pause, setting variables, evaluating anything but a pure read) with an error that names the mode.
+    /// Tracepoints (log points on a function's first line) still work. Also on when the environment
+    /// has `ORBIT_READ_ONLY=1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
     /// The distribution tick time in milliseconds: how long a silent connection lasts before it
     /// is considered down. Should match the cluster's `net_ticktime`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,6 +134,12 @@ pub struct LaunchArguments {
     /// Modules never to interpret, as module names or globs; applied after `interpret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude: Option<Vec<String>>,
+    /// Observe only: refuse everything that would change a node (breakpoints that need the interpreter,
+    /// pause, setting variables, evaluating anything but a pure read) with an error that names the mode.
+    /// Tracepoints (log points on a function's first line) still work. Also on when the environment
+    /// has `ORBIT_READ_ONLY=1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only: Option<bool>,
     /// Maps path prefixes as the nodes see them to local path prefixes (rarely needed for a local
     /// launch).
     #[serde(default, skip_serializing_if = "Option::is_none")]

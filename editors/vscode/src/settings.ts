@@ -18,6 +18,7 @@ export interface ServerSettings {
   mailboxCritical?: number;
   memoryWarning?: number;
   traceLimit?: number;
+  readOnly?: boolean;
 }
 
 /** Reads one setting under `orbit.` (e.g. `get("cookieFile")`). */
@@ -56,6 +57,8 @@ export function buildServerSettings(get: SettingGetter): ServerSettings {
   }
   const traceLimit = posInt(get("traceLimit"));
   if (traceLimit !== undefined) out.traceLimit = traceLimit;
+  const readOnly = get("readOnly");
+  if (typeof readOnly === "boolean") out.readOnly = readOnly;
   return out;
 }
 
@@ -68,4 +71,5 @@ export const SERVER_KEYS = [
   "refreshIntervalMs",
   "thresholds",
   "traceLimit",
+  "readOnly",
 ];

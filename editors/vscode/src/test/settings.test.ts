@@ -18,6 +18,7 @@ test("server settings are flattened to the keys orbit lsp reads", () => {
       thresholds: { mailboxWarning: 500, mailboxCritical: 5000.7, memoryWarning: -1, bogus: 3 },
       traceLimit: 50,
       refreshIntervalMs: 1000,
+      readOnly: true,
     }),
   );
   assert.deepEqual(s, {
@@ -28,6 +29,7 @@ test("server settings are flattened to the keys orbit lsp reads", () => {
     mailboxWarning: 500,
     mailboxCritical: 5000,
     traceLimit: 50,
+    readOnly: true,
   });
 });
 

@@ -27,11 +27,15 @@ ensure_tools() {
   [[ -d /usr/lib/erlang/lib/debugger-* ]] 2>/dev/null || compgen -G "/usr/lib/erlang/lib/debugger-*" >/dev/null || missing+=(erlang-debugger)
   compgen -G "/usr/lib/erlang/lib/tools-*" >/dev/null || missing+=(erlang-tools)
   compgen -G "/usr/lib/erlang/lib/erl_interface-*" >/dev/null || missing+=(erlang-dev)
+  # TLS distribution (-proto_dist inet_tls) needs the ssl application on the nodes.
+  compgen -G "/usr/lib/erlang/lib/ssl-*" >/dev/null || missing+=(erlang-ssl)
   command -v elixir >/dev/null || missing+=(elixir)
   if [[ ${#missing[@]} -gt 0 ]]; then
     # erlang-dev brings erl_interface; elixir on Debian does not pull in erlang-debugger.
-    _apt_install erlang-base erlang-dev erlang-debugger erlang-tools elixir
+    _apt_install erlang-base erlang-dev erlang-debugger erlang-tools erlang-ssl elixir
   fi
+  # The DAP tests' TLS clusters get their certificates from openssl (the Rust tests use rcgen).
+  command -v openssl >/dev/null || _apt_install openssl
   command -v cargo >/dev/null || { echo "setup: cargo is missing: install Rust (rustup) first" >&2; return 1; }
   # The DAP end-to-end tests use a real client from npm (@vscode/debugadapter-testsupport).
   if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

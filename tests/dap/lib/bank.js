@@ -244,11 +244,12 @@ async function leftovers(cluster, i) {
  * A test body with a cluster of `n` nodes. The cluster and every adapter started through the context
  * (`attach(entry, options)`, `startClient(options)`) belong to the test from their spawn and are
  * stopped by pid when it ends: passed, failed, or timed out by node:test (see testScope).
+ * `clusterOptions` go to the Cluster (e.g. `{ tls: true }`).
  */
-function withCluster(n, body) {
+function withCluster(n, body, clusterOptions = {}) {
   return async (t) => {
     const scope = testScope(t);
-    const cluster = new Cluster(n);
+    const cluster = new Cluster(n, clusterOptions);
     scope.cluster = cluster;
     const ctx = {
       cluster,

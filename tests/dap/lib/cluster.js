@@ -16,6 +16,14 @@
 // `setpriv --pdeathsig KILL` so that a test process that is killed outright does not leave them behind.
 // A stopped cluster starts no more nodes (a test body that its runner timed out may still be running).
 //
+// TLS clusters (`new Cluster(n, { tls: true })`): a CA and one node certificate are generated with `openssl`
+// (tlsFiles below, the same set the Rust harness makes with rcgen), and every node runs
+//
+//     elixir --sname NAME --cookie C --erl "-proto_dist inet_tls -ssl_dist_optfile F" -S mix run ...
+//
+// with verify_peer and fail_if_no_peer_cert on the server side. erl_call speaks plain TCP only, so
+// expressions are evaluated from a short-lived hidden `erl` node with the same optfile (tlsCall).
+//
 // Environment:
 //   ORBIT_TEST_JOIN_SECS   how long a node may take to start and join (default 90)
 //   ORBIT_TEST_KEEP_LOGS   1 to keep the node logs (in $TMPDIR/orbit-dap-nodes/<tag>) after a pass
@@ -98,6 +106,102 @@ function erlCall(node, cookie, expr, timeoutSec = 10) {
   return { child, result };
 }
 
+/**
+ * Evaluates `expr` on `node` of a TLS cluster from a hidden `erl` node started with the cluster's
+ * `-ssl_dist_optfile`; same { child, result } as erlCall, `value` printed as erl_call prints it.
+ */
+function tlsCall(node, cookie, optfile, expr, timeoutSec = 10) {
+  const hidden = `daptls_${process.pid}_${calls++}_${randomToken(3)}`;
+  const script = [
+    'N = list_to_atom(os:getenv("ORBIT_EVAL_NODE")),',
+    'T = list_to_integer(os:getenv("ORBIT_EVAL_TIMEOUT")),',
+    'R = case net_kernel:hidden_connect_node(N) of',
+    '  true -> {ok, Ts, _} = erl_scan:string(os:getenv("ORBIT_EVAL")), {ok, Es} = erl_parse:parse_exprs(Ts),',
+    '          rpc:call(N, erl_eval, exprs, [Es, []], T);',
+    '  false -> {badrpc, noconnection}',
+    'end,',
+    'case R of {value, V, _} -> io:format("~p~n", [{ok, V}]), halt(0); Other -> io:format("~p~n", [Other]), halt(1) end.',
+  ].join(' ');
+  const args = ['-noshell', '-hidden', '-sname', hidden, '-setcookie', cookie, '-proto_dist', 'inet_tls', '-ssl_dist_optfile', optfile, '-eval', script];
+  const child = spawn('erl', args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ORBIT_EVAL_NODE: node, ORBIT_EVAL: expr, ORBIT_EVAL_TIMEOUT: String(timeoutSec * 1000) },
+  });
+  own(child, `TLS eval on ${node}`);
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  // The hidden node's own start (with ssl) comes on top of the evaluation.
+  const killer = setTimeout(() => child.kill('SIGKILL'), (timeoutSec + 20) * 1000);
+  const result = new Promise((resolve, reject) => {
+    child.on('error', (e) => {
+      clearTimeout(killer);
+      reject(new Error(`cannot run erl: ${e.message}`));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(killer);
+      const text = out.trim();
+      const m = /^\{ok,([\s\S]*)\}$/.exec(text);
+      if (code === 0 && m) resolve({ ok: true, value: m[1].trim(), text });
+      else resolve({ ok: false, value: undefined, text: `${text}${err ? ` ${err.trim()}` : ''} (exit ${code ?? signal})` });
+    });
+  });
+  return { child, result };
+}
+
+/**
+ * TLS material in `dir`, made with openssl: a CA, one node certificate it signed (for the short host
+ * name, localhost and 127.0.0.1; server and client use), a second CA with a certificate of its own that
+ * the nodes do not trust, and the nodes' `-ssl_dist_optfile`. Resolves the paths.
+ */
+function tlsFiles(dir) {
+  fs.mkdirSync(dir, { recursive: true });
+  const f = (name) => path.join(dir, name);
+  const openssl = (...args) => {
+    try {
+      execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 60000 });
+    } catch (e) {
+      throw new Error(`openssl ${args.join(' ')} failed: ${e.message}\n${e.stderr || ''}`);
+    }
+  };
+  const key = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const ca = (name, cn) => {
+    openssl('req', '-x509', ...key, '-keyout', f(`${name}.key`), '-out', f(`${name}.pem`), '-days', '3', '-subj', `/CN=${cn}`,
+      '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature');
+  };
+  const leaf = (name, issuer) => {
+    const host = shortHost();
+    fs.writeFileSync(f(`${name}.ext`), [
+      `subjectAltName=DNS:${host},DNS:localhost,IP:127.0.0.1`,
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth,clientAuth',
+      'basicConstraints=CA:FALSE',
+      '',
+    ].join('\n'));
+    openssl('req', '-new', ...key, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${host}`);
+    openssl('x509', '-req', '-in', f(`${name}.csr`), '-CA', f(`${issuer}.pem`), '-CAkey', f(`${issuer}.key`), '-CAcreateserial',
+      '-days', '3', '-extfile', f(`${name}.ext`), '-out', f(`${name}.pem`));
+  };
+  ca('ca', 'Orbit test CA');
+  leaf('node', 'ca');
+  ca('other_ca', 'Some other CA');
+  leaf('other', 'other_ca');
+  const q = (p) => JSON.stringify(p);
+  const common = `{certfile, ${q(f('node.pem'))}}, {keyfile, ${q(f('node.key'))}}, {cacertfile, ${q(f('ca.pem'))}}`;
+  fs.writeFileSync(f('ssl_dist.conf'), `[{server, [${common}, {verify, verify_peer}, {fail_if_no_peer_cert, true}]},\n {client, [${common}, {verify, verify_peer}]}].\n`);
+  return {
+    dir,
+    ca: f('ca.pem'),
+    cert: f('node.pem'),
+    key: f('node.key'),
+    otherCa: f('other_ca.pem'),
+    otherCert: f('other.pem'),
+    otherKey: f('other.key'),
+    optfile: f('ssl_dist.conf'),
+  };
+}
+
 class Cluster {
   constructor(n, options = {}) {
     this.tag = `dap_${process.pid}_${counter++}_${randomToken(4)}`;
@@ -106,6 +210,8 @@ class Cluster {
     this.logDir = path.join(os.tmpdir(), 'orbit-dap-nodes', this.tag);
     this.size = n;
     this.options = options;
+    /** TLS files (tlsFiles) of a TLS cluster, made when it starts. */
+    this.tls = undefined;
     /** [{ name, child, pid, log, exited }] */
     this.nodes = [];
   }
@@ -129,7 +235,8 @@ class Cluster {
     const short = name.split('@')[0];
     const log = path.join(this.logDir, `${short}.log`);
     const fd = fs.openSync(log, 'w');
-    const args = ['--pdeathsig', 'KILL', 'elixir', '--sname', short, '--cookie', this.cookie, '-S', 'mix', 'run', '--no-halt', '--no-compile'];
+    const tls = this.tls ? ['--erl', `-proto_dist inet_tls -ssl_dist_optfile ${this.tls.optfile}`] : [];
+    const args = ['--pdeathsig', 'KILL', 'elixir', '--sname', short, '--cookie', this.cookie, ...tls, '-S', 'mix', 'run', '--no-halt', '--no-compile'];
     const child = spawn('setpriv', args, {
       cwd: DEMO_DIR,
       env: { ...process.env, MIX_ENV: 'dev', BANK_PEERS: peers.filter((p) => p !== name).join(',') },
@@ -153,6 +260,7 @@ class Cluster {
 
   async start() {
     compileFixture();
+    if (this.options.tls && !this.tls) this.tls = tlsFiles(path.join(this.logDir, 'tls'));
     const names = Array.from({ length: this.size }, (_, i) => this.nodeName(i));
     for (const name of names) this.nodes.push(this.spawnNode(name, names));
     try {
@@ -182,13 +290,13 @@ class Cluster {
       if (!this.nodes[i].alive) {
         throw new Error(`node ${this.nodes[i].name} exited during start-up. Its log:\n${this.logTail(i)}`);
       }
-      const r = await erlCall(this.nodes[i].name, this.cookie, `{length(nodes()), is_pid(whereis('Elixir.Bank.Ledger')), (catch length('Elixir.Bank':nodes()))}.`, 5).result;
+      const r = await this.call(i, `{length(nodes()), is_pid(whereis('Elixir.Bank.Ledger')), (catch length('Elixir.Bank':nodes()))}.`, 5).result;
       last = r.text;
       if (r.ok && r.value.replace(/\s/g, '') === `{${want - 1},true,${want}}`) return;
       if (r.ok) {
         // A node that started before its peers registered with epmd missed its pings: ask again.
         const pings = this.nodes.map((n) => `net_adm:ping('${n.name}')`).join(', ');
-        await erlCall(this.nodes[i].name, this.cookie, `[${pings}].`, 5).result;
+        await this.call(i, `[${pings}].`, 5).result;
       }
       if (Date.now() > deadline) {
         throw new Error(`node ${this.nodes[i].name} did not join within ${JOIN_SECS} s (last answer: ${last}). Its log:\n${this.logTail(i)}`);
@@ -202,7 +310,7 @@ class Cluster {
    * Rejects on an error (with what erl_call printed).
    */
   async eval(i, expr, timeoutSec = 10) {
-    const r = await erlCall(this.nodes[i].name, this.cookie, ensureDot(expr), timeoutSec).result;
+    const r = await this.call(i, ensureDot(expr), timeoutSec).result;
     if (!r.ok) throw new Error(`eval on ${this.nodes[i].name} of ${expr}: ${r.text}`);
     return r.value;
   }
@@ -212,7 +320,13 @@ class Cluster {
    * is paused). Returns { child, result } where `result` resolves with { ok, value, text }.
    */
   evalAsync(i, expr, timeoutSec = 120) {
-    return erlCall(this.nodes[i].name, this.cookie, ensureDot(expr), timeoutSec);
+    return this.call(i, ensureDot(expr), timeoutSec);
+  }
+
+  /** erlCall on node i, or tlsCall on a TLS cluster. */
+  call(i, expr, timeoutSec) {
+    const name = this.nodes[i].name;
+    return this.tls ? tlsCall(name, this.cookie, this.tls.optfile, expr, timeoutSec) : erlCall(name, this.cookie, expr, timeoutSec);
   }
 
   /** SIGKILLs node i (by its pid) and waits until it is gone. */
@@ -263,4 +377,4 @@ async function startCluster(n, options = {}) {
   return new Cluster(n, options).start();
 }
 
-module.exports = { Cluster, startCluster, compileFixture, erlCall, shortHost, randomToken, sleep, REPO_ROOT, DEMO_DIR };
+module.exports = { Cluster, startCluster, compileFixture, erlCall, tlsCall, tlsFiles, shortHost, randomToken, sleep, REPO_ROOT, DEMO_DIR };

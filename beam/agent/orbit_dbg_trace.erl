@@ -16,6 +16,10 @@
 %% - Rate limit (per node, `rate` lines per second): when a second's budget is used, the meta patterns
 %%   are switched off and call_count counts the calls until the second ends; then one line says how many
 %%   calls were dropped and the meta patterns are switched on again. Calls over the limit cost a counter.
+%%   Each switch turns the new pattern on before the old one off, so no call goes unseen; a call seen
+%%   by both is told apart by its message's timestamp (meta trace messages carry erlang:now/0 stamps,
+%%   unique and increasing on the node): messages stamped while call_count counted are not counted
+%%   twice.
 %% - Each line goes to Orbit's event pid as a log point's does ({orbit_dbg_log, Id, Node, Pid, Text}):
 %%   the tracer matches the clause with erl_eval against the abstract code, binds the clause's variables
 %%   (Elixir names `_amount@1` read as `amount`) and evaluates the message there, on the node.
@@ -25,6 +29,9 @@
 %%
 %% Installed from source: no macros, no includes; the tracer loops through fully qualified calls.
 -module(orbit_dbg_trace).
+
+%% erlang:now/0: the stamps of meta trace messages come from the same clock (see the rate limit).
+-compile({nowarn_deprecated_function, [{erlang, now, 0}]}).
 
 -export([plan/5, plan_function/6, set/2, stop/1, cleanup/2, status/0, patterns/1,
          tracer_init/3, tracer_loop/1]).
@@ -311,7 +318,7 @@ tracer_init({Caller, Ref}, Owner, Events) ->
             orbit_dbg_trace:tracer_loop(#{owner => Owner, events => Events, keeper => Keeper,
                                           rate => 100, tps => [], mfas => #{}, code => #{},
                                           mode => on, win_start => erlang:monotonic_time(millisecond) - 1000, left => 0, extra => 0,
-                                          timer => undefined, hits => #{}, pending => #{}, npending => 0});
+                                          timer => undefined, quiet => none, hits => #{}, pending => #{}, npending => 0});
         _ ->
             Caller ! {Ref, {error, busy}}
     end.
@@ -530,8 +537,8 @@ list_pattern([P | Ps]) -> {cons, 1, P, list_pattern(Ps)}.
 
 trace_msg(Msg, S) ->
     case Msg of
-        {_, Pid, call, {M, F, Args}, _Ts} -> call(Pid, {M, F, length(Args)}, Args, S);
-        {_, Pid, call, {M, F, Args}} -> call(Pid, {M, F, length(Args)}, Args, S);
+        {_, Pid, call, {M, F, Args}, Ts} -> call(Pid, {M, F, length(Args)}, Args, Ts, S);
+        {_, Pid, call, {M, F, Args}} -> call(Pid, {M, F, length(Args)}, Args, none, S);
         {_, Pid, return_from, MFA, Value, _Ts} -> returned(Pid, MFA, {value, Value}, S);
         {_, Pid, return_from, MFA, Value} -> returned(Pid, MFA, {value, Value}, S);
         {_, Pid, exception_from, MFA, CR, _Ts} -> returned(Pid, MFA, {raised, CR}, S);
@@ -539,7 +546,7 @@ trace_msg(Msg, S) ->
         _ -> S
     end.
 
-call(Pid, MFA, Args, #{mfas := MFAs} = S) ->
+call(Pid, MFA, Args, Ts, #{mfas := MFAs} = S) ->
     case maps:find(MFA, MFAs) of
         error ->
             S;
@@ -547,11 +554,20 @@ call(Pid, MFA, Args, #{mfas := MFAs} = S) ->
             #{tps := [#{clauses := Clauses} | _]} = Entry,
             Matched = match(Clauses, Args, 1),
             {Armed, S1} = armed(Pid, MFA, Matched, Entry, S),
-            case budget(S1) of
-                {ok, S2} -> fire(Pid, MFA, Args, Matched, Entry, Armed, S2);
-                {over, S2} -> push_pending(Pid, MFA, Armed, skip, S2#{extra := map_get(extra, S2) + 1})
+            case counted(Ts, S1) of
+                true ->
+                    push_pending(Pid, MFA, Armed, skip, S1);
+                false ->
+                    case budget(S1) of
+                        {ok, S2} -> fire(Pid, MFA, Args, Matched, Entry, Armed, S2);
+                        {over, S2} -> push_pending(Pid, MFA, Armed, skip, S2#{extra := map_get(extra, S2) + 1})
+                    end
             end
     end.
+
+%% Was this call counted by call_count (stamped while it counted)? Then it is one of the dropped.
+counted(Ts, #{quiet := {From, To}}) when is_tuple(Ts) -> Ts > From andalso Ts < To;
+counted(_Ts, _S) -> false.
 
 %% Did this call arm a return trace (so a return message will follow)?
 armed(_Pid, _MFA, Matched, #{precise := true, returns := Returns}, S) ->
@@ -672,27 +688,27 @@ budget(#{win_start := Start, left := Left0, rate := Rate} = S) ->
 
 %% The second's budget is used: stop the messages and count the calls until the second ends.
 over_budget(#{mfas := MFAs, win_start := Start} = S) ->
-    [begin
-         catch erlang:trace_pattern(MFA, false, [meta]),
-         catch erlang:trace_pattern(MFA, true, [call_count])
-     end || MFA <- maps:keys(MFAs)],
+    [catch erlang:trace_pattern(MFA, true, [call_count]) || MFA <- maps:keys(MFAs)],
+    %% call_count counts from some point inside trace_pattern/3: the calls it counted up to From also
+    %% sent a message (stamped before From), so they are not counted twice.
+    From = erlang:now(),
+    Base = maps:from_list([{MFA, call_count(MFA)} || MFA <- maps:keys(MFAs)]),
+    [catch erlang:trace_pattern(MFA, false, [meta]) || MFA <- maps:keys(MFAs)],
     Ref = make_ref(),
     Wait = max(0, Start + 1000 - erlang:monotonic_time(millisecond)),
     erlang:send_after(Wait, self(), {orbit_dbg_trace_window, Ref}),
-    S#{mode := counting, timer := Ref, extra := 0}.
+    %% Until the second ends, calls stamped after From are call_count's (no end yet: a stamp has
+    %% three elements and sorts below any tuple of four).
+    S#{mode := counting, timer := Ref, extra := 0, base => Base, quiet := {From, {later, later, later, later}}}.
 
 %% The second is over: say how many calls were not shown, and send messages again.
-window_end(#{mfas := MFAs, extra := Extra} = S) ->
-    Counts = [begin
-                  catch erlang:trace_pattern(MFA, pause, [call_count]),
-                  C = case catch erlang:trace_info(MFA, call_count) of
-                          {call_count, N} when is_integer(N) -> N;
-                          _ -> 0
-                      end,
-                  meta_on(MFA, MS),
-                  catch erlang:trace_pattern(MFA, false, [call_count]),
-                  {MFA, C}
-              end || {MFA, #{ms := MS}} <- maps:to_list(MFAs)],
+window_end(#{mfas := MFAs, extra := Extra, quiet := {From, _}} = S) ->
+    [meta_on(MFA, MS) || {MFA, #{ms := MS}} <- maps:to_list(MFAs)],
+    %% The calls counted up to To are the dropped ones; those after it send messages again.
+    To = erlang:now(),
+    Base = maps:get(base, S, #{}),
+    Counts = [{MFA, max(0, call_count(MFA) - maps:get(MFA, Base, 0))} || MFA <- maps:keys(MFAs)],
+    [catch erlang:trace_pattern(MFA, false, [call_count]) || MFA <- maps:keys(MFAs)],
     Total = lists:sum([C || {_, C} <- Counts]) + Extra,
     case Total > 0 of
         true ->
@@ -710,8 +726,14 @@ window_end(#{mfas := MFAs, extra := Extra} = S) ->
         false ->
             ok
     end,
-    S#{mode := on, timer := undefined, extra := 0, win_start := erlang:monotonic_time(millisecond),
+    S#{mode := on, timer := undefined, extra := 0, quiet := {From, To}, win_start := erlang:monotonic_time(millisecond),
        left := map_get(rate, S)}.
+
+call_count(MFA) ->
+    case catch erlang:trace_info(MFA, call_count) of
+        {call_count, N} when is_integer(N) -> N;
+        _ -> 0
+    end.
 
 mfa_text({M, F, A}) ->
     Fun = atom_to_binary(F, utf8),

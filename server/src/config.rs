@@ -29,6 +29,8 @@ pub struct Settings {
     pub tls_ca: Option<String>,
     pub tls_verify: Option<String>,
     pub tls_server_name: Option<String>,
+    /// Observe only (`beam::read_only`): reload, sandbox operations and unbounded traces are refused.
+    pub read_only: Option<bool>,
 }
 
 impl Settings {
@@ -50,6 +52,7 @@ impl Settings {
             tls_ca: over.tls_ca.or(self.tls_ca),
             tls_verify: over.tls_verify.or(self.tls_verify),
             tls_server_name: over.tls_server_name.or(self.tls_server_name),
+            read_only: over.read_only.or(self.read_only),
         }
     }
 
@@ -95,6 +98,7 @@ pub struct Config {
     pub trace_limit: u64,
     /// TLS distribution settings, `ORBIT_TLS_*` filled in; read (files and all) at each connect.
     pub tls: TlsSettings,
+    pub read_only: bool,
 }
 
 impl Config {
@@ -124,12 +128,13 @@ impl Config {
                 server_name: s.tls_server_name.clone(),
             }
             .with_env(),
+            read_only: s.read_only.unwrap_or(false),
         }
     }
 
     /// What identifies the cluster connection: when it changes, the server reconnects.
-    pub fn connection_key(&self) -> (Vec<String>, Option<String>, Option<PathBuf>, TlsSettings) {
-        (self.nodes.clone(), self.cookie.clone(), self.cookie_file.clone(), self.tls.clone())
+    pub fn connection_key(&self) -> (Vec<String>, Option<String>, Option<PathBuf>, bool, TlsSettings) {
+        (self.nodes.clone(), self.cookie.clone(), self.cookie_file.clone(), self.read_only, self.tls.clone())
     }
 }
 

@@ -111,6 +111,7 @@ async fn connect(cfg: &Config) -> anyhow::Result<Cluster> {
     let mut options = ClusterOptions { call_timeout: CALL_TIMEOUT, ..ClusterOptions::default() }
         .with_group(beam::agent::Group::Reload);
     options.link.connect_timeout = CALL_TIMEOUT;
+    options.read_only = cfg.read_only;
     options.link.tls = cfg.tls.resolve()?;
     let cluster = Cluster::connect(&seeds, cookie, options).await?;
     let deadline = Instant::now() + CALL_TIMEOUT;

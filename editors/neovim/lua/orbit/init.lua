@@ -21,6 +21,8 @@ local defaults = {
   refresh_interval_ms = nil,
   thresholds = nil, -- { mailboxWarning = n, mailboxCritical = n, memoryWarning = bytes }
   trace_limit = nil,
+  -- Observe only: the language server refuses reloads, sandbox operations and unlimited traces.
+  read_only = nil,
   lsp = {
     enabled = true,
     filetypes = { "elixir", "erlang" },
@@ -90,6 +92,9 @@ function M.server_settings()
   end
   if c.trace_limit then
     s.traceLimit = c.trace_limit
+  end
+  if c.read_only ~= nil then
+    s.readOnly = c.read_only
   end
   return s
 end

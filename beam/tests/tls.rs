@@ -105,3 +105,13 @@ async fn tls_to_a_plain_node_says_it_does_not_speak_tls() {
     assert!(text.contains(nodes.name(0)) && text.contains("does not speak TLS"), "{text}");
     let _ = std::fs::remove_dir_all(&files.dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_node_certificate_is_named() {
+    let nodes = TestCluster::erlang_tls_serving_expired(1);
+    let files = nodes.tls().unwrap().clone();
+    let err = connect(&nodes, Some(pem(&files))).await.unwrap_err();
+    assert!(matches!(err, LinkError::TlsCertExpired { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(nodes.name(0)) && text.contains("expired"), "{text}");
+}

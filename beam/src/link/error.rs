@@ -31,22 +31,22 @@ pub enum LinkError {
     #[error("TLS distribution settings: {detail}")]
     TlsConfig { detail: String },
 
-    #[error("TLS with {node} failed: unknown CA: its certificate is not signed by a CA Orbit trusts (CA file: {ca}). Give the CA that signed the node's certificate with --tls-ca (cacertfile)")]
+    #[error("TLS with {node} failed: unknown CA: its certificate is not signed by a CA Orbit trusts (CA file: {ca}). Give the CA that signed the node's certificate: --tls-ca, tlsCa or ORBIT_TLS_CA (cacertfile in an ssl_dist_optfile)")]
     TlsUnknownCa { node: String, ca: String },
 
     #[error("TLS with {node} failed: its certificate has expired (or is not valid yet); renew it on the node, or check this machine's clock")]
     TlsCertExpired { node: String },
 
-    #[error("TLS with {node} failed: hostname mismatch: its certificate is not valid for the name Orbit checked ({detail}). Set the expected name with --tls-server-name NAME (server_name_indication), or `disable` to check the chain only")]
+    #[error("TLS with {node} failed: hostname mismatch: its certificate is not valid for the name Orbit checked ({detail}). Give the name its certificate holds with --tls-server-name, tlsServerName or ORBIT_TLS_SERVER_NAME (server_name_indication), or `disable` to check the chain only")]
     TlsHostnameMismatch { node: String, detail: String },
 
-    #[error("TLS with {node} failed: the node refused Orbit's TLS session (alert {alert}); when it runs verify_peer, give Orbit a certificate signed by a CA the node trusts with --tls-cert/--tls-key")]
+    #[error("TLS with {node} failed: the node refused Orbit's TLS session (alert {alert}); when it runs verify_peer, give Orbit a certificate signed by a CA the node trusts: --tls-cert and --tls-key (tlsCert/tlsKey, ORBIT_TLS_CERT/ORBIT_TLS_KEY)")]
     TlsRejected { node: String, alert: String },
 
-    #[error("{node} does not speak TLS on its distribution port: it runs plain TCP distribution. Connect without --tls-*/--ssl-dist-optfile (and without ORBIT_TLS_*)")]
+    #[error("{node} does not speak TLS on its distribution port: it runs plain TCP distribution. Connect without TLS: no --tls-*/--ssl-dist-optfile, no tls*/sslDistOptfile settings, no ORBIT_TLS_* variables")]
     TlsNotSpoken { node: String },
 
-    #[error("{node} expects TLS distribution (-proto_dist inet_tls) and closed Orbit's plain TCP handshake. Pass --ssl-dist-optfile FILE, or --tls-ca/--tls-cert/--tls-key")]
+    #[error("{node} expects TLS distribution (-proto_dist inet_tls) and closed Orbit's plain TCP handshake. Give its TLS settings: --ssl-dist-optfile FILE or --tls-ca/--tls-cert/--tls-key (sslDistOptfile, tlsCa, tlsCert, tlsKey; ORBIT_TLS_*)")]
     TlsExpected { node: String },
 
     #[error("TLS with {node} failed: {detail}")]

@@ -196,9 +196,10 @@ impl TlsConfig {
 
     fn effective_verify(&self) -> Result<Verify, LinkError> {
         match (self.verify, &self.ca) {
-            (Some(Verify::Peer), None) => {
-                Err(config_error("verify_peer needs the CA to check nodes against: give --tls-ca (cacertfile)".into()))
-            }
+            (Some(Verify::Peer), None) => Err(config_error(
+                "verify_peer needs the CA to check nodes against: give --tls-ca, tlsCa or ORBIT_TLS_CA (cacertfile)"
+                    .into(),
+            )),
             (Some(v), _) => Ok(v),
             (None, Some(_)) => Ok(Verify::Peer),
             (None, None) => {
@@ -246,7 +247,9 @@ impl TlsConfig {
                     .map_err(|e| config_error(format!("certificate {} and its key: {e}", cert.display())))?
             }
             None if self.key.is_some() => {
-                return Err(config_error("a TLS key without a certificate: give --tls-cert (certfile)".into()))
+                return Err(config_error(
+                    "a TLS key without a certificate: give --tls-cert, tlsCert or ORBIT_TLS_CERT (certfile)".into(),
+                ))
             }
             None => builder.with_no_client_auth(),
         };
@@ -364,8 +367,11 @@ pub(crate) fn describe_tls_error(node: &str, e: &std::io::Error, config: &TlsCon
                 LinkError::TlsUnknownCa { node, ca: ca() }
             }
             CertificateError::Expired | CertificateError::ExpiredContext { .. } => LinkError::TlsCertExpired { node },
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-                LinkError::TlsHostnameMismatch { node, detail: format!("{c:?}") }
+            CertificateError::NotValidForName => {
+                LinkError::TlsHostnameMismatch { node, detail: "the names it holds were not given".into() }
+            }
+            CertificateError::NotValidForNameContext { expected, presented } => {
+                LinkError::TlsHostnameMismatch { node, detail: name_detail(expected, presented) }
             }
             other => LinkError::TlsHandshake { node, detail: format!("its certificate is not valid: {other:?}") },
         },
@@ -376,6 +382,17 @@ pub(crate) fn describe_tls_error(node: &str, e: &std::io::Error, config: &TlsCon
         Some(other) => LinkError::TlsHandshake { node, detail: other.to_string() },
         None => return None,
     })
+}
+
+/// `db.example.com; it holds vm, localhost, 127.0.0.1` (rustls gives the names as `DnsName("vm")`).
+fn name_detail(expected: &ServerName<'_>, presented: &[String]) -> String {
+    let plain = |s: &str| {
+        let inner = s.split_once('(').map(|(_, rest)| rest.trim_end_matches(')')).unwrap_or(s);
+        inner.trim_matches('"').to_string()
+    };
+    let held: Vec<String> = presented.iter().map(|p| plain(p)).collect();
+    let held = if held.is_empty() { "no names".to_string() } else { held.join(", ") };
+    format!("{}; it holds {held}", expected.to_str())
 }
 
 /// A small reader for the Erlang terms an optfile holds: lists, tuples, atoms (plain and quoted), strings,

@@ -140,6 +140,28 @@ impl TestCluster {
         Self::start_full(NodeKind::Erlang, n, Vec::new(), true)
     }
 
+    /// Like [`erlang_tls`](Self::erlang_tls), the nodes serving a certificate that has expired
+    /// ([`TlsFiles::expired_cert`]); they check no certificate of their own peers.
+    pub fn erlang_tls_serving_expired(n: usize) -> TestCluster {
+        let mut cluster = Self::start_full(NodeKind::Erlang, 0, Vec::new(), true);
+        let files = cluster.tls.as_ref().expect("TLS files");
+        let q = |p: &Path| format!("{:?}", p.display().to_string());
+        let text = format!(
+            "[{{server, [{{certfile, {}}}, {{keyfile, {}}}, {{verify, verify_none}}]}},\n \
+             {{client, [{{verify, verify_none}}]}}].\n",
+            q(&files.expired_cert),
+            q(&files.expired_key)
+        );
+        std::fs::write(&files.optfile, text).expect("write the optfile");
+        let names: Vec<String> = (0..n).map(|i| cluster.node_name(i)).collect();
+        for name in &names {
+            let node = cluster.spawn_node(name, &names);
+            cluster.nodes.push(node);
+        }
+        cluster.wait_joined(join_time());
+        cluster
+    }
+
     /// The TLS files of a TLS cluster.
     pub fn tls(&self) -> Option<&TlsFiles> {
         self.tls.as_ref()
@@ -173,9 +195,7 @@ impl TestCluster {
             let node = cluster.spawn_node(name, &names);
             cluster.nodes.push(node);
         }
-        cluster.wait_joined(Duration::from_secs(
-            std::env::var("ORBIT_TEST_JOIN_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(90),
-        ));
+        cluster.wait_joined(join_time());
         cluster
     }
 
@@ -517,6 +537,9 @@ pub struct TlsFiles {
     /// A certificate and key signed by `other_ca` (a client the nodes do not trust).
     pub other_cert: PathBuf,
     pub other_key: PathBuf,
+    /// A node certificate and key signed by `ca` that expired in 2021.
+    pub expired_cert: PathBuf,
+    pub expired_key: PathBuf,
     pub optfile: PathBuf,
 }
 
@@ -536,7 +559,7 @@ impl TlsFiles {
             let cert = p.self_signed(&key).expect("CA certificate");
             (cert, key)
         };
-        let leaf = |issuer: &rcgen::Certificate, issuer_key: &KeyPair| {
+        let leaf = |issuer: &rcgen::Certificate, issuer_key: &KeyPair, expired: bool| {
             let host = short_host();
             let key = KeyPair::generate().expect("node key");
             let mut p = CertificateParams::new(vec![host.clone(), "localhost".to_string(), "127.0.0.1".to_string()])
@@ -544,13 +567,18 @@ impl TlsFiles {
             p.distinguished_name.push(DnType::CommonName, host);
             p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
             p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+            if expired {
+                p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+                p.not_after = rcgen::date_time_ymd(2021, 1, 1);
+            }
             let cert = p.signed_by(&key, issuer, issuer_key).expect("node certificate");
             (cert, key)
         };
         let (ca_cert, ca_key) = ca("Orbit test CA");
-        let (node_cert, node_key) = leaf(&ca_cert, &ca_key);
+        let (node_cert, node_key) = leaf(&ca_cert, &ca_key, false);
+        let (expired_cert, expired_key) = leaf(&ca_cert, &ca_key, true);
         let (other_ca_cert, other_ca_key) = ca("Some other CA");
-        let (other_cert, other_key) = leaf(&other_ca_cert, &other_ca_key);
+        let (other_cert, other_key) = leaf(&other_ca_cert, &other_ca_key, false);
         let write = |name: &str, text: String| {
             let path = dir.join(name);
             std::fs::write(&path, text).expect("write TLS file");
@@ -562,6 +590,8 @@ impl TlsFiles {
         let other_ca = write("other_ca.pem", other_ca_cert.pem());
         let other_cert = write("other.pem", other_cert.pem());
         let other_key = write("other.key", other_key.serialize_pem());
+        let expired_cert = write("expired.pem", expired_cert.pem());
+        let expired_key = write("expired.key", expired_key.serialize_pem());
         let q = |p: &Path| format!("{:?}", p.display().to_string());
         let common = format!("{{certfile, {}}}, {{keyfile, {}}}, {{cacertfile, {}}}", q(&cert), q(&key), q(&ca));
         let optfile = write(
@@ -571,8 +601,24 @@ impl TlsFiles {
                  {{client, [{common}, {{verify, verify_peer}}, {{secure_renegotiate, true}}]}}].\n"
             ),
         );
-        TlsFiles { dir: dir.to_path_buf(), ca, cert, key, other_ca, other_cert, other_key, optfile }
+        TlsFiles {
+            dir: dir.to_path_buf(),
+            ca,
+            cert,
+            key,
+            other_ca,
+            other_cert,
+            other_key,
+            expired_cert,
+            expired_key,
+            optfile,
+        }
     }
+}
+
+/// How long a test node may take to start and join: `ORBIT_TEST_JOIN_SECS`, 90 s by default.
+fn join_time() -> Duration {
+    Duration::from_secs(std::env::var("ORBIT_TEST_JOIN_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(90))
 }
 
 fn parse_atom_list(s: &str) -> Vec<String> {

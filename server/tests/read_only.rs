@@ -32,7 +32,8 @@ fn read_only_setting_refuses_reload_and_sandboxes_and_keeps_reads() {
     let path = dir.join(format!("{module}.erl"));
     std::fs::write(&path, format!("-module({module}).\n-export([v/0]).\nv() -> 1.\n")).unwrap();
 
-    let client = Client::start(json!({"nodes": [cluster.name(0)], "cookie": cluster.cookie, "readOnly": true}), Some(&dir));
+    let client =
+        Client::start(json!({"nodes": [cluster.name(0)], "cookie": cluster.cookie, "readOnly": true}), Some(&dir));
     client.wait_for::<ShowMessage>(WAIT, |m| m.message.contains("connected")).expect("connects");
 
     let e = execute(&client, "orbit.reload", json!({"file": path})).expect_err("reload refused");

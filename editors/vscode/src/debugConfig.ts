@@ -1,6 +1,6 @@
 // Filling in debug configurations: F5 with no launch.json, and attach configurations that leave the
 // node or cookie to the `orbit.*` settings.
-import { ServerSettings } from "./settings";
+import { ServerSettings, TLS_KEYS } from "./settings";
 
 export type DebugConfig = Record<string, unknown> & { type?: string; request?: string; name?: string };
 
@@ -25,7 +25,8 @@ export const LAUNCH_3_NODES: DebugConfig = {
  * Returns the configuration to start, or an error message. An empty configuration (no launch.json)
  * attaches to the first `orbit.nodes` node when there is one, else launches a 3-node cluster of the
  * workspace. An attach without `node` takes the first `orbit.nodes` node; one without a cookie takes
- * `orbit.cookie` / `orbit.cookieFile`.
+ * `orbit.cookie` / `orbit.cookieFile`; one without TLS keys takes the `orbit.tls*` / `orbit.sslDistOptfile`
+ * settings (the cluster the language server reaches over TLS is reached the same way).
  */
 export function resolveDebugConfig(config: DebugConfig, settings: ServerSettings): DebugConfig | string {
   let c: DebugConfig = { ...config };
@@ -45,6 +46,9 @@ export function resolveDebugConfig(config: DebugConfig, settings: ServerSettings
     if (c.cookie === undefined && c.cookieFile === undefined) {
       if (settings.cookie !== undefined) c.cookie = settings.cookie;
       else if (settings.cookieFile !== undefined) c.cookieFile = settings.cookieFile;
+    }
+    if (TLS_KEYS.every((k) => c[k] === undefined)) {
+      for (const k of TLS_KEYS) if (settings[k] !== undefined) c[k] = settings[k];
     }
     if (c.projectDir === undefined) c.projectDir = "${workspaceFolder}";
   } else if (c.request === "launch") {

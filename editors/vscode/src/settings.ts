@@ -19,7 +19,16 @@ export interface ServerSettings {
   memoryWarning?: number;
   traceLimit?: number;
   readOnly?: boolean;
+  sslDistOptfile?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  tlsVerify?: string;
+  tlsServerName?: string;
 }
+
+/** The TLS distribution keys: the same in `orbit.*`, the server's settings and attach configurations. */
+export const TLS_KEYS = ["sslDistOptfile", "tlsCert", "tlsKey", "tlsCa", "tlsVerify", "tlsServerName"] as const;
 
 /** Reads one setting under `orbit.` (e.g. `get("cookieFile")`). */
 export type SettingGetter = (key: string) => unknown;
@@ -59,6 +68,10 @@ export function buildServerSettings(get: SettingGetter): ServerSettings {
   if (traceLimit !== undefined) out.traceLimit = traceLimit;
   const readOnly = get("readOnly");
   if (typeof readOnly === "boolean") out.readOnly = readOnly;
+  for (const key of TLS_KEYS) {
+    const v = nonEmpty(get(key));
+    if (v !== undefined) out[key] = v;
+  }
   return out;
 }
 
@@ -72,4 +85,5 @@ export const SERVER_KEYS = [
   "thresholds",
   "traceLimit",
   "readOnly",
+  ...TLS_KEYS,
 ];

@@ -51,7 +51,7 @@ test("every contributed command is registered, and none clashes with the server'
 
 test("settings the extension reads are contributed", () => {
   const props = pkg.contributes.configuration.properties;
-  for (const k of ["orbit.path", "orbit.nodes", "orbit.cookie", "orbit.cookieFile", "orbit.autoReloadOnSave", "orbit.thresholds", "orbit.traceLimit", "orbit.refreshIntervalMs", "orbit.lsp.enabled"]) {
+  for (const k of ["orbit.path", "orbit.nodes", "orbit.cookie", "orbit.cookieFile", "orbit.autoReloadOnSave", "orbit.thresholds", "orbit.traceLimit", "orbit.refreshIntervalMs", "orbit.lsp.enabled", "orbit.sslDistOptfile", "orbit.tlsCert", "orbit.tlsKey", "orbit.tlsCa", "orbit.tlsVerify", "orbit.tlsServerName"]) {
     assert.ok(k in props, k);
   }
   assert.deepEqual(Object.keys(props["orbit.thresholds"].properties).sort(), ["mailboxCritical", "mailboxWarning", "memoryWarning"]);

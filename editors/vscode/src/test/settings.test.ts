@@ -71,3 +71,17 @@ test("attach with no node anywhere, or an unknown request, is an error message",
   assert.match(String(resolveDebugConfig({ type: "orbit", request: "attach", name: "x" }, {})), /needs "node"/);
   assert.match(String(resolveDebugConfig({ type: "orbit", request: "restart", name: "x" }, {})), /unknown request/);
 });
+
+test("TLS settings go to the server and to attach configurations that set none", () => {
+  const s = buildServerSettings(getter({ sslDistOptfile: " /etc/app/ssl_dist.conf ", tlsCa: "/ca.pem", tlsCert: "", tlsVerify: "verify_peer" }));
+  assert.deepEqual(s, { sslDistOptfile: "/etc/app/ssl_dist.conf", tlsCa: "/ca.pem", tlsVerify: "verify_peer" });
+  const filled = resolveDebugConfig({ type: "orbit", request: "attach", name: "x", node: "a@h" }, s);
+  assert.ok(typeof filled === "object");
+  assert.equal(filled.sslDistOptfile, "/etc/app/ssl_dist.conf");
+  assert.equal(filled.tlsCa, "/ca.pem");
+  // A configuration with TLS keys of its own keeps exactly those.
+  const own = resolveDebugConfig({ type: "orbit", request: "attach", name: "x", node: "a@h", tlsCa: "/other.pem" }, s);
+  assert.ok(typeof own === "object");
+  assert.equal(own.tlsCa, "/other.pem");
+  assert.equal(own.sslDistOptfile, undefined);
+});

@@ -87,6 +87,14 @@ T.test("settings are flattened to the keys orbit lsp reads", function()
   T.eq(c.settings.orbit.nodes, { "a@h" })
 end)
 
+T.test("tls: the same keys for the language server and the attach configuration", function()
+  local orbit = fresh()
+  orbit.setup({ cmd = fake, nodes = { "a@h" }, tls = { ssl_dist_optfile = "/etc/app/ssl_dist.conf", ca = "/ca.pem", cert = "", server_name = "disable" } })
+  T.eq(orbit.server_settings(), { nodes = { "a@h" }, sslDistOptfile = "/etc/app/ssl_dist.conf", tlsCa = "/ca.pem", tlsServerName = "disable" })
+  local attach = orbit.dap_configurations()[1]
+  T.eq({ attach.sslDistOptfile, attach.tlsCa, attach.tlsCert, attach.tlsServerName }, { "/etc/app/ssl_dist.conf", "/ca.pem", nil, "disable" })
+end)
+
 T.test("format: module and function at the cursor, summaries", function()
   local f = fresh() and require("orbit.format")
   local ex = { "defmodule Bank.Fees do", "  def charge(%{a: 1, b: 2}, amount) do", "    :ok", "  end", "  defp helper, do: 1", "end" }

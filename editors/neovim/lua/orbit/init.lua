@@ -23,6 +23,10 @@ local defaults = {
   trace_limit = nil,
   -- Observe only: the language server refuses reloads, sandbox operations and unlimited traces.
   read_only = nil,
+  -- TLS distribution (-proto_dist inet_tls), for the language server and the attach configuration:
+  -- { ssl_dist_optfile = path, cert = path, key = path, ca = path, verify = "verify_peer", server_name = name }
+  -- (orbit's --ssl-dist-optfile, --tls-cert, --tls-key, --tls-ca, --tls-verify, --tls-server-name).
+  tls = nil,
   lsp = {
     enabled = true,
     filetypes = { "elixir", "erlang" },
@@ -64,6 +68,31 @@ function M.executable()
   return "orbit"
 end
 
+-- `tls` option -> settings key (the same in the server's settings and attach configurations); paths are expanded.
+local tls_keys = {
+  { "ssl_dist_optfile", "sslDistOptfile", true },
+  { "cert", "tlsCert", true },
+  { "key", "tlsKey", true },
+  { "ca", "tlsCa", true },
+  { "verify", "tlsVerify", false },
+  { "server_name", "tlsServerName", false },
+}
+
+--- Adds the `tls` option's keys that are set to `into`.
+local function add_tls(into)
+  local tls = M.config.tls
+  if type(tls) ~= "table" then
+    return into
+  end
+  for _, k in ipairs(tls_keys) do
+    local v = tls[k[1]]
+    if type(v) == "string" and v ~= "" then
+      into[k[2]] = k[3] and vim.fn.expand(v) or v
+    end
+  end
+  return into
+end
+
 --- The settings object `orbit lsp` reads (the README, section `orbit lsp`): only keys that are set.
 function M.server_settings()
   local c = M.config
@@ -96,7 +125,7 @@ function M.server_settings()
   if c.read_only ~= nil then
     s.readOnly = c.read_only
   end
-  return s
+  return add_tls(s)
 end
 
 -- nvim-dap ---------------------------------------------------------------------------------------
@@ -127,6 +156,7 @@ function M.dap_configurations()
   elseif M.config.cookie_file and M.config.cookie_file ~= "" then
     attach.cookieFile = vim.fn.expand(M.config.cookie_file)
   end
+  add_tls(attach)
   local launch = {
     type = "orbit",
     request = "launch",

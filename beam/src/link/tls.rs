@@ -82,7 +82,13 @@ impl TlsSettings {
     /// The TLS configuration these keys ask for; `None` when none is set (plain TCP distribution).
     /// An optfile is read first; `cert`, `key`, `ca`, `verify` and `server_name` override what it says.
     pub fn resolve(&self) -> Result<Option<TlsConfig>, LinkError> {
-        let any = self.cert.is_some() || self.key.is_some() || self.ca.is_some() || self.ssl_dist_optfile.is_some();
+        // Any key turns TLS on: `verify_none` alone is TLS without checks, `verify_peer` alone says a CA is missing.
+        let any = self.cert.is_some()
+            || self.key.is_some()
+            || self.ca.is_some()
+            || self.ssl_dist_optfile.is_some()
+            || self.verify.is_some()
+            || self.server_name.is_some();
         if !any {
             return Ok(None);
         }
@@ -626,6 +632,8 @@ mod tests {
         let cfg = s.resolve().unwrap().unwrap();
         assert_eq!(cfg.ca.as_deref(), Some(Path::new("/ca.pem")));
         assert_eq!(cfg.server_name, ServerNameIndication::Disable);
+        let unchecked = TlsSettings { verify: Some("verify_none".into()), ..Default::default() };
+        assert_eq!(unchecked.resolve().unwrap().unwrap().verify, Some(Verify::None));
         let bad = TlsSettings { ca: Some("/ca.pem".into()), verify: Some("sometimes".into()), ..Default::default() };
         assert!(bad.resolve().unwrap_err().to_string().contains("verify_none"));
     }

@@ -29,29 +29,31 @@ pub struct ConnectArgs {
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct TlsArgs {
     /// The cluster's -ssl_dist_optfile, read as Erlang reads it (client options, then the server's
-    /// certfile/keyfile/cacertfile). The flags below override what it says. Default: ORBIT_TLS_OPTFILE.
+    /// certfile/keyfile/cacertfile). The flags below override what it says. Without any TLS flag, the
+    /// ORBIT_TLS_OPTFILE, ORBIT_TLS_CERT, ORBIT_TLS_KEY, ORBIT_TLS_CA, ORBIT_TLS_VERIFY and
+    /// ORBIT_TLS_SERVER_NAME variables are read instead.
     #[arg(long, value_name = "FILE", help_heading = "TLS distribution")]
     pub ssl_dist_optfile: Option<PathBuf>,
-    /// Orbit's certificate (PEM), for nodes that check their peers (verify_peer). Default: ORBIT_TLS_CERT.
+    /// Orbit's certificate (PEM), for nodes that check their peers (verify_peer).
     #[arg(long, value_name = "PEM", help_heading = "TLS distribution")]
     pub tls_cert: Option<PathBuf>,
-    /// The key of --tls-cert (PEM); default: looked for in --tls-cert, then ORBIT_TLS_KEY.
+    /// The key of --tls-cert (PEM); default: looked for in --tls-cert.
     #[arg(long, value_name = "PEM", help_heading = "TLS distribution")]
     pub tls_key: Option<PathBuf>,
-    /// The CA certificates (PEM) the nodes' certificates must be signed by. Default: ORBIT_TLS_CA.
+    /// The CA certificates (PEM) the nodes' certificates must be signed by.
     #[arg(long, value_name = "PEM", help_heading = "TLS distribution")]
     pub tls_ca: Option<PathBuf>,
-    /// verify_peer (the default with a CA) or verify_none. Default: ORBIT_TLS_VERIFY.
+    /// verify_peer (the default with a CA) or verify_none.
     #[arg(long, value_name = "MODE", help_heading = "TLS distribution")]
     pub tls_verify: Option<String>,
     /// The name the nodes' certificates must hold, instead of the host of each node name; `disable` checks
-    /// the chain only (server_name_indication). Default: ORBIT_TLS_SERVER_NAME.
+    /// the chain only (server_name_indication).
     #[arg(long, value_name = "NAME", help_heading = "TLS distribution")]
     pub tls_server_name: Option<String>,
 }
 
 impl TlsArgs {
-    /// The TLS configuration asked for here or in `ORBIT_TLS_*`; `None`: plain TCP distribution.
+    /// The TLS configuration asked for here or, without any TLS flag, in `ORBIT_TLS_*`; `None`: plain TCP.
     pub fn resolve(&self) -> anyhow::Result<Option<TlsConfig>> {
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         let settings = TlsSettings {

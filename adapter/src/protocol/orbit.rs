@@ -65,30 +65,26 @@ pub struct AttachArguments {
     pub tick_time_ms: Option<u64>,
     /// TLS distribution (`-proto_dist inet_tls`): the cluster's `-ssl_dist_optfile`, read as Erlang reads
     /// it (its `client` options, then the `server` options' `certfile`, `keyfile` and `cacertfile`).
-    /// `tlsCert`, `tlsKey`, `tlsCa`, `tlsVerify` and `tlsServerName` override what it says. Default: the
-    /// `ORBIT_TLS_OPTFILE` environment variable. epmd stays plain TCP.
+    /// `tlsCert`, `tlsKey`, `tlsCa`, `tlsVerify` and `tlsServerName` override what it says. When no TLS key
+    /// is given, the `ORBIT_TLS_*` environment variables are read instead (`ORBIT_TLS_OPTFILE`,
+    /// `ORBIT_TLS_CERT`, …). epmd stays plain TCP.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssl_dist_optfile: Option<String>,
     /// TLS distribution: Orbit's certificate (PEM), for nodes that check their peers (`verify_peer`).
-    /// Default: `ORBIT_TLS_CERT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_cert: Option<String>,
-    /// TLS distribution: the key of `tlsCert` (PEM); by default looked for in `tlsCert`, then
-    /// `ORBIT_TLS_KEY`.
+    /// TLS distribution: the key of `tlsCert` (PEM); by default looked for in `tlsCert`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<String>,
     /// TLS distribution: the CA certificates (PEM) that must have signed the nodes' certificates.
-    /// Default: `ORBIT_TLS_CA`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_ca: Option<String>,
-    /// TLS distribution: `verify_peer` (the default when a CA is given) or `verify_none`. Default:
-    /// `ORBIT_TLS_VERIFY`.
+    /// TLS distribution: `verify_peer` (the default when a CA is given) or `verify_none`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = "^verify_(peer|none)$"))]
     pub tls_verify: Option<String>,
     /// TLS distribution: the name the nodes' certificates must hold, instead of the host of each node
-    /// name; `disable` checks the certificate chain only (Erlang's `server_name_indication`). Default:
-    /// `ORBIT_TLS_SERVER_NAME`.
+    /// name; `disable` checks the certificate chain only (Erlang's `server_name_indication`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_server_name: Option<String>,
     /// Log points that Orbit serves with tracing instead of the interpreter (tracepoints: a log point

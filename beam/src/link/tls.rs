@@ -50,9 +50,9 @@ pub struct TlsConfig {
     pub server_name: ServerNameIndication,
 }
 
-/// The raw TLS keys as the CLI, DAP `attach` arguments and LSP settings carry them; missing ones are taken
-/// from `ORBIT_TLS_CERT`, `ORBIT_TLS_KEY`, `ORBIT_TLS_CA`, `ORBIT_TLS_OPTFILE`, `ORBIT_TLS_VERIFY` and
-/// `ORBIT_TLS_SERVER_NAME`.
+/// The raw TLS keys as the CLI, DAP `attach` arguments and LSP settings carry them; when none is given,
+/// `ORBIT_TLS_CERT`, `ORBIT_TLS_KEY`, `ORBIT_TLS_CA`, `ORBIT_TLS_OPTFILE`, `ORBIT_TLS_VERIFY` and
+/// `ORBIT_TLS_SERVER_NAME` ([`with_env`](Self::with_env)).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TlsSettings {
     pub cert: Option<String>,
@@ -66,16 +66,20 @@ pub struct TlsSettings {
 }
 
 impl TlsSettings {
-    /// These settings with every key not given taken from its `ORBIT_TLS_*` variable.
+    /// These settings, or, when none is given, the `ORBIT_TLS_*` variables: a flag or key given means the
+    /// environment is not looked at, so a shell's variables never mix into a configuration given explicitly.
     pub fn with_env(self) -> TlsSettings {
+        if self != TlsSettings::default() {
+            return self;
+        }
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         TlsSettings {
-            cert: self.cert.or_else(|| env("ORBIT_TLS_CERT")),
-            key: self.key.or_else(|| env("ORBIT_TLS_KEY")),
-            ca: self.ca.or_else(|| env("ORBIT_TLS_CA")),
-            ssl_dist_optfile: self.ssl_dist_optfile.or_else(|| env("ORBIT_TLS_OPTFILE")),
-            verify: self.verify.or_else(|| env("ORBIT_TLS_VERIFY")),
-            server_name: self.server_name.or_else(|| env("ORBIT_TLS_SERVER_NAME")),
+            cert: env("ORBIT_TLS_CERT"),
+            key: env("ORBIT_TLS_KEY"),
+            ca: env("ORBIT_TLS_CA"),
+            ssl_dist_optfile: env("ORBIT_TLS_OPTFILE"),
+            verify: env("ORBIT_TLS_VERIFY"),
+            server_name: env("ORBIT_TLS_SERVER_NAME"),
         }
     }
 
@@ -636,6 +640,17 @@ mod tests {
         assert_eq!(unchecked.resolve().unwrap().unwrap().verify, Some(Verify::None));
         let bad = TlsSettings { ca: Some("/ca.pem".into()), verify: Some("sometimes".into()), ..Default::default() };
         assert!(bad.resolve().unwrap_err().to_string().contains("verify_none"));
+    }
+
+    #[test]
+    fn the_environment_is_read_only_when_no_key_is_given() {
+        // No other test of this binary reads ORBIT_TLS_CA.
+        std::env::set_var("ORBIT_TLS_CA", "/env-ca.pem");
+        let given = TlsSettings { cert: Some("/c.pem".into()), ..Default::default() }.with_env();
+        let none = TlsSettings::default().with_env();
+        std::env::remove_var("ORBIT_TLS_CA");
+        assert_eq!(given.ca, None, "a key given: the environment is not mixed in");
+        assert_eq!(none.ca.as_deref(), Some("/env-ca.pem"));
     }
 
     #[test]

@@ -13,13 +13,14 @@
 %%   built from the function's clauses where it can be, so a tracepoint on clause K is sent only calls
 %%   that take clause K; it never matches the tracer's own calls. `{return}` in a message adds
 %%   exception_trace: the line is printed when the call returns (or raises).
-%% - Rate limit (per node, `rate` lines per second): when a second's budget is used, the meta patterns
-%%   are switched off and call_count counts the calls until the second ends; then one line says how many
-%%   calls were dropped and the meta patterns are switched on again. Calls over the limit cost a counter.
-%%   Each switch turns the new pattern on before the old one off, so no call goes unseen; a call seen
-%%   by both is told apart by its message's timestamp (meta trace messages carry erlang:now/0 stamps,
-%%   unique and increasing on the node): messages stamped while call_count counted are not counted
-%%   twice.
+%% - Rate limit (per node, `rate` lines per second): a call_count pattern counts every call of a traced
+%%   function. When a second's budget is used, the meta patterns are switched off until the second
+%%   ends; then one line says how many calls were dropped (what call_count counted meanwhile) and the
+%%   meta patterns are switched on again. Calls over the limit cost a counter, and each switch is one
+%%   trace_pattern/3 per function. A call that still sent a message while its pattern was being
+%%   switched is told apart by the message's timestamp (meta trace messages carry erlang:now/0 stamps,
+%%   unique and increasing on the node): messages stamped while the patterns were off are counted, not
+%%   shown.
 %% - Each line goes to Orbit's event pid as a log point's does ({orbit_dbg_log, Id, Node, Pid, Text}):
 %%   the tracer matches the clause with erl_eval against the abstract code, binds the clause's variables
 %%   (Elixir names `_amount@1` read as `amount`) and evaluates the message there, on the node.
@@ -376,7 +377,10 @@ apply_set(Config, Tps0, S) ->
     maps:foreach(fun(MFA, #{ms := MS}) ->
                          case {Mode, maps:find(MFA, Old)} of
                              {on, {ok, #{ms := MS}}} -> ok;
-                             {on, _} -> meta_on(MFA, MS);
+                             {on, {ok, _}} -> meta_on(MFA, MS);
+                             {on, error} ->
+                                 catch erlang:trace_pattern(MFA, true, [call_count]),
+                                 meta_on(MFA, MS);
                              {counting, {ok, _}} -> ok;
                              {counting, error} -> catch erlang:trace_pattern(MFA, true, [call_count])
                          end
@@ -552,15 +556,19 @@ call(Pid, MFA, Args, Ts, #{mfas := MFAs} = S) ->
             S;
         {ok, Entry} ->
             #{tps := [#{clauses := Clauses} | _]} = Entry,
-            Matched = match(Clauses, Args, 1),
-            {Armed, S1} = armed(Pid, MFA, Matched, Entry, S),
-            case counted(Ts, S1) of
+            %% Matching the clause is the tracer's costly part: only for calls it shows (or whose
+            %% return it must pair).
+            Match = fun() -> match(Clauses, Args, 1) end,
+            case counted(Ts, S) of
                 true ->
-                    push_pending(Pid, MFA, Armed, skip, S1);
+                    push_pending(Pid, MFA, armed(Match, Entry), skip, S);
                 false ->
-                    case budget(S1) of
-                        {ok, S2} -> fire(Pid, MFA, Args, Matched, Entry, Armed, S2);
-                        {over, S2} -> push_pending(Pid, MFA, Armed, skip, S2#{extra := map_get(extra, S2) + 1})
+                    case budget(S) of
+                        {ok, S1} ->
+                            Matched = Match(),
+                            fire(Pid, MFA, Args, Matched, Entry, armed(fun() -> Matched end, Entry), S1);
+                        {over, S1} ->
+                            push_pending(Pid, MFA, armed(Match, Entry), skip, S1#{extra := map_get(extra, S1) + 1})
                     end
             end
     end.
@@ -570,10 +578,12 @@ counted(Ts, #{quiet := {From, To}}) when is_tuple(Ts) -> Ts > From andalso Ts < 
 counted(_Ts, _S) -> false.
 
 %% Did this call arm a return trace (so a return message will follow)?
-armed(_Pid, _MFA, Matched, #{precise := true, returns := Returns}, S) ->
-    {case Matched of {K, _} -> lists:member(K, Returns); nomatch -> false end, S};
-armed(_Pid, _MFA, _Matched, #{returns := Returns}, S) ->
-    {Returns =/= [], S}.
+armed(_Match, #{returns := []}) ->
+    false;
+armed(Match, #{precise := true, returns := Returns}) ->
+    case Match() of {K, _} -> lists:member(K, Returns); nomatch -> false end;
+armed(_Match, #{returns := _}) ->
+    true.
 
 %% {K, Bindings}: the first clause the arguments take, with what its head bound; or nomatch.
 match([], _Args, _K) ->
@@ -688,9 +698,8 @@ budget(#{win_start := Start, left := Left0, rate := Rate} = S) ->
 
 %% The second's budget is used: stop the messages and count the calls until the second ends.
 over_budget(#{mfas := MFAs, win_start := Start} = S) ->
-    [catch erlang:trace_pattern(MFA, true, [call_count]) || MFA <- maps:keys(MFAs)],
-    %% call_count counts from some point inside trace_pattern/3: the calls it counted up to From also
-    %% sent a message (stamped before From), so they are not counted twice.
+    %% The calls counted up to From sent their message (stamped before From); those after it are
+    %% counted as dropped, whether or not the meta pattern was already off.
     From = erlang:now(),
     Base = maps:from_list([{MFA, call_count(MFA)} || MFA <- maps:keys(MFAs)]),
     [catch erlang:trace_pattern(MFA, false, [meta]) || MFA <- maps:keys(MFAs)],
@@ -708,7 +717,6 @@ window_end(#{mfas := MFAs, extra := Extra, quiet := {From, _}} = S) ->
     To = erlang:now(),
     Base = maps:get(base, S, #{}),
     Counts = [{MFA, max(0, call_count(MFA) - maps:get(MFA, Base, 0))} || MFA <- maps:keys(MFAs)],
-    [catch erlang:trace_pattern(MFA, false, [call_count]) || MFA <- maps:keys(MFAs)],
     Total = lists:sum([C || {_, C} <- Counts]) + Extra,
     case Total > 0 of
         true ->

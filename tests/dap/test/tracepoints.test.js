@@ -16,8 +16,8 @@ const TRACED = 'traced, not interpreted';
 const RATE = 20;
 
 /**
- * On one node: {Traced, CallCount, Tracer, Interpreted, Held} — whether Bank.Fees.fee_for/1 has a meta
- * trace pattern, its call_count pattern, whether the session's tracer runs, the demo modules whose calls
+ * On one node: {Traced, Counted, Tracer, Interpreted, Held} — whether Bank.Fees.fee_for/1 has a meta
+ * trace pattern and a call_count pattern (what the rate limit counts with), whether the session's tracer runs, the demo modules whose calls
  * go through the interpreter, and what the interpreter servers hold (int:interpreted/0, read without
  * starting a server).
  */
@@ -26,10 +26,10 @@ const STATE = [
   "Mods = ['Elixir.Bank.Account', 'Elixir.Bank.Fees', 'Elixir.Bank.Ledger', 'Elixir.Bank.Mailbox', bank_ledger],",
   'Servers = [S || S <- lists:usort([whereis(dbg_iserver), global:whereis_name(dbg_iserver)]), is_pid(S)],',
   'Held = lists:usort(lists:append([gen_server:call(S, all_interpreted) || S <- Servers])),',
-  '{element(2, erlang:trace_info(MFA, meta)) =/= false, element(2, erlang:trace_info(MFA, call_count)),',
+  '{element(2, erlang:trace_info(MFA, meta)) =/= false, element(2, erlang:trace_info(MFA, call_count)) =/= false,',
   ' is_pid(whereis(orbit_dbg_tracer)), orbit_dbg:interpreted_here(Mods), Held}.',
 ].join('\n');
-const TRACING = '{true,false,true,[],[]}';
+const TRACING = '{true,true,true,[],[]}';
 const NO_TRACE = '{false,false,false,[],[]}';
 
 async function state(cluster, i) {

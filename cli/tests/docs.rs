@@ -27,8 +27,11 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// The lines of a page outside fenced code blocks, and the lines inside them, each with its line number.
-fn split_fences(text: &str) -> (Vec<(usize, &str)>, Vec<(usize, &str)>) {
+/// Lines of a page, each with its line number.
+type Lines<'a> = Vec<(usize, &'a str)>;
+
+/// The lines of a page outside fenced code blocks, and the lines inside them.
+fn split_fences(text: &str) -> (Lines<'_>, Lines<'_>) {
     let (mut prose, mut code) = (Vec::new(), Vec::new());
     let mut fenced = false;
     for (i, line) in text.lines().enumerate() {

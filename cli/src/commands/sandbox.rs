@@ -268,10 +268,11 @@ async fn run_command(
             }
         }
         Command::Watch(_) => {
+            // Refused in read-only mode before anything is said.
+            let mut reports = sandbox::watch_failover(cluster, timeout)?;
             if !json {
                 println!("Watching {} node(s); Ctrl-C to stop.", cluster.up_nodes().len());
             }
-            let mut reports = sandbox::watch_failover(cluster, timeout)?;
             loop {
                 let r = tokio::select! {
                     r = reports.recv() => r,

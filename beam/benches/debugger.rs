@@ -4,7 +4,9 @@
 //! - setBreakpoints reaching 10 nodes (first time: interpreting the module everywhere; then a change);
 //! - the slowdown of code in modules without breakpoints while a session is attached (target ≤ 5%);
 //! - stepIn across nodes: from the request to the `stopped` event of the process on the other node that
-//!   takes the call, 50 steps (target p50 ≤ 20 ms).
+//!   takes the call, 50 steps (target p50 ≤ 20 ms);
+//! - a function called 1,000,000 times in a loop with a tracepoint on it (rate-limited output) against
+//!   no session (target ≤ 1.5×), and with an interpreted log point on it.
 //!
 //! Bare Erlang nodes with the demo's `bank_ledger` on their code path. Run with `scripts/bench`.
 
@@ -12,7 +14,8 @@ use beam::agent;
 use beam::cluster::ClusterOptions;
 use beam::debugger::{AttachConfig, Engine, EngineEvent, IntEngine, LineBreakpoint, Resume, SourceMap};
 use beam::link::{Cookie, NodeName};
-use beam::term::{as_integer, as_list, atom, int};
+use beam::term::{as_integer, as_list, atom, int, tuple};
+use eetf::Term;
 use orbit_test_harness::{build_demo_fixture, repo_root, TestCluster};
 use std::time::{Duration, Instant};
 mod common;
@@ -67,6 +70,62 @@ async fn hot_loop(cluster: &beam::cluster::Cluster, node: &str, runs: usize) -> 
 }
 
 const STEPS: usize = 50;
+const CALLS: usize = 1_000_000;
+const DEF_LINE: u32 = 69; // bank_ledger:fee/1, `fee(Amount) when is_integer(Amount), Amount >= 0 ->`
+
+/// Microseconds for `CALLS` calls of `bank_ledger:fee/1` in a loop on `node`, and the console lines the
+/// session printed meanwhile (its events are handled as they come, as the adapter does).
+/// With `counted`, the loop runs with OTP's `call_count` on the function instead (no session).
+async fn timed_calls(
+    cluster: &beam::cluster::Cluster,
+    node: &str,
+    engine: Option<&mut IntEngine>,
+    counted: bool,
+) -> (f64, usize) {
+    let args = vec![atom("bank_ledger"), atom("fee"), int(2500), int(CALLS as i64)];
+    let f = if counted { "call_loop_counted" } else { "call_loop" };
+    let call = cluster.call(node, "orbit_bench_dbg", f, args, T * 20);
+    tokio::pin!(call);
+    let Some(engine) = engine else {
+        return (as_integer(&call.await.unwrap()).unwrap() as f64, 0);
+    };
+    let mut lines = 0;
+    loop {
+        tokio::select! {
+            r = &mut call => return (as_integer(&r.unwrap()).unwrap() as f64, lines),
+            raw = engine.next_raw() => {
+                let Some(raw) = raw else { continue };
+                lines += engine.handle_raw(raw).await.iter().filter(|e| matches!(e, EngineEvent::Output { .. })).count();
+            }
+        }
+    }
+}
+
+/// `CALLS` calls of a function: without a session, with only OTP's `call_count` on it, with a tracepoint
+/// on it (alternating, median of 3 each), then with an interpreted log point on it (one run).
+/// Microseconds, and the lines printed.
+async fn tracepoint_slowdown(cluster: &beam::cluster::Cluster, nodes: &TestCluster, node: &str) -> [(f64, usize); 4] {
+    let ledger = repo_root().join("fixtures/demo/src/bank_ledger.erl");
+    let log = |line: u32| LineBreakpoint { line, log_message: Some("fee of {Amount}".into()), ..Default::default() };
+    let (mut without, mut counted, mut traced, mut lines) = (Vec::new(), Vec::new(), Vec::new(), 0);
+    for _ in 0..3 {
+        without.push(timed_calls(cluster, node, None, false).await.0);
+        counted.push(timed_calls(cluster, node, None, true).await.0);
+        let mut session = engine_on(cluster.clone(), nodes).await;
+        let bps = session.set_breakpoints(&ledger, vec![log(DEF_LINE)]).await;
+        assert_eq!(bps[0].message.as_deref(), Some("traced, not interpreted"), "{bps:?}");
+        let (t, n) = timed_calls(cluster, node, Some(&mut session), false).await;
+        traced.push(t);
+        lines = lines.max(n);
+        let _ = session.end().await;
+    }
+    let mut session = engine_on(cluster.clone(), nodes).await;
+    let bps = session.set_breakpoints(&ledger, vec![log(LINE)]).await;
+    assert!(bps[0].verified && bps[0].message.is_none(), "an interpreted log point: {bps:?}");
+    let interpreted = timed_calls(cluster, node, Some(&mut session), false).await;
+    let _ = session.end().await;
+    [(summary(without).0, 0), (summary(counted).0, 0), (summary(traced).0, lines), interpreted]
+}
 
 /// Microseconds from `stepIn` on `Bank.Remote.ledger_total_on/1`'s call line (a process on node a) to
 /// the stop of node b's ledger in its `handle_call/3`, `STEPS` times; each step is then stepped out of,
@@ -184,10 +243,12 @@ async fn main() {
     eprintln!("bench: orbit breakpoint latency, {HITS} passes of one long-lived process");
     let server =
         engine.cluster().call(&a, "orbit_bench_dbg", "start_server", vec![atom("bank_ledger")], T).await.unwrap();
+    let Term::Pid(server_pid) = server.clone() else { panic!("start_server: {server:?}") };
     let mut passes = Vec::with_capacity(HITS);
     for i in 0..=HITS {
+        // One message to the process, as the native client sends it (an RPC would add its round trip).
         let t0 = Instant::now();
-        engine.cluster().call(&a, "orbit_bench_dbg", "poke", vec![server.clone()], T).await.unwrap();
+        engine.cluster().send(&a, &server_pid, tuple(vec![atom("go"), atom("none")])).unwrap();
         let stopped = wait_event(&mut engine, |e| matches!(e, EngineEvent::Stopped { .. })).await;
         if i > 0 {
             // The first pass is the process's first stop (attach); the others are the passes measured.
@@ -214,6 +275,10 @@ async fn main() {
         let _ = session.end().await;
     }
     let (with_session, without) = (summary(with).0, summary(without).0);
+
+    eprintln!("bench: {CALLS} calls with a tracepoint, with an interpreted log point");
+    let [(plain, _), (counted, _), (traced, traced_lines), (interpreted, interpreted_lines)] =
+        tracepoint_slowdown(&cluster, &nodes, &a).await;
     cluster.disconnect().await;
     drop(nodes);
 
@@ -274,5 +339,18 @@ async fn main() {
     println!(
         "  without session {without:10.0}   with session {with_session:10.0}   slowdown {:+.1}%",
         (with_session / without - 1.0) * 100.0
+    );
+    println!("{CALLS} calls of bank_ledger:fee/1 in a loop (ms; lines printed by the session):");
+    println!("  no session                                {:10.0}", plain / 1e3);
+    println!("  native: only call_count on it, no session {:10.0}   slowdown {:6.2}x", counted / 1e3, counted / plain);
+    println!(
+        "  tracepoint on it (100 lines/s per node)   {:10.0}   slowdown {:6.2}x   {traced_lines} lines",
+        traced / 1e3,
+        traced / plain
+    );
+    println!(
+        "  interpreted log point on it               {:10.0}   slowdown {:6.2}x   {interpreted_lines} lines",
+        interpreted / 1e3,
+        interpreted / plain
     );
 }

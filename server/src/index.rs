@@ -132,6 +132,10 @@ impl FileIndex {
     }
 }
 
+/// Longest a parse may take: well above what a large real source file needs (5 MB of Elixir parses in
+/// about 3 s unoptimised).
+const PARSE_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
+
 /// Parses `text` and places its modules, functions and clauses.
 pub fn index(lang: Lang, text: &str) -> FileIndex {
     let mut parser = Parser::new();
@@ -142,12 +146,25 @@ pub fn index(lang: Lang, text: &str) -> FileIndex {
     if parser.set_language(&language).is_err() {
         return FileIndex::default();
     }
-    let Some(tree) = parser.parse(text, None) else { return FileIndex::default() };
+    // Error recovery on some malformed input (megabytes of brackets and keywords) takes minutes; the
+    // index is built on the server's one loop, so a parse that runs past the budget gives up and the
+    // file is treated as one that does not parse.
+    let started = std::time::Instant::now();
+    let mut over_budget = |_: &tree_sitter::ParseState| started.elapsed() > PARSE_BUDGET;
+    let options = tree_sitter::ParseOptions::new().progress_callback(&mut over_budget);
+    let bytes = text.as_bytes();
+    let mut read = |i: usize, _| bytes.get(i..).unwrap_or_default();
+    let Some(tree) = parser.parse_with_options(&mut read, None, Some(options)) else {
+        tracing::warn!("gave up parsing a {} byte file after {PARSE_BUDGET:?}", text.len());
+        return FileIndex { modules: Vec::new(), has_errors: true };
+    };
     let root = tree.root_node();
     let mut out = FileIndex { modules: Vec::new(), has_errors: root.has_error() };
-    let src = Source { text, lines: text.split('\n').collect() };
+    let lines: Vec<&str> = text.split('\n').collect();
+    let ascii = lines.iter().map(|l| l.is_ascii()).collect();
+    let src = Source { text, lines, ascii };
     match lang {
-        Lang::Elixir => elixir_block(&src, root, None, &mut out.modules),
+        Lang::Elixir => elixir_block(&src, root, None, 0, &mut out.modules),
         Lang::Erlang => erlang_file(&src, root, &mut out.modules),
     }
     out
@@ -156,6 +173,8 @@ pub fn index(lang: Lang, text: &str) -> FileIndex {
 struct Source<'a> {
     text: &'a str,
     lines: Vec<&'a str>,
+    /// Per line: only ASCII, so a byte column is the UTF-16 column (long lines are not rescanned per node).
+    ascii: Vec<bool>,
 }
 
 impl Source<'_> {
@@ -166,6 +185,9 @@ impl Source<'_> {
     fn col(&self, row: usize, byte_col: usize) -> u32 {
         let line = self.lines.get(row).copied().unwrap_or("");
         let end = byte_col.min(line.len());
+        if self.ascii.get(row).copied().unwrap_or(false) {
+            return end as u32;
+        }
         // A column inside a multi-byte character: count up to the last boundary before it.
         let end = (0..=end).rev().find(|i| line.is_char_boundary(*i)).unwrap_or(0);
         line[..end].encode_utf16().count() as u32
@@ -207,27 +229,34 @@ fn do_block(n: Node) -> Option<Node> {
     children(n).into_iter().find(|c| c.kind() == "do_block")
 }
 
+/// How deep the walk goes into nested blocks and error nodes: deeper (`((((…))))` a million times, in a
+/// file that does not parse) is not code anyone wrote, and the walk must not exhaust the stack on it.
+const MAX_DEPTH: usize = 64;
+
 /// Walks a block (the file, or a module's `do … end`) for modules; `outer` is the enclosing module's name.
-fn elixir_block(src: &Source, n: Node, outer: Option<&str>, out: &mut Vec<Module>) {
+fn elixir_block(src: &Source, n: Node, outer: Option<&str>, depth: usize, out: &mut Vec<Module>) {
     for child in children(n) {
-        elixir_node(src, child, outer, out);
+        elixir_node(src, child, outer, depth, out);
     }
 }
 
-fn elixir_node(src: &Source, n: Node, outer: Option<&str>, out: &mut Vec<Module>) {
+fn elixir_node(src: &Source, n: Node, outer: Option<&str>, depth: usize, out: &mut Vec<Module>) {
+    if depth > MAX_DEPTH {
+        return;
+    }
     if call_target(src, n) == Some("defmodule") {
-        if let Some(m) = elixir_module(src, n, outer, out) {
+        if let Some(m) = elixir_module(src, n, outer, depth, out) {
             out.push(m);
         }
         return;
     }
     // Modules can sit inside other constructs (`if`, `quote`…): look one level into blocks.
     if n.kind() == "ERROR" || n.kind() == "block" {
-        elixir_block(src, n, outer, out);
+        elixir_block(src, n, outer, depth + 1, out);
     }
 }
 
-fn elixir_module(src: &Source, n: Node, outer: Option<&str>, out: &mut Vec<Module>) -> Option<Module> {
+fn elixir_module(src: &Source, n: Node, outer: Option<&str>, depth: usize, out: &mut Vec<Module>) -> Option<Module> {
     let args = call_arguments(n)?;
     let alias = children(args).into_iter().next()?;
     if alias.kind() != "alias" {
@@ -248,16 +277,27 @@ fn elixir_module(src: &Source, n: Node, outer: Option<&str>, out: &mut Vec<Modul
     };
     if let Some(body) = do_block(n) {
         for stmt in children(body) {
-            elixir_statement(src, stmt, &name, &mut module, out);
+            elixir_statement(src, stmt, &name, &mut module, depth + 1, out);
         }
     }
+    merge_clauses(&mut module.functions);
     Some(module)
 }
 
-fn elixir_statement(src: &Source, n: Node, module_name: &str, module: &mut Module, out: &mut Vec<Module>) {
+fn elixir_statement(
+    src: &Source,
+    n: Node,
+    module_name: &str,
+    module: &mut Module,
+    depth: usize,
+    out: &mut Vec<Module>,
+) {
+    if depth > MAX_DEPTH {
+        return;
+    }
     match call_target(src, n) {
         Some("defmodule") => {
-            if let Some(m) = elixir_module(src, n, Some(module_name), out) {
+            if let Some(m) = elixir_module(src, n, Some(module_name), depth, out) {
                 out.push(m);
             }
         }
@@ -286,7 +326,7 @@ fn elixir_statement(src: &Source, n: Node, module_name: &str, module: &mut Modul
             }
             if n.kind() == "ERROR" || n.kind() == "block" {
                 for c in children(n) {
-                    elixir_statement(src, c, module_name, module, out);
+                    elixir_statement(src, c, module_name, module, depth + 1, out);
                 }
             }
         }
@@ -314,11 +354,30 @@ fn elixir_head<'a>(src: &Source, args: Node<'a>) -> Option<(String, u32, Node<'a
     }
 }
 
+/// A clause goes to the function before it when it continues that function (the usual case); otherwise
+/// it starts an entry of its own, and [`merge_clauses`] joins entries of one function at the end, so a
+/// file of many functions is not searched once per clause.
 fn add_clause(functions: &mut Vec<Function>, name: String, arity: u32, private: bool, clause: Clause) {
-    match functions.iter_mut().find(|f| f.name == name && f.arity == arity) {
-        Some(f) => f.clauses.push(clause),
-        None => functions.push(Function { name, arity, private, clauses: vec![clause] }),
+    match functions.last_mut() {
+        Some(f) if f.name == name && f.arity == arity => f.clauses.push(clause),
+        _ => functions.push(Function { name, arity, private, clauses: vec![clause] }),
     }
+}
+
+/// Joins the entries of one function (clauses apart from each other) into the first, in order.
+fn merge_clauses(functions: &mut Vec<Function>) {
+    let mut first: std::collections::HashMap<(String, u32), usize> = std::collections::HashMap::new();
+    let mut merged: Vec<Function> = Vec::with_capacity(functions.len());
+    for f in functions.drain(..) {
+        match first.get(&(f.name.clone(), f.arity)) {
+            Some(&i) => merged[i].clauses.extend(f.clauses),
+            None => {
+                first.insert((f.name.clone(), f.arity), merged.len());
+                merged.push(f);
+            }
+        }
+    }
+    *functions = merged;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -326,7 +385,7 @@ fn add_clause(functions: &mut Vec<Function>, name: String, arity: u32, private: 
 
 fn erlang_file(src: &Source, root: Node, out: &mut Vec<Module>) {
     let mut module: Option<Module> = None;
-    let mut exports: Vec<(String, u32)> = Vec::new();
+    let mut exports: std::collections::HashSet<(String, u32)> = std::collections::HashSet::new();
     let mut pending: Vec<Function> = Vec::new();
     let mut uses = Vec::new();
     for form in children(root) {
@@ -368,7 +427,7 @@ fn erlang_file(src: &Source, root: Node, out: &mut Vec<Module>) {
                                 .or_else(|| children(a).first().and_then(|i| src.of(*i).trim().parse::<u32>().ok()))
                         });
                         if let (Some(f), Some(a)) = (fun, arity) {
-                            exports.push((f, a));
+                            exports.insert((f, a));
                         }
                     }
                     stack.extend(children(n));
@@ -386,8 +445,9 @@ fn erlang_file(src: &Source, root: Node, out: &mut Vec<Module>) {
         }
     }
     if let Some(mut m) = module {
+        merge_clauses(&mut pending);
         for f in &mut pending {
-            f.private = !exports.iter().any(|(n, a)| *n == f.name && *a == f.arity);
+            f.private = !exports.contains(&(f.name.clone(), f.arity));
         }
         m.functions = pending;
         m.uses = uses;

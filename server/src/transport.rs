@@ -54,16 +54,51 @@ fn error(id: Value, code: i32, message: String) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
 
+/// Longest header line kept; the rest of a longer line is skipped (and makes the header malformed).
+const MAX_HEADER_LINE: usize = 8 << 10;
+
+/// One header line, at most [`MAX_HEADER_LINE`] bytes of it (the rest is read and dropped, so garbage
+/// without a newline cannot grow memory). `None` at the end of the stream.
+fn read_header_line(input: &mut impl BufRead) -> Option<Vec<u8>> {
+    let mut line = Vec::new();
+    let mut any = false;
+    loop {
+        let buf = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => return None,
+        };
+        if buf.is_empty() {
+            return any.then_some(line);
+        }
+        any = true;
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let room = MAX_HEADER_LINE.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if chunk.len() > room {
+            // Too long: keep a marker so the header is reported malformed.
+            line.truncate(MAX_HEADER_LINE.min(line.len()));
+            line.push(0xff);
+        }
+        let n = chunk.len();
+        input.consume(n);
+        if done {
+            return Some(line);
+        }
+    }
+}
+
 /// Reads the next frame; I/O errors end the stream.
 pub fn read_frame(input: &mut impl BufRead) -> Frame {
     let mut length: Option<usize> = None;
     let mut bad_header = None;
     loop {
-        let mut line = String::new();
-        match input.read_line(&mut line) {
-            Ok(0) | Err(_) => return Frame::End,
-            Ok(_) => {}
-        }
+        let Some(raw) = read_header_line(input) else { return Frame::End };
+        // Headers are ASCII; other bytes make a malformed header, not the end of the stream.
+        let line = String::from_utf8_lossy(&raw);
         let line = line.trim_end_matches(['\r', '\n']);
         if line.is_empty() {
             if length.is_some() || bad_header.is_some() {
@@ -180,6 +215,29 @@ mod tests {
         assert!(written.starts_with("Content-Length: "), "{written}");
         assert!(written.contains(r#""code":-32700"#), "{written}");
         assert!(matches!(rx.try_recv(), Ok(Message::Request(r)) if r.method == "shutdown"));
+    }
+
+    #[test]
+    fn non_utf8_headers_and_bodies_are_answered_not_the_end() {
+        let good = r#"{"jsonrpc":"2.0","method":"initialized","params":{}}"#;
+        let mut input = b"Content-L\xffngth: 2\r\n\r\n".to_vec();
+        input.extend_from_slice(b"Content-Length: 3\r\n\r\n\"\xff\"");
+        input.extend_from_slice(&[b'x'; 20_000]);
+        input.extend_from_slice(b"\r\n\r\n");
+        input.extend_from_slice(framed(good).as_bytes());
+        let mut r = io::BufReader::new(&input[..]);
+        let mut out = Vec::new();
+        loop {
+            match read_frame(&mut r) {
+                Frame::End => break,
+                f => out.push(f),
+            }
+        }
+        assert!(
+            matches!(out.last(), Some(Frame::Message(Message::Notification(n))) if n.method == "initialized"),
+            "{out:?}"
+        );
+        assert!(out.iter().any(|f| matches!(f, Frame::Bad(v) if v["error"]["code"] == -32700)), "{out:?}");
     }
 
     #[test]

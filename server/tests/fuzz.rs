@@ -160,3 +160,77 @@ fn the_server_keeps_answering_whatever_the_params() {
     assert_eq!(status["connected"], false);
     client.stop();
 }
+
+/// Source-like text: Elixir and Erlang tokens, odd characters (NUL, a lone surrogate's replacement,
+/// astral, combining), and newlines of every kind.
+fn source_text() -> impl Strategy<Value = String> {
+    let token = prop_oneof![
+        Just("defmodule A.B do\n".to_string()),
+        Just("-module(m).\n".to_string()),
+        Just("-export([f/1]).\n".to_string()),
+        Just("f(X) -> X.\n".to_string()),
+        Just("  def f(a), do: a\n".to_string()),
+        Just("  def g(a) when a > 1 do\n".to_string()),
+        Just("use GenServer\n".to_string()),
+        Just("end\n".to_string()),
+        Just("(".to_string()),
+        Just(")".to_string()),
+        Just("\"".to_string()),
+        Just("\r\n".to_string()),
+        Just("\r".to_string()),
+        Just("\u{0}".to_string()),
+        Just("\u{fffd}".to_string()),
+        Just("😀".to_string()),
+        Just("e\u{301}".to_string()),
+        "[a-zA-Z_.:]{1,8}",
+    ];
+    prop::collection::vec(token, 0..60).prop_map(|t| t.concat())
+}
+
+#[test]
+fn the_server_keeps_answering_whatever_the_documents_and_positions() {
+    let client = Client::start(json!({"nodes": []}), None);
+    let mut runner = TestRunner::new(Config { cases: 200, failure_persistence: None, ..Config::default() });
+    let strategy = (
+        prop_oneof![Just("/tmp/orbit-fuzz.ex"), Just("/tmp/orbit-fuzz.erl"), Just("/tmp/orbit-fuzz.exs")],
+        source_text(),
+        source_text(),
+        (0u32..80, 0u32..200),
+        (0u32..80, 0u32..200),
+    );
+    let version = std::cell::Cell::new(0);
+    runner
+        .run(&strategy, |(path, text, change, (l1, c1), (l2, c2))| {
+            version.set(version.get() + 2);
+            let version = version.get();
+            let uri = support::uri(std::path::Path::new(path));
+            let doc = json!({"uri": uri, "languageId": "elixir", "version": version, "text": text});
+            client.send(Message::Notification(Notification::new(
+                "textDocument/didOpen".into(),
+                json!({"textDocument": doc}),
+            )));
+            let id = json!({"uri": uri});
+            let pos = json!({"line": l1, "character": c1});
+            let range = json!({"start": pos, "end": {"line": l2, "character": c2}});
+            let limit = Duration::from_secs(30);
+            let _ =
+                client.request_with_timeout("textDocument/hover", json!({"textDocument": id, "position": pos}), limit);
+            client.send(Message::Notification(Notification::new(
+                "textDocument/didChange".into(),
+                json!({"textDocument": {"uri": uri, "version": version + 1}, "contentChanges": [{"text": change}]}),
+            )));
+            let _ = client.request_with_timeout("textDocument/codeLens", json!({"textDocument": id}), limit);
+            let action = json!({"textDocument": id, "range": range, "context": {"diagnostics": []}});
+            let _ = client.request_with_timeout("textDocument/codeAction", action, limit);
+            let _ = client.request_with_timeout(
+                "textDocument/hover",
+                json!({"textDocument": id, "position": range["end"]}),
+                limit,
+            );
+            Ok(())
+        })
+        .unwrap();
+    let status = client.request_with_timeout("orbit/clusterStatus", Value::Null, Duration::from_secs(10)).unwrap();
+    assert_eq!(status["connected"], false);
+    client.stop();
+}

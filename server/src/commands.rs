@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 pub const RELOAD: &str = "orbit.reload";
 pub const DRIFT: &str = "orbit.drift";
@@ -52,13 +53,62 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub enum CommandError {
     InvalidParams(String),
     Failed(String),
+    /// The client cancelled it (already answered `RequestCancelled`).
+    Cancelled,
 }
 
 impl CommandError {
     pub fn message(&self) -> &str {
         match self {
             CommandError::InvalidParams(m) | CommandError::Failed(m) => m,
+            CommandError::Cancelled => "cancelled",
         }
+    }
+}
+
+/// What a running command is given besides its argument: the token that says the client cancelled it,
+/// and where its steps go (`$/progress` reports).
+#[derive(Clone)]
+pub struct Work {
+    pub cancel: CancellationToken,
+    pub report: Arc<dyn Fn(String) + Send + Sync>,
+}
+
+impl Work {
+    /// For work no client waits on (auto-reload on save): never cancelled, nothing reported.
+    pub fn detached() -> Work {
+        Work { cancel: CancellationToken::new(), report: Arc::new(|_| {}) }
+    }
+
+    /// Runs `fut` unless the command is cancelled first; for commands that only read, where dropping the
+    /// work half-way leaves nothing behind on the nodes.
+    async fn unless_cancelled<T>(&self, fut: impl std::future::Future<Output = T>) -> Result<T, CommandError> {
+        tokio::select! {
+            r = fut => Ok(r),
+            _ = self.cancel.cancelled() => Err(CommandError::Cancelled),
+        }
+    }
+}
+
+/// The `$/progress` title of a slow command: `Reloading Bank.Fees`, `Tracing Bank.Fees.charge/2`, …
+pub fn title(command: &str, arg: &Value) -> String {
+    let s = |k: &str| arg.get(k).and_then(Value::as_str).map(str::to_string);
+    match command {
+        RELOAD => {
+            let file = s("file").or_else(|| s("uri")).unwrap_or_default();
+            let stem = file.rsplit('/').next().unwrap_or("").split('.').next().unwrap_or("").to_string();
+            if stem.is_empty() {
+                "Orbit: reloading".into()
+            } else {
+                format!("Orbit: reloading {stem}")
+            }
+        }
+        DRIFT => "Orbit: comparing module versions".into(),
+        SANDBOX_CREATE => format!("Orbit: starting {} in a sandbox", s("module").unwrap_or_default()),
+        SANDBOX_MIGRATE => format!("Orbit: moving sandbox {}", s("name").unwrap_or_default()),
+        SANDBOX_BALANCE => "Orbit: balancing sandboxes".into(),
+        TRACE_START => format!("Orbit: tracing {}", s("pattern").unwrap_or_default()),
+        other => format!("Orbit: {other}"),
     }
 }
 
@@ -198,18 +248,29 @@ pub fn trace_counts(shared: &Shared) -> Option<CallCounts> {
 }
 
 /// Runs a parsed command. `status` is the current `orbit/clusterHealth` object (kept by the main loop).
-pub async fn run(shared: Arc<Shared>, command: String, arg: Value, status: Value, trace_limit: u64) -> Outcome {
+///
+/// Cancelling `work` stops what can be stopped: commands that only read are dropped at once; a reload is
+/// abandoned before anything loads (never half loaded); a trace that started is stopped; a sandbox that was
+/// created is destroyed; a migration or a balance, once begun, runs to its end.
+pub async fn run(
+    shared: Arc<Shared>,
+    command: String,
+    arg: Value,
+    status: Value,
+    trace_limit: u64,
+    work: Work,
+) -> Outcome {
     if command == STATUS {
         let msg = status.get("message").and_then(Value::as_str).unwrap_or("").to_string();
         return Ok((status, format!("Orbit: {msg}")));
     }
     let cluster = shared.cluster().ok_or_else(|| CommandError::Failed("Orbit: not connected to a cluster".into()))?;
     match command.as_str() {
-        RELOAD => reload_cmd(&shared, &cluster, de(&arg)?).await,
-        DRIFT => drift_cmd(&cluster, de(&arg)?).await,
-        SANDBOX_CREATE => sandbox_create(&cluster, de(&arg)?).await,
+        RELOAD => reload_cmd(&shared, &cluster, de(&arg)?, &work).await,
+        DRIFT => work.unless_cancelled(drift_cmd(&cluster, de(&arg)?)).await?,
+        SANDBOX_CREATE => sandbox_create(&cluster, de(&arg)?, &work).await,
         SANDBOX_LIST => {
-            let list = sandbox::list(&cluster, TIMEOUT).await.map_err(failed)?;
+            let list = work.unless_cancelled(sandbox::list(&cluster, TIMEOUT)).await?.map_err(failed)?;
             let msg = format!("Orbit: {} sandbox{}", list.len(), if list.len() == 1 { "" } else { "es" });
             Ok((serde_json::to_value(list).map_err(failed)?, msg))
         }
@@ -230,9 +291,9 @@ pub async fn run(shared: Arc<Shared>, command: String, arg: Value, status: Value
             let msg = format!("Orbit: balance: {} move{}", r.moves.len(), if r.moves.len() == 1 { "" } else { "s" });
             Ok((serde_json::to_value(r).map_err(failed)?, msg))
         }
-        TRACE_START => trace_start(&shared, &cluster, de(&arg)?, trace_limit).await,
+        TRACE_START => trace_start(&shared, &cluster, de(&arg)?, trace_limit, &work).await,
         TRACE_STOP => trace_stop(&shared).await,
-        PROCESSES => processes_cmd(&cluster, de(&arg)?).await,
+        PROCESSES => work.unless_cancelled(processes_cmd(&cluster, de(&arg)?)).await?,
         other => Err(CommandError::InvalidParams(format!("unknown command {other:?}"))),
     }
 }
@@ -249,14 +310,27 @@ fn reload_path(a: &ReloadArgs) -> Result<PathBuf, CommandError> {
     Err(CommandError::InvalidParams("orbit.reload needs `file` or `uri`".into()))
 }
 
-async fn reload_cmd(shared: &Shared, cluster: &Cluster, a: ReloadArgs) -> Outcome {
+async fn reload_cmd(shared: &Shared, cluster: &Cluster, a: ReloadArgs, work: &Work) -> Outcome {
     let path = reload_path(&a)?;
-    let options = ReloadOptions { nodes: a.nodes.clone(), purge: a.purge, use_build: false, ..Default::default() };
+    let options = ReloadOptions {
+        nodes: a.nodes.clone(),
+        purge: a.purge,
+        use_build: false,
+        cancel: Some(work.cancel.clone()),
+        progress: Some(reload_progress(work, &path)),
+        ..Default::default()
+    };
     let report = reload::reload(cluster, std::slice::from_ref(&path), &options).await.map_err(failed)?;
-    let now = crate::model::now_ms() as i64 / 1000;
-    if let Ok(mut r) = shared.reloaded.lock() {
-        for m in &report.modules {
-            r.insert(m.module.clone(), now);
+    if work.cancel.is_cancelled() && report.outcome == reload::ReloadOutcome::Aborted {
+        // Abandoned before anything loaded: the stages on the nodes are ended.
+        return Err(CommandError::Cancelled);
+    }
+    // What was loaded from this source is fresh code while the file stays as it is.
+    let source_mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
+    let any_loaded = report.nodes.iter().any(|n| n.outcome == reload::NodeOutcome::Loaded);
+    if let (true, Ok(mut r)) = (any_loaded, shared.reloaded.lock()) {
+        for m in report.modules.iter().filter(|m| !m.md5.is_empty()) {
+            r.insert(m.module.clone(), (m.md5.clone(), source_mtime));
         }
     }
     shared.refresh_soon();
@@ -292,6 +366,35 @@ async fn reload_cmd(shared: &Shared, cluster: &Cluster, a: ReloadArgs) -> Outcom
     Ok((serde_json::to_value(&report).map_err(failed)?, msg))
 }
 
+/// A reload's steps as `$/progress` messages: `Reloading Bank.Fees on 3 nodes…`.
+fn reload_progress(work: &Work, path: &std::path::Path) -> reload::ProgressFn {
+    let report = work.report.clone();
+    let file = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
+    let modules: Arc<Mutex<String>> = Arc::new(Mutex::new(file.clone()));
+    Arc::new(move |p: &reload::ReloadProgress| {
+        use reload::ReloadProgress as P;
+        let what = modules.lock().map(|m| m.clone()).unwrap_or_default();
+        let n = |nodes: &Vec<String>| format!("{} node{}", nodes.len(), if nodes.len() == 1 { "" } else { "s" });
+        let text = match p {
+            P::Compiling { node, .. } => format!("Compiling {file} on {node}…"),
+            P::UsingBuild { .. } => format!("Taking {file} from _build…"),
+            P::Compiled { modules: m } => {
+                let names: Vec<String> = m.iter().map(|m| reload::display_module(m)).collect();
+                if let Ok(mut w) = modules.lock() {
+                    *w = names.join(", ");
+                }
+                format!("Compiled {}", names.join(", "))
+            }
+            P::Staging { nodes } => format!("Staging {what} on {}…", n(nodes)),
+            P::Staged { nodes } => format!("Staged {what} on {}", n(nodes)),
+            P::Loading { nodes } => format!("Reloading {what} on {}…", n(nodes)),
+            P::RollingBack { nodes } => format!("Rolling back {what} on {}…", n(nodes)),
+            P::Verifying { nodes } => format!("Verifying the md5 of {what} on {}…", n(nodes)),
+        };
+        report(text);
+    })
+}
+
 async fn drift_cmd(cluster: &Cluster, a: DriftArgs) -> Outcome {
     let filter = match (&a.app, &a.prefix) {
         (Some(app), _) => DriftFilter::App(app.clone()),
@@ -314,7 +417,7 @@ async fn drift_cmd(cluster: &Cluster, a: DriftArgs) -> Outcome {
 
 static SANDBOX_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-async fn sandbox_create(cluster: &Cluster, a: SandboxCreateArgs) -> Outcome {
+async fn sandbox_create(cluster: &Cluster, a: SandboxCreateArgs, work: &Work) -> Outcome {
     let atom = module_atom(&a.module);
     let display = reload::display_module(&atom);
     let name = a.name.clone().unwrap_or_else(|| {
@@ -333,21 +436,45 @@ async fn sandbox_create(cluster: &Cluster, a: SandboxCreateArgs) -> Outcome {
         Some(arg) => Children::Erlang(vec![format!("{{'{atom}', {arg}}}")]),
     };
     let options = CreateOptions { node: a.node.clone(), strategy, timeout: TIMEOUT };
+    if work.cancel.is_cancelled() {
+        return Err(CommandError::Cancelled);
+    }
+    (work.report)(format!("Starting {display} in sandbox {name}…"));
     let sb = sandbox::create(cluster, &name, &children, &options).await.map_err(failed)?;
+    if work.cancel.is_cancelled() {
+        // Cancelled while it started: nothing stays behind.
+        let _ = sandbox::destroy(cluster, &sb.id, TIMEOUT).await;
+        return Err(CommandError::Cancelled);
+    }
     let msg = format!("Orbit: sandbox {} runs {display} on {}", sb.id, sb.node);
     Ok((serde_json::to_value(&sb).map_err(failed)?, msg))
 }
 
 static TRACE_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-async fn trace_start(shared: &Shared, cluster: &Cluster, a: TraceStartArgs, default_limit: u64) -> Outcome {
+async fn trace_start(
+    shared: &Shared,
+    cluster: &Cluster,
+    a: TraceStartArgs,
+    default_limit: u64,
+    work: &Work,
+) -> Outcome {
     let pattern = CallPattern::parse(&a.pattern).map_err(|e| CommandError::InvalidParams(e.to_string()))?;
     let limit = a.limit.unwrap_or(default_limit).clamp(1, 100_000);
     let mut spec = TraceSpec::calls(vec![CallTrace::new(pattern)], Limit::Count(limit));
     spec.nodes = a.nodes.clone();
     // One trace at a time: a new one replaces the old.
     let _ = stop_current(shared).await;
-    let session = trace::start(cluster, spec).await.map_err(failed)?;
+    if work.cancel.is_cancelled() {
+        return Err(CommandError::Cancelled);
+    }
+    (work.report)(format!("Setting trace patterns for {}…", a.pattern));
+    let mut session = trace::start(cluster, spec).await.map_err(failed)?;
+    if work.cancel.is_cancelled() {
+        // Cancelled while it started: the session is ended (patterns and tracers removed on every node).
+        let _ = tokio::time::timeout(TIMEOUT, session.stop()).await;
+        return Err(CommandError::Cancelled);
+    }
     let id = format!("trace-{}", TRACE_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let session = Arc::new(tokio::sync::Mutex::new(session));
     let counts: Arc<Mutex<CallCounts>> = Arc::default();

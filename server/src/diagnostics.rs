@@ -13,9 +13,6 @@ pub const NOT_LOADED_EVERYWHERE: &str = "not-loaded-everywhere";
 pub const STALE: &str = "stale";
 pub const HOTSPOT: &str = "hotspot";
 
-/// Seconds a file must be newer than the loaded code to count as stale (file systems and clocks are coarse).
-const STALE_SLACK_SECS: i64 = 2;
-
 pub struct Thresholds {
     pub mailbox_warning: u64,
     pub mailbox_critical: u64,
@@ -40,8 +37,7 @@ fn short(md5: &str) -> &str {
     md5.get(..8).unwrap_or(md5)
 }
 
-/// `file_mtime`: the document's modification time on disk (Unix seconds), if it has one.
-pub fn compute(index: &FileIndex, model: &ClusterModel, file_mtime: Option<i64>, t: &Thresholds) -> Vec<Diagnostic> {
+pub fn compute(index: &FileIndex, model: &ClusterModel, t: &Thresholds) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if !model.connected {
         return out;
@@ -80,19 +76,8 @@ pub fn compute(index: &FileIndex, model: &ClusterModel, file_mtime: Option<i64>,
                 }
             }
         }
-        if let (Some(saved), Some(times)) = (file_mtime, model.loaded_at.get(&m.atom)) {
-            if !times.is_empty() && times.values().all(|t| saved > t + STALE_SLACK_SECS) {
-                let newest = times.values().max().copied().unwrap_or(0);
-                let nodes: Vec<&str> = times.keys().map(String::as_str).collect();
-                let msg = format!(
-                    "{}: this file was saved after the code the nodes run was compiled (saved {}, code from {} on {})",
-                    m.name,
-                    clock(saved),
-                    clock(newest),
-                    nodes.join(", ")
-                );
-                out.push(diag(m.name_span, DiagnosticSeverity::INFORMATION, STALE, msg));
-            }
+        if let Some(msg) = stale(&m.name, model.built.get(&m.atom), model.versions.get(&m.atom)) {
+            out.push(diag(m.name_span, DiagnosticSeverity::INFORMATION, STALE, msg));
         }
     }
     for h in &model.hotspots {
@@ -134,10 +119,34 @@ pub fn compute(index: &FileIndex, model: &ClusterModel, file_mtime: Option<i64>,
     out
 }
 
-/// `HH:MM:SS` UTC of Unix seconds.
-fn clock(secs: i64) -> String {
-    let s = secs.rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
+/// Stale by content: a node runs stale code when the md5 it has loaded is neither the md5 of the project's
+/// build of the module nor the md5 this server reloaded from the (unchanged) source. No clock decides:
+/// a beam older than its source with the md5 the nodes run is not stale, and one newer with another md5
+/// is.
+fn stale(
+    name: &str,
+    built: Option<&crate::model::Built>,
+    versions: Option<&BTreeMap<String, Option<String>>>,
+) -> Option<String> {
+    let (built, versions) = (built?, versions?);
+    let fresh = |md5: &str| md5 == built.md5 || built.reloaded.as_deref() == Some(md5);
+    let mut by_md5: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (node, md5) in versions.iter().filter_map(|(n, v)| v.as_deref().map(|md5| (n.as_str(), md5))) {
+        if !fresh(md5) {
+            by_md5.entry(short(md5)).or_default().push(node);
+        }
+    }
+    if by_md5.is_empty() {
+        return None;
+    }
+    let runs: Vec<String> = by_md5.iter().map(|(md5, nodes)| format!("{} ({md5})", nodes.join(", "))).collect();
+    let hint =
+        if built.source_newer { "; this file was saved after that build: compile to compare with it" } else { "" };
+    Some(format!(
+        "{name}: the nodes run code that differs from the build of this file: {} (_build has {}){hint}",
+        runs.join("; "),
+        short(&built.md5)
+    ))
 }
 
 /// The module (display name) a diagnostic is about: its code and the module at its line.
@@ -173,7 +182,7 @@ mod tests {
             .into_iter()
             .collect(),
         });
-        let d = compute(&idx, &m, None, &T);
+        let d = compute(&idx, &m, &T);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].range.start, Position::new(0, 10));
         assert_eq!(d[0].code, Some(NumberOrString::String(DRIFT.into())));
@@ -197,7 +206,7 @@ mod tests {
             ],
             initial_module: Some("Elixir.Bank.Mailbox".into()),
         });
-        let d = compute(&idx, &m, None, &T);
+        let d = compute(&idx, &m, &T);
         assert_eq!(d.len(), 1);
         assert_eq!(d[0].range.start.line, 3);
         assert_eq!(d[0].message, "b@h #PID<0.234.0> has 12,345 messages queued (+800/s)");
@@ -205,18 +214,43 @@ mod tests {
     }
 
     #[test]
-    fn stale_only_when_newer_than_the_code_on_every_node() {
+    fn stale_by_md5_against_the_build_not_by_clock() {
         let idx = index(Lang::Elixir, SRC);
         let mut m = model();
-        m.loaded_at.insert("Elixir.Bank.Mailbox".into(), [("a@h".to_string(), 100), ("b@h".to_string(), 200)].into());
-        assert!(compute(&idx, &m, Some(150), &T).is_empty());
-        let d = compute(&idx, &m, Some(300), &T);
-        assert_eq!(d[0].code, Some(NumberOrString::String(STALE.into())));
+        let atom = "Elixir.Bank.Mailbox".to_string();
+        let versions = |a: &str, b: &str| -> BTreeMap<String, Option<String>> {
+            [("a@h".to_string(), Some(a.to_string())), ("b@h".to_string(), Some(b.to_string()))].into()
+        };
+        let built = |newer, reloaded: Option<&str>| crate::model::Built {
+            md5: "aaaaaaaa11".into(),
+            beam: "/x.beam".into(),
+            reloaded: reloaded.map(str::to_string),
+            source_newer: newer,
+        };
+        for newer in [false, true] {
+            m.built.insert(atom.clone(), built(newer, None));
+            // Same md5 everywhere: nothing, whatever the times.
+            m.versions.insert(atom.clone(), versions("aaaaaaaa11", "aaaaaaaa11"));
+            assert!(compute(&idx, &m, &T).is_empty());
+            // One node runs something else: one stale diagnostic naming it.
+            m.versions.insert(atom.clone(), versions("aaaaaaaa11", "bbbbbbbb22"));
+            let d = compute(&idx, &m, &T);
+            assert_eq!(d.len(), 1);
+            assert_eq!(d[0].code, Some(NumberOrString::String(STALE.into())));
+            assert!(d[0].message.contains("b@h (bbbbbbbb)") && !d[0].message.contains("a@h"), "{}", d[0].message);
+            assert_eq!(d[0].message.contains("saved after that build"), newer, "{}", d[0].message);
+        }
+        // What this server reloaded from the unchanged source is fresh too.
+        m.built.insert(atom.clone(), built(true, Some("bbbbbbbb22")));
+        assert!(compute(&idx, &m, &T).is_empty());
+        // No build: no claim.
+        m.built.clear();
+        assert!(compute(&idx, &m, &T).is_empty());
     }
 
     #[test]
     fn nothing_without_a_cluster() {
         let idx = index(Lang::Elixir, SRC);
-        assert!(compute(&idx, &ClusterModel::default(), Some(1), &T).is_empty());
+        assert!(compute(&idx, &ClusterModel::default(), &T).is_empty());
     }
 }

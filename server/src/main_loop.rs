@@ -17,6 +17,7 @@ use lsp_types::notification::Notification as _;
 use lsp_types::{
     ClientCapabilities, Diagnostic, InitializeParams, MessageType, ProgressParams, ProgressParamsValue, ProgressToken,
     PublishDiagnosticsParams, ShowMessageParams, Uri, WorkDoneProgress, WorkDoneProgressBegin, WorkDoneProgressEnd,
+    WorkDoneProgressReport,
 };
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap};
@@ -25,6 +26,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// Everything the loop reacts to.
 pub enum Event {
@@ -46,6 +48,11 @@ pub enum ClusterMsg {
     Figures(serde_json::Value),
     /// Something to tell the user once (node down, partition, critical alert).
     Notice(MessageType, String),
+    /// A running command's step, for its `$/progress` report.
+    Progress {
+        id: RequestId,
+        message: String,
+    },
     /// A command finished.
     Done {
         id: RequestId,
@@ -69,6 +76,9 @@ pub struct Document {
     pub index: FileIndex,
     /// Modification time on disk (Unix seconds).
     pub mtime: Option<i64>,
+    /// The text changed since `index` was built: a burst of `didChange` is indexed once, before anything
+    /// reads the index.
+    pub dirty: bool,
 }
 
 impl Document {
@@ -77,7 +87,7 @@ impl Document {
         let lang = Lang::of(path.as_deref().unwrap_or_else(|| Path::new(uri.as_str())))?;
         let index = index::index(lang, &text);
         let mtime = path.as_deref().and_then(file_mtime);
-        Some(Document { uri, path, lang, text, version, index, mtime })
+        Some(Document { uri, path, lang, text, version, index, mtime, dirty: false })
     }
 }
 
@@ -144,6 +154,13 @@ impl Caps {
     }
 }
 
+/// A client request whose work runs on the runtime: cancelling it answers `RequestCancelled` at once and
+/// tells the work to stop where it safely can.
+pub struct InFlight {
+    pub cancel: CancellationToken,
+    pub progress: Option<ProgressToken>,
+}
+
 /// Requests the server sent, awaiting the client's response.
 enum Pending {
     Configuration,
@@ -171,6 +188,8 @@ pub struct Server {
     lens_key: Option<String>,
     announced: Option<(bool, String)>,
     pending: HashMap<RequestId, Pending>,
+    /// Client requests still running on the runtime, by id.
+    pub inflight: HashMap<RequestId, InFlight>,
     next_id: i32,
     pub shutdown_requested: bool,
 }
@@ -240,6 +259,7 @@ pub fn run(connection: Connection, defaults: Settings) -> anyhow::Result<()> {
         lens_key: None,
         announced: None,
         pending: HashMap::new(),
+        inflight: HashMap::new(),
         next_id: 0,
         shutdown_requested: false,
     };
@@ -271,11 +291,20 @@ impl Server {
             if !self.handle(event) {
                 return;
             }
+            if client.is_empty() {
+                self.flush_dirty();
+            }
         }
     }
 
     /// Handles one event; false when the server should stop.
     pub fn handle(&mut self, event: Event) -> bool {
+        // A burst of edits is indexed once: anything but another edit first brings the index up to date.
+        let edit = matches!(&event, Event::Lsp(Message::Notification(n))
+            if n.method == lsp_types::notification::DidChangeTextDocument::METHOD);
+        if !edit {
+            self.flush_dirty();
+        }
         match event {
             Event::Lsp(Message::Request(req)) => self.on_request(req),
             Event::Lsp(Message::Notification(not)) => {
@@ -306,7 +335,9 @@ impl Server {
     fn on_notification(&mut self, not: Notification) {
         use lsp_types::notification::*;
         let mut d = NotificationDispatcher { not: Some(not), server: self };
-        d.on::<Initialized>(handlers::initialized)
+        d.on::<Cancel>(handlers::cancel_request)
+            .on::<WorkDoneProgressCancel>(handlers::cancel_progress)
+            .on::<Initialized>(handlers::initialized)
             .on::<DidOpenTextDocument>(handlers::did_open)
             .on::<DidChangeTextDocument>(handlers::did_change)
             .on::<DidSaveTextDocument>(handlers::did_save)
@@ -360,7 +391,20 @@ impl Server {
                 self.set_health(health);
             }
             ClusterMsg::Notice(kind, text) => self.show(kind, text),
+            ClusterMsg::Progress { id, message } => {
+                if let Some(token) = self.inflight.get(&id).and_then(|f| f.progress.clone()) {
+                    let report =
+                        WorkDoneProgressReport { message: Some(message), cancellable: Some(true), percentage: None };
+                    self.progress(token, WorkDoneProgress::Report(report));
+                }
+            }
             ClusterMsg::Done { id, command, outcome, progress } => {
+                if self.inflight.remove(&id).is_none() {
+                    // Cancelled: answered (-32800) and its progress ended when the cancel came; what the
+                    // clean-up did is only logged.
+                    tracing::info!("{command} (cancelled) ended: {:?}", outcome.as_ref().map(|(_, m)| m));
+                    return;
+                }
                 if let Some(token) = progress {
                     let end = WorkDoneProgressEnd {
                         message: Some(match &outcome {
@@ -379,6 +423,7 @@ impl Server {
                         let code = match e {
                             CommandError::InvalidParams(_) => lsp_server::ErrorCode::InvalidParams,
                             CommandError::Failed(_) => lsp_server::ErrorCode::InternalError,
+                            CommandError::Cancelled => lsp_server::ErrorCode::RequestCanceled,
                         };
                         let text = e.message().to_string();
                         let shown =
@@ -404,6 +449,10 @@ impl Server {
                 doc.mtime = m;
                 changed.push(uri.clone());
             }
+        }
+        // The mtime only says when to look again: the worker compares md5s on its next refresh.
+        if !changed.is_empty() {
+            self.shared.refresh_soon();
         }
         for uri in changed {
             self.refresh_diagnostics(&uri);
@@ -458,7 +507,7 @@ impl Server {
             }
             None => return None,
         };
-        let begin = WorkDoneProgressBegin { title, cancellable: Some(false), ..Default::default() };
+        let begin = WorkDoneProgressBegin { title, cancellable: Some(true), ..Default::default() };
         self.progress(token.clone(), WorkDoneProgress::Begin(begin));
         Some(token)
     }
@@ -506,6 +555,15 @@ impl Server {
     pub fn update_interest(&self) {
         let set: BTreeSet<String> =
             self.docs.values().flat_map(|d| d.index.modules.iter().map(|m| m.atom.clone())).collect();
+        let sources: std::collections::BTreeMap<String, PathBuf> = self
+            .docs
+            .values()
+            .filter_map(|d| Some((d, d.path.clone()?)))
+            .flat_map(|(d, p)| d.index.modules.iter().map(move |m| (m.atom.clone(), p.clone())))
+            .collect();
+        if let Ok(mut s) = self.shared.sources.lock() {
+            *s = sources;
+        }
         let changed = match self.shared.interest.lock() {
             Ok(mut i) => {
                 let changed = *i != set;
@@ -521,7 +579,7 @@ impl Server {
 
     pub fn refresh_diagnostics(&mut self, uri: &str) {
         let Some(doc) = self.docs.get(uri) else { return };
-        let diags = diagnostics::compute(&doc.index, &self.model, doc.mtime, &self.thresholds());
+        let diags = diagnostics::compute(&doc.index, &self.model, &self.thresholds());
         let unchanged = match self.published.get(uri) {
             Some(p) => *p == diags,
             // Nothing published yet: stay quiet until there is something to say.
@@ -540,6 +598,41 @@ impl Server {
         if self.published.remove(uri.as_str()).is_some() {
             let params = PublishDiagnosticsParams { uri: uri.clone(), diagnostics: Vec::new(), version: None };
             self.notify::<lsp_types::notification::PublishDiagnostics>(params);
+        }
+    }
+
+    /// Answers a running request `RequestCancelled` now and tells its work to stop where it safely can;
+    /// the work's own answer, when it comes, is dropped. Unknown or finished ids are ignored.
+    pub fn cancel(&mut self, id: &RequestId) {
+        let Some(f) = self.inflight.remove(id) else { return };
+        f.cancel.cancel();
+        if let Some(token) = f.progress {
+            self.progress(token, WorkDoneProgress::End(WorkDoneProgressEnd { message: Some("cancelled".into()) }));
+        }
+        let code = lsp_server::ErrorCode::RequestCanceled as i32;
+        self.respond(Response::new_err(id.clone(), code, "cancelled".into()));
+    }
+
+    /// The request whose `$/progress` uses `token`.
+    pub fn request_of_progress(&self, token: &ProgressToken) -> Option<RequestId> {
+        self.inflight.iter().find(|(_, f)| f.progress.as_ref() == Some(token)).map(|(id, _)| id.clone())
+    }
+
+    /// Indexes the documents edited since they were last indexed, and recomputes their diagnostics.
+    pub fn flush_dirty(&mut self) {
+        let dirty: Vec<String> = self.docs.iter().filter(|(_, d)| d.dirty).map(|(u, _)| u.clone()).collect();
+        if dirty.is_empty() {
+            return;
+        }
+        for uri in &dirty {
+            if let Some(doc) = self.docs.get_mut(uri) {
+                doc.index = index::index(doc.lang, &doc.text);
+                doc.dirty = false;
+            }
+        }
+        self.update_interest();
+        for uri in &dirty {
+            self.refresh_diagnostics(uri);
         }
     }
 
@@ -568,19 +661,36 @@ impl Server {
         }
     }
 
-    /// Runs a command on the runtime; the response goes out when it is done.
+    /// Runs a command on the runtime; the response goes out when it is done, or at once when the client
+    /// cancels it (`$/cancelRequest`, or `window/workDoneProgress/cancel` on its progress).
     pub fn spawn_command(&mut self, id: RequestId, command: String, arg: Value, token: Option<ProgressToken>) {
-        let progress =
-            if commands::is_slow(&command) { self.begin_progress(token, format!("Orbit: {command}")) } else { None };
+        let progress = if commands::is_slow(&command) {
+            self.begin_progress(token, commands::title(&command, &arg))
+        } else {
+            None
+        };
+        let cancel = CancellationToken::new();
+        self.inflight.insert(id.clone(), InFlight { cancel: cancel.clone(), progress: progress.clone() });
         let shared = self.shared.clone();
         let tx = self.events.clone();
         let status = self.health.clone();
         let limit = self.config.trace_limit;
+        let report = {
+            let tx = tx.clone();
+            let id = id.clone();
+            Arc::new(move |message: String| {
+                let _ = tx.send(Event::Cluster(Box::new(ClusterMsg::Progress { id: id.clone(), message })));
+            })
+        };
+        let work = commands::Work { cancel: cancel.clone(), report };
         self.runtime.spawn(async move {
-            let run = commands::run(shared, command.clone(), arg, status, limit);
+            let run = commands::run(shared, command.clone(), arg, status, limit, work);
             let outcome = match tokio::time::timeout(Duration::from_secs(180), run).await {
                 Ok(o) => o,
-                Err(_) => Err(CommandError::Failed(format!("{command} timed out"))),
+                Err(_) => {
+                    cancel.cancel();
+                    Err(CommandError::Failed(format!("{command} timed out")))
+                }
             };
             let _ = tx.send(Event::Cluster(Box::new(ClusterMsg::Done { id, command, outcome, progress })));
         });
@@ -592,7 +702,8 @@ impl Server {
         let tx = self.events.clone();
         let arg = serde_json::json!({"file": path});
         self.runtime.spawn(async move {
-            let outcome = commands::run(shared, commands::RELOAD.into(), arg, Value::Null, 0).await;
+            let work = commands::Work::detached();
+            let outcome = commands::run(shared, commands::RELOAD.into(), arg, Value::Null, 0, work).await;
             let _ = tx.send(Event::Cluster(Box::new(ClusterMsg::AutoReload { outcome })));
         });
     }

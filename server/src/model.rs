@@ -15,8 +15,8 @@ pub struct ClusterModel {
     pub drift: Vec<Drift>,
     /// For the modules of open documents: node → loaded md5 (`None`: not loaded there).
     pub versions: BTreeMap<String, BTreeMap<String, Option<String>>>,
-    /// For the modules of open documents: node → when the code it runs was compiled or loaded (Unix seconds).
-    pub loaded_at: BTreeMap<String, BTreeMap<String, i64>>,
+    /// For the modules of open documents: the project's build of the module (`_build/*/lib/*/ebin`).
+    pub built: BTreeMap<String, Built>,
     /// Module atom → its processes.
     pub procs: BTreeMap<String, ModuleProcs>,
     /// Processes with long queues or much memory, with where they sit.
@@ -33,6 +33,20 @@ impl ClusterModel {
     pub fn drift_of(&self, atom: &str) -> Option<&Drift> {
         self.drift.iter().find(|d| d.module == atom)
     }
+}
+
+/// A module as the project's `_build` has it: what staleness is judged against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Built {
+    /// Its md5 as the nodes report it (`beam_lib:md5/1` of the `.beam`).
+    pub md5: String,
+    pub beam: std::path::PathBuf,
+    /// The md5 this server last reloaded from the source file, while the file is unchanged since: code
+    /// as fresh as the build.
+    pub reloaded: Option<String>,
+    /// The source file was saved after this beam was written (both times from this machine's clock): only
+    /// said in the message, as a hint to compile; it never decides staleness.
+    pub source_newer: bool,
 }
 
 /// A module that drifts (beam's `ModuleDrift`, comparable).

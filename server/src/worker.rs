@@ -10,11 +10,12 @@ use beam::health::{HealthEvent, HealthMonitor, HealthOptions, HealthReport, Leve
 use beam::link::{Cookie, NodeName};
 use beam::processes::{self, InfoOptions, ProcessQuery, ProcessSpec, SortBy};
 use beam::reload::{self, DriftFilter};
-use beam::term::{as_binary, as_integer, as_list, as_tuple, atom, is_atom, list};
+use beam::term::{as_binary, atom};
 use crossbeam_channel::Sender;
 use lsp_types::MessageType;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
@@ -33,8 +34,11 @@ pub struct Shared {
     /// Wakes the worker for an early refresh (after a reload, on open).
     pub refresh: Notify,
     pub trace: tokio::sync::Mutex<Option<crate::commands::TraceState>>,
-    /// Module atom → when this server last loaded it (Unix seconds): a reload makes code fresh.
-    pub reloaded: Mutex<HashMap<String, i64>>,
+    /// Module atom → the md5 this server last loaded from its source file, with the file's modification
+    /// time then: while the file is unchanged, nodes running that md5 run fresh code.
+    pub reloaded: Mutex<HashMap<String, (String, Option<std::time::SystemTime>)>>,
+    /// Module atom → the source file of an open document that defines it: where its `_build` is looked for.
+    pub sources: Mutex<BTreeMap<String, PathBuf>>,
 }
 
 impl Shared {
@@ -111,8 +115,8 @@ async fn connect(cfg: &Config) -> anyhow::Result<Cluster> {
     let mut options = ClusterOptions { call_timeout: CALL_TIMEOUT, ..ClusterOptions::default() }
         .with_group(beam::agent::Group::Reload);
     options.link.connect_timeout = CALL_TIMEOUT;
-    options.read_only = cfg.read_only;
     options.link.tls = cfg.tls.resolve()?;
+    options.read_only = cfg.read_only;
     let cluster = Cluster::connect(&seeds, cookie, options).await?;
     let deadline = Instant::now() + CALL_TIMEOUT;
     while cluster.nodes().iter().any(|(_, s)| *s == NodeState::Connecting) && Instant::now() < deadline {
@@ -138,6 +142,7 @@ async fn watch_cluster(
     let mut events = monitor.subscribe();
     let mut previous: HashMap<(String, String), (u64, Instant)> = HashMap::new();
     let mut last_model: Option<ClusterModel> = None;
+    let mut md5s = Md5Cache::default();
     let mut next = tokio::time::Instant::now();
     let keep = loop {
         tokio::select! {
@@ -163,7 +168,7 @@ async fn watch_cluster(
                 cfg = new;
             }
         }
-        let model = build_model(shared, cluster, &monitor, &cfg, &mut previous).await;
+        let model = build_model(shared, cluster, &monitor, &cfg, &mut previous, &mut md5s).await;
         next = tokio::time::Instant::now() + cfg.refresh_interval;
         // Only what changed goes to the main loop (the health object's figures move on every sample).
         let same = last_model.as_ref().is_some_and(|last| {
@@ -213,6 +218,7 @@ async fn build_model(
     monitor: &HealthMonitor,
     cfg: &Config,
     previous: &mut HashMap<(String, String), (u64, Instant)>,
+    md5s: &mut Md5Cache,
 ) -> ClusterModel {
     let nodes: Vec<(String, bool)> = cluster.nodes().into_iter().map(|(n, s)| (n, s == NodeState::Up)).collect();
     let up: Vec<String> = nodes.iter().filter(|(_, u)| *u).map(|(n, _)| n.clone()).collect();
@@ -224,25 +230,21 @@ async fn build_model(
         .unwrap_or_default();
 
     let interest: Vec<String> = shared.interest.lock().map(|i| i.iter().cloned().collect()).unwrap_or_default();
+    let sources = shared.sources.lock().map(|s| s.clone()).unwrap_or_default();
     let reloaded = shared.reloaded.lock().map(|r| r.clone()).unwrap_or_default();
     let mut versions = BTreeMap::new();
-    let mut loaded_at = BTreeMap::new();
+    let mut built = BTreeMap::new();
     for m in &interest {
-        let answers = futures_join(up.iter().map(|n| module_state(cluster, n, m))).await;
-        let mut v = BTreeMap::new();
-        let mut t = BTreeMap::new();
-        for (node, (md5, time)) in up.iter().zip(answers) {
-            v.insert(node.clone(), md5.clone());
-            let time = match (time, reloaded.get(m)) {
-                (Some(a), Some(b)) => Some(a.max(*b)),
-                (a, b) => a.or(b.copied()),
-            };
-            if let (Some(_), Some(time)) = (md5, time) {
-                t.insert(node.clone(), time);
+        let answers = futures_join(up.iter().map(|n| module_md5(cluster, n, m))).await;
+        let v: BTreeMap<String, Option<String>> = up.iter().cloned().zip(answers).collect();
+        versions.insert(m.clone(), v);
+        if let Some(src) = sources.get(m) {
+            if let Some(mut b) = project_build(src, m, md5s) {
+                let now = std::fs::metadata(src).and_then(|x| x.modified()).ok();
+                b.reloaded = reloaded.get(m).filter(|(_, then)| *then == now).map(|(md5, _)| md5.clone());
+                built.insert(m.clone(), b);
             }
         }
-        versions.insert(m.clone(), v);
-        loaded_at.insert(m.clone(), t);
     }
 
     // Open documents' modules that the drift report left out (e.g. loaded from a binary with no file,
@@ -336,7 +338,7 @@ async fn build_model(
         });
     }
     *previous = seen;
-    ClusterModel { connected: true, nodes, drift, versions, loaded_at, procs, hotspots, health }
+    ClusterModel { connected: true, nodes, drift, versions, built, procs, hotspots, health }
 }
 
 async fn futures_join<F: std::future::Future>(it: impl Iterator<Item = F>) -> Vec<F::Output> {
@@ -349,35 +351,59 @@ async fn futures_join<F: std::future::Future>(it: impl Iterator<Item = F>) -> Ve
     out
 }
 
-/// The loaded md5 of `module` on `node` (without loading it), and when the code it runs was compiled:
-/// the modification time of the beam file it was loaded from (`code:which/1`), as Unix seconds.
-async fn module_state(cluster: &Cluster, node: &str, module: &str) -> (Option<String>, Option<i64>) {
-    let md5 = match cluster.call(node, "erlang", "get_module_info", vec![atom(module), atom("md5")], CALL_TIMEOUT).await
-    {
+/// The loaded md5 of `module` on `node`, without loading it (`erlang:get_module_info/2`).
+async fn module_md5(cluster: &Cluster, node: &str, module: &str) -> Option<String> {
+    match cluster.call(node, "erlang", "get_module_info", vec![atom(module), atom("md5")], CALL_TIMEOUT).await {
         Ok(t) => as_binary(&t).map(hex),
         Err(_) => None,
-    };
-    if md5.is_none() {
-        return (None, None);
     }
-    let path = match cluster.call(node, "code", "which", vec![atom(module)], CALL_TIMEOUT).await {
-        Ok(t) if as_list(&t).is_some() && !is_atom(&t, "non_existing") => t,
-        _ => return (md5, None),
-    };
-    let info = cluster
-        .call(
-            node,
-            "file",
-            "read_file_info",
-            vec![path, list(vec![beam::term::tuple(vec![atom("time"), atom("posix")])])],
-            CALL_TIMEOUT,
-        )
-        .await;
-    let mtime = info.ok().and_then(|t| match as_tuple(&t) {
-        Some([ok, fi]) if is_atom(ok, "ok") => as_tuple(fi).and_then(|f| f.get(5)).and_then(as_integer),
-        _ => None,
-    });
-    (md5, mtime)
+}
+
+/// md5s of beam files, by path, valid while the file's modification time and size stay the same: a beam
+/// is read again only when it changed.
+#[derive(Default)]
+pub struct Md5Cache(HashMap<PathBuf, (std::time::SystemTime, u64, Option<String>)>);
+
+impl Md5Cache {
+    pub fn md5(&mut self, path: &Path) -> Option<String> {
+        let meta = std::fs::metadata(path).ok()?;
+        let key = (meta.modified().ok()?, meta.len());
+        if let Some((t, n, md5)) = self.0.get(path) {
+            if (*t, *n) == key {
+                return md5.clone();
+            }
+        }
+        // A beam is small; anything huge is not one.
+        let md5 =
+            (meta.len() < 64 << 20).then(|| std::fs::read(path).ok()).flatten().and_then(|b| reload::beam_md5(&b));
+        self.0.insert(path.to_path_buf(), (key.0, key.1, md5.clone()));
+        md5
+    }
+}
+
+/// The project's build of `module` for the source file `source`: the newest
+/// `_build/<env>/lib/<app>/ebin/<module>.beam` under the nearest directory above the file that has a
+/// `_build` (Mix and rebar3 lay builds out the same way).
+pub fn project_build(source: &Path, module: &str, md5s: &mut Md5Cache) -> Option<crate::model::Built> {
+    let project = source.ancestors().skip(1).find(|d| d.join("_build").is_dir())?;
+    let file = format!("{module}.beam");
+    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
+    for env in std::fs::read_dir(project.join("_build")).ok()?.flatten() {
+        let Ok(apps) = std::fs::read_dir(env.path().join("lib")) else { continue };
+        for app in apps.flatten() {
+            let beam = app.path().join("ebin").join(&file);
+            if let Ok(t) = std::fs::metadata(&beam).and_then(|m| m.modified()) {
+                if best.as_ref().is_none_or(|(b, _)| t > *b) {
+                    best = Some((t, beam));
+                }
+            }
+        }
+    }
+    let (beam_time, beam) = best?;
+    let md5 = md5s.md5(&beam)?;
+    let source_time = std::fs::metadata(source).and_then(|m| m.modified()).ok();
+    let source_newer = source_time.is_some_and(|s| s > beam_time + Duration::from_secs(1));
+    Some(crate::model::Built { md5, beam, reloaded: None, source_newer })
 }
 
 fn hex(bytes: &[u8]) -> String {

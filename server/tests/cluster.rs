@@ -144,26 +144,7 @@ fn the_running_cluster_next_to_the_code() {
     assert_eq!(reloads, 2, "{:?}", client.show_messages());
     assert!(client.server_requests.borrow().iter().any(|m| m == "workspace/codeLens/refresh"));
 
-    // Stale: a copy of the module saved after the code the nodes run was loaded.
-    let stale_dir = std::env::temp_dir().join(format!("orbit_lsp_stale_{}", std::process::id()));
-    std::fs::create_dir_all(&stale_dir).unwrap();
-    let stale_path = stale_dir.join("fees.ex");
-    std::fs::write(&stale_path, &fees_text).unwrap();
-    let later = std::time::SystemTime::now() + Duration::from_secs(3600);
-    std::fs::File::options().write(true).open(&stale_path).unwrap().set_modified(later).unwrap();
-    let stale_uri = client.open(&stale_path, &fees_text);
-    let stale = client
-        .wait_for::<PublishDiagnostics>(WAIT, |p| {
-            p.uri == stale_uri && p.diagnostics.iter().any(|d| code(d) == "stale")
-        })
-        .expect("a stale diagnostic");
-    let d = stale.diagnostics.iter().find(|d| code(d) == "stale").unwrap();
-    assert_eq!(d.range.start.line, 0);
-    assert!(d.message.contains("saved after the code the nodes run"), "{}", d.message);
-    client.notify::<lsp_types::notification::DidCloseTextDocument>(lsp_types::DidCloseTextDocumentParams {
-        text_document: TextDocumentIdentifier { uri: stale_uri.clone() },
-    });
-    let _ = std::fs::remove_dir_all(&stale_dir);
+    // Stale code (by md5 against the project's _build) is tested in tests/cancel_and_stale.rs.
 
     // --- Hotspot: flood the mailbox on node 1. ---
     let mailbox = repo_root().join("fixtures/demo/lib/bank/mailbox.ex");

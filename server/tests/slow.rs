@@ -208,3 +208,120 @@ fn settings_from_orbit_toml_and_workspace_configuration() {
     client.stop();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn code_lens_titles(client: &Client, uri: &lsp_types::Uri) -> Option<Vec<lsp_types::CodeLens>> {
+    client
+        .request::<CodeLensRequest>(CodeLensParams {
+            text_document: TextDocumentIdentifier { uri: uri.clone() },
+            work_done_progress_params: Default::default(),
+            partial_result_params: Default::default(),
+        })
+        .unwrap()
+}
+
+fn did_change(client: &Client, uri: &lsp_types::Uri, version: i32, text: String) {
+    client.notify::<lsp_types::notification::DidChangeTextDocument>(lsp_types::DidChangeTextDocumentParams {
+        text_document: lsp_types::VersionedTextDocumentIdentifier { uri: uri.clone(), version },
+        content_changes: vec![lsp_types::TextDocumentContentChangeEvent { range: None, range_length: None, text }],
+    });
+}
+
+#[test]
+fn a_burst_of_ten_thousand_changes_then_an_answer_within_a_bound() {
+    let client = no_cluster();
+    let path = std::path::Path::new("/tmp/orbit-lsp-burst.ex");
+    let uri = client.open(path, "defmodule Burst do\n  def f(a), do: a\nend\n");
+    let start = std::time::Instant::now();
+    for i in 0..10_000 {
+        did_change(&client, &uri, i + 2, format!("defmodule Burst do\n  def f{i}(a), do: a\nend\n"));
+    }
+    let sent = start.elapsed();
+    // The request after the burst sees the last text, and answers within a bound.
+    let t = std::time::Instant::now();
+    let status = client.request_with_timeout("orbit/clusterStatus", serde_json::Value::Null, Duration::from_secs(10));
+    let after = t.elapsed();
+    println!("10,000 didChange sent in {sent:?}; the next request answered {after:?} later");
+    assert!(status.is_ok());
+    assert!(after < Duration::from_secs(5), "answered {after:?} after the burst");
+    let actions = client
+        .request::<CodeActionRequest>(CodeActionParams {
+            text_document: TextDocumentIdentifier { uri: uri.clone() },
+            range: Range::new(Position::new(1, 6), Position::new(1, 6)),
+            context: CodeActionContext::default(),
+            work_done_progress_params: Default::default(),
+            partial_result_params: Default::default(),
+        })
+        .unwrap()
+        .unwrap_or_default();
+    let titles: Vec<String> = actions
+        .iter()
+        .map(|a| match a {
+            CodeActionOrCommand::CodeAction(a) => a.title.clone(),
+            CodeActionOrCommand::Command(c) => c.title.clone(),
+        })
+        .collect();
+    assert!(titles.iter().any(|t| t.contains("Burst.f9999/1")), "the last text is indexed: {titles:?}");
+    client.stop();
+}
+
+#[test]
+fn a_five_megabyte_document_and_files_in_other_encodings() {
+    let client = no_cluster();
+    // 5 MB of Elixir: indexed, answered, no panic.
+    let mut big = String::from("defmodule Big do\n");
+    let mut i = 0;
+    while big.len() < 5 << 20 {
+        big.push_str(&format!("  def f{i}(a), do: {{:ok, a, \"some text to make it longer {i}\"}}\n"));
+        i += 1;
+    }
+    big.push_str("end\n");
+    let path = std::path::Path::new("/tmp/orbit-lsp-big.ex");
+    let t = std::time::Instant::now();
+    let uri = client.open(path, &big);
+    let lenses = code_lens_titles(&client, &uri);
+    println!("5 MB document: opened and lenses answered in {:?}", t.elapsed());
+    assert_eq!(lenses, Some(vec![]));
+    // 5 MB of garbage too.
+    let garbage: String = (0..5 << 20).map(|i| ["(", ")", "do", " ", "end", "\u{0}", "é", "\n", "->"][i % 9]).collect();
+    let g = client.open(std::path::Path::new("/tmp/orbit-lsp-garbage-big.ex"), &garbage);
+    let _ = code_lens_titles(&client, &g);
+
+    // A Latin-1 file on disk (not UTF-8): the client sends what it decoded; the server works from that and
+    // never needs the bytes to be UTF-8.
+    let dir = std::env::temp_dir().join(format!("orbit-lsp-latin1-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let latin1 = dir.join("caf\u{e9}.ex");
+    std::fs::write(&latin1, b"defmodule Caf\xe9 do\n  def f(a), do: \"\xe9t\xe9\"\nend\n").unwrap();
+    let lossy = String::from_utf8_lossy(&std::fs::read(&latin1).unwrap()).to_string();
+    let u = client.open(&latin1, &lossy);
+    let _ = code_lens_titles(&client, &u);
+    let err = client
+        .request::<ExecuteCommand>(ExecuteCommandParams {
+            command: "orbit.reload".into(),
+            arguments: vec![json!({"file": latin1})],
+            work_done_progress_params: Default::default(),
+        })
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InternalError as i32, "no cluster: {err:?}");
+    // A UTF-16 file with a BOM, sent as the client decoded it.
+    let utf16: String = String::from_utf16_lossy(&[0xfeff, 0x64, 0x65, 0x66, 0xd800, 0x0a]);
+    let _ = client.open(&dir.join("utf16.erl"), &utf16);
+    let status = client.request_raw("orbit/clusterStatus", serde_json::Value::Null).unwrap();
+    assert_eq!(status["connected"], false);
+    client.stop();
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn cancelling_what_is_not_running_is_ignored() {
+    let client = no_cluster();
+    client.notify::<lsp_types::notification::Cancel>(lsp_types::CancelParams {
+        id: lsp_types::NumberOrString::Number(12345),
+    });
+    client.notify::<lsp_types::notification::Cancel>(lsp_types::CancelParams {
+        id: lsp_types::NumberOrString::String("nope".into()),
+    });
+    let status = client.request_raw("orbit/clusterStatus", serde_json::Value::Null).unwrap();
+    assert_eq!(status["connected"], false);
+    client.stop();
+}

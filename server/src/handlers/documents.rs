@@ -3,10 +3,28 @@
 use crate::config::Settings;
 use crate::index::{self, Lang};
 use crate::main_loop::{file_mtime, Document, Server};
+use lsp_server::RequestId;
 use lsp_types::{
-    DidChangeConfigurationParams, DidChangeTextDocumentParams, DidCloseTextDocumentParams, DidOpenTextDocumentParams,
-    DidSaveTextDocumentParams, InitializedParams, MessageType,
+    CancelParams, DidChangeConfigurationParams, DidChangeTextDocumentParams, DidCloseTextDocumentParams,
+    DidOpenTextDocumentParams, DidSaveTextDocumentParams, InitializedParams, MessageType, NumberOrString,
+    WorkDoneProgressCancelParams,
 };
+
+/// `$/cancelRequest`.
+pub fn cancel_request(server: &mut Server, p: CancelParams) {
+    let id = match p.id {
+        NumberOrString::Number(n) => RequestId::from(n),
+        NumberOrString::String(s) => RequestId::from(s),
+    };
+    server.cancel(&id);
+}
+
+/// `window/workDoneProgress/cancel`: the user pressed cancel on a command's progress.
+pub fn cancel_progress(server: &mut Server, p: WorkDoneProgressCancelParams) {
+    if let Some(id) = server.request_of_progress(&p.token) {
+        server.cancel(&id);
+    }
+}
 
 pub fn initialized(server: &mut Server, _: InitializedParams) {
     server.ask_configuration();
@@ -32,9 +50,8 @@ pub fn did_change(server: &mut Server, p: DidChangeTextDocumentParams) {
     }
     doc.text = change.text;
     doc.version = Some(p.text_document.version);
-    doc.index = index::index(doc.lang, &doc.text);
-    server.update_interest();
-    server.refresh_diagnostics(&key);
+    // Indexed when something next reads it (after the burst this edit may be part of).
+    doc.dirty = true;
 }
 
 pub fn did_save(server: &mut Server, p: DidSaveTextDocumentParams) {
@@ -42,8 +59,17 @@ pub fn did_save(server: &mut Server, p: DidSaveTextDocumentParams) {
     let Some(doc) = server.docs.get_mut(&key) else { return };
     if let Some(text) = p.text {
         doc.text = text;
-        doc.index = index::index(doc.lang, &doc.text);
+        doc.dirty = true;
     }
+    let reindex = doc.dirty;
+    if reindex {
+        doc.index = index::index(doc.lang, &doc.text);
+        doc.dirty = false;
+    }
+    if reindex {
+        server.update_interest();
+    }
+    let Some(doc) = server.docs.get_mut(&key) else { return };
     doc.mtime = doc.path.as_deref().and_then(file_mtime);
     let path = doc.path.clone();
     let is_script = path.as_ref().and_then(|p| p.extension()).is_some_and(|e| e == "exs");

@@ -3,7 +3,9 @@
 mod documents;
 mod requests;
 
-pub use documents::{did_change, did_change_configuration, did_close, did_open, did_save, initialized};
+pub use documents::{
+    cancel_progress, cancel_request, did_change, did_change_configuration, did_close, did_open, did_save, initialized,
+};
 pub use requests::{cluster_status, code_action, code_lens, execute_command, hover, shutdown};
 
 use crate::commands;

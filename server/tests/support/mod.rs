@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::path::Path;
-use std::str::FromStr;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -126,6 +125,28 @@ impl Client {
         }
     }
 
+    /// Sends a request without waiting for its answer; see [`Client::wait_response`].
+    pub fn send_request(&self, method: &str, params: Value) -> RequestId {
+        let id = self.next_id.get() + 1;
+        self.next_id.set(id);
+        let id = RequestId::from(id);
+        self.send(Message::Request(Request::new(id.clone(), method.into(), params)));
+        id
+    }
+
+    /// The response to `id`, if it comes within `limit` (notifications meanwhile are queued).
+    pub fn wait_response(&self, id: &RequestId, limit: Duration) -> Option<Response> {
+        let deadline = Instant::now() + limit;
+        loop {
+            match self.recv(deadline) {
+                Some(Message::Response(r)) if &r.id == id => return Some(r),
+                Some(_) => {}
+                None if Instant::now() >= deadline => return None,
+                None => {}
+            }
+        }
+    }
+
     /// Waits for a notification `N` whose params satisfy `pred`; earlier ones are dropped from the queue.
     pub fn wait_for<N: lsp_types::notification::Notification>(
         &self,
@@ -196,6 +217,7 @@ impl Client {
     }
 }
 
+/// `file://` URI of a path, percent-encoded as clients send it (`café.ex` → `caf%C3%A9.ex`).
 pub fn uri(path: &Path) -> Uri {
-    Uri::from_str(&format!("file://{}", path.display())).expect("uri")
+    orbit_server::main_loop::path_to_uri(path).expect("uri")
 }

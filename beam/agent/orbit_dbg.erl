@@ -1105,11 +1105,16 @@ dedup([H | T], Acc) -> case lists:member(H, Acc) of true -> dedup(T, Acc); false
 
 construct(Text) -> {construct, unicode:characters_to_binary(Text)}.
 
--define(EX_REFUSED, ['receive', import, require, alias, super, for, quote, unquote, unquote_splicing,
-                     defmodule, def, defp, defmacro]).
--define(EX_FORMS, ['__block__', '&', '=', 'case', 'cond', '->', 'fn', '%{}', '{}', '%', '<<>>', '^', 'when',
-                   'with', 'try', '|', '<-', '\\\\', '__aliases__', '__MODULE__', '__DIR__', '__ENV__',
-                   '__STACKTRACE__', '__CALLER__']).
+%% Plain functions, not macros: a node without an agent binary for its release compiles these sources
+%% from parsed forms, with no preprocessor.
+ex_refused() ->
+    ['receive', import, require, alias, super, for, quote, unquote, unquote_splicing,
+     defmodule, def, defp, defmacro].
+
+ex_forms() ->
+    ['__block__', '&', '=', 'case', 'cond', '->', 'fn', '%{}', '{}', '%', '<<>>', '^', 'when',
+     'with', 'try', '|', '<-', '\\\\', '__aliases__', '__MODULE__', '__DIR__', '__ENV__',
+     '__STACKTRACE__', '__CALLER__'].
 
 %% Elixir: {Quoted', Found}.
 %% A capture `&Mod.fun/1` only makes a function value (which nothing on the list can call).
@@ -1134,7 +1139,7 @@ ex_pure({{'.', _, [_Mod, Fun]}, _, Args} = N, Env, Acc) when is_atom(Fun), is_li
 ex_pure({{'.', _, [_Fun]}, _, Args}, Env, Acc) when is_list(Args) ->
     ex_args(Args, Env, [construct(<<"calling a function value">>) | Acc]);
 ex_pure({Name, _, Args} = N, Env, Acc) when is_atom(Name), is_list(Args) ->
-    case lists:member(Name, ?EX_REFUSED) of
+    case lists:member(Name, ex_refused()) of
         true -> {nil, [construct(atom_to_binary(Name, utf8)) | Acc]};
         false -> ex_local(N, Env, Acc)
     end;
@@ -1154,7 +1159,7 @@ ex_args(Args, Env, Acc) ->
     lists:mapfoldl(fun(A, Ac) -> ex_pure(A, Env, Ac) end, Acc, Args).
 
 ex_local({Name, Meta, Args} = N, Env, Acc) ->
-    case lists:member(Name, ?EX_FORMS) of
+    case lists:member(Name, ex_forms()) of
         true -> {As, Acc1} = ex_args(Args, Env, Acc), {{Name, Meta, As}, Acc1};
         false ->
             case ex_expand(N, Env) of

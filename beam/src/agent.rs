@@ -762,6 +762,24 @@ mod tests {
     }
 
     #[test]
+    fn sources_need_no_preprocessor() {
+        // A node with no binary for its release compiles the sources with erl_scan + erl_parse alone
+        // (orbit_agent:compile/1): no macros, no includes, no conditional compilation.
+        for m in MODULES {
+            for (n, line) in m.source.lines().enumerate() {
+                let code = line.split('%').next().unwrap_or("");
+                let directive =
+                    ["-define", "-include", "-ifdef", "-ifndef", "-undef"].iter().any(|d| code.starts_with(d));
+                let macro_use = code.match_indices('?').any(|(i, _)| {
+                    // `$?` is a character literal; a macro is `?NAME` or `?MODULE`.
+                    !code[..i].ends_with('$') && code[i + 1..].starts_with(|c: char| c.is_ascii_uppercase() || c == '_')
+                });
+                assert!(!directive && !macro_use, "{}.erl:{}: needs the preprocessor: {line}", m.name, n + 1);
+            }
+        }
+    }
+
+    #[test]
     fn group_sets() {
         let g = Groups::from(Group::Debugger).with(Group::Core);
         assert!(g.contains(Group::Core) && g.contains(Group::Debugger) && !g.contains(Group::Tracer));

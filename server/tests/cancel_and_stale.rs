@@ -188,3 +188,82 @@ fn stale_by_md5_cancellation_and_a_cluster_that_goes_away() {
     client.stop();
     let _ = std::fs::remove_dir_all(&proj);
 }
+
+/// Processes with trace flags, and whether `Bank.Fees.fee_for/1` has a trace pattern, on node `i`.
+fn tracing_left(cluster: &TestCluster, i: usize) -> String {
+    cluster
+        .eval(
+            i,
+            &format!(
+                "{{length([P || P <- processes(), {{flags, F}} <- [erlang:trace_info(P, flags)], F =/= []]), \
+                 erlang:trace_info({{{FEES}, fee_for, 1}}, traced)}}."
+            ),
+        )
+        .unwrap_or_else(|e| format!("error: {e}"))
+}
+
+#[test]
+fn a_cancelled_trace_leaves_no_trace_on_the_nodes() {
+    let cluster = TestCluster::demo(2);
+    for i in 0..2 {
+        cluster.eval(i, &format!("code:ensure_loaded({FEES}).")).expect("load");
+    }
+    let clean: Vec<String> = (0..2).map(|i| tracing_left(&cluster, i)).collect();
+    assert!(clean.iter().all(|s| s == "{0, {traced, false}}"), "traced before the test: {clean:?}");
+    let client =
+        Client::start(json!({"nodes": [cluster.name(0)], "cookie": cluster.cookie, "refreshIntervalMs": 500}), None);
+    client.wait_for::<ShowMessage>(WAIT, |m| m.message.contains("connected")).expect("connects");
+    // Both nodes seen (the health object lists them) before one is frozen.
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let status = client.request_raw("orbit/clusterStatus", Value::Null).unwrap();
+        if status["nodes"].as_array().map(Vec::len) == Some(2) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the server never saw both nodes: {status}");
+        client.pump(Duration::from_millis(200));
+    }
+
+    // Node 1 is frozen: the trace waits on it; it is cancelled meanwhile.
+    cluster.nodes[1].freeze();
+    let id = client.send_request(
+        "workspace/executeCommand",
+        json!({"command": "orbit.trace.start", "arguments": [{"pattern": "Bank.Fees.fee_for/1"}], "workDoneToken": "trace-1"}),
+    );
+    let setting = client.wait_for::<lsp_types::notification::Progress>(Duration::from_secs(30), |p| {
+        serde_json::to_value(p).unwrap()["value"]["message"].as_str().is_some_and(|m| m.starts_with("Setting trace"))
+    });
+    assert!(setting.is_some(), "a progress report before the trace starts:\n{}", client.dump());
+    std::thread::sleep(Duration::from_millis(300));
+    let sent = Instant::now();
+    client.notify::<lsp_types::notification::Cancel>(
+        serde_json::from_value(json!({"id": serde_json::to_value(&id).unwrap()})).expect("CancelParams"),
+    );
+    let resp = client.wait_response(&id, Duration::from_secs(5)).expect("an answer to the cancelled trace");
+    let took = sent.elapsed();
+    assert_eq!(resp.error.as_ref().map(|e| e.code), Some(-32800), "{resp:?}");
+    assert!(took < Duration::from_millis(100), "RequestCancelled took {took:?}");
+    cluster.nodes[1].thaw();
+
+    // Whatever the trace had set up when the node answered is removed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut left: Vec<String>;
+    loop {
+        left = (0..2).map(|i| tracing_left(&cluster, i)).collect();
+        if left == clean || Instant::now() > deadline {
+            break;
+        }
+        client.pump(Duration::from_millis(300));
+    }
+    assert_eq!(left, clean, "trace flags or patterns left on the nodes");
+    // Still clean once the abandoned start has surely finished on the thawed node.
+    client.pump(Duration::from_secs(2));
+    let later: Vec<String> = (0..2).map(|i| tracing_left(&cluster, i)).collect();
+    assert_eq!(later, clean, "trace flags or patterns left on the nodes");
+    // And the server keeps no trace either.
+    let stop = client
+        .request_raw("workspace/executeCommand", json!({"command": "orbit.trace.stop", "arguments": [{}]}))
+        .unwrap();
+    assert_eq!(stop["stopped"], false, "{stop}");
+    client.stop();
+}

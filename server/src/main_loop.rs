@@ -684,12 +684,17 @@ impl Server {
         };
         let work = commands::Work { cancel: cancel.clone(), report };
         self.runtime.spawn(async move {
-            let run = commands::run(shared, command.clone(), arg, status, limit, work);
-            let outcome = match tokio::time::timeout(Duration::from_secs(180), run).await {
-                Ok(o) => o,
-                Err(_) => {
+            let mut run = Box::pin(commands::run(shared, command.clone(), arg, status, limit, work));
+            let outcome = tokio::select! {
+                o = &mut run => o,
+                _ = tokio::time::sleep(Duration::from_secs(180)) => {
+                    // Cancelled, not dropped: the work stops at its next safe point (a reload that has
+                    // begun loading finishes, never half loaded), in the background.
                     cancel.cancel();
-                    Err(CommandError::Failed(format!("{command} timed out")))
+                    tokio::spawn(async move {
+                        let _ = run.await;
+                    });
+                    Err(CommandError::Failed(format!("{command} timed out after 180 s; stopped where nothing is left half done")))
                 }
             };
             let _ = tx.send(Event::Cluster(Box::new(ClusterMsg::Done { id, command, outcome, progress })));

@@ -76,7 +76,7 @@ impl IntEngine {
         let node = t.node.clone();
         let pid = t.pid.clone();
         let meta = t.meta.clone();
-        let need_name = t.name.is_none();
+        let need_name = !std::mem::replace(&mut t.name_asked, true);
         if need_name {
             if let Ok(Term::Tuple(r)) = self
                 .cluster

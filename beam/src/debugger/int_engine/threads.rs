@@ -42,6 +42,9 @@ pub(super) struct Thread {
     pub(super) pid: Pid,
     pub(super) node: String,
     pub(super) name: Option<String>,
+    /// Whether its registered name was asked for: once per thread, so that the passes of an unnamed
+    /// long-lived process cost no call to its node.
+    pub(super) name_asked: bool,
     pub(super) state: ThreadState,
     pub(super) meta: Option<Pid>,
     /// The pid Orbit attached with (its own mailbox); detaching is an exit signal from it.
@@ -85,6 +88,7 @@ impl Threads {
                 pid: pid.clone(),
                 node: pid.node.name.clone(),
                 name: None,
+                name_asked: false,
                 state: ThreadState::Running,
                 meta: None,
                 attach_pid: None,

@@ -13,6 +13,7 @@
 %% - cleanup/2: the clean-up contract: breakpoints removed, paused processes resumed, modules native again.
 -module(orbit_dbg).
 
+-export([parse_expr/2]).
 -export([ensure_server/0, server/0, attach/3, source_index/1, module_lines/1, beam_md5/1,
          load_into_server/2, interpret/2, uninterpret/1, interpreted_here/1,
          breakpoint/3, undefined_function/3, undefined_lambda/3,
@@ -381,14 +382,19 @@ parse_opt(_Lang, undefined) -> undefined;
 parse_opt(_Lang, <<>>) -> undefined;
 parse_opt(Lang, Src) -> parse_expr(Lang, Src).
 
+%% Also the parser of orbit_dbg_trace's log messages.
 parse_expr(elixir, Src) ->
+    case code:ensure_loaded('Elixir.Code') of
+        {module, _} -> ok;
+        _ -> throw({parse_error, <<"Elixir is not available on this node">>})
+    end,
     case 'Elixir.Code':string_to_quoted(Src) of
         {ok, Quoted} -> {elixir, Quoted};
         {error, {Meta, Msg, Token}} ->
             throw({parse_error, iolist_to_binary([format_meta(Meta), to_bin(Msg), to_bin(Token)])})
     end;
 parse_expr(erlang, Src) ->
-    Text = binary_to_list(Src),
+    Text = unicode:characters_to_list(Src),
     Dotted = case lists:reverse(string:trim(Text)) of [$. | _] -> Text; _ -> Text ++ "." end,
     case erl_scan:string(Dotted) of
         {ok, Tokens, _} ->

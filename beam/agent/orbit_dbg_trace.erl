@@ -148,40 +148,8 @@ parse_opt(_Lang, nil) -> none;
 parse_opt(_Lang, <<>>) -> none;
 parse_opt(Lang, Src) -> {ok, parse_expr(Lang, Src)}.
 
-parse_expr(elixir, Src) ->
-    case code:ensure_loaded('Elixir.Code') of
-        {module, _} -> ok;
-        _ -> throw({parse_error, <<"Elixir is not available on this node">>})
-    end,
-    case 'Elixir.Code':string_to_quoted(Src) of
-        {ok, Quoted} -> {elixir, Quoted};
-        {error, {Meta, Msg, Token}} ->
-            throw({parse_error, iolist_to_binary([format_meta(Meta), to_bin(Msg), to_bin(Token)])})
-    end;
-parse_expr(erlang, Src) ->
-    Text = unicode:characters_to_list(Src),
-    Dotted = case lists:reverse(string:trim(Text)) of [$. | _] -> Text; _ -> Text ++ "." end,
-    case erl_scan:string(Dotted) of
-        {ok, Tokens, _} ->
-            case erl_parse:parse_exprs(Tokens) of
-                {ok, Exprs} -> {erlang, Exprs};
-                {error, {_, Mod, Desc}} -> throw({parse_error, unicode:characters_to_binary(Mod:format_error(Desc))})
-            end;
-        {error, {_, Mod, Desc}, _} -> throw({parse_error, unicode:characters_to_binary(Mod:format_error(Desc))})
-    end.
-
-format_meta(Meta) when is_list(Meta) ->
-    case proplists:get_value(line, Meta) of
-        undefined -> <<>>;
-        L -> iolist_to_binary(io_lib:format("line ~p: ", [L]))
-    end;
-format_meta(L) when is_integer(L) -> iolist_to_binary(io_lib:format("line ~p: ", [L]));
-format_meta(_) -> <<>>.
-
-to_bin(B) when is_binary(B) -> B;
-to_bin(L) when is_list(L) -> unicode:characters_to_binary(io_lib:format("~ts", [L]));
-to_bin({A, B}) -> <<(to_bin(A))/binary, (to_bin(B))/binary>>;
-to_bin(T) -> unicode:characters_to_binary(io_lib:format("~tp", [T])).
+%% Parsed as breakpoint conditions are (orbit_dbg, always loaded with this module).
+parse_expr(Lang, Src) -> orbit_dbg:parse_expr(Lang, Src).
 
 %% Every variable an expression names (conservatively: also those it binds itself).
 expr_vars({elixir, Q}) -> lists:usort(ex_vars(Q, []));

@@ -1,8 +1,8 @@
 //! The debugger engine against a real cluster of `fixtures/demo`.
 
-use beam::cluster::ClusterOptions;
-use beam::debugger::{AttachConfig, Engine, EngineEvent, IntEngine, LineBreakpoint, Resume, SourceMap, StopReason};
-use beam::link::{Cookie, NodeName};
+mod common;
+
+use beam::debugger::{Engine, EngineEvent, IntEngine, LineBreakpoint, Resume, StopReason};
 use orbit_test_harness::{repo_root, TestCluster};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -12,16 +12,7 @@ fn account_ex() -> PathBuf {
 }
 
 async fn attach(nodes: &TestCluster, seed: usize) -> IntEngine {
-    let config = AttachConfig {
-        seeds: vec![NodeName::parse(nodes.name(seed)).unwrap()],
-        cookie: Cookie::new(nodes.cookie.clone()),
-        cluster: ClusterOptions::default(),
-        project_dir: Some(repo_root().join("fixtures/demo")),
-        source_map: SourceMap::default(),
-        interpret: vec![],
-        exclude: vec![],
-    };
-    IntEngine::attach(config).await.expect("attach")
+    common::attach_demo(nodes, seed).await
 }
 
 /// Feeds raw events through the engine until `pred` matches one of the events it produces.

@@ -2,9 +2,9 @@
 //! `fixtures/demo`, driving the engine directly. The DAP tests (tests/dap/test/tracepoints.test.js) drive
 //! the same through `orbit dap`.
 
-use beam::cluster::ClusterOptions;
-use beam::debugger::{AttachConfig, Engine, EngineEvent, IntEngine, LineBreakpoint, SourceMap};
-use beam::link::{Cookie, NodeName};
+mod common;
+
+use beam::debugger::{Engine, EngineEvent, IntEngine, LineBreakpoint};
 use orbit_test_harness::{repo_root, TestCluster};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -14,16 +14,7 @@ fn fees_ex() -> PathBuf {
 }
 
 async fn attach(nodes: &TestCluster, seed: usize) -> IntEngine {
-    let config = AttachConfig {
-        seeds: vec![NodeName::parse(nodes.name(seed)).unwrap()],
-        cookie: Cookie::new(nodes.cookie.clone()),
-        cluster: ClusterOptions::default(),
-        project_dir: Some(repo_root().join("fixtures/demo")),
-        source_map: SourceMap::default(),
-        interpret: vec![],
-        exclude: vec![],
-    };
-    IntEngine::attach(config).await.expect("attach")
+    common::attach_demo(nodes, seed).await
 }
 
 /// Console text the engine produces within `ms`, or until `done` holds for what came so far.

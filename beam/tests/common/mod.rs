@@ -1,9 +1,11 @@
-//! What the integration tests share: cluster options with short timers, and joining a test cluster.
+//! What the integration tests share: cluster options with short timers, joining a test cluster, and a debug
+//! session attached to a cluster of `fixtures/demo`.
 #![allow(dead_code)] // each test binary uses its own part of this
 
 use beam::cluster::{Cluster, ClusterOptions};
+use beam::debugger::{AttachConfig, IntEngine, SourceMap};
 use beam::link::{Cookie, LinkOptions, NodeName};
-use orbit_test_harness::TestCluster;
+use orbit_test_harness::{repo_root, TestCluster};
 use std::time::Duration;
 
 /// Short tick and discovery intervals, so tests notice changes quickly.
@@ -28,4 +30,18 @@ pub async fn join(nodes: &TestCluster, seed: usize) -> Cluster {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("not every node came up with Orbit's agent: {:?}", cluster.nodes());
+}
+
+/// A debug session attached through node `seed` of a `fixtures/demo` cluster, with the default options.
+pub async fn attach_demo(nodes: &TestCluster, seed: usize) -> IntEngine {
+    let config = AttachConfig {
+        seeds: vec![NodeName::parse(nodes.name(seed)).unwrap()],
+        cookie: Cookie::new(nodes.cookie.clone()),
+        cluster: ClusterOptions::default(),
+        project_dir: Some(repo_root().join("fixtures/demo")),
+        source_map: SourceMap::default(),
+        interpret: vec![],
+        exclude: vec![],
+    };
+    IntEngine::attach(config).await.expect("attach")
 }

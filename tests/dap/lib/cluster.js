@@ -83,17 +83,25 @@ function erlCall(node, cookie, expr, timeoutSec = 10) {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   own(child, `erl_call to ${node}`);
+  child.stdin.on('error', () => {});
+  child.stdin.end(`${expr}\n`);
+  return { child, result: evalResult(child, 'erl_call', (timeoutSec + 5) * 1000) };
+}
+
+/**
+ * What an evaluating child (erl_call, or a hidden erl node) printed: { ok, value, text }, `value` what
+ * `{ok, Value}` held. Rejects only when `program` cannot be started; the child is SIGKILLed after `killMs`.
+ */
+function evalResult(child, program, killMs) {
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (err += d));
-  child.stdin.on('error', () => {});
-  child.stdin.end(`${expr}\n`);
-  const killer = setTimeout(() => child.kill('SIGKILL'), (timeoutSec + 5) * 1000);
-  const result = new Promise((resolve, reject) => {
+  const killer = setTimeout(() => child.kill('SIGKILL'), killMs);
+  return new Promise((resolve, reject) => {
     child.on('error', (e) => {
       clearTimeout(killer);
-      reject(new Error(`cannot run erl_call: ${e.message}`));
+      reject(new Error(`cannot run ${program}: ${e.message}`));
     });
     child.on('close', (code, signal) => {
       clearTimeout(killer);
@@ -103,7 +111,6 @@ function erlCall(node, cookie, expr, timeoutSec = 10) {
       else resolve({ ok: false, value: undefined, text: `${text}${err ? ` ${err.trim()}` : ''} (exit ${code ?? signal})` });
     });
   });
-  return { child, result };
 }
 
 /**
@@ -128,26 +135,8 @@ function tlsCall(node, cookie, optfile, expr, timeoutSec = 10) {
     env: { ...process.env, ORBIT_EVAL_NODE: node, ORBIT_EVAL: expr, ORBIT_EVAL_TIMEOUT: String(timeoutSec * 1000) },
   });
   own(child, `TLS eval on ${node}`);
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
   // The hidden node's own start (with ssl) comes on top of the evaluation.
-  const killer = setTimeout(() => child.kill('SIGKILL'), (timeoutSec + 20) * 1000);
-  const result = new Promise((resolve, reject) => {
-    child.on('error', (e) => {
-      clearTimeout(killer);
-      reject(new Error(`cannot run erl: ${e.message}`));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(killer);
-      const text = out.trim();
-      const m = /^\{ok,([\s\S]*)\}$/.exec(text);
-      if (code === 0 && m) resolve({ ok: true, value: m[1].trim(), text });
-      else resolve({ ok: false, value: undefined, text: `${text}${err ? ` ${err.trim()}` : ''} (exit ${code ?? signal})` });
-    });
-  });
-  return { child, result };
+  return { child, result: evalResult(child, 'erl', (timeoutSec + 20) * 1000) };
 }
 
 /**

@@ -136,20 +136,7 @@ async fn step_into_latency() -> Vec<f64> {
     let cluster = join(&nodes, ClusterOptions::default()).await;
     let link = cluster.link(&a).unwrap();
     agent::load_from_source(&link, "orbit_bench_dbg", include_str!("orbit_bench_dbg.erl")).await.unwrap();
-    let mut engine = IntEngine::with_cluster(
-        cluster,
-        AttachConfig {
-            seeds: vec![NodeName::parse(&a).unwrap()],
-            cookie: Cookie::new(nodes.cookie.clone()),
-            cluster: ClusterOptions::default(),
-            project_dir: Some(repo_root().join("fixtures/demo")),
-            source_map: SourceMap::default(),
-            interpret: vec![],
-            exclude: vec![],
-        },
-    )
-    .await
-    .expect("attach");
+    let mut engine = engine_on(cluster, &nodes).await;
     let remote = repo_root().join("fixtures/demo/lib/bank/remote.ex");
     let bps = engine.set_breakpoints(&remote, vec![LineBreakpoint { line: 16, ..Default::default() }]).await;
     assert!(bps[0].verified, "{bps:?}");

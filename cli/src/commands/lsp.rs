@@ -13,9 +13,19 @@ pub struct Args {
     /// A file holding the cookie.
     #[arg(long)]
     cookie_file: Option<String>,
+    /// Serve on stdio, which is what `orbit lsp` always does. Editors' LSP clients pass `--stdio` by
+    /// convention (vscode-languageclient with `TransportKind.stdio`), so it is accepted and changes nothing.
+    #[arg(long, hide = true)]
+    stdio: bool,
+    /// The editor's process id, which LSP clients may pass by convention (`--clientProcessId=PID`).
+    /// Accepted and not needed: on stdio the server ends when its input closes, which the editor's
+    /// exit does.
+    #[arg(long = "clientProcessId", value_name = "PID", hide = true)]
+    client_process_id: Option<u32>,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let _ = (args.stdio, args.client_process_id);
     let defaults = orbit_server::Settings {
         nodes: (!args.nodes.is_empty()).then_some(args.nodes),
         cookie: args.cookie,

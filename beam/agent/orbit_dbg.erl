@@ -14,6 +14,7 @@
 -module(orbit_dbg).
 
 -export([parse_expr/2]).
+-export([ensure_debugger_code/0, restore_code_path/0]).
 -export([ensure_server/0, server/0, attach/3, source_index/1, module_lines/1, beam_md5/1,
          load_into_server/2, interpret/2, uninterpret/1, interpreted_here/1,
          breakpoint/3, undefined_function/3, undefined_lambda/3,
@@ -27,8 +28,54 @@
 %% ---------------------------------------------------------------------------------------------
 %% The interpreter server
 
+%% OTP's debugger application (int, dbg_iserver, dbg_ieval…) made loadable on this node for the session
+%% when the node's code path lacks it: Elixir 1.15+ prunes a `mix run`/`iex -S mix` node's path to the
+%% applications its project lists, and a release has only those it includes. The application is taken
+%% from the node's own Erlang installation; restore_code_path/0 (run by cleanup/2) takes the path back.
+%% {error, {no_debugger, RootDir}} where the installation has none (a release with bundled ERTS).
+ensure_debugger_code() ->
+    case code:lib_dir(debugger) of
+        Dir when is_list(Dir) -> ok;
+        {error, _} ->
+            Found = filelib:wildcard(filename:join([code:root_dir(), "lib", "debugger-*", "ebin"])),
+            case lists:sort(fun newer_or_same/2, Found) of
+                [] -> {error, {no_debugger, unicode:characters_to_binary(code:root_dir())}};
+                [Ebin | _] ->
+                    case code:add_pathz(Ebin) of
+                        true ->
+                            persistent_term:put(orbit_dbg_added_path, Ebin),
+                            ok;
+                        Error -> {error, {no_debugger, Error}}
+                    end
+            end
+    end.
+
+%% debugger-5.10 before debugger-5.9.
+newer_or_same(A, B) -> version_of(A) >= version_of(B).
+
+version_of(Ebin) ->
+    "debugger-" ++ V = filename:basename(filename:dirname(Ebin)),
+    [case string:to_integer(P) of {N, _} when is_integer(N) -> N; _ -> 0 end || P <- string:split(V, ".", all)].
+
+%% Undoes ensure_debugger_code/0. Modules already loaded stay loaded (a meta process finishing its call
+%% still runs them); only the path the node had is restored.
+restore_code_path() ->
+    case persistent_term:get(orbit_dbg_added_path, undefined) of
+        undefined -> ok;
+        Ebin ->
+            _ = code:del_path(Ebin),
+            persistent_term:erase(orbit_dbg_added_path),
+            ok
+    end.
+
 %% The cluster's dbg_iserver (a global name); started on this node when there is none.
 ensure_server() ->
+    case ensure_debugger_code() of
+        ok -> ensure_server_here();
+        Error -> Error
+    end.
+
+ensure_server_here() ->
     case global:whereis_name(dbg_iserver) of
         Pid when is_pid(Pid) -> {ok, Pid};
         undefined ->
@@ -214,16 +261,17 @@ load_into_server(Server, Mod) ->
 %% does not see it yet (one that joined a moment ago), such a call would crash, so wait for it first.
 interpret(Mod, WantMD5) ->
     _ = code:ensure_loaded(Mod),
-    case beam_md5(Mod) of
-        undefined -> {error, not_loaded};
-        WantMD5 ->
+    case {beam_md5(Mod), ensure_debugger_code()} of
+        {_, {error, {no_debugger, _}} = NoDebugger} -> NoDebugger;
+        {undefined, _} -> {error, not_loaded};
+        {WantMD5, ok} ->
             case wait_server(100) of
                 true ->
                     _ = erts_debug:breakpoint({Mod, '_', '_'}, true),
                     ok;
                 false -> {error, no_server}
             end;
-        Other -> {error, {other_version, Other}}
+        {Other, ok} -> {error, {other_version, Other}}
     end.
 
 wait_server(0) -> false;
@@ -1446,6 +1494,7 @@ cleanup(Mods, Breaks) ->
                       S when is_pid(S), node(S) =:= node() -> server_cleanup(S, Mods, 30);
                       _ -> []
                   end,
+    restore_code_path(),
     case ServerNotes of
         [] -> ok;
         Notes -> {left, Notes}

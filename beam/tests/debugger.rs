@@ -3,12 +3,12 @@
 mod common;
 
 use beam::debugger::{Engine, EngineEvent, IntEngine, LineBreakpoint, Resume, StopReason};
-use orbit_test_harness::{repo_root, TestCluster};
+use orbit_test_harness::{demo_dir, TestCluster};
 use std::path::PathBuf;
 use std::time::Duration;
 
 fn account_ex() -> PathBuf {
-    repo_root().join("fixtures/demo/lib/bank/account.ex")
+    demo_dir().join("lib/bank/account.ex")
 }
 
 async fn attach(nodes: &TestCluster, seed: usize) -> IntEngine {
@@ -49,6 +49,10 @@ async fn breakpoint_on_another_node_stack_variables_step_and_cleanup() {
     let owner = owner_index(&nodes, "acc1");
     let caller = 1 - owner;
     // Attach through the node that does not own the account: the stop happens on the other one.
+    // Elixir 1.15+ prunes a `mix run` node's code path to the project's applications: OTP's debugger is
+    // then not loadable until Orbit makes it so for the session, and the path is as it was afterwards.
+    let debugger_path = |i: usize| nodes.eval(i, "code:lib_dir(debugger).").unwrap();
+    let paths_before: Vec<String> = (0..2).map(debugger_path).collect();
     let mut engine = attach(&nodes, caller).await;
     let bps = engine.set_breakpoints(&account_ex(), vec![LineBreakpoint { line: 74, ..Default::default() }]).await;
     assert!(bps[0].verified, "{bps:?}");
@@ -118,6 +122,8 @@ async fn breakpoint_on_another_node_stack_variables_step_and_cleanup() {
         let servers = nodes.eval(i, "{whereis(dbg_iserver), global:whereis_name(dbg_iserver)}.").unwrap();
         assert_eq!(servers.replace(' ', ""), "{undefined,undefined}", "no interpreter server on node {i}");
     }
+    let paths_after: Vec<String> = (0..2).map(debugger_path).collect();
+    assert_eq!(paths_after, paths_before, "each node's code path as it was before the session");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use beam::reload::{
     self, DriftFilter, DriftKind, ModuleVersion, NodeOutcome, OnNodeDown, Origin, ReloadError, ReloadOptions,
     ReloadOutcome, ReloadProgress,
 };
-use orbit_test_harness::{repo_root, unique_name, TestCluster};
+use orbit_test_harness::{demo_dir, unique_name, TestCluster};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -40,7 +40,7 @@ impl Drop for TempDir {
 }
 
 fn fixture_fees() -> PathBuf {
-    repo_root().join("fixtures/demo/lib/bank/fees.ex")
+    demo_dir().join("lib/bank/fees.ex")
 }
 
 /// fees.ex with `fee_for/1` of a positive amount returning `fee + extra`.

@@ -5,12 +5,12 @@
 mod common;
 
 use beam::debugger::{Engine, EngineEvent, IntEngine, LineBreakpoint};
-use orbit_test_harness::{repo_root, TestCluster};
+use orbit_test_harness::{demo_dir, TestCluster};
 use std::path::PathBuf;
 use std::time::Duration;
 
 fn fees_ex() -> PathBuf {
-    repo_root().join("fixtures/demo/lib/bank/fees.ex")
+    demo_dir().join("lib/bank/fees.ex")
 }
 
 async fn attach(nodes: &TestCluster, seed: usize) -> IntEngine {

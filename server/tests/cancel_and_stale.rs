@@ -9,7 +9,7 @@ use lsp_types::request::HoverRequest;
 use lsp_types::{
     HoverContents, HoverParams, NumberOrString, Position, TextDocumentIdentifier, TextDocumentPositionParams,
 };
-use orbit_test_harness::{repo_root, TestCluster};
+use orbit_test_harness::{demo_dir, TestCluster};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
@@ -77,7 +77,7 @@ fn stale_by_md5_cancellation_and_a_cluster_that_goes_away() {
     let ebin = proj.join("_build/dev/lib/bank/ebin");
     std::fs::create_dir_all(src.parent().unwrap()).unwrap();
     std::fs::create_dir_all(&ebin).unwrap();
-    let fixture = repo_root().join("fixtures/demo");
+    let fixture = demo_dir();
     let fees_text = std::fs::read_to_string(fixture.join("lib/bank/fees.ex")).unwrap();
     std::fs::write(&src, &fees_text).unwrap();
     let beam = ebin.join("Elixir.Bank.Fees.beam");

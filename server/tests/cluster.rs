@@ -10,7 +10,7 @@ use lsp_types::{
     CodeActionContext, CodeActionOrCommand, CodeActionParams, CodeLensParams, Diagnostic, ExecuteCommandParams,
     HoverContents, HoverParams, NumberOrString, Position, TextDocumentIdentifier, TextDocumentPositionParams,
 };
-use orbit_test_harness::{repo_root, TestCluster};
+use orbit_test_harness::{demo_dir, TestCluster};
 use serde_json::{json, Value};
 use std::time::Duration;
 use support::Client;
@@ -45,13 +45,13 @@ fn the_running_cluster_next_to_the_code() {
             "mailboxWarning": 200,
             "autoReloadOnSave": true,
         }),
-        Some(&repo_root().join("fixtures/demo")),
+        Some(&demo_dir()),
     );
     let connected = client.wait_for::<ShowMessage>(WAIT, |m| m.message.contains("connected")).expect("connects");
     assert!(connected.message.contains("connected to the cluster"), "{}", connected.message);
 
     // --- Drift: a different Bank.Fees on node 1 only. ---
-    let fees = repo_root().join("fixtures/demo/lib/bank/fees.ex");
+    let fees = demo_dir().join("lib/bank/fees.ex");
     let fees_text = std::fs::read_to_string(&fees).unwrap();
     let fees_uri = client.open(&fees, &fees_text);
     let variant = std::env::temp_dir().join(format!("orbit_lsp_fees_{}.ex", std::process::id()));
@@ -147,7 +147,7 @@ fn the_running_cluster_next_to_the_code() {
     // Stale code (by md5 against the project's _build) is tested in tests/cancel_and_stale.rs.
 
     // --- Hotspot: flood the mailbox on node 1. ---
-    let mailbox = repo_root().join("fixtures/demo/lib/bank/mailbox.ex");
+    let mailbox = demo_dir().join("lib/bank/mailbox.ex");
     let mailbox_text = std::fs::read_to_string(&mailbox).unwrap();
     let mailbox_uri = client.open(&mailbox, &mailbox_text);
     let clause_line =

@@ -5,7 +5,7 @@
 use beam::cluster::{Cluster, ClusterOptions};
 use beam::debugger::{AttachConfig, IntEngine, SourceMap};
 use beam::link::{Cookie, LinkOptions, NodeName};
-use orbit_test_harness::{repo_root, TestCluster};
+use orbit_test_harness::{demo_dir, TestCluster};
 use std::time::Duration;
 
 /// Short tick and discovery intervals, so tests notice changes quickly.
@@ -38,7 +38,7 @@ pub async fn attach_demo(nodes: &TestCluster, seed: usize) -> IntEngine {
         seeds: vec![NodeName::parse(nodes.name(seed)).unwrap()],
         cookie: Cookie::new(nodes.cookie.clone()),
         cluster: ClusterOptions::default(),
-        project_dir: Some(repo_root().join("fixtures/demo")),
+        project_dir: Some(demo_dir()),
         source_map: SourceMap::default(),
         interpret: vec![],
         exclude: vec![],

@@ -10,6 +10,10 @@
 //!
 //! Two kinds of node: bare `erl` nodes (start in well under a second; for link/RPC tests) and nodes of
 //! `fixtures/demo` (`elixir --sname … -S mix run --no-halt`; the fixture is compiled once per run).
+//!
+//! Which Erlang/OTP and Elixir the nodes run: the host's, or with `ORBIT_OTP=otp27|otp29` those of a
+//! Debian root that `scripts/otp-roots` makes (see [`OtpRoot`]); the nodes of such a root run its own
+//! copy of the fixture ([`demo_dir`]), since each OTP needs its own `_build`.
 
 use std::io::{Read, Write};
 use std::os::unix::process::CommandExt;
@@ -35,6 +39,62 @@ fn random_token(len: usize) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
     (0..len).map(|_| (b'a' + rng.random_range(0..26u8)) as char).collect()
+}
+
+/// A Debian root with another Erlang/OTP and Elixir (`scripts/otp-roots`), chosen with `ORBIT_OTP`.
+#[derive(Debug, Clone)]
+pub struct OtpRoot {
+    pub name: String,
+    pub dir: PathBuf,
+}
+
+impl OtpRoot {
+    /// `program` run inside the root, in `cwd` (a path that is the same inside and outside: the roots
+    /// have this checkout and /tmp mounted at their own paths). The process keeps its pid across `chroot`
+    /// and `env` (both exec), so it is owned and stopped by pid as any other.
+    pub fn command(&self, program: &str, cwd: &Path) -> Command {
+        let mut c = Command::new("chroot");
+        c.arg(&self.dir).arg("/usr/bin/env").arg("-C").arg(cwd).args(["HOME=/root", "LANG=C.UTF-8", program]);
+        c
+    }
+}
+
+/// The root the nodes run in (`ORBIT_OTP`), mounted; `None` for the host's own Erlang.
+pub fn otp_root() -> Option<OtpRoot> {
+    static ROOT: std::sync::OnceLock<Option<OtpRoot>> = std::sync::OnceLock::new();
+    ROOT.get_or_init(|| {
+        let name = std::env::var("ORBIT_OTP").ok().filter(|s| !s.is_empty() && s != "host")?;
+        let out = Command::new(repo_root().join("scripts/otp-roots"))
+            .args(["path", &name])
+            .output()
+            .expect("cannot run scripts/otp-roots");
+        assert!(out.status.success(), "scripts/otp-roots path {name}: {}", String::from_utf8_lossy(&out.stderr));
+        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        let mount = Command::new(repo_root().join("scripts/otp-roots")).args(["mount", &name]).output().expect("mount");
+        assert!(mount.status.success(), "scripts/otp-roots mount {name}: {}", String::from_utf8_lossy(&mount.stderr));
+        Some(OtpRoot { name, dir })
+    })
+    .clone()
+}
+
+/// The `fixtures/demo` the nodes run: the checkout's, or the root's own copy of it.
+pub fn demo_dir() -> PathBuf {
+    match otp_root() {
+        None => repo_root().join("fixtures/demo"),
+        Some(root) => repo_root().join("target/otp-fixtures").join(root.name).join("demo"),
+    }
+}
+
+/// A command running `program` on the Erlang the tests use (the host's, or the root's), in `cwd`.
+pub fn beam_command(program: &str, cwd: &Path) -> Command {
+    match otp_root() {
+        None => {
+            let mut c = Command::new(program);
+            c.current_dir(cwd);
+            c
+        }
+        Some(root) => root.command(program, cwd),
+    }
 }
 
 /// A unique short node name prefix for this test process.
@@ -219,7 +279,7 @@ impl TestCluster {
         let err = out.try_clone().expect("node log");
         let mut cmd = match self.kind {
             NodeKind::Erlang => {
-                let mut c = Command::new("erl");
+                let mut c = beam_command("erl", &std::env::temp_dir());
                 c.args(["-noshell", "-sname", &short, "-setcookie", &self.cookie]);
                 for d in &self.code_path {
                     c.arg("-pa").arg(d);
@@ -234,13 +294,12 @@ impl TestCluster {
                 c
             }
             NodeKind::Demo => {
-                let mut c = Command::new("elixir");
+                let mut c = beam_command("elixir", &demo_dir());
                 c.args(["--sname", &short, "--cookie", &self.cookie]);
                 if let Some(tls) = &self.tls {
                     c.arg("--erl").arg(format!("-proto_dist inet_tls -ssl_dist_optfile {}", tls.optfile.display()));
                 }
                 c.args(["-S", "mix", "run", "--no-halt", "--no-compile"]);
-                c.current_dir(repo_root().join("fixtures/demo"));
                 let others: Vec<&str> = peers.iter().map(|s| s.as_str()).filter(|p| *p != full_name).collect();
                 c.env("BANK_PEERS", others.join(","));
                 c.env("MIX_ENV", "dev");
@@ -630,9 +689,23 @@ fn parse_atom_list(s: &str) -> Vec<String> {
 }
 
 /// Compiles `fixtures/demo` once per machine state; concurrent test binaries serialise on a lock file.
+/// For a root (`ORBIT_OTP`), `scripts/otp-roots fixture` brings the root's copy up to date and compiles it.
 pub fn build_demo_fixture() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
+        if let Some(root) = otp_root() {
+            let out = Command::new(repo_root().join("scripts/otp-roots"))
+                .args(["fixture", &root.name])
+                .output()
+                .expect("cannot run scripts/otp-roots");
+            assert!(
+                out.status.success(),
+                "scripts/otp-roots fixture {} failed:\n{}",
+                root.name,
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return;
+        }
         let dir = repo_root().join("fixtures/demo");
         let lock_path = dir.join(".build.lock");
         let lock = std::fs::File::create(&lock_path).expect("fixture lock");

@@ -488,14 +488,15 @@ impl IntEngine {
             }
             condition = tuple(vec![atom("orbit_dbg_cond"), atom(format!("b{slot}"))]);
         }
-        let link = self.cluster.link(&self.server_node).ok_or("the interpreter's node is not connected")?;
+        let (server, server_node) = self.interpreter().map_err(|e| e.0)?;
+        let link = self.cluster.link(server_node).ok_or("the interpreter's node is not connected")?;
         for (module, line) in bp.points() {
             let request = tuple(vec![
                 atom("new_break"),
                 tuple(vec![atom(&module), int(line as i64)]),
                 list(vec![atom("active"), atom("enable"), atom("null"), condition.clone()]),
             ]);
-            match rpc::gen_call(&link, &self.server, request, CALL).await {
+            match rpc::gen_call(&link, server, request, CALL).await {
                 Ok(t) if is_atom(&t, "ok") => {}
                 Ok(t) if as_tuple(&t).is_some_and(|p| p.len() == 2 && is_atom(&p[1], "break_exists")) => {
                     return Err(format!("another breakpoint already holds at {}:{line}", module_display(&module)));
@@ -508,10 +509,10 @@ impl IntEngine {
     }
 
     async fn remove_from_server(&mut self, bp: &Bp) {
-        if let Some(link) = self.cluster.link(&self.server_node) {
+        if let Some((server, link)) = self.interpreter_link() {
             for (module, line) in bp.points() {
                 let point = tuple(vec![atom(&module), int(line as i64)]);
-                let _ = rpc::gen_cast(&link, &self.server, tuple(vec![atom("delete_break"), point]));
+                let _ = rpc::gen_cast(&link, server, tuple(vec![atom("delete_break"), point]));
             }
         }
         if let Some(slot) = bp.slot {

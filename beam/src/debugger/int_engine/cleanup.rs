@@ -48,8 +48,8 @@ impl IntEngine {
         for id in self.threads.ids() {
             self.detach_thread(id);
         }
-        if let Some(link) = self.cluster.link(&self.server_node) {
-            let _ = link.exit(&self.sub_pid, &self.server, atom("normal"));
+        if let Some((server, link)) = self.interpreter_link() {
+            let _ = link.exit(&self.sub_pid, server, atom("normal"));
         }
         let mut notes = Vec::new();
         let nodes: Vec<String> = self.cluster.up_nodes();

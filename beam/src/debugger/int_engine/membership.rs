@@ -75,7 +75,7 @@ impl IntEngine {
                     self.forget_crossings_of(id).await;
                     out.push(EngineEvent::ThreadExited { thread: id });
                 }
-                if node == self.server_node {
+                if self.server.as_ref().is_some_and(|s| s.node == node) {
                     out.push(EngineEvent::Terminated {
                         reason: format!("{node}, which ran OTP's interpreter server for this session, is gone"),
                     });

@@ -44,7 +44,7 @@ use self::modules::Modules;
 use self::render::StructFields;
 use self::step_into::StepInto;
 use self::threads::Threads;
-use self::util::{ok_value, output, pid_of, rpc_err, text};
+use self::util::{no_debugger_text, ok_value, output, pid_of, rpc_err, text};
 use super::breakpoints::LineBreakpoint;
 use super::sources::SourceMap;
 use super::{
@@ -91,15 +91,22 @@ pub enum Raw {
     Tick,
 }
 
+/// OTP's interpreter server (`dbg_iserver`) that this session uses.
+pub(super) struct InterpreterServer {
+    pub(super) pid: Pid,
+    pub(super) node: String,
+}
+
 /// The engine. See the module docs.
 pub struct IntEngine {
     cluster: Cluster,
     config: AttachConfig,
     /// The node evaluation without a frame runs on, and where modules are read and loaded first.
     entry: String,
-    /// OTP's interpreter server for this session, and its node.
-    server: Pid,
-    server_node: String,
+    /// OTP's interpreter server for this session; `None` where no node has OTP's debugger application
+    /// (then `no_interpreter` says why, and only tracepoints and what needs no interpreter work).
+    server: Option<InterpreterServer>,
+    no_interpreter: String,
     raw_tx: mpsc::UnboundedSender<Raw>,
     raw_rx: mpsc::UnboundedReceiver<Raw>,
     /// Where nodes send log points and crash reports.
@@ -152,23 +159,20 @@ impl IntEngine {
                 "Orbit's agent could not be installed on {entry}; the debugger needs it (is the `compiler` application available there?)"
             )));
         }
-        let reply = cluster.call(&entry, "orbit_dbg", "ensure_server", vec![], CALL).await.map_err(rpc_err)?;
-        let server = ok_value(&reply).and_then(|v| pid_of(&v[0])).ok_or_else(|| {
-            DebugError(format!(
-                "cannot start OTP's interpreter on {entry} ({}): install Debian's erlang-debugger package on the nodes",
-                text(&reply)
-            ))
-        })?;
-        let server_node = server.node.name.clone();
+        let (server, no_interpreter) = start_interpreter(&cluster, &entry).await?;
         let (raw_tx, raw_rx) = mpsc::unbounded_channel();
 
         // Subscribe to the interpreter's events from a pid linked to the server, so the server drops the
         // subscription by itself when Orbit goes away.
         let sub = cluster.open_mailbox();
         let sub_pid = sub.pid().clone();
-        let link = cluster.link(&server_node).ok_or_else(|| DebugError(format!("{server_node} is not connected")))?;
-        link.link_process(&sub_pid, &server).map_err(|e| DebugError(e.to_string()))?;
-        rpc::gen_cast(&link, &server, tuple(vec![atom("subscribe"), Term::from(sub_pid.clone())])).map_err(rpc_err)?;
+        if let Some(server) = &server {
+            let link =
+                cluster.link(&server.node).ok_or_else(|| DebugError(format!("{} is not connected", server.node)))?;
+            link.link_process(&sub_pid, &server.pid).map_err(|e| DebugError(e.to_string()))?;
+            rpc::gen_cast(&link, &server.pid, tuple(vec![atom("subscribe"), Term::from(sub_pid.clone())]))
+                .map_err(rpc_err)?;
+        }
 
         let events = cluster.open_mailbox();
         let events_pid = events.pid().clone();
@@ -205,7 +209,7 @@ impl IntEngine {
             config,
             entry,
             server,
-            server_node,
+            no_interpreter,
             raw_tx,
             raw_rx,
             events_pid,
@@ -222,6 +226,9 @@ impl IntEngine {
             pending_events: Vec::new(),
             ended: false,
         };
+        if !engine.no_interpreter.is_empty() {
+            engine.pending_events.push(output(format!("{}\n", engine.no_interpreter)));
+        }
         for node in engine.cluster.up_nodes() {
             let lines = engine.prepare_node(&node).await;
             for l in lines {
@@ -231,6 +238,20 @@ impl IntEngine {
         engine.refresh_index().await;
         engine.interpret_up_front().await;
         Ok(engine)
+    }
+
+    /// The interpreter server and its node, or why there is none.
+    pub(super) fn interpreter(&self) -> Result<(&Pid, &str), DebugError> {
+        match &self.server {
+            Some(s) => Ok((&s.pid, &s.node)),
+            None => Err(DebugError(self.no_interpreter.clone())),
+        }
+    }
+
+    /// The interpreter server and the link to its node, while it is connected.
+    pub(super) fn interpreter_link(&self) -> Option<(&Pid, crate::link::Link)> {
+        let s = self.server.as_ref()?;
+        Some((&s.pid, self.cluster.link(&s.node)?))
     }
 
     pub fn cluster(&self) -> &Cluster {
@@ -257,6 +278,39 @@ impl IntEngine {
             _ => Vec::new(),
         }
     }
+}
+
+/// Starts (or finds) the cluster's interpreter server: on `entry`, else on the first node whose Erlang
+/// installation has OTP's debugger application. Where none has it, the session goes on without one and
+/// the second value says so (every node's own reason in one sentence).
+async fn start_interpreter(cluster: &Cluster, entry: &str) -> Result<(Option<InterpreterServer>, String), DebugError> {
+    let mut candidates = vec![entry.to_string()];
+    candidates.extend(cluster.up_nodes().into_iter().filter(|n| n != entry));
+    let mut missing = Vec::new();
+    for node in candidates {
+        if cluster.session(&node).is_none() {
+            continue;
+        }
+        let reply = cluster.call(&node, "orbit_dbg", "ensure_server", vec![], CALL).await.map_err(rpc_err)?;
+        if let Some(pid) = ok_value(&reply).and_then(|v| pid_of(&v[0])) {
+            let node = pid.node.name.clone();
+            return Ok((Some(InterpreterServer { pid, node }), String::new()));
+        }
+        match as_tuple(&reply) {
+            Some([_, r]) if as_tuple(r).and_then(|x| x.first()).is_some_and(|x| is_atom(x, "no_debugger")) => {
+                missing.push(node)
+            }
+            _ => {
+                return Err(DebugError(format!(
+                    "cannot start OTP's interpreter on {node} ({}): check that the node's Erlang installation has \
+                     the debugger application (Debian: the erlang-debugger package)",
+                    text(&reply)
+                )))
+            }
+        }
+    }
+    let nodes = missing.join(", ");
+    Ok((None, no_debugger_text(&nodes, missing.len())))
 }
 
 /// Forwards a mailbox into the raw event channel until either end goes.

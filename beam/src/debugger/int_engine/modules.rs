@@ -1,7 +1,7 @@
 //! The modules Orbit debugs: which module comes from which file, each module's executable lines and
 //! functions, and interpreting modules node by node (also on nodes that join later).
 
-use super::util::{module_matches, ok_value, rpc_err, text};
+use super::util::{module_matches, no_debugger_text, ok_value, rpc_err, text};
 use super::{IntEngine, CALL};
 use crate::debugger::names::{function_display, module_display};
 use crate::debugger::sources::SourceIndex;
@@ -214,15 +214,10 @@ impl IntEngine {
         if let Some(g) = self.config.exclude.iter().find(|g| module_matches(g, module)) {
             return Err(DebugError(format!("{} is excluded from debugging by `exclude: {g}`", module_display(module))));
         }
+        let server = self.interpreter()?.0.clone();
         let load = self
             .cluster
-            .call(
-                &self.entry,
-                "orbit_dbg",
-                "load_into_server",
-                vec![Term::from(self.server.clone()), atom(module)],
-                CALL,
-            )
+            .call(&self.entry, "orbit_dbg", "load_into_server", vec![Term::from(server), atom(module)], CALL)
             .await
             .map_err(rpc_err)?;
         let md5 = match ok_value(&load) {
@@ -280,8 +275,14 @@ impl IntEngine {
                 Ok(t) => {
                     let why = match as_tuple(&t) {
                         Some([_, r]) if is_atom(r, "not_loaded") => "it is not loaded there".to_string(),
-                        Some([_, r]) if is_atom(r, "no_server") => {
-                            format!("it does not see OTP's interpreter server on {} (global names)", self.server_node)
+                        Some([_, r]) if is_atom(r, "no_server") => format!(
+                            "it does not see OTP's interpreter server on {} (global names)",
+                            self.server.as_ref().map_or("another node", |s| s.node.as_str())
+                        ),
+                        Some([_, r])
+                            if as_tuple(r).and_then(|x| x.first()).is_some_and(|x| is_atom(x, "no_debugger")) =>
+                        {
+                            format!("{}; tracepoints (log points) still hold there", no_debugger_text(&node, 1))
                         }
                         Some([_, r])
                             if as_tuple(r).and_then(|x| x.first()).is_some_and(|x| is_atom(x, "other_version")) =>

@@ -263,7 +263,8 @@ impl IntEngine {
         if !is_atom(&r, "ok") {
             return Err(format!("{}: {}", c.node, text(&r)));
         }
-        let link = self.cluster.link(&self.server_node).ok_or("the interpreter's node is not connected")?;
+        let (server, server_node) = self.interpreter().map_err(|e| e.0)?;
+        let link = self.cluster.link(server_node).ok_or("the interpreter's node is not connected")?;
         let condition = tuple(vec![atom("orbit_dbg_cond"), atom(format!("b{slot}"))]);
         for (m, l) in c.points.clone() {
             let request = tuple(vec![
@@ -271,7 +272,7 @@ impl IntEngine {
                 tuple(vec![atom(&m), int(l as i64)]),
                 list(vec![atom("active"), atom("enable"), atom("null"), condition.clone()]),
             ]);
-            match rpc::gen_call(&link, &self.server, request, CALL).await {
+            match rpc::gen_call(&link, server, request, CALL).await {
                 Ok(t) if is_atom(&t, "ok") => c.set.push((m, l)),
                 // A breakpoint of the user's holds there already: it stops the process as well.
                 Ok(t) if as_tuple(&t).is_some_and(|p| p.len() == 2 && is_atom(&p[1], "break_exists")) => {}
@@ -292,10 +293,10 @@ impl IntEngine {
     }
 
     async fn remove_trap(&mut self, node: &str, slot: Option<u32>, set: &[(String, u32)]) {
-        if let Some(link) = self.cluster.link(&self.server_node) {
+        if let Some((server, link)) = self.interpreter_link() {
             for (m, l) in set {
                 let point = tuple(vec![atom(m), int(*l as i64)]);
-                let _ = rpc::gen_cast(&link, &self.server, tuple(vec![atom("delete_break"), point]));
+                let _ = rpc::gen_cast(&link, server, tuple(vec![atom("delete_break"), point]));
             }
         }
         if let Some(slot) = slot {
@@ -470,7 +471,8 @@ impl IntEngine {
         let md5 = match self.modules.server_md5(module) {
             Some(md5) => md5,
             None => {
-                let args = vec![Term::from(self.server.clone()), atom(module)];
+                let server = self.interpreter().map_err(|e| e.0)?.0.clone();
+                let args = vec![Term::from(server), atom(module)];
                 let load = self.cluster.call(node, "orbit_dbg", "load_into_server", args, CALL).await;
                 match load.as_ref().ok().and_then(ok_value) {
                     Some([md5]) => {

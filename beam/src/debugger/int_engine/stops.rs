@@ -238,10 +238,11 @@ impl IntEngine {
     /// The interpreter server's events: a process at a break (attach to it), a process that exited.
     pub(super) async fn on_server_event(&mut self, d: Delivery) -> Vec<EngineEvent> {
         match d {
-            Delivery::Exit { from, reason } if from == self.server => {
+            Delivery::Exit { from, reason } if self.server.as_ref().is_some_and(|s| s.pid == from) => {
                 let why = crate::term::render_erlang(&reason, &Limits::default());
+                let node = from.node.name.clone();
                 return vec![EngineEvent::Terminated {
-                    reason: format!("OTP's interpreter server on {} stopped ({why})", self.server_node),
+                    reason: format!("OTP's interpreter server on {node} stopped ({why})"),
                 }];
             }
             Delivery::Message { body, .. } => {

@@ -169,7 +169,10 @@ impl IntEngine {
     /// signal from that pid alone). Done by `orbit_dbg:attach/3` on the server's node, which first checks
     /// that the server still knows the process: attaching to one it does not know crashes the server.
     pub(super) async fn attach_thread(&mut self, id: i64) -> Result<(), DebugError> {
-        let server = self.server.clone();
+        let (server, server_node) = {
+            let (s, n) = self.interpreter()?;
+            (s.clone(), n.to_string())
+        };
         let Some(thread) = self.threads.get(id) else { return Ok(()) };
         if thread.attach_pid.is_some() {
             return Ok(());
@@ -184,13 +187,7 @@ impl IntEngine {
         }
         let reply = self
             .cluster
-            .call(
-                &self.server_node,
-                "orbit_dbg",
-                "attach",
-                vec![Term::from(server), Term::from(att), Term::from(pid)],
-                CALL,
-            )
+            .call(&server_node, "orbit_dbg", "attach", vec![Term::from(server), Term::from(att), Term::from(pid)], CALL)
             .await;
         match reply {
             Ok(r) => {
@@ -221,10 +218,10 @@ impl IntEngine {
 
     /// Ends the attachment: the server takes the exit signal as a detach; the process itself goes on.
     pub(super) fn detach_thread(&mut self, id: i64) {
-        let link = self.cluster.link(&self.server_node);
+        let interpreter = self.interpreter_link().map(|(s, l)| (s.clone(), l));
         if let Some(t) = self.threads.get_mut(id) {
-            if let (Some(att), Some(link)) = (t.attach_pid.take(), link) {
-                let _ = link.exit(&att, &self.server, atom("normal"));
+            if let (Some(att), Some((server, link))) = (t.attach_pid.take(), interpreter) {
+                let _ = link.exit(&att, &server, atom("normal"));
             }
             if let Some(f) = t.forwarder.take() {
                 f.abort();

@@ -6,6 +6,19 @@ use crate::rpc::RpcError;
 use crate::term::{as_str, as_tuple, atom, int, is_atom, Limits};
 use eetf::{Pid, Term};
 
+/// What a user must know where a node's Erlang installation has no OTP debugger application (a release
+/// with bundled ERTS that does not include it): what works, what does not, and the two ways to get it.
+pub(super) fn no_debugger_text(nodes: &str, count: usize) -> String {
+    let (has, it) = if count == 1 { ("has", "its") } else { ("have", "their") };
+    format!(
+        "{nodes} {has} no OTP debugger application in {it} Erlang installation (a release with bundled ERTS \
+         includes only the applications it lists), so line breakpoints cannot stop there; tracepoints (log \
+         points), threads, pause, evaluate, processes, trace and reload still work. To stop there, add \
+         `:debugger` to the release's applications (`applications: [debugger: :load]` in mix.exs) or run \
+         the node on OTP 28+ with `+D` for native breakpoints"
+    )
+}
+
 pub(super) fn rpc_err(e: RpcError) -> DebugError {
     DebugError(e.to_string())
 }

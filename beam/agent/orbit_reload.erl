@@ -104,7 +104,7 @@ compile_elixir(Source, File) ->
     try
         'Elixir.Code':put_compiler_option(ignore_module_conflict, true),
         Quoted = 'Elixir.Code':'string_to_quoted!'(Source, [{file, File}]),
-        case 'Elixir.Code':compile_quoted(no_autoload(Quoted), File) of
+        case compile_quoted_unloaded(Quoted, File) of
             [] -> {error, [{File, 0, <<"the file defines no module">>}], []};
             Pairs -> {ok, [{M, B, md5_of(B)} || {M, B} <- Pairs], []}
         end
@@ -115,6 +115,55 @@ compile_elixir(Source, File) ->
             {error, [{File, 0, text(io_lib:format("~p: ~p", [Class, Reason]))}], []}
     after
         'Elixir.Code':put_compiler_option(ignore_module_conflict, Conflict)
+    end.
+
+%% Code.compile_quoted/2 without loading what it compiles. Up to Elixir 1.18 `@compile {:autoload, false}`
+%% is enough; Elixir 1.20 loads every module compiled without a destination whatever that attribute says,
+%% unless the compiler has a destination whose force-load flag is off (as Mix's compiler sets it, in the
+%% compiling process's dictionary). A probe module tells, once per node, which of the two this Elixir does.
+compile_quoted_unloaded(Quoted, File) ->
+    case needs_unforced_destination() of
+        false -> 'Elixir.Code':compile_quoted(no_autoload(Quoted), File);
+        true -> with_unforced_destination(fun() -> 'Elixir.Code':compile_quoted(no_autoload(Quoted), File) end)
+    end.
+
+with_unforced_destination(Fun) ->
+    Previous = get(elixir_compiler_dest),
+    put(elixir_compiler_dest, {unicode:characters_to_binary(tmp_root()), false}),
+    try Fun()
+    after
+        case Previous of
+            undefined -> erase(elixir_compiler_dest);
+            _ -> put(elixir_compiler_dest, Previous)
+        end
+    end.
+
+needs_unforced_destination() ->
+    case persistent_term:get(orbit_reload_unforced_destination, unknown) of
+        unknown ->
+            Loads = probe_loads(fun(Q) -> 'Elixir.Code':compile_quoted(no_autoload(Q), <<"orbit_probe.ex">>) end),
+            Works = Loads andalso not probe_loads(fun(Q) ->
+                with_unforced_destination(fun() -> 'Elixir.Code':compile_quoted(no_autoload(Q), <<"orbit_probe.ex">>) end)
+            end),
+            %% Where neither way avoids loading, reloads still work (the commit loads the same binary on
+            %% every node); only the compiling node runs the new code a moment early.
+            persistent_term:put(orbit_reload_unforced_destination, Works),
+            Works;
+        Known -> Known
+    end.
+
+%% Compiles an empty probe module with Compile; true if that loaded it (then it is unloaded again).
+probe_loads(Compile) ->
+    Mod = 'Elixir.OrbitReloadProbe',
+    Quoted = {defmodule, [{line, 1}], [{'__aliases__', [{line, 1}], ['OrbitReloadProbe']}, [{do, nil}]]},
+    _ = (catch Compile(Quoted)),
+    case code:is_loaded(Mod) of
+        false -> false;
+        _ ->
+            _ = code:purge(Mod),
+            _ = code:delete(Mod),
+            _ = code:purge(Mod),
+            true
     end.
 
 %% Adds `@compile {:autoload, false}` to every defmodule, so that compiling does not load the module on

@@ -102,7 +102,8 @@ async fn listing_inspecting_and_killing_on_the_demo_cluster() {
     assert!(info.otp);
     assert_eq!(info.initial_call.as_ref().unwrap().elixir(), "Bank.Account.init/1");
     let top = &info.stacktrace[0];
-    assert_eq!(top.function.elixir(), ":gen_server.loop/7");
+    // gen_server:loop/7 up to OTP 26, loop/5 from OTP 27 on.
+    assert!(top.function.elixir().starts_with(":gen_server.loop/"), "{}", top.function.elixir());
     assert_eq!(top.file.as_deref(), Some("gen_server.erl"));
     assert!(top.line.unwrap() > 0);
     let Fetched::Value { value: state, .. } = &info.state else { panic!("no state: {:?}", info.state) };
@@ -182,7 +183,9 @@ async fn bad_pids_patterns_and_nodes_give_clear_errors() {
 
     let e = processes::list(&cluster, &ProcessQuery { name: Some("Bank.(".into()), ..query() }, T).await.unwrap_err();
     assert!(matches!(e, ProcessError::BadPattern { .. }), "{e:?}");
-    assert_eq!(e.to_string(), "bad name pattern \"Bank.(\": missing ) at position 6");
+    // The node's regex library words it: "missing )" (PCRE, OTP ≤ 27), "missing closing parenthesis" (PCRE2).
+    let text = e.to_string();
+    assert!(text.starts_with("bad name pattern \"Bank.(\": missing ") && text.ends_with(" at position 6"), "{text}");
     let e = processes::list(&cluster, &ProcessQuery { module: Some("[".into()), ..query() }, T).await.unwrap_err();
     assert!(e.to_string().starts_with("bad module pattern \"[\""), "{e}");
     let e =

@@ -73,7 +73,8 @@ fn processes_lists_filters_pages_and_rejects_bad_input() {
 
     let out = orbit(&nodes, &["processes", "--name", "("]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("bad name pattern \"(\": missing ) at position 1"), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("bad name pattern \"(\": missing ") && err.contains(" at position 1"), "{err}");
     let out = orbit(&nodes, &["processes", "--on", "nope@nowhere"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("nope@nowhere is not a node of this cluster (known: "), "{}", stderr(&out));
@@ -96,7 +97,7 @@ fn inspect_shows_a_process_its_graph_and_kills_with_a_reason() {
     let text = stdout(&out);
     assert!(out.status.success(), "{text}{}", stderr(&out));
     assert!(text.starts_with("#PID<0.") && text.contains(&format!(" on {node} (:application_controller)")), "{text}");
-    assert!(text.contains("Stacktrace:\n  :gen_server.loop/7 (gen_server.erl:"), "{text}");
+    assert!(text.contains("Stacktrace:\n  :gen_server.loop/") && text.contains(" (gen_server.erl:"), "{text}");
     assert!(text.contains("State:\n  {:state,"), "{text}");
 
     let v = json(&orbit(&nodes, &["inspect", &node, ":code_server", "--json"]));

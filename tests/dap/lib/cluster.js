@@ -25,6 +25,9 @@
 // expressions are evaluated from a short-lived hidden `erl` node with the same optfile (tlsCall).
 //
 // Environment:
+//   ORBIT_OTP              otp27 | otp29: the nodes run the Erlang/OTP and Elixir of that Debian root
+//                          (scripts/otp-roots), on the root's own copy of fixtures/demo (its own _build),
+//                          as `chroot ROOT env -C DIR elixir …`, the same pid as a node on the host
 //   ORBIT_TEST_JOIN_SECS   how long a node may take to start and join (default 90)
 //   ORBIT_TEST_KEEP_LOGS   1 to keep the node logs (in $TMPDIR/orbit-dap-nodes/<tag>) after a pass
 
@@ -37,7 +40,29 @@ const crypto = require('node:crypto');
 const { own } = require('./owned');
 
 const REPO_ROOT = path.resolve(__dirname, '../../..');
-const DEMO_DIR = path.join(REPO_ROOT, 'fixtures/demo');
+const OTP_ROOT_NAME = process.env.ORBIT_OTP && process.env.ORBIT_OTP !== 'host' ? process.env.ORBIT_OTP : '';
+const OTP_ROOTS = path.join(REPO_ROOT, 'scripts/otp-roots');
+const DEMO_DIR = OTP_ROOT_NAME
+  ? path.join(REPO_ROOT, 'target/otp-fixtures', OTP_ROOT_NAME, 'demo')
+  : path.join(REPO_ROOT, 'fixtures/demo');
+
+/** The directory of the OTP root the nodes run in (mounted), or '' for the host's Erlang. */
+let otpRootDir;
+function otpRoot() {
+  if (!OTP_ROOT_NAME) return '';
+  if (otpRootDir === undefined) {
+    otpRootDir = execFileSync(OTP_ROOTS, ['path', OTP_ROOT_NAME], { encoding: 'utf8' }).trim();
+    execFileSync(OTP_ROOTS, ['mount', OTP_ROOT_NAME], { stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+  return otpRootDir;
+}
+
+/** argv that runs `program args…` on the tests' Erlang (the host's, or inside the OTP root) in `cwd`. */
+function beamArgv(program, args, cwd) {
+  const root = otpRoot();
+  if (!root) return [program, ...args];
+  return ['chroot', root, '/usr/bin/env', '-C', cwd, 'HOME=/root', 'LANG=C.UTF-8', program, ...args];
+}
 const JOIN_SECS = Number(process.env.ORBIT_TEST_JOIN_SECS) || 90;
 
 let counter = 0;
@@ -56,6 +81,15 @@ let compiled = false;
 /** `mix compile` of fixtures/demo, once per test process, under the fixture's lock file. */
 function compileFixture() {
   if (compiled) return;
+  if (OTP_ROOT_NAME) {
+    try {
+      execFileSync(OTP_ROOTS, ['fixture', OTP_ROOT_NAME], { stdio: ['ignore', 'pipe', 'pipe'], timeout: 600000 });
+    } catch (e) {
+      throw new Error(`scripts/otp-roots fixture ${OTP_ROOT_NAME} failed: ${e.message}\n${e.stderr || ''}`);
+    }
+    compiled = true;
+    return;
+  }
   try {
     execFileSync('flock', [path.join(DEMO_DIR, '.build.lock'), 'mix', 'compile'], {
       cwd: DEMO_DIR,
@@ -225,7 +259,8 @@ class Cluster {
     const log = path.join(this.logDir, `${short}.log`);
     const fd = fs.openSync(log, 'w');
     const tls = this.tls ? ['--erl', `-proto_dist inet_tls -ssl_dist_optfile ${this.tls.optfile}`] : [];
-    const args = ['--pdeathsig', 'KILL', 'elixir', '--sname', short, '--cookie', this.cookie, ...tls, '-S', 'mix', 'run', '--no-halt', '--no-compile'];
+    const elixir = ['--sname', short, '--cookie', this.cookie, ...tls, '-S', 'mix', 'run', '--no-halt', '--no-compile'];
+    const args = ['--pdeathsig', 'KILL', ...beamArgv('elixir', elixir, DEMO_DIR)];
     const child = spawn('setpriv', args, {
       cwd: DEMO_DIR,
       env: { ...process.env, MIX_ENV: 'dev', BANK_PEERS: peers.filter((p) => p !== name).join(',') },
@@ -366,4 +401,4 @@ async function startCluster(n, options = {}) {
   return new Cluster(n, options).start();
 }
 
-module.exports = { Cluster, startCluster, compileFixture, erlCall, tlsCall, tlsFiles, shortHost, randomToken, sleep, REPO_ROOT, DEMO_DIR };
+module.exports = { beamArgv, OTP_ROOT_NAME, Cluster, startCluster, compileFixture, erlCall, tlsCall, tlsFiles, shortHost, randomToken, sleep, REPO_ROOT, DEMO_DIR };

@@ -97,6 +97,15 @@ pub fn beam_command(program: &str, cwd: &Path) -> Command {
     }
 }
 
+/// The OTP release (`"25"`, `"29"`) of the Erlang the test nodes run.
+pub fn otp_release() -> String {
+    let out = beam_command("erl", &std::env::temp_dir())
+        .args(["-noshell", "-eval", "io:format(\"~s\", [erlang:system_info(otp_release)]), halt()."])
+        .output()
+        .expect("cannot run erl");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// A unique short node name prefix for this test process.
 pub fn unique_name(tag: &str) -> String {
     format!("{tag}_{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed), random_token(4))

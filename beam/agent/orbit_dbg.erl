@@ -15,7 +15,7 @@
 
 -export([parse_expr/2]).
 -export([ensure_debugger_code/0, restore_code_path/0]).
--export([ensure_server/0, server/0, attach/3, source_index/1, module_lines/1, beam_md5/1,
+-export([ensure_server/0, server/0, attach/3, source_index/1, module_lines/1, module_lines/2, beam_md5/1,
          load_into_server/2, interpret/2, uninterpret/1, interpreted_here/1,
          breakpoint/3, undefined_function/3, undefined_lambda/3,
          start_keeper/2, stop_keeper/0, keeper_loop/1,
@@ -166,7 +166,18 @@ beam_source(Path) ->
 %% line of each clause's body: {ok, #{lines => [Line], functions => [{Name, Arity, FirstLine, LastLine}],
 %% clauses => [{Name, Arity, [FirstBodyLine]}], source => Bin}}.
 module_lines(Mod) ->
-    case abstract_code(Mod) of
+    lines_of(Mod, abstract_code(Mod)).
+
+%% The same, from a binary of Mod that Orbit sends: the project's own build of it, where the node's copy has
+%% no debug info (a release strips it by default) and so no lines to read.
+module_lines(Mod, Bin) ->
+    lines_of(Mod, case beam_lib:chunks(Bin, [abstract_code]) of
+                      {ok, {Mod, [{abstract_code, {raw_abstract_v1, Forms}}]}} -> {ok, Forms, Bin};
+                      _ -> {error, no_debug_info}
+                  end).
+
+lines_of(Mod, Code) ->
+    case Code of
         {ok, Forms, _Bin} ->
             Funs = [{N, A, lists:min(Ls), lists:max(Ls)}
                     || {function, Anno, N, A, Cs} <- Forms,

@@ -19,7 +19,10 @@ local bin, repo = env("ORBIT_BIN"), env("ORBIT_REPO")
 local nodes = vim.split(env("ORBIT_LSP_NODES"), ",")
 local cookie_file = env("ORBIT_LSP_COOKIE_FILE")
 local kill_pid, kill_node = env("ORBIT_LSP_KILL_PID"), env("ORBIT_LSP_KILL_NODE")
-local demo = repo .. "/fixtures/demo"
+-- The nodes' fixture: the checkout's, or an OTP root's own copy of it (ORBIT_OTP, scripts/otp-roots).
+local otp = os.getenv("ORBIT_OTP")
+local demo = (otp and otp ~= "" and otp ~= "host") and (repo .. "/target/otp-fixtures/" .. otp .. "/demo")
+  or (repo .. "/fixtures/demo")
 local cookie = vim.fn.readfile(cookie_file)[1]
 
 local passed, failed = 0, 0

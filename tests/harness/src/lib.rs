@@ -118,6 +118,10 @@ pub enum NodeKind {
     Erlang,
     /// The `fixtures/demo` bank application under Elixir.
     Demo,
+    /// The same application as a `mix release` (MIX_ENV=prod, bundled ERTS, beams stripped of debug info,
+    /// no OTP debugger application), started with its own script: `bin/bank start` with `RELEASE_NODE`,
+    /// `RELEASE_COOKIE` and `RELEASE_DISTRIBUTION=sname`.
+    Release,
 }
 
 /// One started node.
@@ -195,6 +199,13 @@ impl TestCluster {
     pub fn demo(n: usize) -> TestCluster {
         build_demo_fixture();
         Self::start(NodeKind::Demo, n)
+    }
+
+    /// Starts `n` nodes of the `mix release` of `fixtures/demo` (built once) and waits until they are joined
+    /// and the bank is up.
+    pub fn demo_release(n: usize) -> TestCluster {
+        build_demo_release();
+        Self::start(NodeKind::Release, n)
     }
 
     /// Like [`demo`](Self::demo), with distribution over TLS (`-proto_dist inet_tls`): a CA and one node
@@ -314,6 +325,16 @@ impl TestCluster {
                 c.env("MIX_ENV", "dev");
                 c
             }
+            NodeKind::Release => {
+                let mut c = beam_command("bin/bank", &demo_release_dir());
+                c.arg("start");
+                let others: Vec<&str> = peers.iter().map(|s| s.as_str()).filter(|p| *p != full_name).collect();
+                c.env("BANK_PEERS", others.join(","));
+                c.env("RELEASE_NODE", &short);
+                c.env("RELEASE_DISTRIBUTION", "sname");
+                c.env("RELEASE_COOKIE", &self.cookie);
+                c
+            }
         };
         cmd.stdin(Stdio::null()).stdout(out).stderr(err);
         // The node dies with the test thread that started it, even if the test runner is SIGKILLed.
@@ -386,7 +407,7 @@ impl TestCluster {
         loop {
             let ready = match self.kind {
                 NodeKind::Erlang => self.try_nodes_seen_by(i).is_some_and(|n| n.len() >= want),
-                NodeKind::Demo => {
+                NodeKind::Demo | NodeKind::Release => {
                     self.try_nodes_seen_by(i).is_some_and(|n| n.len() >= want)
                         && self.eval(i, "is_pid(whereis('Elixir.Bank.Ledger')).").as_deref() == Ok("true")
                 }
@@ -695,6 +716,36 @@ fn parse_atom_list(s: &str) -> Vec<String> {
         .map(|a| a.trim().trim_matches('\'').to_string())
         .filter(|a| !a.is_empty())
         .collect()
+}
+
+/// Where the release of `fixtures/demo` is (`mix release` puts it under `_build/prod/rel/bank`).
+pub fn demo_release_dir() -> PathBuf {
+    demo_dir().join("_build/prod/rel/bank")
+}
+
+/// Builds the `mix release` of `fixtures/demo` (MIX_ENV=prod) once per test process, under the fixture's
+/// lock file, on the Erlang the tests use.
+pub fn build_demo_release() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        build_demo_fixture();
+        let dir = demo_dir();
+        let lock = std::fs::File::create(dir.join(".release.lock")).expect("release lock");
+        unsafe { libc::flock(std::os::unix::io::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX) };
+        let out = beam_command("mix", &dir)
+            .args(["release", "--overwrite", "--quiet"])
+            .env("MIX_ENV", "prod")
+            .output()
+            .expect("cannot run mix");
+        unsafe { libc::flock(std::os::unix::io::AsRawFd::as_raw_fd(&lock), libc::LOCK_UN) };
+        assert!(
+            out.status.success(),
+            "mix release failed in {}:\n{}{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
 }
 
 /// Compiles `fixtures/demo` once per machine state; concurrent test binaries serialise on a lock file.

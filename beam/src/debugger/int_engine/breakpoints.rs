@@ -381,6 +381,10 @@ impl IntEngine {
 
     /// Resolves and installs one breakpoint; on failure it stays unverified with the reason.
     pub(super) async fn install(&mut self, mut bp: Bp, modules: &[String]) -> Bp {
+        if let Err(e) = self.interpreter() {
+            bp.message = Some(e.0);
+            return bp;
+        }
         // The module whose code spans the line (nested modules share a file), else the first with code after it.
         let mut candidates = Vec::new();
         for m in modules {

@@ -106,6 +106,15 @@ impl IntEngine {
                 }
             }
         }
+        // A release's beams are stripped of their compile info, so its nodes name no source: take the
+        // project's own build for the modules no node named.
+        if let Some(dir) = &self.config.project_dir {
+            for (module, source) in project_sources(dir) {
+                if index.path_of(&module).is_none() {
+                    index.insert(module, self.local_path(&source));
+                }
+            }
+        }
         self.modules.index = index;
     }
 
@@ -146,8 +155,13 @@ impl IntEngine {
         let mut last_err = None;
         let mut nodes = vec![self.entry.clone()];
         nodes.extend(self.cluster.up_nodes().into_iter().filter(|n| *n != self.entry));
-        for node in nodes {
-            let r = match self.cluster.call(&node, "orbit_dbg", "module_lines", vec![atom(module)], CALL).await {
+        let mut asks: Vec<(String, Vec<Term>)> = nodes.into_iter().map(|n| (n, vec![atom(module)])).collect();
+        // Last, the project's own build of it, read on the entry node: a release's beams have no debug info.
+        if let Some(bin) = self.config.project_dir.as_deref().and_then(|d| project_beam(d, module)) {
+            asks.push((self.entry.clone(), vec![atom(module), Term::Binary(bin.into())]));
+        }
+        for (node, args) in asks {
+            let r = match self.cluster.call(&node, "orbit_dbg", "module_lines", args, CALL).await {
                 Ok(r) => r,
                 Err(e) => {
                     last_err = Some(e.to_string());
@@ -298,4 +312,33 @@ impl IntEngine {
         }
         notes
     }
+}
+
+/// The project's own build of `module` (`_build/<env>/lib/<app>/ebin/<module>.beam`), the newest if several.
+fn project_beam(project: &Path, module: &str) -> Option<Vec<u8>> {
+    let read = |p: PathBuf| std::fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path());
+    let file = format!("{module}.beam");
+    let newest = read(project.join("_build"))
+        .flat_map(|env| read(env.join("lib")).map(|app| app.join("ebin").join(&file)).collect::<Vec<_>>())
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max()?;
+    std::fs::read(newest.1).ok()
+}
+
+/// (module, source) of every beam under the project's `_build/<env>/lib/<app>/ebin` that records its source.
+fn project_sources(project: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let read = |p: PathBuf| std::fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path());
+    for env in read(project.join("_build")) {
+        for app in read(env.join("lib")) {
+            for beam in read(app.join("ebin")).filter(|p| p.extension().is_some_and(|e| e == "beam")) {
+                let Some(module) = beam.file_stem().and_then(|s| s.to_str()) else { continue };
+                let Ok(bytes) = std::fs::read(&beam) else { continue };
+                if let Some(source) = crate::reload::beam_source(&bytes) {
+                    out.push((module.to_string(), source));
+                }
+            }
+        }
+    }
+    out
 }

@@ -14,6 +14,8 @@
 %% Sessions loop through fully qualified calls, and wake at least once a second, so that a newer agent
 %% takes over running sessions soon after it is loaded.
 -module(orbit_agent).
+%% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
+-compile(nowarn_deprecated_catch).
 
 -export([start_session/2, stop_session/1, register_cleanup/3, unregister_cleanup/2,
          cleanups/1, ping/1, session_init/2, session_loop/1,

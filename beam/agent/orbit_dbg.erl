@@ -12,6 +12,8 @@
 %%   non-interpreted processes (undone by the runtime when the keeper exits), watches the Orbit node.
 %% - cleanup/2: the clean-up contract: breakpoints removed, paused processes resumed, modules native again.
 -module(orbit_dbg).
+%% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
+-compile(nowarn_deprecated_catch).
 
 -export([parse_expr/2]).
 -export([ensure_debugger_code/0, restore_code_path/0]).
@@ -22,7 +24,7 @@
          set_condition/2, clear_conditions/1, condition/2, step/2, step_landed/2,
          stack/1, caller/1, call_target/3, scope/3, children/4, eval/5, pure/2, set_variable/5, forget/1, stored/1,
          struct_fields/1, process_scope/1, suspend/1, resume/1, resume_all/0, current_stack/1, pause/1,
-         install_crash_forwarder/1, remove_crash_forwarder/0, log/2,
+         install_crash_forwarder/1, remove_crash_forwarder/0, log/2, crash_filter/2,
          cleanup/2, snapshot_here/0, take/1, shrink/2, limits/0]).
 
 %% ---------------------------------------------------------------------------------------------
@@ -692,14 +694,34 @@ log_part({expr, Parsed}, #{lang := Lang}, Bs) ->
 
 %% Evaluates a parsed expression with raw interpreter bindings; {ok, Value} | {error, Message}.
 eval_parsed({elixir, Quoted}, Bs) ->
-    try 'Elixir.Code':eval_quoted(Quoted, elixir_binding(Bs)) of
-        {V, _} -> {ok, V}
-    catch C:R:St -> {error, format_exception(elixir, C, R, St)}
+    Eval = fun() ->
+                   try 'Elixir.Code':eval_quoted(Quoted, elixir_binding(Bs)) of
+                       {V, _} -> {ok, V}
+                   catch C:R:St -> {raised, C, R, St}
+                   end
+           end,
+    case with_diagnostics(Eval) of
+        {{ok, V}, _} -> {ok, V};
+        {{raised, C, R, St}, Diagnostics} -> {error, compile_diagnostic(Diagnostics, format_exception(elixir, C, R, St))}
     end;
 eval_parsed({erlang, Exprs}, Bs) ->
     try erl_eval:exprs(Exprs, erlang_binding(Bs)) of
         {value, V, _} -> {ok, V}
     catch C:R:St -> {error, format_exception(erlang, C, R, St)}
+    end.
+
+%% Elixir 1.15+ reports what stops an expression from compiling (an undefined variable…) as diagnostics,
+%% and the exception only says "cannot compile file (errors have been logged)": capture them (not logged).
+with_diagnostics(Fun) ->
+    case erlang:function_exported('Elixir.Code', with_diagnostics, 2) of
+        true -> 'Elixir.Code':with_diagnostics([{log, false}], Fun);
+        false -> {Fun(), []}
+    end.
+
+compile_diagnostic(Diagnostics, Banner) ->
+    case [M || #{severity := error, message := M} <- Diagnostics, is_binary(M)] of
+        [Message | _] -> strip_nofile(Message);
+        [] -> Banner
     end.
 
 %% An exception as the language of the frame prints it: Elixir's banner (`** (ArithmeticError) bad
@@ -1426,13 +1448,25 @@ current_stack(Pid) ->
 %% ---------------------------------------------------------------------------------------------
 %% Crash reports from any process on this node, forwarded to Orbit
 
+%% A primary filter, first of all: Elixir 1.15+ installs a primary filter of its own (its translator) that
+%% stops OTP's crash reports (domain [otp, sasl]) before any handler sees them unless `handle_sasl_reports`
+%% is on. Orbit's filter only looks: it always answers `ignore`, so the node logs exactly as before.
 install_crash_forwarder(Dest) ->
     _ = logger:remove_handler(orbit_crash_forwarder),
-    logger:add_handler(orbit_crash_forwarder, orbit_dbg, #{level => error, config => #{dest => Dest}}).
+    Filters = maps:get(filters, logger:get_primary_config(), []),
+    Mine = {orbit_crash_forwarder, {fun orbit_dbg:crash_filter/2, Dest}},
+    logger:update_primary_config(#{filters => [Mine | lists:keydelete(orbit_crash_forwarder, 1, Filters)]}).
 
 remove_crash_forwarder() ->
     _ = logger:remove_handler(orbit_crash_forwarder),
+    _ = logger:remove_primary_filter(orbit_crash_forwarder),
     ok.
+
+%% logger primary filter callback
+crash_filter(#{level := Level} = Event, Dest) when Level =:= error; Level =:= critical; Level =:= alert; Level =:= emergency ->
+    catch log(Event, #{config => #{dest => Dest}}),
+    ignore;
+crash_filter(_, _) -> ignore.
 
 %% logger handler callback
 log(#{msg := Msg, meta := Meta} = Event, #{config := #{dest := Dest}}) ->

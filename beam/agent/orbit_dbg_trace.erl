@@ -30,6 +30,8 @@
 %%
 %% Installed from source: no macros, no includes; the tracer loops through fully qualified calls.
 -module(orbit_dbg_trace).
+%% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
+-compile(nowarn_deprecated_catch).
 
 %% erlang:now/0: the stamps of meta trace messages come from the same clock (see the rate limit).
 -compile({nowarn_deprecated_function, [{erlang, now, 0}]}).

@@ -6,6 +6,8 @@
 %% start_sampler/1 starts one that holds it on for as long as Orbit watches (it stops with its clean-up,
 %% or by itself when Orbit's node goes away, and the flag goes off with it).
 -module(orbit_health).
+%% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
+-compile(nowarn_deprecated_catch).
 
 -export([snapshot/0, sample/1, start_sampler/1, stop_sampler/1, sampler_init/1, sampler_loop/1]).
 

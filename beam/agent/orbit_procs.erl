@@ -6,6 +6,8 @@
 %%
 %% Installed from source text by Orbit: no macros, no includes, no records from headers.
 -module(orbit_procs).
+%% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
+-compile(nowarn_deprecated_catch).
 
 -export([list/1, summary/1, info/2, kill/3, neighbours/1, sup_tree/2, resolve/1, native_top/2]).
 

@@ -12,6 +12,8 @@
 %% Orbit installs this from source text (no preprocessor: no macros, no includes). Long-lived processes
 %% loop through fully qualified calls and wake at least once a second, so a newer agent takes over.
 -module(orbit_reload).
+%% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
+-compile(nowarn_deprecated_catch).
 
 -export([compile/3, has_elixir/0, prepare/2, commit/1, rollback/1, finish/1, loaded_md5s/1, versions/1,
          stage_init/4, stage_loop/1, store_init/1, store_loop/0, store_drop/0]).

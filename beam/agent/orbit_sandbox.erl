@@ -25,6 +25,8 @@
 %% supervisors and the registry's gen_server (so no -behaviour attributes); every callback is called
 %% fully qualified by OTP, so a newer version of this module takes over at once.
 -module(orbit_sandbox).
+%% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
+-compile(nowarn_deprecated_catch).
 
 -export([ensure_started/0, create/3, destroy/1, list/0, migrate/3, failover/2, failover/3, forget/1,
          freeze/3, thaw/1, stop_local/1, local_info/1, plan_failover/3]).

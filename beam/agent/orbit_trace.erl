@@ -434,12 +434,17 @@ free_for(Owner) ->
             end
     end.
 
-%% Another tool (dbg, recon_trace, …) tracing new processes would clash with Orbit's flags.
+%% Another tool (dbg, recon_trace, …) tracing new processes would clash with Orbit's flags; so would an
+%% Orbit profile on a node without trace sessions (its profiler is then the tracer of every process).
 no_foreign_tracer(Ours) ->
     case erlang:trace_info(new_processes, tracer) of
         {tracer, []} -> ok;
         {tracer, Ours} -> ok;
-        {tracer, Other} -> {error, {other_tracer, Other}}
+        {tracer, Other} ->
+            case whereis(orbit_profiler) of
+                Other -> {error, orbit_profile_running};
+                _ -> {error, {other_tracer, Other}}
+            end
     end.
 
 bad_match_spec([]) ->

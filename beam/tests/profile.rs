@@ -262,6 +262,13 @@ async fn refusals_change_nothing() {
     let other = join(&nodes, 1).await;
     let e = err(profile::start(&other, fees()).await);
     assert!(matches!(e, ProfileError::Busy { .. }), "{e}");
+    // And on OTP ≤ 26 a trace is refused while a profile runs (it would clobber the profile's flags).
+    if !sessions(&nodes) {
+        let call = beam::trace::CallTrace::parse("Bank.Fees.compound/3").unwrap();
+        let spec = beam::trace::TraceSpec::calls(vec![call], beam::trace::Limit::Count(10));
+        let e = beam::trace::start(&cluster, spec).await.map(|_| ()).unwrap_err();
+        assert!(matches!(e, beam::trace::TraceError::ProfileRunning { .. }), "{e}");
+    }
     let _ = run.stop().await;
     for i in 0..2 {
         eventually_clean(&nodes, i).await;

@@ -296,3 +296,53 @@ async fn refusals_change_nothing() {
     other.disconnect().await;
     cluster.disconnect().await;
 }
+
+/// Console text the engine produces within `ms`, or until `done` holds for what came so far.
+async fn output_until(engine: &mut beam::debugger::IntEngine, ms: u64, done: impl Fn(&str) -> bool) -> String {
+    use beam::debugger::{Engine, EngineEvent};
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    while !done(&text) {
+        let Ok(Some(raw)) = tokio::time::timeout_at(deadline, engine.next_raw()).await else { break };
+        for e in engine.handle_raw(raw).await {
+            if let EngineEvent::Output { text: t, .. } = e {
+                text.push_str(&t);
+            }
+        }
+    }
+    text
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_debug_console_profiles_and_prints_the_table_and_ending_the_session_ends_a_profile() {
+    use beam::debugger::Engine;
+    let nodes = TestCluster::demo(3);
+    let helper = join(&nodes, 0).await;
+    load(&helper, 60_000).await;
+    let mut engine = common::attach_demo(&nodes, 0).await;
+
+    let answer = engine.evaluate("/profile Bank.Fees 2s", None).await.expect("the profile starts");
+    assert!(answer.value.starts_with("profiling Bank.Fees on 3 node(s) for 2 s"), "{}", answer.value);
+    let text = output_until(&mut engine, 30_000, |t| t.contains("function(s) called on")).await;
+    assert!(text.contains("profile of Bank.Fees, 3 node(s)"), "{text}");
+    let first = text.lines().find(|l| l.starts_with("Bank.Fees.")).unwrap_or_default();
+    assert!(first.starts_with("Bank.Fees.fee_for/1 "), "{text}");
+    for n in nodes.names() {
+        assert!(first.contains(&n), "{n}: {text}");
+    }
+    for i in 0..3 {
+        eventually_clean(&nodes, i).await;
+    }
+    assert!(engine.evaluate("/profile", None).await.unwrap_err().0.starts_with("usage: /profile"));
+
+    // A profile still running when the session ends is ended on every node.
+    engine.evaluate("/profile Bank.Fees 60s", None).await.expect("the profile starts");
+    for i in 0..3 {
+        assert_ne!(profile_state(&nodes, i), CLEAN);
+    }
+    engine.end().await;
+    for i in 0..3 {
+        eventually_clean(&nodes, i).await;
+    }
+    helper.disconnect().await;
+}

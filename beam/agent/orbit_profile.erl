@@ -8,8 +8,9 @@
 %%     processes with that flag), never on itself. On OTP 27+ all of that lives in a trace session of its
 %%     own (trace:session_create/3), which nothing else on the node sees or clobbers; on older nodes in
 %%     the node's one legacy session, where it refuses to start beside another tracer or profile;
-%%   - samples, every sample_ms, the stacks of at most sample_max processes that are running or
-%%     runnable (erlang:process_info(P, current_stacktrace)), folded into counts, bounded in size;
+%%   - samples, every sample_ms, the next sample_max processes of a sweep over the node's processes, and
+%%     takes the stacks of those running or runnable (erlang:process_info(P, current_stacktrace)), folded
+%%     into counts, bounded in size;
 %%   - ends the window itself at duration_ms, whatever Orbit does: reads the counters, removes every
 %%     pattern and flag it set (destroys its session), and keeps the result for Orbit to collect
 %%     (linger_ms at most), then exits;
@@ -274,7 +275,7 @@ holder_init({Caller, Ref}, Spec) ->
                     erlang:monitor_node(Owner, true),
                     try setup(Spec, Modules) of
                         State ->
-                            Caller ! {Ref, {ok, maps:with([modules, functions, call_memory, session], State)}},
+                            Caller ! {Ref, {ok, maps:with([modules, functions, call_memory, session, sample_ms], State)}},
                             erlang:send_after(maps:get(duration_ms, Spec), self(), orbit_profile_deadline),
                             case maps:get(sample, State) of
                                 none -> ok;
@@ -364,7 +365,7 @@ setup(Spec, Modules) ->
       deadline => erlang:monotonic_time(millisecond) + maps:get(duration_ms, Spec),
       linger_ms => maps:get(linger_ms, Spec, 60000),
       sample => Sample,
-      sample_ms => max(1, maps:get(sample_ms, Spec, 10)),
+      sample_ms => sample_ms(maps:get(sample_ms, Spec, default), Session),
       sample_max => max(1, maps:get(sample_max, Spec, 50)),
       max_stacks => maps:get(max_stacks, Spec, 10000),
       stacks => #{},
@@ -372,8 +373,14 @@ setup(Spec, Modules) ->
       samples => 0,
       ticks => 0,
       other_stacks => 0,
-      offset => 0,
+      sweep => [],
       sample_us => 0}.
+
+%% The sampling interval asked for, or this node's default: every 10 ms, every 50 ms on OTP 27+ (where
+%% asking a process on the CPU for its status or stack costs it more).
+sample_ms(default, true) -> 50;
+sample_ms(default, false) -> 10;
+sample_ms(Ms, _) when is_integer(Ms) -> max(1, Ms).
 
 try_pattern(F) ->
     try F() catch error:_ -> error end.
@@ -458,6 +465,7 @@ finish(State) ->
                              stacks => stacks_out(State),
                              samples => maps:get(samples, State),
                              ticks => maps:get(ticks, State),
+                             sample_ms => maps:get(sample_ms, State),
                              other_stacks => maps:get(other_stacks, State),
                              sample_us => maps:get(sample_us, State),
                              otp_release => list_to_binary(erlang:system_info(otp_release))}}.
@@ -522,31 +530,30 @@ unpattern_legacy(M) ->
 %% ---------------------------------------------------------------------------------------------------
 %% Sampling
 
-%% One tick: the stacks of at most sample_max processes on the CPU (running or runnable), starting at a
-%% rotating offset so that no process is favoured when there are more.
+%% One tick: looks at the next sample_max processes of the node (a sweep over all of them, taken afresh
+%% when it ends, so every process gets its turn and none is favoured) and takes the stacks of those on the
+%% CPU (running or runnable). The work per tick is bounded whatever the number of processes; what is
+%% counted is still in proportion to the time each spends on the CPU.
 tick(#{running := false} = State) ->
     State;
 tick(State) ->
     T0 = erlang:monotonic_time(microsecond),
-    #{sample_max := Max, offset := Offset, sample := Mode, modules := Modules} = State,
-    Self = self(),
-    Procs = erlang:processes(),
-    N = length(Procs),
-    {Tail, Head} = lists:split(case N of 0 -> 0; _ -> Offset rem N end, Procs),
-    State1 = sample(Tail ++ Head, Self, Max, Mode, Modules, State),
-    T1 = erlang:monotonic_time(microsecond),
-    Elapsed = T1 - T0,
+    #{sample_max := Max, sample := Mode, modules := Modules} = State,
+    Sweep = case maps:get(sweep, State, []) of
+                [] -> erlang:processes() -- [self()];
+                Left -> Left
+            end,
+    {Now, Later} = case length(Sweep) > Max of
+                       true -> lists:split(Max, Sweep);
+                       false -> {Sweep, []}
+                   end,
+    State1 = lists:foldl(fun(P, St) -> sample(P, Mode, Modules, St) end, State, Now),
+    Elapsed = erlang:monotonic_time(microsecond) - T0,
     erlang:send_after(maps:get(sample_ms, State1), self(), orbit_profile_tick),
-    State1#{ticks := maps:get(ticks, State1) + 1, offset := Offset + Max,
+    State1#{ticks := maps:get(ticks, State1) + 1, sweep => Later,
             sample_us := maps:get(sample_us, State1) + Elapsed}.
 
-sample([], _Self, _Left, _Mode, _Modules, State) ->
-    State;
-sample(_Procs, _Self, 0, _Mode, _Modules, State) ->
-    State;
-sample([P | Rest], Self, Left, Mode, Modules, State) when P =:= Self ->
-    sample(Rest, Self, Left, Mode, Modules, State);
-sample([P | Rest], Self, Left, Mode, Modules, State) ->
+sample(P, Mode, Modules, State) ->
     case erlang:process_info(P, status) of
         {status, S} when S =:= running; S =:= runnable; S =:= garbage_collecting ->
             case erlang:process_info(P, current_stacktrace) of
@@ -557,14 +564,14 @@ sample([P | Rest], Self, Left, Mode, Modules, State) ->
                                _ -> true
                            end,
                     case Keep of
-                        true -> sample(Rest, Self, Left - 1, Mode, Modules, add_stack(Frames, State));
-                        false -> sample(Rest, Self, Left - 1, Mode, Modules, State)
+                        true -> add_stack(Frames, State);
+                        false -> State
                     end;
                 _ ->
-                    sample(Rest, Self, Left, Mode, Modules, State)
+                    State
             end;
         _ ->
-            sample(Rest, Self, Left, Mode, Modules, State)
+            State
     end.
 
 arity(A) when is_list(A) -> length(A);

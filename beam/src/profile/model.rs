@@ -94,6 +94,8 @@ pub struct NodeProfile {
     pub stacks: Vec<(Vec<Mfa>, u64)>,
     pub samples: u64,
     pub ticks: u64,
+    /// How often it sampled stacks.
+    pub sample_ms: u64,
     /// Samples of stacks past the node's bound on distinct stacks (counted, not kept).
     pub other_stacks: u64,
     /// What went wrong reading the counters, if anything (the patterns were removed all the same).

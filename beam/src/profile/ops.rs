@@ -175,7 +175,7 @@ pub async fn start(cluster: &Cluster, spec: ProfileSpec) -> Result<ProfileRun, P
     let timeout = cluster.call_timeout();
     let mailbox = cluster.open_mailbox();
     let exclude: Vec<&str> = crate::agent::MODULES.iter().map(|m| m.name).collect();
-    let sample_ms = spec.sample_interval.as_millis().clamp(1, 10_000) as u64;
+    let sample_ms = spec.sample_interval.map(|d| d.as_millis().clamp(1, 10_000) as u64);
     let spec_term = wire::spec_term(
         mailbox.pid(),
         cluster.local_name(),

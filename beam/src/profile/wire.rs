@@ -15,7 +15,7 @@ pub(super) fn spec_term(
     duration_ms: u64,
     memory: bool,
     sampling: Sampling,
-    sample_ms: u64,
+    sample_ms: Option<u64>,
     sample_max: u32,
     exclude: &[&str],
 ) -> Term {
@@ -39,7 +39,7 @@ pub(super) fn spec_term(
         (atom("duration_ms"), int(duration_ms as i64)),
         (atom("memory"), atom(if memory { "true" } else { "false" })),
         (atom("sample"), atom(sample)),
-        (atom("sample_ms"), int(sample_ms as i64)),
+        (atom("sample_ms"), sample_ms.map(|ms| int(ms as i64)).unwrap_or_else(|| atom("default"))),
         (atom("sample_max"), int(i64::from(sample_max))),
         (atom("exclude"), list(exclude.iter().map(atom).collect())),
     ])
@@ -80,6 +80,8 @@ pub struct NodeStart {
     pub call_memory: bool,
     /// In a trace session of its own (OTP 27+).
     pub session: bool,
+    /// How often the node samples stacks.
+    pub sample_ms: u64,
 }
 
 pub(super) fn decode_start(info: &Term) -> NodeStart {
@@ -88,6 +90,7 @@ pub(super) fn decode_start(info: &Term) -> NodeStart {
         functions: map_get_atom(info, "functions").and_then(as_integer).unwrap_or(0).max(0) as u64,
         call_memory: map_get_atom(info, "call_memory").and_then(as_atom) == Some("true"),
         session: map_get_atom(info, "session").and_then(as_atom) == Some("true"),
+        sample_ms: map_get_atom(info, "sample_ms").and_then(as_integer).unwrap_or(0).max(0) as u64,
     }
 }
 
@@ -138,6 +141,7 @@ pub(super) fn decode_result(node: &str, r: &Term) -> Option<NodeProfile> {
         stacks,
         samples: count(map_get_atom(r, "samples")),
         ticks: count(map_get_atom(r, "ticks")),
+        sample_ms: count(map_get_atom(r, "sample_ms")),
         other_stacks: count(map_get_atom(r, "other_stacks")),
         error: map_get_atom(r, "error").and_then(as_str).map(str::to_string),
     })

@@ -31,9 +31,9 @@ pub struct Args {
     /// profiled modules (`profiled`), or none (`off`).
     #[arg(long, value_enum, default_value_t = SampleArg::All)]
     sample: SampleArg,
-    /// How often each node samples stacks.
-    #[arg(long, default_value = "10ms", value_parser = profile::parse_duration, value_name = "DURATION")]
-    sample_interval: Duration,
+    /// How often each node samples stacks; default every 10 ms, every 50 ms on OTP 27+ nodes.
+    #[arg(long, value_parser = profile::parse_duration, value_name = "DURATION")]
+    sample_interval: Option<Duration>,
     /// At most this many stacks per node per sample.
     #[arg(long, default_value_t = profile::DEFAULT_SAMPLE_MAX, value_name = "N")]
     sample_max: u32,
@@ -83,7 +83,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         if memory > 0 { format!(", memory on {memory} node(s)") } else { String::new() },
         match spec.sampling {
             Sampling::Off => String::new(),
-            _ => format!(", stacks every {} ms", spec.sample_interval.as_millis()),
+            _ => {
+                let mut every: Vec<u64> = run.nodes().values().map(|s| s.sample_ms).collect();
+                every.sort_unstable();
+                every.dedup();
+                let every: Vec<String> = every.iter().map(|ms| ms.to_string()).collect();
+                format!(", stacks every {} ms", every.join("/"))
+            }
         }
     );
     for (node, s) in run.nodes() {
@@ -143,7 +149,7 @@ fn spec(args: &Args) -> anyhow::Result<ProfileSpec> {
         SampleArg::Profiled => Sampling::Profiled,
         SampleArg::Off => Sampling::Off,
     };
-    spec.sample_interval = args.sample_interval.max(Duration::from_millis(1));
+    spec.sample_interval = args.sample_interval.map(|d| d.max(Duration::from_millis(1)));
     spec.sample_max = args.sample_max;
     Ok(spec)
 }

@@ -553,22 +553,20 @@ tick(State) ->
     State1#{ticks := maps:get(ticks, State1) + 1, sweep => Later,
             sample_us := maps:get(sample_us, State1) + Elapsed}.
 
+%% One request per process, status and stack together: a process on the CPU answers a request when it
+%% next handles its signals, which costs it more the more requests it gets (markedly on OTP 27+), so it
+%% gets one, not two; the stack of a waiting process is read and dropped.
 sample(P, Mode, Modules, State) ->
-    case erlang:process_info(P, status) of
-        {status, S} when S =:= running; S =:= runnable; S =:= garbage_collecting ->
-            case erlang:process_info(P, current_stacktrace) of
-                {current_stacktrace, Stack} ->
-                    Frames = lists:reverse([{M, F, arity(A)} || {M, F, A, _} <- Stack]),
-                    Keep = case Mode of
-                               profiled -> lists:any(fun({M, _, _}) -> lists:member(M, Modules) end, Frames);
-                               _ -> true
-                           end,
-                    case Keep of
-                        true -> add_stack(Frames, State);
-                        false -> State
-                    end;
-                _ ->
-                    State
+    case erlang:process_info(P, [status, current_stacktrace]) of
+        [{status, S}, {current_stacktrace, Stack}] when S =:= running; S =:= runnable; S =:= garbage_collecting ->
+            Frames = lists:reverse([{M, F, arity(A)} || {M, F, A, _} <- Stack]),
+            Keep = case Mode of
+                       profiled -> lists:any(fun({M, _, _}) -> lists:member(M, Modules) end, Frames);
+                       _ -> true
+                   end,
+            case Keep of
+                true -> add_stack(Frames, State);
+                false -> State
             end;
         _ ->
             State

@@ -366,7 +366,7 @@ setup(Spec, Modules) ->
       linger_ms => maps:get(linger_ms, Spec, 60000),
       sample => Sample,
       sample_ms => sample_ms(maps:get(sample_ms, Spec, default), Session),
-      sample_max => max(1, maps:get(sample_max, Spec, 50)),
+      sample_max => max(1, maps:get(sample_max, Spec, 200)),
       max_stacks => maps:get(max_stacks, Spec, 10000),
       stacks => #{},
       nstacks => 0,

@@ -8,7 +8,7 @@
 //!    - an Orbit profile with `call_time` on the workload's module (and `call_memory` where the OTP has
 //!      it), stacks sampled at the default rate;
 //!    - an Orbit profile of a module the workload never calls, so the workload pays only for the
-//!      sampler at its default rate (every 10 ms, 50 ms on OTP 27+; at most 50 processes a tick);
+//!      sampler at its default rate (every 10 ms, 50 ms on OTP 27+; 200 processes looked at a tick);
 //!    - OTP's own profiler run on each node itself around the round: `tprof` (call_time) on OTP 27+,
 //!      `eprof` before.
 //! 2. Scale: a profile of 10 and 20 nodes (`ORBIT_BENCH_PROFILE_SIZES`, default `10,20`): the time from

@@ -29,7 +29,7 @@ load(Deadline) ->
     case erlang:monotonic_time(millisecond) > Deadline of
         true -> ok;
         false ->
-            burst(300),
+            burst(3000),
             timer:sleep(1),
             profiletest_helper:load(Deadline)
     end.

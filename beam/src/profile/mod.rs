@@ -41,8 +41,9 @@ pub const DEFAULT_SAMPLE_INTERVAL: Duration = Duration::from_millis(10);
 /// … and on OTP 27+, where asking a process on the CPU for its status or stack costs that process more
 /// (measured: every 10 ms slowed a CPU-bound process by 9–35% on OTP 29, against ~1% on OTP 25).
 pub const DEFAULT_SAMPLE_INTERVAL_OTP27: Duration = Duration::from_millis(50);
-/// How many processes a node samples at most per tick, by default.
-pub const DEFAULT_SAMPLE_MAX: u32 = 50;
+/// How many processes a node looks at per tick, by default (the stacks of those on the CPU are taken):
+/// every process of most nodes, a bounded part of the sweep on big ones.
+pub const DEFAULT_SAMPLE_MAX: u32 = 200;
 
 /// What to profile.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -66,6 +66,9 @@ enum SampleArg {
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let spec = spec(&args)?;
+    // Listening from now on: a Ctrl-C while the profile starts ends it as soon as it has started (the
+    // default action would kill orbit and leave the nodes to their own clean-up).
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let cluster = args.connect.connect_for(beam::agent::Group::Profiler.into()).await?;
     let run = match profile::start(&cluster, spec.clone()).await {
         Ok(r) => r,
@@ -103,7 +106,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let deadline = run.deadline();
     let early = tokio::select! {
         _ = tokio::time::sleep_until(deadline) => false,
-        _ = tokio::signal::ctrl_c() => true,
+        _ = interrupt.recv() => true,
     };
     if early {
         eprintln!("orbit: ending the profile early…");

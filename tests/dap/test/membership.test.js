@@ -19,7 +19,9 @@ test('a node that joins mid-session gets the breakpoints', { timeout: TEST_TIMEO
   const id = await openAccountOn(cluster, added, 100, 'late');
   const stopped = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
   const call = depositFrom(cluster, 0, id, 9);
-  const ev = await stopped;
+  const ev = await stopped.catch((e) => {
+    throw new Error(`${e.message}\n--- console ---\n${output.text()}`);
+  });
   assert.match(ev.body.text, new RegExp(newcomer), 'stopped on the node that joined');
   const { frame, vars } = await topFrame(dap, ev.body.threadId);
   assert.equal(frame.line, 74);

@@ -355,6 +355,7 @@ impl Engine for IntEngine {
             Raw::Note(_) => Vec::new(),
             Raw::Tick => {
                 let mut events = self.expire_crossings().await;
+                events.extend(self.retry_not_loaded().await.into_iter().map(|l| output(format!("{l}\n"))));
                 events.extend(self.retry_pending_breakpoints().await);
                 events
             }

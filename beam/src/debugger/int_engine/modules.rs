@@ -26,6 +26,9 @@ pub(super) struct ModuleLines {
 struct Interpreted {
     md5: Term,
     nodes: BTreeSet<String>,
+    /// Up nodes that could not load the module yet (a node that joined while it was still starting:
+    /// its application's code path comes a moment after its distribution). Tried again on every tick.
+    not_loaded: BTreeSet<String>,
 }
 
 /// What the engine knows of the cluster's modules.
@@ -245,8 +248,8 @@ impl IntEngine {
                 )))
             }
         };
-        let mut state = Interpreted { md5: md5.clone(), nodes: BTreeSet::new() };
-        let notes = self.interpret_on_nodes(module, &md5, &self.cluster.up_nodes(), &mut state.nodes).await;
+        let mut state = Interpreted { md5: md5.clone(), nodes: BTreeSet::new(), not_loaded: BTreeSet::new() };
+        let notes = self.interpret_on_nodes(module, &md5, &self.cluster.up_nodes(), &mut state).await;
         self.modules.interpreted.insert(module.to_string(), state);
         self.register_cleanup_everywhere().await;
         Ok(notes)
@@ -260,13 +263,43 @@ impl IntEngine {
             self.modules.interpreted.iter().map(|(m, s)| (m.clone(), s.md5.clone())).collect();
         let node = node.to_string();
         for (m, md5) in &mods {
-            let mut done = BTreeSet::new();
+            let mut done = Interpreted { md5: md5.clone(), nodes: BTreeSet::new(), not_loaded: BTreeSet::new() };
             lines.extend(self.interpret_on_nodes(m, md5, std::slice::from_ref(&node), &mut done).await);
             if let Some(s) = self.modules.interpreted.get_mut(m) {
-                s.nodes.extend(done);
+                s.nodes.extend(done.nodes);
+                s.not_loaded.extend(done.not_loaded);
             }
         }
         (mods.len(), lines)
+    }
+
+    /// Interprets again, on the nodes that could not load them before, the modules Orbit interprets.
+    /// Returns console lines for the nodes where they now hold.
+    pub(super) async fn retry_not_loaded(&mut self) -> Vec<String> {
+        let up: BTreeSet<String> = self.cluster.up_nodes().into_iter().collect();
+        let wanted: Vec<(String, Term, Vec<String>)> = self
+            .modules
+            .interpreted
+            .iter_mut()
+            .filter_map(|(m, s)| {
+                s.not_loaded.retain(|n| up.contains(n));
+                (!s.not_loaded.is_empty()).then(|| (m.clone(), s.md5.clone(), s.not_loaded.iter().cloned().collect()))
+            })
+            .collect();
+        let mut lines = Vec::new();
+        for (m, md5, nodes) in wanted {
+            let mut done = Interpreted { md5: md5.clone(), nodes: BTreeSet::new(), not_loaded: BTreeSet::new() };
+            // Notes repeat what was said the first time; only success is news.
+            let _ = self.interpret_on_nodes(&m, &md5, &nodes, &mut done).await;
+            if let Some(s) = self.modules.interpreted.get_mut(&m) {
+                for node in &done.nodes {
+                    s.not_loaded.remove(node);
+                    lines.push(format!("{node}: breakpoints in {} now hold there too", module_display(&m)));
+                }
+                s.nodes.extend(done.nodes);
+            }
+        }
+        lines
     }
 
     async fn interpret_on_nodes(
@@ -274,7 +307,7 @@ impl IntEngine {
         module: &str,
         md5: &Term,
         nodes: &[String],
-        done: &mut BTreeSet<String>,
+        state: &mut Interpreted,
     ) -> Vec<String> {
         let answers = futures::future::join_all(nodes.iter().map(|n| async move {
             (n.clone(), self.cluster.call(n, "orbit_dbg", "interpret", vec![atom(module), md5.clone()], CALL).await)
@@ -284,11 +317,14 @@ impl IntEngine {
         for (node, answer) in answers {
             match answer {
                 Ok(t) if is_atom(&t, "ok") => {
-                    done.insert(node);
+                    state.nodes.insert(node);
                 }
                 Ok(t) => {
                     let why = match as_tuple(&t) {
-                        Some([_, r]) if is_atom(r, "not_loaded") => "it is not loaded there".to_string(),
+                        Some([_, r]) if is_atom(r, "not_loaded") => {
+                            state.not_loaded.insert(node.clone());
+                            "it cannot be loaded there yet; tried again every 2 s".to_string()
+                        }
                         Some([_, r]) if is_atom(r, "no_server") => format!(
                             "it does not see OTP's interpreter server on {} (global names)",
                             self.server.as_ref().map_or("another node", |s| s.node.as_str())

@@ -18,7 +18,7 @@
 -export([parse_expr/2]).
 -export([ensure_debugger_code/0, restore_code_path/0]).
 -export([ensure_server/0, server/0, attach/3, source_index/1, module_lines/1, module_lines/2, beam_md5/1,
-         load_into_server/2, interpret/2, uninterpret/1, interpreted_here/1,
+         load_into_server/2, interpret/2, interpret_when_loadable/2, watch_loop/5, uninterpret/1, interpreted_here/1,
          breakpoint/3, undefined_function/3, undefined_lambda/3,
          start_keeper/2, stop_keeper/0, keeper_loop/1,
          set_condition/2, clear_conditions/1, condition/2, step/2, step_landed/2,
@@ -287,6 +287,24 @@ interpret(Mod, WantMD5) ->
         {Other, ok} -> {error, {other_version, Other}}
     end.
 
+%% Interprets Mod here as soon as it can be loaded: a node that joined while it was starting gets its
+%% application's code path a moment after its distribution, and its application may call Mod at once.
+%% A watcher owned by the keeper tries every 10 ms (up to 2 minutes) and tells the session's event
+%% process {orbit_dbg_interpreted, Node, Mod, Result}; the clean-up stops the watchers first.
+interpret_when_loadable(Mod, WantMD5) ->
+    keeper_call({watch, Mod, WantMD5}).
+
+watch_loop(Mod, WantMD5, Events, Keeper, N) ->
+    case is_process_alive(Keeper) of
+        false -> ok;
+        true ->
+            case code:ensure_loaded(Mod) of
+                {module, Mod} -> Events ! {orbit_dbg_interpreted, node(), Mod, interpret(Mod, WantMD5)};
+                _ when N =< 0 -> Events ! {orbit_dbg_interpreted, node(), Mod, {error, not_loaded}};
+                _ -> timer:sleep(10), orbit_dbg:watch_loop(Mod, WantMD5, Events, Keeper, N - 1)
+            end
+    end.
+
 wait_server(0) -> false;
 wait_server(N) ->
     case server() of
@@ -369,12 +387,24 @@ keeper_call(Pid, Request) ->
 keeper_loop(#{orbit := Orbit, suspended := Sus} = S) ->
     receive
         {nodedown, Orbit} ->
+            [exit(W, kill) || W <- maps:get(watchers, S, [])],
             %% Exiting undoes every suspension this process made.
             exit(normal);
         {orbit_dbg, From, Ref, stop} ->
+            [exit(W, kill) || W <- maps:get(watchers, S, [])],
             resume_list(Sus),
             From ! {Ref, ok},
             exit(normal);
+        {orbit_dbg, From, Ref, {watch, Mod, WantMD5}} ->
+            Keeper = self(),
+            Events = maps:get(events, S),
+            W = spawn(fun() -> orbit_dbg:watch_loop(Mod, WantMD5, Events, Keeper, 12000) end),
+            From ! {Ref, ok},
+            orbit_dbg:keeper_loop(S#{watchers => [W | maps:get(watchers, S, [])]});
+        {orbit_dbg, From, Ref, stop_watchers} ->
+            [exit(W, kill) || W <- maps:get(watchers, S, [])],
+            From ! {Ref, ok},
+            orbit_dbg:keeper_loop(S#{watchers => []});
         {orbit_dbg, From, Ref, {suspend, Pid}} ->
             case lists:member(Pid, Sus) of
                 true -> From ! {Ref, ok}, orbit_dbg:keeper_loop(S);
@@ -1522,6 +1552,8 @@ to_file(F) -> unicode:characters_to_binary(F).
 %%    processes that the interpreter keeps for each process it ever ran.
 %% Bounded to 8 s in all, below the agent's 10 s bound for one clean-up. Returns ok | {left, Notes}.
 cleanup(Mods, Breaks) ->
+    %% No module may become interpreted behind the clean-up's back.
+    _ = keeper_call(stop_watchers),
     Server = server(),
     case Server of
         undefined -> ok;

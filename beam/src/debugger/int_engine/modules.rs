@@ -7,6 +7,7 @@ use crate::debugger::names::{function_display, module_display};
 use crate::debugger::sources::SourceIndex;
 use crate::debugger::DebugError;
 use crate::read_only::Change;
+use crate::rpc::RpcError;
 use crate::term::{as_atom, as_integer, as_list, as_str, as_tuple, atom, is_atom, list};
 use eetf::Term;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -27,7 +28,8 @@ struct Interpreted {
     md5: Term,
     nodes: BTreeSet<String>,
     /// Up nodes that could not load the module yet (a node that joined while it was still starting:
-    /// its application's code path comes a moment after its distribution). Tried again on every tick.
+    /// its application's code path comes a moment after its distribution), where the node's keeper
+    /// interprets it as soon as it can (`orbit_dbg:interpret_when_loadable/2`).
     not_loaded: BTreeSet<String>,
 }
 
@@ -94,7 +96,12 @@ impl IntEngine {
     /// Learns which module comes from which file, from every node.
     pub(super) async fn refresh_index(&mut self) {
         let skip = list(vec![]);
-        let answers = self.cluster.call_all("orbit_dbg", "source_index", vec![skip], CALL).await;
+        let nodes = self.awake(self.cluster.up_nodes());
+        let answers =
+            futures::future::join_all(nodes.iter().map(|n| async {
+                (n.clone(), self.node_call(n, "orbit_dbg", "source_index", vec![skip.clone()]).await)
+            }))
+            .await;
         let mut index = SourceIndex::default();
         for (_node, answer) in answers {
             let Ok(answer) = answer else { continue };
@@ -164,7 +171,7 @@ impl IntEngine {
             asks.push((self.entry.clone(), vec![atom(module), Term::Binary(bin.into())]));
         }
         for (node, args) in asks {
-            let r = match self.cluster.call(&node, "orbit_dbg", "module_lines", args, CALL).await {
+            let r = match self.node_call(&node, "orbit_dbg", "module_lines", args).await {
                 Ok(r) => r,
                 Err(e) => {
                     last_err = Some(e.to_string());
@@ -273,33 +280,24 @@ impl IntEngine {
         (mods.len(), lines)
     }
 
-    /// Interprets again, on the nodes that could not load them before, the modules Orbit interprets.
-    /// Returns console lines for the nodes where they now hold.
-    pub(super) async fn retry_not_loaded(&mut self) -> Vec<String> {
-        let up: BTreeSet<String> = self.cluster.up_nodes().into_iter().collect();
-        let wanted: Vec<(String, Term, Vec<String>)> = self
-            .modules
-            .interpreted
-            .iter_mut()
-            .filter_map(|(m, s)| {
-                s.not_loaded.retain(|n| up.contains(n));
-                (!s.not_loaded.is_empty()).then(|| (m.clone(), s.md5.clone(), s.not_loaded.iter().cloned().collect()))
-            })
-            .collect();
-        let mut lines = Vec::new();
-        for (m, md5, nodes) in wanted {
-            let mut done = Interpreted { md5: md5.clone(), nodes: BTreeSet::new(), not_loaded: BTreeSet::new() };
-            // Notes repeat what was said the first time; only success is news.
-            let _ = self.interpret_on_nodes(&m, &md5, &nodes, &mut done).await;
-            if let Some(s) = self.modules.interpreted.get_mut(&m) {
-                for node in &done.nodes {
-                    s.not_loaded.remove(node);
-                    lines.push(format!("{node}: breakpoints in {} now hold there too", module_display(&m)));
-                }
-                s.nodes.extend(done.nodes);
-            }
+    /// Whether a module Orbit interprets waits to be loadable on `node`.
+    pub(super) fn waits_on(&self, node: &str) -> bool {
+        self.modules.interpreted.values().any(|s| s.not_loaded.contains(node))
+    }
+
+    /// A node's watcher interpreted `module` there once it could load it (see `interpret_on_nodes`).
+    /// Returns a console line.
+    pub(super) fn interpreted_late(&mut self, node: &str, module: &str, result: &Term) -> Option<String> {
+        let state = self.modules.interpreted.get_mut(module)?;
+        if !state.not_loaded.remove(node) {
+            return None;
         }
-        lines
+        if is_atom(result, "ok") {
+            state.nodes.insert(node.to_string());
+            Some(format!("{node}: breakpoints in {} now hold there too", module_display(module)))
+        } else {
+            Some(format!("{node}: breakpoints in {} do not hold there: {}", module_display(module), text(result)))
+        }
     }
 
     async fn interpret_on_nodes(
@@ -310,10 +308,11 @@ impl IntEngine {
         state: &mut Interpreted,
     ) -> Vec<String> {
         let answers = futures::future::join_all(nodes.iter().map(|n| async move {
-            (n.clone(), self.cluster.call(n, "orbit_dbg", "interpret", vec![atom(module), md5.clone()], CALL).await)
+            (n.clone(), self.node_call(n, "orbit_dbg", "interpret", vec![atom(module), md5.clone()]).await)
         }))
         .await;
         let mut notes = Vec::new();
+        let mut watch = Vec::new();
         for (node, answer) in answers {
             match answer {
                 Ok(t) if is_atom(&t, "ok") => {
@@ -322,8 +321,8 @@ impl IntEngine {
                 Ok(t) => {
                     let why = match as_tuple(&t) {
                         Some([_, r]) if is_atom(r, "not_loaded") => {
-                            state.not_loaded.insert(node.clone());
-                            "it cannot be loaded there yet; tried again every 2 s".to_string()
+                            watch.push(node.clone());
+                            continue;
                         }
                         Some([_, r]) if is_atom(r, "no_server") => format!(
                             "it does not see OTP's interpreter server on {} (global names)",
@@ -343,6 +342,22 @@ impl IntEngine {
                     };
                     notes.push(format!("{node}: breakpoints in {} do not hold there: {why}", module_display(module)));
                 }
+                // Asleep: interpreted again when it answers (the console names it once).
+                Err(RpcError::Timeout { .. }) => {}
+                Err(e) => notes.push(format!("{node}: {e}")),
+            }
+        }
+        for node in watch {
+            let args = vec![atom(module), md5.clone()];
+            match self.node_call(&node, "orbit_dbg", "interpret_when_loadable", args).await {
+                Ok(t) if is_atom(&t, "ok") => {
+                    state.not_loaded.insert(node);
+                }
+                Ok(t) => notes.push(format!(
+                    "{node}: breakpoints in {} do not hold there: {}",
+                    module_display(module),
+                    text(&t)
+                )),
                 Err(e) => notes.push(format!("{node}: {e}")),
             }
         }

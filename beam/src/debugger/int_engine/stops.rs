@@ -7,7 +7,7 @@ use super::step_into::CrossingStop;
 use super::threads::ThreadState;
 use super::util::{ok_value, output};
 use super::{IntEngine, Raw, CALL};
-use crate::debugger::names::{module_display, Lang};
+use crate::debugger::names::Lang;
 use crate::debugger::{EngineEvent, Resume, StopReason};
 use crate::link::Delivery;
 use crate::term::{as_atom, as_integer, as_tuple, atom, is_atom, Limits};
@@ -78,16 +78,9 @@ impl IntEngine {
         let meta = t.meta.clone();
         let need_name = !std::mem::replace(&mut t.name_asked, true);
         if need_name {
-            if let Ok(Term::Tuple(r)) = self
-                .cluster
-                .call(&node, "erlang", "process_info", vec![Term::from(pid.clone()), atom("registered_name")], CALL)
-                .await
-            {
-                if let Some(n) = r.elements.get(1).and_then(as_atom) {
-                    if let Some(t) = self.threads.get_mut(id) {
-                        t.name = Some(module_display(n));
-                    }
-                }
+            let name = self.thread_name_of(&node, &pid).await;
+            if let Some(t) = self.threads.get_mut(id) {
+                t.name = name;
             }
         }
         if !self.modules.has_lines(&module) {

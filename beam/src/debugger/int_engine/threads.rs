@@ -3,8 +3,10 @@
 
 use super::util::{ok_value, rpc_err};
 use super::{forward, IntEngine, Raw, CALL};
+use crate::debugger::names::module_display;
 use crate::debugger::{DebugError, Resume, ThreadInfo};
-use crate::term::{atom, is_atom};
+use crate::processes::{label_text, process_name};
+use crate::term::{as_atom, as_tuple, atom, is_atom};
 use eetf::{Pid, Term};
 use std::collections::{BTreeMap, HashMap};
 
@@ -41,9 +43,10 @@ pub(super) struct Thread {
     pub(super) id: i64,
     pub(super) pid: Pid,
     pub(super) node: String,
+    /// Its registered name and process label (see `thread_name_of`).
     pub(super) name: Option<String>,
-    /// Whether its registered name was asked for: once per thread, so that the passes of an unnamed
-    /// long-lived process cost no call to its node.
+    /// Whether its name was asked for: once per thread, so that the passes of an unnamed long-lived
+    /// process cost no call to its node.
     pub(super) name_asked: bool,
     pub(super) state: ThreadState,
     pub(super) meta: Option<Pid>,
@@ -228,6 +231,16 @@ impl IntEngine {
             }
             t.meta = None;
         }
+    }
+
+    /// How a thread is named besides its pid, asked of its node once (`orbit_procs:names/1`): its
+    /// registered name (`Bank.Mailbox`, `code_server`), its process label (`:proc_lib.set_label/1`,
+    /// OTP 27+; in Elixir syntax, `{Bank.Account, "acc-1"}`), both, or nothing.
+    pub(super) async fn thread_name_of(&self, node: &str, pid: &Pid) -> Option<String> {
+        let r = self.cluster.call(node, "orbit_procs", "names", vec![Term::from(pid.clone())], CALL).await.ok()?;
+        let [name, label] = as_tuple(&r)? else { return None };
+        let name = as_atom(name).filter(|n| *n != "undefined").map(module_display);
+        process_name(name.as_deref(), label_text(label).as_deref())
     }
 
     /// `node #PID<0.N.M> name function`, as the editor lists the thread.

@@ -22,7 +22,7 @@
          breakpoint/3, undefined_function/3, undefined_lambda/3,
          start_keeper/2, stop_keeper/0, keeper_loop/1,
          set_condition/2, clear_conditions/1, condition/2, step/2, step_landed/2,
-         stack/1, caller/1, call_target/3, scope/3, children/4, eval/5, pure/2, set_variable/5, forget/1, stored/1,
+         stack/1, caller/1, waiting_callers/1, erpc_parent/1, hold/1, call_target/3, scope/3, children/4, eval/5, pure/2, set_variable/5, forget/1, stored/1,
          struct_fields/1, process_scope/1, suspend/1, resume/1, resume_all/0, current_stack/1, pause/1,
          install_crash_forwarder/1, remove_crash_forwarder/0, log/2, crash_filter/2,
          cleanup/2, snapshot_here/0, take/1, shrink/2, limits/0]).
@@ -844,6 +844,50 @@ caller(Meta) ->
                 _ -> spawning_caller(Meta)
             end;
         _ -> none
+    end.
+
+%% The processes that wait for this one's answer, nearest first: the caller of the GenServer.call it serves
+%% or the :erpc/:rpc caller that spawned it (caller/1), then, as far as they can be seen, those that wait
+%% for that caller: a caller that itself runs a call some other node spawned with erpc (its parent), up to
+%% four in all. [{Pid, How}].
+waiting_callers(Meta) ->
+    case caller(Meta) of
+        {ok, Pid, How, _} -> [{Pid, How} | erpc_parents(Pid, 3)];
+        _ -> []
+    end.
+
+erpc_parents(_Pid, 0) -> [];
+erpc_parents(Pid, N) ->
+    case catch erpc:call(node(Pid), orbit_dbg, erpc_parent, [Pid], 2000) of
+        {ok, Parent} -> [{Parent, erpc} | erpc_parents(Parent, N - 1)];
+        _ -> []
+    end.
+
+%% The process on another node that spawned Pid to run an :erpc/:rpc call, and waits for its answer.
+erpc_parent(Pid) ->
+    case catch erlang:process_info(Pid, [parent, current_stacktrace]) of
+        [{parent, Parent}, {current_stacktrace, St}] when is_pid(Parent), node(Parent) =/= node() ->
+            case [x || {erpc, execute_call, _, _} <- St] of
+                [] -> none;
+                _ -> {ok, Parent}
+            end;
+        _ -> none
+    end.
+
+%% Holds a process that waits for a paused one: suspended by this node's keeper (so resumed when the
+%% keeper goes, also when Orbit vanishes), where this node's runtime stops the clocks of suspended
+%% processes (OTP 29 on: a `receive … after` timer waits while the process is suspended), so the caller's
+%% timeout does not run out while the debugger holds the callee. Elsewhere suspending would only delay
+%% its timeout to the moment it is resumed: {not_held, OtpRelease}.
+hold(Pid) ->
+    Release = erlang:system_info(otp_release),
+    case list_to_integer(Release) >= 29 of
+        true ->
+            case suspend(Pid) of
+                ok -> held;
+                Error -> Error
+            end;
+        false -> {not_held, list_to_binary(Release)}
     end.
 
 %% erpc runs a call in a process that the caller spawned with spawn_request/5: its parent.

@@ -26,6 +26,7 @@ mod crashes;
 mod evaluate;
 mod execution;
 mod frames;
+mod holds;
 mod membership;
 mod modules;
 mod render;
@@ -40,6 +41,7 @@ mod variables;
 use self::breakpoints::Breakpoints;
 use self::crashes::ExceptionFilters;
 use self::frames::Frames;
+use self::holds::Holds;
 use self::membership::ReadyNodes;
 use self::modules::Modules;
 use self::render::StructFields;
@@ -76,6 +78,8 @@ pub struct AttachConfig {
     pub interpret: Vec<String>,
     /// Module globs never to interpret.
     pub exclude: Vec<String>,
+    /// Hold (suspend) the callers waiting for a paused process where the node's OTP stops their clocks.
+    pub hold_callers: bool,
 }
 
 /// Node-side happenings, before the engine turns them into editor events.
@@ -92,6 +96,8 @@ pub enum Raw {
     Note(String),
     /// A node that did not answer answers again (see `silence`).
     Awake(String),
+    /// The processes that wait for a stopped thread's answer (see `holds`).
+    Callers(i64, Vec<(Pid, String)>),
     Tick,
 }
 
@@ -127,6 +133,7 @@ pub struct IntEngine {
     structs: StructFields,
     ready_nodes: ReadyNodes,
     silence: Silence,
+    holds: Holds,
     /// Events produced while answering a request (e.g. a pause from the console), sent after its response.
     pending_events: Vec<EngineEvent>,
     ended: bool,
@@ -209,6 +216,7 @@ impl IntEngine {
             }
         }));
 
+        let hold_callers = config.hold_callers;
         let mut engine = IntEngine {
             cluster,
             config,
@@ -229,6 +237,7 @@ impl IntEngine {
             structs: StructFields::default(),
             ready_nodes: ReadyNodes::default(),
             silence: Silence::default(),
+            holds: Holds::new(hold_callers),
             pending_events: Vec::new(),
             ended: false,
         };
@@ -285,6 +294,7 @@ impl IntEngine {
             Raw::Note(text) if !text.is_empty() => vec![output(format!("{text}\n"))],
             Raw::Note(_) => Vec::new(),
             Raw::Awake(node) => self.on_awake(node).await,
+            Raw::Callers(id, callers) => self.on_callers(id, callers).await,
             Raw::Tick => {
                 self.probe_asleep();
                 let mut events = self.expire_crossings().await;
@@ -381,6 +391,14 @@ impl Engine for IntEngine {
             return Vec::new();
         }
         let mut events = self.handle_raw_event(raw).await;
+        // A thread that went: the callers held for it go on.
+        let gone: Vec<i64> = events
+            .iter()
+            .filter_map(|e| if let EngineEvent::ThreadExited { thread } = e { Some(*thread) } else { None })
+            .collect();
+        for id in gone {
+            events.extend(self.release_holds(id).await);
+        }
         events.extend(self.silence_news());
         events
     }

@@ -92,7 +92,6 @@ impl IntEngine {
         } else {
             reason
         };
-        let name = self.thread_label(id);
         let description = match reason {
             StopReason::Breakpoint | StopReason::FunctionBreakpoint => format!("breakpoint on {node}"),
             StopReason::Step if stepped_in.is_some() => format!("stepped in on {node}"),
@@ -100,20 +99,15 @@ impl IntEngine {
             StopReason::Pause => format!("paused on {node}"),
             StopReason::Exception => format!("crash on {node}"),
         };
-        // Whether a GenServer.call waits on this process: worked out after the stop is reported.
+        // Who waits for this process's answer: worked out after the stop is reported (see holds.rs).
         if let Some(meta) = meta {
             let cluster = self.cluster.clone();
             let tx = self.raw_tx.clone();
             tokio::spawn(async move {
-                if let Ok(r) = cluster.call(&node, "orbit_dbg", "caller", vec![Term::from(meta)], CALL).await {
-                    if let Some([Term::Pid(caller), how, _]) = ok_value(&r) {
-                        if !is_atom(how, "gen_server_call") {
-                            return;
-                        }
-                        let _ = tx.send(Raw::Note(format!(
-                            "{name} is serving a GenServer.call from #PID<0.{}.{}> on {}: that caller gives up after its timeout (5 s by default) while this process is paused",
-                            caller.id, caller.serial, caller.node.name
-                        )));
+                if let Ok(r) = cluster.call(&node, "orbit_dbg", "waiting_callers", vec![Term::from(meta)], CALL).await {
+                    let callers = super::holds::parse_callers(&r);
+                    if !callers.is_empty() {
+                        let _ = tx.send(Raw::Callers(id, callers));
                     }
                 }
             });

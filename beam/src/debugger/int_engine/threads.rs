@@ -60,6 +60,8 @@ pub(super) struct Thread {
     pub(super) echoes: u32,
     /// Values kept on the node for the editor to expand (evaluation results), forgotten on resume.
     pub(super) stored: Vec<i64>,
+    /// A caller held (suspended) while thread `held_for` is paused (see holds.rs).
+    pub(super) held_for: Option<i64>,
 }
 
 /// Every process the session has shown as a thread, by id and by pid.
@@ -77,6 +79,10 @@ impl Default for Threads {
 
 impl Threads {
     /// The thread of `pid`, made if new (then `true`).
+    pub(super) fn by_pid(&self, pid: &Pid) -> Option<i64> {
+        self.by_pid.get(pid).copied()
+    }
+
     pub(super) fn for_pid(&mut self, pid: &Pid) -> (i64, bool) {
         if let Some(id) = self.by_pid.get(pid) {
             return (*id, false);
@@ -100,6 +106,7 @@ impl Threads {
                 pausing: false,
                 echoes: 0,
                 stored: Vec::new(),
+                held_for: None,
             },
         );
         (id, true)
@@ -255,7 +262,10 @@ impl IntEngine {
             ThreadState::PostMortem { module: Some(m), line: Some(l), .. } => {
                 format!(" {}", self.modules.function_at(m, *l))
             }
-            ThreadState::Suspended => " (suspended)".to_string(),
+            ThreadState::Suspended => match t.held_for {
+                Some(id) => format!(" (held for thread {id} while it is paused)"),
+                None => " (suspended)".to_string(),
+            },
             _ => String::new(),
         };
         format!("{} {pid}{who}{at}", t.node)

@@ -214,7 +214,7 @@ impl IntEngine {
                         self.detach_thread(id);
                     }
                     self.frames.invalidate(id);
-                    self.forget_crossings_of(id).await;
+                    self.caller_left(id).await;
                     return vec![EngineEvent::ThreadExited { thread: id }];
                 }
             }

@@ -33,7 +33,7 @@ pub enum Group {
     /// `orbit_agent` (sessions, clean-ups, membership events, the installer's helpers), `orbit_health`,
     /// `orbit_procs`: status, top, processes, inspect. Always installed with the agent.
     Core,
-    /// `orbit_dbg`, `orbit_dbg_cond`: `orbit dap`.
+    /// `orbit_dbg` and its parts (`orbit_dbg_*`), `orbit_dbg_cond`: `orbit dap`.
     Debugger,
     /// `orbit_trace`: `orbit trace`.
     Tracer,
@@ -130,6 +130,23 @@ pub struct AgentModule {
 pub const MODULES: &[AgentModule] = &[
     AgentModule { name: "orbit_agent", source: include_str!("../agent/orbit_agent.erl"), group: Group::Core },
     AgentModule { name: "orbit_health", source: include_str!("../agent/orbit_health.erl"), group: Group::Core },
+    // The debugger's parts before its façade: a keeper of an older agent loops through orbit_dbg, which
+    // then calls into them.
+    AgentModule { name: "orbit_dbg_code", source: include_str!("../agent/orbit_dbg_code.erl"), group: Group::Debugger },
+    AgentModule {
+        name: "orbit_dbg_keeper",
+        source: include_str!("../agent/orbit_dbg_keeper.erl"),
+        group: Group::Debugger,
+    },
+    AgentModule { name: "orbit_dbg_eval", source: include_str!("../agent/orbit_dbg_eval.erl"), group: Group::Debugger },
+    AgentModule { name: "orbit_dbg_pass", source: include_str!("../agent/orbit_dbg_pass.erl"), group: Group::Debugger },
+    AgentModule {
+        name: "orbit_dbg_frames",
+        source: include_str!("../agent/orbit_dbg_frames.erl"),
+        group: Group::Debugger,
+    },
+    AgentModule { name: "orbit_dbg_step", source: include_str!("../agent/orbit_dbg_step.erl"), group: Group::Debugger },
+    AgentModule { name: "orbit_dbg_pure", source: include_str!("../agent/orbit_dbg_pure.erl"), group: Group::Debugger },
     AgentModule { name: "orbit_dbg", source: include_str!("../agent/orbit_dbg.erl"), group: Group::Debugger },
     AgentModule { name: "orbit_dbg_cond", source: include_str!("../agent/orbit_dbg_cond.erl"), group: Group::Debugger },
     AgentModule {

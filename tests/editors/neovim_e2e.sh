@@ -2,7 +2,9 @@
 # End to end: the Neovim plugin with the real `orbit lsp` against a real 3-node demo cluster.
 # Diagnostics arrive (a drift made on one node), :OrbitReload reloads and the drift diagnostic
 # clears, :OrbitStatus shows every node. Then the VS Code extension's client layer
-# (vscode_client_e2e.cjs) against the same server. Skips (saying why) only when `orbit lsp --help` fails.
+# (vscode_client_e2e.cjs) against the same server, and the plugin's debugger wiring with a DAP client
+# standing in for nvim-dap (neovim_dap_e2e.lua) against orbit dap. Skips (saying why) only when
+# `orbit lsp --help` fails.
 #   ORBIT_BIN=target/debug/orbit tests/editors/neovim_e2e.sh
 #   ORBIT_NVIM="scripts/otp-roots run otp27 nvim" tests/editors/neovim_e2e.sh   # Debian 13's Neovim 0.10
 # ORBIT_NVIM is the Neovim command (words split on spaces; default `nvim`). A Neovim in a root sees this
@@ -60,6 +62,11 @@ rc=0
 owned_run timeout --kill-after=10 300 "${NVIM[@]}" --headless -u NONE -i NONE -n \
   --cmd "set runtimepath^=$REPO/editors/neovim" --cmd "runtime plugin/orbit.lua" \
   -c "luafile $REPO/tests/editors/neovim_e2e.lua" || rc=1
+# The plugin's debugger wiring: its adapter and attach configuration, with a DAP client standing in for
+# nvim-dap, against the real orbit dap on the same cluster.
+owned_run timeout --kill-after=10 300 "${NVIM[@]}" --headless -u NONE -i NONE -n \
+  --cmd "set runtimepath^=$REPO/editors/neovim" --cmd "runtime plugin/orbit.lua" \
+  -c "luafile $REPO/tests/editors/neovim_dap_e2e.lua" || rc=1
 
 # The VS Code extension's client layer against the same server and cluster (needs the compiled out/).
 if [[ -f "$REPO/editors/vscode/out/client.js" ]]; then

@@ -8,13 +8,14 @@ pub mod codec;
 mod handlers;
 pub mod protocol;
 mod session;
+mod stdout;
 mod to_dap;
 
 pub use session::run;
 
 /// Serves one session on stdin/stdout.
 pub async fn serve_stdio() -> std::io::Result<()> {
-    run(tokio::io::stdin(), tokio::io::stdout()).await
+    run(tokio::io::stdin(), stdout::ThreadedStdout::new()?).await
 }
 
 /// Serves sessions on 127.0.0.1:`port`, one at a time per connection (for nvim-dap `server` adapters and

@@ -9,7 +9,10 @@
 %% - set/2 gives the session's tracer on this node the whole set of tracepoints (started on the first
 %%   call; an empty set stops it). One tracer per node and debug session, registered orbit_dbg_tracer.
 %% - The tracer sets meta trace patterns (erlang:trace_pattern(MFA, MS, [{meta, Tracer}])): no
-%%   process trace flags, so it does not clash with orbit trace, dbg or recon_trace. The match spec is
+%%   process trace flags, so it does not clash with orbit trace, dbg or recon_trace. Where the node has
+%%   trace sessions (OTP 27+) they are set in a session of the tracer's own (trace:function(S, MFA, MS,
+%%   [meta])), so a user's meta or call_count patterns on the same function are not touched either; see
+%%   "Where the patterns live" below. The match spec is
 %%   built from the function's clauses where it can be, so a tracepoint on clause K is sent only calls
 %%   that take clause K; it never matches the tracer's own calls. `{return}` in a message adds
 %%   exception_trace: the line is printed when the call returns (or raises).
@@ -25,8 +28,9 @@
 %%   the tracer matches the clause with erl_eval against the abstract code, binds the clause's variables
 %%   (Elixir names `_amount@1` read as `amount`) and evaluates the message there, on the node.
 %% - The tracer ends with the session: when the debugger's keeper (orbit_dbg_keeper) exits, when
-%%   Orbit's node goes, or on stop/1; on its way out it removes every pattern it set. cleanup/2 is
-%%   registered with Orbit's agent and removes what a killed tracer may have left.
+%%   Orbit's node goes, or on stop/1; on its way out it removes every pattern it set (with trace
+%%   sessions: destroys its session). cleanup/2 is registered with Orbit's agent and removes what a
+%%   killed tracer may have left.
 %%
 %% Installed from source: no macros, no includes; the tracer loops through fully qualified calls.
 -module(orbit_dbg_trace).
@@ -201,24 +205,40 @@ stop(Events) ->
             end
     end.
 
-%% Orbit's registered clean-up: stops the session's tracer, then removes the patterns of MFAs that no
-%% live tracer owns (a tracer killed before it could remove them leaves them behind).
+%% Orbit's registered clean-up: stops the session's tracer, then removes what a tracer killed before it
+%% could clean up may have left. On OTP 25/26: the patterns of MFAs that no live tracer owns. With trace
+%% sessions: the tracepoint sessions no live tracer holds (a tracer's session normally ends with it); the
+%% node's legacy session, where a user's own patterns are, is never touched.
 cleanup(Events, MFAs) ->
     stop(Events),
     Live = whereis(orbit_dbg_tracer),
+    case has_sessions() of
+        true when Live =:= undefined ->
+            [t_destroy({session, W}) || W <- own_sessions()],
+            ok;
+        true ->
+            case request(Live, info) of
+                #{session := Kept} -> [t_destroy({session, W}) || W <- own_sessions(), W =/= Kept], ok;
+                _ -> ok
+            end;
+        false ->
+            legacy_cleanup(Live, MFAs)
+    end.
+
+legacy_cleanup(Live, MFAs) ->
     lists:foreach(fun(MFA) ->
-                          case catch erlang:trace_info(MFA, meta) of
+                          case catch t_info(legacy, MFA, meta) of
                               {meta, T} when is_pid(T), T =:= Live -> ok;
                               {meta, T} when is_pid(T) ->
                                   case is_process_alive(T) of
                                       true when node(T) =:= node() -> ok;
-                                      _ -> catch erlang:trace_pattern(MFA, false, [meta])
+                                      _ -> catch t_pattern(legacy, MFA, false, meta)
                                   end;
-                              {meta, []} -> catch erlang:trace_pattern(MFA, false, [meta]);
+                              {meta, []} -> catch t_pattern(legacy, MFA, false, meta);
                               _ -> ok
                           end,
                           case Live of
-                              undefined -> catch erlang:trace_pattern(MFA, false, [call_count]);
+                              undefined -> catch t_pattern(legacy, MFA, false, call_count);
                               _ -> ok
                           end
                   end, MFAs),
@@ -231,9 +251,23 @@ status() ->
         Pid -> request(Pid, info)
     end.
 
-%% What this node has on MFAs: [{MFA, Meta, CallCount}] (for tests and the clean-up check).
+%% What Orbit's tracepoints have on MFAs on this node: [{MFA, Meta, CallCount}] (for tests and the
+%% clean-up check): in the first tracepoint session where there are sessions ({meta, false} and
+%% {call_count, false} when there is none), else in the legacy session.
 patterns(MFAs) ->
-    [{MFA, catch erlang:trace_info(MFA, meta), catch erlang:trace_info(MFA, call_count)} || MFA <- MFAs].
+    Session = case has_sessions() of
+                  true ->
+                      case own_sessions() of
+                          [W | _] -> {session, W};
+                          [] -> none
+                      end;
+                  false ->
+                      legacy
+              end,
+    [{MFA, patterns_info(Session, MFA, meta), patterns_info(Session, MFA, call_count)} || MFA <- MFAs].
+
+patterns_info(none, _MFA, Item) -> {Item, false};
+patterns_info(Session, MFA, Item) -> catch t_info(Session, MFA, Item).
 
 start_tracer(#{owner := Owner, events := Events}) ->
     Ref = make_ref(),
@@ -280,19 +314,28 @@ request(Pid, Req) ->
 tracer_init({Caller, Ref}, Owner, Events) ->
     case catch register(orbit_dbg_tracer, self()) of
         true ->
-            erlang:monitor_node(Owner, true),
-            Keeper = case whereis(orbit_dbg_keeper) of
-                         undefined -> undefined;
-                         K -> erlang:monitor(process, K)
-                     end,
-            Caller ! {Ref, ok},
-            orbit_dbg_trace:tracer_loop(#{owner => Owner, events => Events, keeper => Keeper,
-                                          rate => 100, tps => [], mfas => #{}, code => #{},
-                                          mode => on, win_start => erlang:monotonic_time(millisecond) - 1000, left => 0, extra => 0,
-                                          timer => undefined, quiet => none, hits => #{}, pending => #{}, npending => 0});
+            case new_session() of
+                {error, _} = E ->
+                    unregister(orbit_dbg_tracer),
+                    Caller ! {Ref, E};
+                Session ->
+                    tracer_start(Caller, Ref, Owner, Events, Session)
+            end;
         _ ->
             Caller ! {Ref, {error, busy}}
     end.
+
+tracer_start(Caller, Ref, Owner, Events, Session) ->
+    erlang:monitor_node(Owner, true),
+    Keeper = case whereis(orbit_dbg_keeper) of
+                 undefined -> undefined;
+                 K -> erlang:monitor(process, K)
+             end,
+    Caller ! {Ref, ok},
+    orbit_dbg_trace:tracer_loop(#{owner => Owner, events => Events, keeper => Keeper, session => Session,
+                                  rate => 100, tps => [], mfas => #{}, code => #{},
+                                  mode => on, win_start => erlang:monotonic_time(millisecond) - 1000, left => 0, extra => 0,
+                                  timer => undefined, quiet => none, hits => #{}, pending => #{}, npending => 0}).
 
 tracer_loop(S) ->
     receive
@@ -306,7 +349,7 @@ tracer_loop(S) ->
             orbit_dbg_trace:tracer_loop(S1);
         {orbit_dbg_trace, From, Ref, info} ->
             Info = maps:with([owner, events, rate, mode], S),
-            From ! {Ref, Info#{patterns => maps:keys(map_get(mfas, S))}},
+            From ! {Ref, Info#{patterns => maps:keys(map_get(mfas, S)), session => weak(session(S))}},
             orbit_dbg_trace:tracer_loop(S);
         {orbit_dbg_trace, From, Ref, stop} ->
             untrace(S),
@@ -324,13 +367,17 @@ tracer_loop(S) ->
         orbit_dbg_trace:tracer_loop(S)
     end.
 
-%% Removes every pattern this tracer set.
-untrace(#{mfas := MFAs}) ->
-    [begin
-         catch erlang:trace_pattern(MFA, false, [meta]),
-         catch erlang:trace_pattern(MFA, false, [call_count])
-     end || MFA <- maps:keys(MFAs)],
+%% Removes every pattern this tracer set (with trace sessions: ends its session, which holds them all).
+untrace(#{session := {session, _} = Session}) ->
+    t_destroy(Session);
+untrace(#{mfas := MFAs} = S) ->
+    Session = session(S),
+    [unpattern(Session, MFA) || MFA <- maps:keys(MFAs)],
     ok.
+
+unpattern(Session, MFA) ->
+    catch t_pattern(Session, MFA, false, meta),
+    catch t_pattern(Session, MFA, false, call_count).
 
 %% Each tracepoint checked against this node's code; then the patterns of every function brought in
 %% line with the set: new ones set, changed ones reset, gone ones removed.
@@ -340,27 +387,25 @@ apply_set(Config, Tps0, S) ->
     Old = map_get(mfas, S),
     New = mfa_table(Tps, Code),
     Mode = map_get(mode, S),
-    [begin
-         catch erlang:trace_pattern(MFA, false, [meta]),
-         catch erlang:trace_pattern(MFA, false, [call_count])
-     end || MFA <- maps:keys(Old), not maps:is_key(MFA, New)],
+    Session = session(S),
+    [unpattern(Session, MFA) || MFA <- maps:keys(Old), not maps:is_key(MFA, New)],
     maps:foreach(fun(MFA, #{ms := MS}) ->
                          case {Mode, maps:find(MFA, Old)} of
                              {on, {ok, #{ms := MS}}} -> ok;
-                             {on, {ok, _}} -> meta_on(MFA, MS);
+                             {on, {ok, _}} -> meta_on(Session, MFA, MS);
                              {on, error} ->
-                                 catch erlang:trace_pattern(MFA, true, [call_count]),
-                                 meta_on(MFA, MS);
+                                 catch t_pattern(Session, MFA, true, call_count),
+                                 meta_on(Session, MFA, MS);
                              {counting, {ok, _}} -> ok;
-                             {counting, error} -> catch erlang:trace_pattern(MFA, true, [call_count])
+                             {counting, error} -> catch t_pattern(Session, MFA, true, call_count)
                          end
                  end, New),
     Hits = maps:with([Id || #{id := Id} <- Tps], map_get(hits, S)),
     {Results, S#{tps := Tps, mfas := New, code := Code, rate := Rate, hits := Hits}}.
 
-meta_on(MFA, MS) ->
-    try erlang:trace_pattern(MFA, MS, [{meta, self()}])
-    catch error:badarg -> erlang:trace_pattern(MFA, fallback_ms(false), [{meta, self()}])
+meta_on(Session, MFA, MS) ->
+    try t_pattern(Session, MFA, MS, meta)
+    catch error:badarg -> t_pattern(Session, MFA, fallback_ms(false), meta)
     end.
 
 prepare([], Code, Results, Tps) ->
@@ -668,11 +713,12 @@ budget(#{win_start := Start, left := Left0, rate := Rate} = S) ->
 
 %% The second's budget is used: stop the messages and count the calls until the second ends.
 over_budget(#{mfas := MFAs, win_start := Start} = S) ->
+    Session = session(S),
     %% The calls counted up to From sent their message (stamped before From); those after it are
     %% counted as dropped, whether or not the meta pattern was already off.
     From = erlang:now(),
-    Base = maps:from_list([{MFA, call_count(MFA)} || MFA <- maps:keys(MFAs)]),
-    [catch erlang:trace_pattern(MFA, false, [meta]) || MFA <- maps:keys(MFAs)],
+    Base = maps:from_list([{MFA, call_count(Session, MFA)} || MFA <- maps:keys(MFAs)]),
+    [catch t_pattern(Session, MFA, false, meta) || MFA <- maps:keys(MFAs)],
     Ref = make_ref(),
     Wait = max(0, Start + 1000 - erlang:monotonic_time(millisecond)),
     erlang:send_after(Wait, self(), {orbit_dbg_trace_window, Ref}),
@@ -682,11 +728,12 @@ over_budget(#{mfas := MFAs, win_start := Start} = S) ->
 
 %% The second is over: say how many calls were not shown, and send messages again.
 window_end(#{mfas := MFAs, extra := Extra, quiet := {From, _}} = S) ->
-    [meta_on(MFA, MS) || {MFA, #{ms := MS}} <- maps:to_list(MFAs)],
+    Session = session(S),
+    [meta_on(Session, MFA, MS) || {MFA, #{ms := MS}} <- maps:to_list(MFAs)],
     %% The calls counted up to To are the dropped ones; those after it send messages again.
     To = erlang:now(),
     Base = maps:get(base, S, #{}),
-    Counts = [{MFA, max(0, call_count(MFA) - maps:get(MFA, Base, 0))} || MFA <- maps:keys(MFAs)],
+    Counts = [{MFA, max(0, call_count(Session, MFA) - maps:get(MFA, Base, 0))} || MFA <- maps:keys(MFAs)],
     Total = lists:sum([C || {_, C} <- Counts]) + Extra,
     case Total > 0 of
         true ->
@@ -707,11 +754,63 @@ window_end(#{mfas := MFAs, extra := Extra, quiet := {From, _}} = S) ->
     S#{mode := on, timer := undefined, extra := 0, quiet := {From, To}, win_start := erlang:monotonic_time(millisecond),
        left := map_get(rate, S)}.
 
-call_count(MFA) ->
-    case catch erlang:trace_info(MFA, call_count) of
+call_count(Session, MFA) ->
+    case catch t_info(Session, MFA, call_count) of
         {call_count, N} when is_integer(N) -> N;
         _ -> 0
     end.
+
+%% ---------------------------------------------------------------------------------------------------
+%% Where the patterns live
+%%
+%% Where the node has trace sessions (OTP 27+, the trace module), the tracer's meta and call_count
+%% patterns are set in a session of its own, named orbit_dbg_trace, whose tracer is the tracer process
+%% (a session's meta patterns send to its tracer): a user's dbg or recon_trace in the node's legacy
+%% session and the tracepoints then never see or remove each other's patterns. The tracer holds the
+%% session in its state for as long as it runs (a session whose last strong reference is
+%% garbage-collected ends silently, so a killed tracer's session ends with it) and destroys it when it
+%% stops. On OTP 25/26 the patterns go to the legacy session with erlang:trace_pattern/3.
+
+has_sessions() ->
+    _ = code:ensure_loaded(trace),
+    erlang:function_exported(trace, session_create, 3).
+
+%% legacy | {session, Session} | {error, {trace_session, Reason}}, with the caller (the tracer) as the
+%% session's tracer. A node that cannot make one more session gets no tracepoints.
+new_session() ->
+    case has_sessions() of
+        true ->
+            try trace:session_create(orbit_dbg_trace, self(), []) of
+                S -> {session, S}
+            catch
+                error:Reason -> {error, {trace_session, Reason}}
+            end;
+        false ->
+            legacy
+    end.
+
+%% A tracer's session (a tracer started by an older version of this module has none: legacy).
+session(S) -> maps:get(session, S, legacy).
+
+weak({session, {_Strong, Weak}}) -> Weak;
+weak(legacy) -> legacy.
+
+%% The tracepoint sessions on this node (weak references).
+own_sessions() ->
+    [W || {orbit_dbg_trace, _} = W <- trace:session_info(all)].
+
+%% Kind: meta (the caller, the tracer, receives the messages) or call_count; MS false removes it.
+t_pattern(legacy, MFA, false, Kind) -> erlang:trace_pattern(MFA, false, [Kind]);
+t_pattern(legacy, MFA, MS, meta) -> erlang:trace_pattern(MFA, MS, [{meta, self()}]);
+t_pattern(legacy, MFA, MS, Kind) -> erlang:trace_pattern(MFA, MS, [Kind]);
+t_pattern({session, S}, MFA, MS, Kind) -> trace:function(S, MFA, MS, [Kind]).
+
+t_info(legacy, MFA, Item) -> erlang:trace_info(MFA, Item);
+t_info({session, S}, MFA, Item) -> trace:info(S, MFA, Item).
+
+%% Ends a session (strong or weak reference) and with it every pattern set in it.
+t_destroy({session, S}) -> catch trace:session_destroy(S), ok;
+t_destroy(legacy) -> ok.
 
 mfa_text({M, F, A}) ->
     Fun = atom_to_binary(F, utf8),

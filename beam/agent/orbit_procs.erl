@@ -9,7 +9,7 @@
 %% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
 -compile(nowarn_deprecated_catch).
 
--export([list/1, summary/1, info/2, kill/3, neighbours/1, sup_tree/2, resolve/1, native_top/2]).
+-export([list/1, summary/1, info/2, names/1, kill/3, neighbours/1, sup_tree/2, resolve/1, native_top/2]).
 
 %% ---------------------------------------------------------------------------------------------------------
 %% Listing
@@ -152,16 +152,47 @@ resolved_initial_call({proc_lib, init_p, 5} = Init, Dict) ->
 resolved_initial_call(Init, _Dict) ->
     Init.
 
-%% One process in brief, or undefined when it has exited.
+%% One process in brief, or undefined when it has exited. label: what proc_lib:set_label/1 gave it
+%% (OTP 27+), or undefined.
 summary(P) ->
-    Items = [registered_name, memory, reductions, message_queue_len, status, current_function, initial_call],
+    Items = [registered_name, memory, reductions, message_queue_len, status, current_function, initial_call
+             | label_item()],
     case erlang:process_info(P, Items) of
         undefined ->
             undefined;
         Info ->
             M = maps:from_list(Info),
             Name = case maps:get(registered_name, M) of [] -> undefined; N -> N end,
-            M#{pid => P, registered_name => Name, initial_call => initial_call(P, maps:get(initial_call, M))}
+            M#{pid => P, registered_name => Name, label => maps:get(label, M, undefined),
+               initial_call => initial_call(P, maps:get(initial_call, M))}
+    end.
+
+%% How a process is named: {RegisteredName | undefined, Label | undefined}, or undefined when it has
+%% exited (the debugger names its threads so, once per process).
+names(P) when is_pid(P) ->
+    case erlang:process_info(P, [registered_name | label_item()]) of
+        undefined ->
+            undefined;
+        Info ->
+            Name = case lists:keyfind(registered_name, 1, Info) of
+                       {_, N} when is_atom(N), N =/= [] -> N;
+                       _ -> undefined
+                   end,
+            Label = case lists:keyfind(label, 1, Info) of
+                        {_, L} -> L;
+                        false -> undefined
+                    end,
+            {Name, Label}
+    end.
+
+%% Process labels (proc_lib:set_label/1, OTP 27+) are a process_info/2 item there: [label], read in the
+%% same call as the other items (a process without one has undefined). [] on OTP 25/26, where
+%% process_info/2 does not know the item.
+label_item() ->
+    try erlang:process_info(self(), label) of
+        _ -> [label]
+    catch
+        error:badarg -> []
     end.
 
 initial_call(P, {proc_lib, init_p, 5} = Init) ->
@@ -212,7 +243,7 @@ registered(Text) ->
 info(P, Opts) when is_pid(P), is_map(Opts) ->
     Items = [registered_name, status, message_queue_len, memory, heap_size, total_heap_size, stack_size,
              reductions, links, monitors, monitored_by, trap_exit, priority, group_leader, current_function,
-             initial_call, current_stacktrace, dictionary],
+             initial_call, current_stacktrace, dictionary | label_item()],
     case erlang:process_info(P, Items) of
         undefined ->
             {error, noproc};
@@ -224,6 +255,7 @@ info(P, Opts) when is_pid(P), is_map(Opts) ->
             Base = maps:without([dictionary], M),
             {ok, Base#{pid => P,
                        registered_name => Name,
+                       label => maps:get(label, M, undefined),
                        initial_call => resolved_initial_call(maps:get(initial_call, M), Dict),
                        ancestors => proplists:get_value('$ancestors', Dict, []),
                        otp => Otp,

@@ -2,19 +2,23 @@
 %% with recon_trace's safety.
 %%
 %% One tracer process per node at a time, registered as orbit_tracer; it belongs to one Orbit node (its
-%% owner). A second session of the same owner replaces the first; another owner is refused, because on
-%% OTP 25 trace patterns are node-global and a process has one tracer. The tracer:
-%%   - sets the trace patterns and flags itself, and never traces itself;
+%% owner). A second session of the same owner replaces the first; another owner is refused. The tracer:
+%%   - sets the trace patterns and flags itself, and never traces itself: in a trace session of its own
+%%     where the node has them (OTP 27+, the trace module), else in the node's one legacy session
+%%     (OTP 25/26: trace patterns are node-global and a process has one tracer, so a node where another
+%%     tool traces new processes is refused). See "Where the flags and patterns live" below;
 %%   - stops on its own when its limit trips (a count, or more than N events within a window of Ms),
 %%     when its mailbox grows past max_queue, when its duration ends, or when its owner goes away;
-%%   - on stopping removes every flag it set (processes whose tracer it is) and every pattern, then says
-%%     why to its destination, an Orbit mailbox;
+%%   - on stopping removes every flag it set (processes whose tracer it is) and every pattern (or
+%%     destroys its session), then says why to its destination, an Orbit mailbox;
 %%   - forwards events in batches (every batch_ms, or batch_max events), each argument and message cut
 %%     to a bounded size, with erlang:phash2/1 of every message so Orbit can pair sends and receives.
 %% Orbit registers stop/2 as an agent clean-up before starting a tracer, so a trace never outlives
 %% Orbit's session. Installed from source: no macros, no includes; the tracer loops through fully
 %% qualified calls and wakes every batch_ms, so a newer version takes over soon after a load.
 -module(orbit_trace).
+%% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
+-compile(nowarn_deprecated_catch).
 
 -export([check/1, start/1, stop/2, status/0, fun_to_ms/1, parse_ms/1, elixir_ms/1, tracer_init/2,
          tracer_loop/1, shrink/1]).
@@ -54,29 +58,48 @@ start(#{id := _, owner := _, dest := _, calls := _, procs := _, limit := _} = Op
         {error, start_timeout}
     end.
 
-%% Orbit's clean-up: stops the tracer of session Id if it still runs, then removes the session's patterns
-%% unless a live tracer uses them. Safe to call any number of times.
+%% Orbit's clean-up: stops the tracer of session Id if it still runs, then removes what a tracer killed
+%% before it could clean up may have left: on OTP 25/26 the session's patterns unless a live tracer uses
+%% them; with trace sessions, Orbit's sessions no live tracer holds (a tracer's session normally ends with
+%% it), never a pattern or flag of the node's legacy session, where a user's dbg or recon_trace lives.
+%% Safe to call any number of times.
 stop(Id, Patterns) ->
     Live = case whereis(orbit_tracer) of
                undefined ->
-                   [];
+                   none;
                Pid ->
                    case request(Pid, info, 5000) of
                        #{id := Id} ->
                            stop_tracer(Pid, stopped),
-                           [];
-                       #{patterns := Ps} ->
-                           Ps;
+                           none;
+                       #{patterns := _} = Info ->
+                           Info;
                        _ ->
-                           []
+                           unknown
                    end
            end,
-    lists:foreach(fun(MFA) ->
-                          case lists:member(MFA, Live) of
-                              true -> ok;
-                              false -> catch erlang:trace_pattern(MFA, false, [local])
-                          end
-                  end, Patterns),
+    case {has_sessions(), Live} of
+        {true, unknown} ->
+            %% A live tracer that does not answer: which session is its own is not known.
+            ok;
+        {true, _} ->
+            Kept = case Live of
+                       #{session := W} -> W;
+                       _ -> none
+                   end,
+            [t_destroy({session, W}) || W <- own_sessions(), W =/= Kept];
+        {false, _} ->
+            LivePatterns = case Live of
+                               #{patterns := Ps} -> Ps;
+                               _ -> []
+                           end,
+            lists:foreach(fun(MFA) ->
+                                  case lists:member(MFA, LivePatterns) of
+                                      true -> ok;
+                                      false -> catch t_pattern(legacy, MFA, false)
+                                  end
+                          end, Patterns)
+    end,
     ok.
 
 %% The running tracer, if any: #{id, owner, events, patterns} or none.
@@ -434,10 +457,12 @@ free_for(Owner) ->
             end
     end.
 
-%% Another tool (dbg, recon_trace, …) tracing new processes would clash with Orbit's flags; so would an
-%% Orbit profile on a node without trace sessions (its profiler is then the tracer of every process).
+%% Another tool (dbg, recon_trace, …) tracing new processes would clash with Orbit's flags on OTP 25/26,
+%% and so would an Orbit profile (its profiler is then the tracer of every process); in a trace session of
+%% Orbit's own neither can.
 no_foreign_tracer(Ours) ->
-    case erlang:trace_info(new_processes, tracer) of
+    case has_sessions() orelse t_info(legacy, new_processes, tracer) of
+        true -> ok;
         {tracer, []} -> ok;
         {tracer, Ours} -> ok;
         {tracer, Other} ->
@@ -537,12 +562,18 @@ tracer_init({Caller, Ref}, Opts) ->
         ok ->
             case no_foreign_tracer(self()) of
                 ok ->
-                    erlang:monitor_node(Owner, true),
-                    State = setup(Opts),
-                    #{matched := Matched, nprocs := NProcs} = State,
-                    Caller ! {Ref, {ok, #{tracer => self(), calls => Matched, procs => NProcs}}},
-                    erlang:send_after(maps:get(batch_ms, State), self(), orbit_trace_flush),
-                    orbit_trace:tracer_loop(State);
+                    case new_session() of
+                        {error, _} = Error ->
+                            unregister(orbit_tracer),
+                            Caller ! {Ref, Error};
+                        Session ->
+                            erlang:monitor_node(Owner, true),
+                            State = setup(Opts, Session),
+                            #{matched := Matched, nprocs := NProcs} = State,
+                            Caller ! {Ref, {ok, #{tracer => self(), calls => Matched, procs => NProcs}}},
+                            erlang:send_after(maps:get(batch_ms, State), self(), orbit_trace_flush),
+                            orbit_trace:tracer_loop(State)
+                    end;
                 Error ->
                     unregister(orbit_tracer),
                     Caller ! {Ref, Error}
@@ -574,27 +605,28 @@ claim(Owner, Tries) ->
             end
     end.
 
-setup(Opts) ->
+setup(Opts, Session) ->
     Calls = maps:get(calls, Opts, []),
     Procs = maps:get(procs, Opts, []),
     MsgFlags = maps:get(msg_flags, Opts, [send, 'receive']),
     Self = self(),
     load_modules(Calls),
-    Matched = [{M, F, A, erlang:trace_pattern({M, F, A}, MS, [local])} || {M, F, A, MS} <- Calls],
+    Matched = [{M, F, A, t_pattern(Session, {M, F, A}, MS)} || {M, F, A, MS} <- Calls],
     case Calls of
         [] -> ok;
-        _ -> erlang:trace(processes, true, [call, timestamp, {tracer, Self}])
+        _ -> t_flags(Session, processes, true, [call, timestamp])
     end,
     Targets = lists:usort(lists:append([resolve(P) || P <- Procs])),
-    NProcs = lists:sum([trace_target(T, MsgFlags, Self) || T <- Targets]),
+    NProcs = lists:sum([trace_target(Session, T, MsgFlags, Self) || T <- Targets]),
     %% Never trace the tracer itself.
-    catch erlang:trace(Self, false, [all]),
+    catch t_flags(Session, Self, false, [all]),
     Now = erlang:monotonic_time(millisecond),
     Deadline = case maps:get(duration_ms, Opts, infinity) of
                    infinity -> infinity;
                    Ms -> Now + Ms
                end,
     #{id => maps:get(id, Opts),
+      session => Session,
       owner => maps:get(owner, Opts),
       dest => maps:get(dest, Opts),
       limit => maps:get(limit, Opts),
@@ -613,15 +645,15 @@ setup(Opts) ->
       batch_max => maps:get(batch_max, Opts, 500),
       max_queue => maps:get(max_queue, Opts, 50000)}.
 
-trace_target(all, Flags, Self) ->
-    erlang:trace(processes, true, Flags ++ [timestamp, {tracer, Self}]);
-trace_target(new, Flags, Self) ->
-    erlang:trace(new_processes, true, Flags ++ [timestamp, {tracer, Self}]),
+trace_target(Session, all, Flags, _Self) ->
+    t_flags(Session, processes, true, Flags ++ [timestamp]);
+trace_target(Session, new, Flags, _Self) ->
+    t_flags(Session, new_processes, true, Flags ++ [timestamp]),
     0;
-trace_target(Pid, Flags, Self) ->
-    case erlang:trace_info(Pid, tracer) of
+trace_target(Session, Pid, Flags, Self) ->
+    case t_info(Session, Pid, tracer) of
         {tracer, T} when T =:= [] orelse T =:= Self ->
-            try erlang:trace(Pid, true, Flags ++ [timestamp, {tracer, Self}]) catch error:badarg -> 0 end;
+            try t_flags(Session, Pid, true, Flags ++ [timestamp]) catch error:badarg -> 0 end;
         _ ->
             0
     end.
@@ -651,8 +683,10 @@ tracer_loop(State) ->
             orbit_trace:tracer_loop(State)
     end.
 
+%% The session as its weak reference ({Name, N}, or legacy): the strong one stays with the tracer.
 info(State) ->
-    maps:with([id, owner, patterns, count, dropped], State).
+    Info = maps:with([id, owner, patterns, count, dropped], State),
+    Info#{session => weak(maps:get(session, State, legacy))}.
 
 event(Msg, State) ->
     #{count := Count, batch := Batch, blen := Len, limit := Limit} = State,
@@ -730,19 +764,74 @@ shutdown(Reason, State) ->
     catch unregister(orbit_tracer),
     ok.
 
+untrace(#{session := {session, _} = Session}) ->
+    %% Everything the tracer set is in its session, and nothing else is.
+    t_destroy(Session);
 untrace(#{patterns := Patterns}) ->
     Self = self(),
-    lists:foreach(fun(MFA) -> catch erlang:trace_pattern(MFA, false, [local]) end, Patterns),
-    case erlang:trace_info(new_processes, tracer) of
-        {tracer, Self} -> catch erlang:trace(new_processes, false, [all]);
+    lists:foreach(fun(MFA) -> catch t_pattern(legacy, MFA, false) end, Patterns),
+    case t_info(legacy, new_processes, tracer) of
+        {tracer, Self} -> catch t_flags(legacy, new_processes, false, [all]);
         _ -> ok
     end,
     lists:foreach(fun(P) ->
-                          case erlang:trace_info(P, tracer) of
-                              {tracer, Self} -> catch erlang:trace(P, false, [all]);
+                          case t_info(legacy, P, tracer) of
+                              {tracer, Self} -> catch t_flags(legacy, P, false, [all]);
                               _ -> ok
                           end
                   end, processes()).
+
+%% ---------------------------------------------------------------------------------------------------
+%% Where the flags and patterns live
+%%
+%% Where the node has trace sessions (OTP 27+, the trace module), the tracer's patterns and flags are
+%% set in a session of its own, named orbit_trace, with the tracer as its tracer: a user's dbg or
+%% recon_trace (the legacy session) and Orbit then each get their own trace messages, and ending one
+%% leaves the other's patterns and flags as they were. The tracer holds the session in its state for as
+%% long as it runs (a session whose last strong reference is garbage-collected ends silently, so a killed
+%% tracer's session ends with it) and destroys it when it stops. On OTP 25/26 everything goes to the
+%% node's one legacy session with erlang:trace/3 and erlang:trace_pattern/3.
+
+has_sessions() ->
+    _ = code:ensure_loaded(trace),
+    erlang:function_exported(trace, session_create, 3).
+
+%% legacy | {session, Session} | {error, {trace_session, Reason}}, with the caller (the tracer) as the
+%% session's tracer. A node that cannot make one more session is refused, not traced in the legacy one.
+new_session() ->
+    case has_sessions() of
+        true ->
+            try trace:session_create(orbit_trace, self(), []) of
+                S -> {session, S}
+            catch
+                error:Reason -> {error, {trace_session, Reason}}
+            end;
+        false ->
+            legacy
+    end.
+
+weak({session, {_Strong, Weak}}) -> Weak;
+weak(legacy) -> legacy.
+
+%% Orbit's call tracing sessions on this node (weak references).
+own_sessions() ->
+    [W || {orbit_trace, _} = W <- trace:session_info(all)].
+
+%% A call trace pattern (local: private functions too); the number of functions it matched.
+t_pattern(legacy, MFA, MS) -> erlang:trace_pattern(MFA, MS, [local]);
+t_pattern({session, S}, MFA, MS) -> trace:function(S, MFA, MS, [local]).
+
+%% Process trace flags (Procs: processes, new_processes or a pid), the caller as tracer when set.
+t_flags(legacy, Procs, true, Flags) -> erlang:trace(Procs, true, Flags ++ [{tracer, self()}]);
+t_flags(legacy, Procs, false, Flags) -> erlang:trace(Procs, false, Flags);
+t_flags({session, S}, Procs, How, Flags) -> trace:process(S, Procs, How, Flags).
+
+t_info(legacy, What, Item) -> erlang:trace_info(What, Item);
+t_info({session, S}, What, Item) -> trace:info(S, What, Item).
+
+%% Ends a session (strong or weak reference) and with it every pattern and flag set in it.
+t_destroy({session, S}) -> catch trace:session_destroy(S), ok;
+t_destroy(legacy) -> ok.
 
 %% Trace messages already queued: kept while the limit allows (not after a limit tripped).
 drain(_Reason, State, 0) ->

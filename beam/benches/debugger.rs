@@ -44,6 +44,7 @@ async fn engine_on(cluster: beam::cluster::Cluster, nodes: &TestCluster) -> IntE
         source_map: SourceMap::default(),
         interpret: vec![],
         exclude: vec![],
+        hold_callers: true,
     };
     IntEngine::with_cluster(cluster, config).await.expect("attach")
 }

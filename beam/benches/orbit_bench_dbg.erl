@@ -2,7 +2,7 @@
 -module(orbit_bench_dbg).
 
 -export([start_caller/3, caller_loop/3,
-         native_break_latency/3, native_pass_latency/4, start_server/1, poke/1, server_loop/1,
+         native_break_latency/3, native_pass_latency/4, native_continue_latency/4, spin/1, start_server/1, poke/1, server_loop/1,
          native_set_break/2, native_cleanup/1, hot_loop/1, call_loop/4, call_loop_counted/4]).
 
 %% A plain Erlang debugger client: subscribed to the interpreter, it attaches to a process when told
@@ -70,6 +70,38 @@ pass(Meta, Srv, Mod, Line) ->
     Meta ! {user, {cmd, continue}},
     receive {Srv, done} -> ok end,
     T1 - T0.
+
+%% The like-for-like baseline of what a DAP client sees (scripts/bench, tests/dap/bench/passes.js): a
+%% process on node Where that calls Mod:fee/1 in a loop, stopped at the breakpoint on every pass; the
+%% client, on another node, continues it and waits for the next break_at. N times: microseconds from
+%% sending continue to the next break_at received.
+native_continue_latency(Mod, Line, N, Where) ->
+    true = net_kernel:connect_node(Where),
+    {module, Mod} = int:ni(Mod),
+    ok = int:break(Mod, Line),
+    Int = dbg_iserver:find(),
+    wait_global(Where, Int, 100),
+    gen_server:cast(Int, {subscribe, self()}),
+    P = spawn(Where, orbit_bench_dbg, spin, [Mod]),
+    receive {int, {new_status, P, break, _}} -> ok end,
+    {ok, Meta} = gen_server:call(Int, {attached, self(), P}),
+    receive {Meta, {break_at, Mod, Line, _}} -> ok end,
+    Times = [continue_once(Meta, Mod, Line) || _ <- lists:seq(1, N)],
+    exit(P, kill),
+    ok = int:delete_break(Mod, Line),
+    flush(),
+    Times.
+
+continue_once(Meta, Mod, Line) ->
+    T0 = erlang:monotonic_time(microsecond),
+    Meta ! {user, {cmd, continue}},
+    receive {Meta, {break_at, Mod, Line, _}} -> ok end,
+    erlang:monotonic_time(microsecond) - T0.
+
+%% Calls Mod:fee/1 forever (from code that is not interpreted).
+spin(Mod) ->
+    _ = Mod:fee(100),
+    orbit_bench_dbg:spin(Mod).
 
 %% A long-lived process serving requests with Mod:fee/1.
 start_server(Mod) ->

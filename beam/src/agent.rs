@@ -33,7 +33,7 @@ pub enum Group {
     /// `orbit_agent` (sessions, clean-ups, membership events, the installer's helpers), `orbit_health`,
     /// `orbit_procs`: status, top, processes, inspect. Always installed with the agent.
     Core,
-    /// `orbit_dbg`, `orbit_dbg_cond`: `orbit dap`.
+    /// `orbit_dbg` and its parts (`orbit_dbg_*`), `orbit_dbg_cond`: `orbit dap`.
     Debugger,
     /// `orbit_trace`: `orbit trace`.
     Tracer,
@@ -134,6 +134,23 @@ pub struct AgentModule {
 pub const MODULES: &[AgentModule] = &[
     AgentModule { name: "orbit_agent", source: include_str!("../agent/orbit_agent.erl"), group: Group::Core },
     AgentModule { name: "orbit_health", source: include_str!("../agent/orbit_health.erl"), group: Group::Core },
+    // The debugger's parts before its façade: a keeper of an older agent loops through orbit_dbg, which
+    // then calls into them.
+    AgentModule { name: "orbit_dbg_code", source: include_str!("../agent/orbit_dbg_code.erl"), group: Group::Debugger },
+    AgentModule {
+        name: "orbit_dbg_keeper",
+        source: include_str!("../agent/orbit_dbg_keeper.erl"),
+        group: Group::Debugger,
+    },
+    AgentModule { name: "orbit_dbg_eval", source: include_str!("../agent/orbit_dbg_eval.erl"), group: Group::Debugger },
+    AgentModule { name: "orbit_dbg_pass", source: include_str!("../agent/orbit_dbg_pass.erl"), group: Group::Debugger },
+    AgentModule {
+        name: "orbit_dbg_frames",
+        source: include_str!("../agent/orbit_dbg_frames.erl"),
+        group: Group::Debugger,
+    },
+    AgentModule { name: "orbit_dbg_step", source: include_str!("../agent/orbit_dbg_step.erl"), group: Group::Debugger },
+    AgentModule { name: "orbit_dbg_pure", source: include_str!("../agent/orbit_dbg_pure.erl"), group: Group::Debugger },
     AgentModule { name: "orbit_dbg", source: include_str!("../agent/orbit_dbg.erl"), group: Group::Debugger },
     AgentModule { name: "orbit_dbg_cond", source: include_str!("../agent/orbit_dbg_cond.erl"), group: Group::Debugger },
     AgentModule {
@@ -156,8 +173,9 @@ pub fn group_of(module: &str) -> Option<Group> {
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a node waits for another node of its release to finish compiling a module before it
-/// compiles the module itself (a slow node must not hold up the others).
-const COMPILE_WAIT: Duration = Duration::from_secs(5);
+/// compiles the module itself (a slow node must not hold up the others). Only nodes of a release that
+/// Orbit has no binary for wait; on a loaded 2-core machine one of the debugger's modules took over 5 s.
+const COMPILE_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {

@@ -1578,6 +1578,7 @@ mod tests {
             pid: crate::processes::local_pid_text(&pid),
             pid_term: Some(pid),
             registered_name: Some("Bank.Mailbox".into()),
+            process_label: None,
             memory: 0,
             reductions: 0,
             message_queue_len: len,

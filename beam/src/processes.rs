@@ -134,6 +134,10 @@ pub struct ProcessSummary {
     pub pid_term: Option<Pid>,
     /// In Elixir syntax: `Bank.Mailbox`, `:code_server`.
     pub registered_name: Option<String>,
+    /// Its process label (`:proc_lib.set_label/1`, `Process.set_label/1`; OTP 27+) in Elixir syntax:
+    /// `{Bank.Account, "acc-1"}`. `label` in JSON.
+    #[serde(rename = "label")]
+    pub process_label: Option<String>,
     pub memory: u64,
     pub reductions: u64,
     pub message_queue_len: u64,
@@ -155,6 +159,7 @@ impl ProcessSummary {
             pid: local_pid_text(&pid),
             pid_term: Some(pid),
             registered_name: map_get_atom(t, "registered_name").and_then(name_text),
+            process_label: map_get_atom(t, "label").and_then(label_text),
             memory: u("memory"),
             reductions: u("reductions"),
             message_queue_len: u("message_queue_len"),
@@ -164,15 +169,27 @@ impl ProcessSummary {
         })
     }
 
-    /// The name if it has one, else the initial call, else the pid.
+    /// The name and process label if it has either (see [`process_name`]), else the initial call, else
+    /// the pid.
     pub fn label(&self) -> String {
-        if let Some(n) = &self.registered_name {
-            return n.clone();
+        if let Some(n) = process_name(self.registered_name.as_deref(), self.process_label.as_deref()) {
+            return n;
         }
         match &self.initial_call {
             Some(m) => m.elixir(),
             None => self.pid.clone(),
         }
+    }
+}
+
+/// How Orbit names a process besides its pid: its registered name, its process label (OTP 27+), both
+/// (`Bank.Mailbox {:worker, 3}`), or `None`.
+pub fn process_name(registered_name: Option<&str>, label: Option<&str>) -> Option<String> {
+    match (registered_name, label) {
+        (Some(n), Some(l)) => Some(format!("{n} {l}")),
+        (Some(n), None) => Some(n.to_string()),
+        (None, Some(l)) => Some(l.to_string()),
+        (None, None) => None,
     }
 }
 
@@ -182,6 +199,14 @@ fn name_text(t: &Term) -> Option<String> {
         "undefined" => None,
         _ => Some(render_elixir(t, &Limits::default())),
     }
+}
+
+/// A process label (any term) in Elixir syntax, cut as other terms are; `undefined` (none) gives `None`.
+pub fn label_text(t: &Term) -> Option<String> {
+    if is_atom(t, "undefined") {
+        return None;
+    }
+    Some(render_elixir(t, &Limits::default()))
 }
 
 /// `#PID<0.123.0>`: a pid as its own node prints it.
@@ -556,6 +581,9 @@ pub struct ProcessInfo {
     #[serde(skip)]
     pub pid_term: Option<Pid>,
     pub registered_name: Option<String>,
+    /// Its process label (OTP 27+) in Elixir syntax; `label` in JSON.
+    #[serde(rename = "label")]
+    pub process_label: Option<String>,
     pub status: String,
     pub message_queue_len: u64,
     pub memory: u64,
@@ -646,6 +674,7 @@ fn parse_info(node: &str, pid: &Pid, m: &Term) -> Option<ProcessInfo> {
         pid: local_pid_text(pid),
         pid_term: Some(pid.clone()),
         registered_name: map_get_atom(m, "registered_name").and_then(name_text),
+        process_label: map_get_atom(m, "label").and_then(label_text),
         status: map_get_atom(m, "status").and_then(as_atom).unwrap_or("unknown").to_string(),
         message_queue_len: u("message_queue_len"),
         memory: u("memory"),
@@ -1134,6 +1163,7 @@ mod tests {
             pid: local_pid_text(&pid),
             pid_term: Some(pid),
             registered_name: None,
+            process_label: None,
             memory,
             reductions: 0,
             message_queue_len: 0,
@@ -1170,5 +1200,28 @@ mod tests {
         assert_eq!(s.registered_name.as_deref(), Some("Bank.Mailbox"));
         assert_eq!(s.current_function.as_ref().unwrap().elixir(), ":gen_server.loop/7");
         assert_eq!(s.label(), "Bank.Mailbox");
+        assert_eq!(s.process_label, None);
+    }
+
+    #[test]
+    fn a_process_label_names_the_process() {
+        let pid = Pid::new("a@h", 78, 0, 3);
+        let mut entries = vec![
+            (atom("pid"), Term::from(pid)),
+            (atom("registered_name"), atom("undefined")),
+            (atom("label"), tuple(vec![atom("Elixir.Bank.Account"), binary("acc-1")])),
+            (atom("initial_call"), tuple(vec![atom("Elixir.Bank.Account"), atom("init"), int(1)])),
+        ];
+        let s = ProcessSummary::from_term("a@h", &map(entries.clone())).unwrap();
+        assert_eq!(s.process_label.as_deref(), Some("{Bank.Account, \"acc-1\"}"));
+        assert_eq!(s.label(), "{Bank.Account, \"acc-1\"}", "the label before the initial call");
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["label"], "{Bank.Account, \"acc-1\"}");
+        entries[1] = (atom("registered_name"), atom("Elixir.Bank.Mailbox"));
+        let s = ProcessSummary::from_term("a@h", &map(entries.clone())).unwrap();
+        assert_eq!(s.label(), "Bank.Mailbox {Bank.Account, \"acc-1\"}");
+        entries[2] = (atom("label"), atom("undefined"));
+        let s = ProcessSummary::from_term("a@h", &map(entries)).unwrap();
+        assert_eq!((s.label(), s.process_label), ("Bank.Mailbox".to_string(), None));
     }
 }

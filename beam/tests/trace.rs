@@ -68,18 +68,22 @@ async fn eventually(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     panic!("timed out waiting for: {what}");
 }
 
-/// What a node says about traces: the trace state of `mfa`, processes with trace flags, and the flags
-/// new processes get. `{{all,false},[],{flags,[]}}` is a clean node.
+/// What a node says about traces: the trace state of `mfa`, processes with trace flags, the flags new
+/// processes get, and how many trace sessions of Orbit's tracer the node has. Where the node has trace
+/// sessions (OTP 27+) the tracer traces in one of its own, whose state is shown while it exists; else, as
+/// on OTP 25/26, the node's legacy session. `{{all,false},[],{flags,[]},0}` is a clean node.
 fn trace_state(nodes: &TestCluster, i: usize, mfa: &str) -> String {
     let expr = format!(
-        "{{erlang:trace_info({mfa}, all), \
-           [P || P <- processes(), case erlang:trace_info(P, flags) of {{flags, []}} -> false; undefined -> false; _ -> true end], \
-           erlang:trace_info(new_processes, flags)}}."
+        "Ss = case code:ensure_loaded(trace) of {{module, trace}} -> [S || {{orbit_trace, _}} = S <- trace:session_info(all)]; _ -> [] end, \
+         Info = fun(What, Item) -> case Ss of [S | _] -> trace:info(S, What, Item); [] -> erlang:trace_info(What, Item) end end, \
+         {{Info({mfa}, all), \
+           [P || P <- processes(), case Info(P, flags) of {{flags, []}} -> false; undefined -> false; _ -> true end], \
+           Info(new_processes, flags), length(Ss)}}."
     );
     nodes.eval(i, &expr).map(|s| s.split_whitespace().collect()).unwrap_or_else(|e| format!("eval failed: {e}"))
 }
 
-const CLEAN: &str = "{{all,false},[],{flags,[]}}";
+const CLEAN: &str = "{{all,false},[],{flags,[]},0}";
 
 async fn eventually_clean(nodes: &TestCluster, i: usize, mfa: &str) {
     let mut last = String::new();

@@ -57,7 +57,13 @@ fn main() -> std::process::ExitCode {
         // Every cluster this process joins is read-only from here on (beam::read_only decides what that refuses).
         beam::read_only::enable_for_process();
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    // The debug adapter's work is one ordered loop: on a single thread every hand-off between its tasks
+    // (link reader, engine, session) is a queue push, not a wake-up of another thread — the breakpoint
+    // stop reaches the client sooner (tests/dap/bench/passes.js). The other commands fan out over nodes.
+    let runtime = match &cli.command {
+        Command::Dap(_) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        _ => tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build(),
+    };
     let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {

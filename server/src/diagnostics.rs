@@ -97,7 +97,7 @@ pub fn compute(index: &FileIndex, model: &ClusterModel, t: &Thresholds) -> Vec<D
         });
         let placed = placed.or_else(|| h.initial_module.as_ref().and_then(|m| index.module(m)).map(|m| m.name_span));
         let Some(span) = placed else { continue };
-        let who = match &h.registered_name {
+        let who = match beam::processes::process_name(h.registered_name.as_deref(), h.label.as_deref()) {
             Some(n) => format!("{} {} ({n})", h.node, h.pid),
             None => format!("{} {}", h.node, h.pid),
         };
@@ -197,6 +197,7 @@ mod tests {
             node: "b@h".into(),
             pid: "#PID<0.234.0>".into(),
             registered_name: None,
+            label: None,
             queue: 12345,
             rate: Some(800.0),
             memory: 1000,
@@ -211,6 +212,28 @@ mod tests {
         assert_eq!(d[0].range.start.line, 3);
         assert_eq!(d[0].message, "b@h #PID<0.234.0> has 12,345 messages queued (+800/s)");
         assert_eq!(d[0].severity, Some(DiagnosticSeverity::ERROR));
+    }
+
+    #[test]
+    fn a_hotspot_is_named_by_its_process_label() {
+        let idx = index(Lang::Elixir, SRC);
+        let mut m = model();
+        let hotspot = |registered_name: Option<&str>| Hotspot {
+            node: "b@h".into(),
+            pid: "#PID<0.234.0>".into(),
+            registered_name: registered_name.map(str::to_string),
+            label: Some("{:worker, 3}".into()),
+            queue: 12345,
+            rate: None,
+            memory: 1000,
+            frames: vec![("Elixir.Bank.Mailbox".into(), "handle_info".into(), 2, Some(5))],
+            initial_module: None,
+        };
+        m.hotspots.push(hotspot(None));
+        m.hotspots.push(hotspot(Some("Bank.Mailbox")));
+        let d = compute(&idx, &m, &T);
+        assert_eq!(d[0].message, "b@h #PID<0.234.0> ({:worker, 3}) has 12,345 messages queued");
+        assert_eq!(d[1].message, "b@h #PID<0.234.0> (Bank.Mailbox {:worker, 3}) has 12,345 messages queued");
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub struct Hotspot {
     pub node: String,
     pub pid: String,
     pub registered_name: Option<String>,
+    /// Its process label (OTP 27+), in Elixir syntax.
+    pub label: Option<String>,
     pub queue: u64,
     /// Change of the queue length per second since the previous sample.
     pub rate: Option<f64>,

@@ -332,6 +332,7 @@ async fn build_model(
             node: p.node.clone(),
             pid: p.pid.clone(),
             registered_name: p.registered_name.clone(),
+            label: p.process_label.clone(),
             queue: p.message_queue_len,
             rate,
             memory: p.memory,

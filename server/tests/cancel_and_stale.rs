@@ -189,14 +189,19 @@ fn stale_by_md5_cancellation_and_a_cluster_that_goes_away() {
     let _ = std::fs::remove_dir_all(&proj);
 }
 
-/// Processes with trace flags, and whether `Bank.Fees.fee_for/1` has a trace pattern, on node `i`.
+/// Processes with trace flags, whether `Bank.Fees.fee_for/1` has a trace pattern, and how many trace
+/// sessions of Orbit's tracer (OTP 27+: it traces in a session of its own) there are on node `i`.
 fn tracing_left(cluster: &TestCluster, i: usize) -> String {
     cluster
         .eval(
             i,
             &format!(
                 "{{length([P || P <- processes(), {{flags, F}} <- [erlang:trace_info(P, flags)], F =/= []]), \
-                 erlang:trace_info({{{FEES}, fee_for, 1}}, traced)}}."
+                 erlang:trace_info({{{FEES}, fee_for, 1}}, traced), \
+                 case code:ensure_loaded(trace) of \
+                     {{module, trace}} -> length([S || {{orbit_trace, _}} = S <- trace:session_info(all)]); \
+                     _ -> 0 \
+                 end}}."
             ),
         )
         .unwrap_or_else(|e| format!("error: {e}"))
@@ -209,7 +214,7 @@ fn a_cancelled_trace_leaves_no_trace_on_the_nodes() {
         cluster.eval(i, &format!("code:ensure_loaded({FEES}).")).expect("load");
     }
     let clean: Vec<String> = (0..2).map(|i| tracing_left(&cluster, i)).collect();
-    assert!(clean.iter().all(|s| s == "{0, {traced, false}}"), "traced before the test: {clean:?}");
+    assert!(clean.iter().all(|s| s == "{0, {traced, false}, 0}"), "traced before the test: {clean:?}");
     let client =
         Client::start(json!({"nodes": [cluster.name(0)], "cookie": cluster.cookie, "refreshIntervalMs": 500}), None);
     client.wait_for::<ShowMessage>(WAIT, |m| m.message.contains("connected")).expect("connects");

@@ -101,6 +101,7 @@ impl<W: AsyncWrite + Unpin> Session<W> {
             source_map: source_map(a.source_map),
             interpret: a.interpret.unwrap_or_default(),
             exclude: a.exclude.unwrap_or_default(),
+            hold_callers: a.hold_callers.unwrap_or(true),
         };
         let mut engine = IntEngine::attach(config).await.map_err(|e| e.to_string())?;
         if let Some(rate) = a.log_point_rate {
@@ -159,6 +160,7 @@ impl<W: AsyncWrite + Unpin> Session<W> {
             source_map: source_map(a.source_map),
             interpret: a.interpret.unwrap_or_default(),
             exclude: a.exclude.unwrap_or_default(),
+            hold_callers: a.hold_callers.unwrap_or(true),
         };
         // Join the nodes into one cluster before the debugger prepares them: OTP's interpreter server is a
         // global name, and a node that does not see it yet crashes every call into interpreted code.

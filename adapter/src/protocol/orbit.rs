@@ -53,6 +53,11 @@ pub struct AttachArguments {
     /// Modules never to interpret, as module names or globs; applied after `interpret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude: Option<Vec<String>>,
+    /// Hold the processes that wait for a paused one (the caller of the GenServer.call it serves, an
+    /// :erpc/:rpc caller) while it is paused, on nodes whose OTP (29 on) stops a suspended process's
+    /// clock, so their timeouts do not run out. On by default; `false` lets them time out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_callers: Option<bool>,
     /// Observe only: refuse everything that would change a node (breakpoints that need the interpreter,
     /// pause, setting variables, evaluating anything but a pure read) with an error that names the mode.
     /// Tracepoints (log points on a function's first line) still work. Also on when the environment
@@ -130,6 +135,11 @@ pub struct LaunchArguments {
     /// Modules never to interpret, as module names or globs; applied after `interpret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exclude: Option<Vec<String>>,
+    /// Hold the processes that wait for a paused one (the caller of the GenServer.call it serves, an
+    /// :erpc/:rpc caller) while it is paused, on nodes whose OTP (29 on) stops a suspended process's
+    /// clock, so their timeouts do not run out. On by default; `false` lets them time out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_callers: Option<bool>,
     /// Observe only: refuse everything that would change a node (breakpoints that need the interpreter,
     /// pause, setting variables, evaluating anything but a pure read) with an error that names the mode.
     /// Tracepoints (log points on a function's first line) still work. Also on when the environment

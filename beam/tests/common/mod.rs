@@ -42,6 +42,7 @@ pub async fn attach_demo(nodes: &TestCluster, seed: usize) -> IntEngine {
         source_map: SourceMap::default(),
         interpret: vec![],
         exclude: vec![],
+        hold_callers: true,
     };
     IntEngine::attach(config).await.expect("attach")
 }

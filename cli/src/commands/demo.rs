@@ -66,6 +66,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         source_map: SourceMap::default(),
         interpret: vec![],
         exclude: vec![],
+        hold_callers: true,
     };
     println!("-> attaching to the cluster through {}", config.seeds[0]);
     let mut engine = IntEngine::attach(config).await.map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -150,7 +150,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn print_info(p: &ProcessInfo) {
-    match &p.registered_name {
+    match processes::process_name(p.registered_name.as_deref(), p.process_label.as_deref()) {
         Some(n) => println!("{} on {} ({n})", p.pid, p.node),
         None => println!("{} on {}", p.pid, p.node),
     }

@@ -3,7 +3,8 @@
 local here = vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h")
 package.path = here .. "/?.lua;" .. package.path
 local T = require("harness")
-local fake = here .. "/fake_orbit.js"
+-- run.sh passes a wrapper that runs fake_orbit.js with a node it can reach (ORBIT_FAKE_ORBIT).
+local fake = vim.env.ORBIT_FAKE_ORBIT or (here .. "/fake_orbit.js")
 local log_file = vim.fn.tempname()
 vim.env.FAKE_ORBIT_LOG = log_file
 

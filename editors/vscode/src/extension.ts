@@ -231,6 +231,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     output,
     status,
     vscode.window.registerTreeDataProvider("orbit.cluster", view),
+    view.poll(),
     vscode.debug.registerDebugAdapterDescriptorFactory("orbit", new OrbitDebugAdapterFactory(context)),
     vscode.debug.registerDebugConfigurationProvider("orbit", new OrbitConfigurationProvider()),
   );

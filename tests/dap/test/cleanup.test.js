@@ -68,3 +68,30 @@ test('the adapter killed with SIGKILL: every node cleans up by itself, and pause
   await dap.exited;
   await assertClean(cluster, calls);
 }));
+
+// The interpreter server runs on node 0 (the entry); the one paused process is on node 2. Each node cleans
+// up by itself when the adapter is SIGKILLed: node 0's server must forget node 2's process too, not only
+// its own node's (int:snapshot() on node 0 lists every node's processes).
+const SERVER_VIEW = [
+  'Servers = [S || S <- lists:usort([whereis(dbg_iserver), global:whereis_name(dbg_iserver)]), is_pid(S)],',
+  'Snap = lists:append([[P || {P, _, _, _} <- gen_server:call(S, snapshot)] || S <- Servers]),',
+  '{Servers, Snap}.',
+].join('\n');
+
+test('SIGKILL with the interpreter server on one node and the paused process on another: no node keeps any of it', { timeout: TEST_TIMEOUT }, withCluster(3, async ({ cluster, attach }) => {
+  const id = await openAccountOn(cluster, 2, 100, 'far_');
+  const { dap } = await attach(0, { breakpoints: { [FILES.account]: [74] } });
+  const stopped = new Promise((resolve) => dap.once('stopped', resolve));
+  const call = depositFrom(cluster, 0, id, 5);
+  const ev = await guard(dap, stopped, 'the stop on node 2', 30000);
+  assert.match(ev.body.text, new RegExp(cluster.name(2)));
+  const before = (await cluster.eval(0, SERVER_VIEW)).replace(/\s/g, '');
+  assert.match(before, /^\{\[<[^\]]+\],\[<.+>\]\}$/, `node 0 runs the server and knows the paused process: ${before}`);
+  dap._adapterProcess.kill('SIGKILL');
+  await dap.exited;
+  assert.equal(await resultOf(call, 'the paused deposit'), '{ok,105}');
+  for (let i = 0; i < 3; i++) {
+    await eventually(async () => (await cluster.eval(i, SERVER_VIEW)).replace(/\s/g, '') === '{[],[]}', 30000, `node ${i}: no interpreter server, no process in its snapshot`);
+    await eventually(async () => (await leftovers(cluster, i)) === CLEAN, 30000, `node ${i} clean`);
+  }
+}));

@@ -5,7 +5,7 @@
 const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const { request, waitForStopped } = require('../lib/client');
-const { FILES, withCluster, openAccountOn, depositFrom, resultOf, topFrame, within } = require('../lib/bank');
+const { FILES, withCluster, openAccountOn, depositFrom, resultOf, topFrame, within, eventually } = require('../lib/bank');
 
 const TEST_TIMEOUT = 180000;
 
@@ -14,12 +14,16 @@ test('a node that joins mid-session gets the breakpoints', { timeout: TEST_TIMEO
   assert.equal(attached.breakpoints[FILES.account][0].verified, true);
   const added = await cluster.addNode();
   const newcomer = cluster.name(added);
-  await output.waitFor(new RegExp(`${newcomer} joined`), { timeout: 30000 });
+  // "joined: … now hold there too", or, for a node still starting, "joined; …" and then "…: breakpoints in
+  // Bank.Account now hold there too" once its keeper could interpret the module.
+  await output.waitFor(new RegExp(`${newcomer}(:| joined:).* now hold there too`), { timeout: 30000 });
 
   const id = await openAccountOn(cluster, added, 100, 'late');
   const stopped = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
   const call = depositFrom(cluster, 0, id, 9);
-  const ev = await stopped;
+  const ev = await stopped.catch((e) => {
+    throw new Error(`${e.message}\n--- console ---\n${output.text()}`);
+  });
   assert.match(ev.body.text, new RegExp(newcomer), 'stopped on the node that joined');
   const { frame, vars } = await topFrame(dap, ev.body.threadId);
   assert.equal(frame.line, 74);
@@ -82,8 +86,9 @@ test('a node stopped with SIGSTOP during a session does not hold up a breakpoint
   const frozen = cluster.nodes[2].pid;
   process.kill(frozen, 'SIGSTOP');
   try {
-    const stat = require('node:fs').readFileSync(`/proc/${frozen}/stat`, 'utf8');
-    assert.match(stat, /^\d+ \(beam[^)]*\) T /, `node 2's VM is the stopped process: ${stat.slice(0, 40)}`);
+    // The signal is delivered asynchronously: wait until the VM is in state T.
+    const stat = () => require('node:fs').readFileSync(`/proc/${frozen}/stat`, 'utf8');
+    await eventually(async () => /^\d+ \(beam[^)]*\) T /.test(stat()), 5000, `node 2's VM stopped: ${stat().slice(0, 40)}`);
     const started = Date.now();
     const stopped = waitForStopped(dap, { reason: 'breakpoint', timeout: 20000 });
     const call = depositFrom(cluster, 0, id, 4);
@@ -96,6 +101,48 @@ test('a node stopped with SIGSTOP during a session does not hold up a breakpoint
     assert.equal(vars.Locals.find((v) => v.name === 'amount').value, '4');
     await request(dap, 'continue', { threadId: ev.body.threadId });
     assert.equal(await resultOf(call, 'deposit on an awake node'), '{ok,104}');
+  } finally {
+    try {
+      process.kill(frozen, 'SIGCONT');
+    } catch {
+      // Already gone.
+    }
+  }
+}));
+
+test('setBreakpoints with a frozen node: answered after one short per-node wait, the node named, the breakpoint following it when it wakes', { timeout: TEST_TIMEOUT }, withCluster(3, async ({ cluster, attach }) => {
+  for (let i = 0; i < 3; i++) assert.equal(await cluster.eval(i, "'Elixir.Bank.Fees':fee_for(500)"), '5'); // loaded everywhere
+  const { dap, output } = await attach(0, {});
+  const frozen = cluster.nodes[2].pid;
+  process.kill(frozen, 'SIGSTOP');
+  try {
+    const started = Date.now();
+    const set = request(dap, 'setBreakpoints', { source: { path: FILES.fees }, breakpoints: [{ line: 13 }] }, 60000);
+    // The session answers other requests meanwhile.
+    const threads = await request(dap, 'threads', {}, 10000);
+    assert.ok(Array.isArray(threads.body.threads));
+    const answer = await set;
+    const took = Date.now() - started;
+    assert.equal(answer.body.breakpoints[0].verified, true, JSON.stringify(answer.body));
+    // At most one short per-node wait (5 s), not OTP's interpreter server waiting on the frozen node.
+    assert.ok(took < 12000, `setBreakpoints answered after ${took} ms`);
+    await output.waitFor(new RegExp(`${cluster.name(2)}.*(does not answer|not answering)`), { timeout: 10000 });
+    // A stop on a healthy node meanwhile.
+    let stopped = waitForStopped(dap, { reason: 'breakpoint', timeout: 20000 });
+    let call = cluster.evalAsync(1, "'Elixir.Bank.Fees':fee_for(700)", 60);
+    let ev = await stopped;
+    assert.match(ev.body.text, new RegExp(cluster.name(1)));
+    await request(dap, 'continue', { threadId: ev.body.threadId });
+    assert.equal(await resultOf(call, 'fee on node 1'), '7');
+    // Awake again: the breakpoint holds there too.
+    process.kill(frozen, 'SIGCONT');
+    await output.waitFor(new RegExp(`${cluster.name(2)}.*now hold`), { timeout: 30000 });
+    stopped = waitForStopped(dap, { reason: 'breakpoint', timeout: 20000 });
+    call = cluster.evalAsync(2, "'Elixir.Bank.Fees':fee_for(900)", 60);
+    ev = await stopped;
+    assert.match(ev.body.text, new RegExp(cluster.name(2)));
+    await request(dap, 'continue', { threadId: ev.body.threadId });
+    assert.equal(await resultOf(call, 'fee on node 2'), '9');
   } finally {
     try {
       process.kill(frozen, 'SIGCONT');

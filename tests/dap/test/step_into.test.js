@@ -163,3 +163,32 @@ test('stepIn on a call to a name on another node, on a message to a GenServer, a
   await request(dap, 'continue', { threadId: caller });
   assert.match(await resultOf(shout, 'shout'), /^\{sent,hello,/);
 }));
+
+const TAIL_ERPC = 40; //   :erpc.call(node, Bank.Fees, :compound, [balance, rate, 2], 60_000)   (the whole body)
+
+test('stepIn on a tail call over :erpc.call/5, in a process an rpc from a hidden node spawned: into the function on the other node', { timeout: TEST_TIMEOUT }, withCluster(3, async ({ cluster, attach }) => {
+  const { dap, output } = await attach(0, { breakpoints: { [FILES.remote]: [TAIL_ERPC] } });
+  const hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  // erl_call is a hidden node: the expression runs in a process its rpc spawned on node 1.
+  const call = cluster.evalAsync(1, `'Elixir.Bank.Remote':compound_on('${cluster.name(2)}', 1000, 10)`);
+  const caller = (await hit).body.threadId;
+  // A tail call: the caller leaves interpreted code to make it and waits natively, so only the receiving
+  // process stops (there is no line of the caller to come back to).
+  const one = stopsOf(dap, 1, 15000);
+  await request(dap, 'stepIn', { threadId: caller });
+  const [into] = await one.catch((e) => {
+    throw new Error(`${e.message}\n--- console ---\n${output.text()}`);
+  });
+  assert.notEqual(into.threadId, caller);
+  assert.equal(into.reason, 'step');
+  assert.match(into.text, new RegExp(`^${cluster.name(2)} #PID<`));
+  const top = await topFrame(dap, into.threadId);
+  assert.equal(top.frame.name, 'Bank.Fees.compound/3');
+  assert.equal(top.vars.Locals.find((v) => v.name === 'balance').value, '1000');
+  assert.match(top.frames[top.frames.length - 1].name, new RegExp(`^← called over :erpc by ${cluster.name(1)} `));
+  assert.match(output.text(), /stepped into/);
+  await request(dap, 'continue', { threadId: into.threadId });
+  assert.equal(await resultOf(call, 'compound_on'), '1210');
+  // Bank.Fees was interpreted on node 2 for this step only.
+  await eventually(async () => (await cluster.eval(2, "orbit_dbg:interpreted_here(['Elixir.Bank.Fees'])")) === '[]', 10000, 'Bank.Fees native again on node 2');
+}));

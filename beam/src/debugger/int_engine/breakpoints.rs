@@ -476,9 +476,11 @@ impl IntEngine {
                 self.breakpoints.free_slots.pop_first().ok_or("too many breakpoints in one session (256 at most)")?;
             bp.slot = Some(slot);
             let nodes = self.ready_nodes.list();
-            let answers = futures::future::join_all(nodes.iter().map(|n| {
-                self.cluster.call(n, "orbit_dbg", "set_condition", vec![int(slot as i64), spec.clone()], CALL)
-            }))
+            let answers = futures::future::join_all(
+                nodes
+                    .iter()
+                    .map(|n| self.node_call(n, "orbit_dbg", "set_condition", vec![int(slot as i64), spec.clone()])),
+            )
             .await;
             for (node, a) in nodes.iter().zip(answers) {
                 match a {
@@ -521,9 +523,11 @@ impl IntEngine {
         }
         if let Some(slot) = bp.slot {
             let nodes = self.ready_nodes.list();
-            futures::future::join_all(nodes.iter().map(|n| {
-                self.cluster.call(n, "orbit_dbg", "clear_conditions", vec![list(vec![int(slot as i64)])], CALL)
-            }))
+            futures::future::join_all(
+                nodes
+                    .iter()
+                    .map(|n| self.node_call(n, "orbit_dbg", "clear_conditions", vec![list(vec![int(slot as i64)])])),
+            )
             .await;
             self.breakpoints.free_slots.insert(slot);
         }
@@ -539,8 +543,7 @@ impl IntEngine {
     async fn push_condition(&self, node: &str, bp: &Bp) -> Result<(), String> {
         let Some(slot) = bp.slot else { return Ok(()) };
         let spec = self.condition_spec(bp)?;
-        self.cluster
-            .call(node, "orbit_dbg", "set_condition", vec![int(slot as i64), spec], CALL)
+        self.node_call(node, "orbit_dbg", "set_condition", vec![int(slot as i64), spec])
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())

@@ -32,7 +32,7 @@ impl IntEngine {
     }
 
     pub(super) async fn register_cleanup_everywhere(&self) {
-        let nodes = self.ready_nodes.list();
+        let nodes = self.awake(self.ready_nodes.list());
         futures::future::join_all(nodes.iter().map(|n| self.register_cleanup(n))).await;
     }
 

@@ -46,7 +46,7 @@ impl IntEngine {
                 } else {
                     ("remove_crash_forwarder", vec![])
                 };
-                self.cluster.call(n, "orbit_dbg", f, args, CALL)
+                self.node_call(n, "orbit_dbg", f, args)
             }))
             .await;
             for r in results {

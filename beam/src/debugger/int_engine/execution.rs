@@ -48,7 +48,8 @@ impl IntEngine {
                     .clone()
                     .ok_or_else(|| DebugError::new("the interpreter has not answered for this process yet"))?;
                 let mut how = how;
-                let mut events = Vec::new();
+                // It goes on: so do the callers held for it.
+                let mut events = self.release_holds(thread).await;
                 if how == Resume::StepIn {
                     // Into the process the line calls, if it calls one (step_into.rs): the caller steps
                     // over its line meanwhile.
@@ -106,6 +107,7 @@ impl IntEngine {
                 Ok(vec![EngineEvent::ThreadExited { thread }])
             }
             ThreadState::Suspended => {
+                self.forget_hold(thread);
                 let r = self
                     .cluster
                     .call(&node, "orbit_dbg", "resume", vec![Term::from(pid)], CALL)

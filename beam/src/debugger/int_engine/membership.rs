@@ -20,6 +20,10 @@ impl ReadyNodes {
     pub(super) fn list(&self) -> Vec<String> {
         self.nodes.iter().cloned().collect()
     }
+
+    pub(super) fn remove(&mut self, node: &str) {
+        self.nodes.remove(node);
+    }
 }
 
 impl IntEngine {
@@ -59,9 +63,15 @@ impl IntEngine {
                 lines.extend(notes);
                 self.register_cleanup(&node).await;
                 let n = self.breakpoints.holding();
-                let mut out = vec![output(format!(
-                    "{node} joined: {modules} interpreted module(s) and {n} breakpoint(s) now hold there too\n"
-                ))];
+                let joined = if self.waits_on(&node) {
+                    format!(
+                        "{node} joined; its application's code is not loadable yet: {modules} interpreted module(s) \
+                         and {n} breakpoint(s) will hold there as soon as it is\n"
+                    )
+                } else {
+                    format!("{node} joined: {modules} interpreted module(s) and {n} breakpoint(s) now hold there too\n")
+                };
+                let mut out = vec![output(joined)];
                 out.extend(lines.into_iter().map(|l| output(format!("{l}\n"))));
                 out
             }

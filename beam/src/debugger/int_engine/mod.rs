@@ -27,10 +27,12 @@ mod crashes;
 mod evaluate;
 mod execution;
 mod frames;
+mod holds;
 mod membership;
 mod modules;
 mod profile;
 mod render;
+mod silence;
 mod step_into;
 mod stops;
 mod threads;
@@ -41,9 +43,11 @@ mod variables;
 use self::breakpoints::Breakpoints;
 use self::crashes::ExceptionFilters;
 use self::frames::Frames;
+use self::holds::Holds;
 use self::membership::ReadyNodes;
 use self::modules::Modules;
 use self::render::StructFields;
+use self::silence::Silence;
 use self::step_into::StepInto;
 use self::threads::Threads;
 use self::util::{no_debugger_text, ok_value, output, pid_of, rpc_err, text};
@@ -76,6 +80,8 @@ pub struct AttachConfig {
     pub interpret: Vec<String>,
     /// Module globs never to interpret.
     pub exclude: Vec<String>,
+    /// Hold (suspend) the callers waiting for a paused process where the node's OTP stops their clocks.
+    pub hold_callers: bool,
 }
 
 /// Node-side happenings, before the engine turns them into editor events.
@@ -90,6 +96,10 @@ pub enum Raw {
     Cluster(ClusterEvent),
     /// A note about a stopped thread, worked out after the stop was reported.
     Note(String),
+    /// A node that did not answer answers again (see `silence`).
+    Awake(String),
+    /// The processes that wait for a stopped thread's answer (see `holds`).
+    Callers(i64, Vec<(Pid, String)>),
     Tick,
 }
 
@@ -124,6 +134,8 @@ pub struct IntEngine {
     step_into: StepInto,
     structs: StructFields,
     ready_nodes: ReadyNodes,
+    silence: Silence,
+    holds: Holds,
     /// Events produced while answering a request (e.g. a pause from the console), sent after its response.
     pending_events: Vec<EngineEvent>,
     ended: bool,
@@ -206,6 +218,7 @@ impl IntEngine {
             }
         }));
 
+        let hold_callers = config.hold_callers;
         let mut engine = IntEngine {
             cluster,
             config,
@@ -225,6 +238,8 @@ impl IntEngine {
             step_into: StepInto::default(),
             structs: StructFields::default(),
             ready_nodes: ReadyNodes::default(),
+            silence: Silence::default(),
+            holds: Holds::new(hold_callers),
             pending_events: Vec::new(),
             ended: false,
         };
@@ -265,6 +280,32 @@ impl IntEngine {
         &self.entry
     }
 
+    /// One raw happening, dispatched to the part that owns it.
+    async fn handle_raw_event(&mut self, raw: Raw) -> Vec<EngineEvent> {
+        match raw {
+            Raw::Server(d) => {
+                tracing::trace!("from the interpreter server: {d:?}");
+                self.on_server_event(d).await
+            }
+            Raw::Thread(id, d) => {
+                tracing::trace!(thread = id, "from the interpreter: {d:?}");
+                self.on_thread_message(id, d).await
+            }
+            Raw::Node(d) => self.on_node_message(d),
+            Raw::Cluster(e) => self.on_cluster_event(e).await,
+            Raw::Note(text) if !text.is_empty() => vec![output(format!("{text}\n"))],
+            Raw::Note(_) => Vec::new(),
+            Raw::Awake(node) => self.on_awake(node).await,
+            Raw::Callers(id, callers) => self.on_callers(id, callers).await,
+            Raw::Tick => {
+                self.probe_asleep();
+                let mut events = self.expire_crossings().await;
+                events.extend(self.retry_pending_breakpoints().await);
+                events
+            }
+        }
+    }
+
     /// Log points and crash reports, sent by the nodes to `events_pid`.
     fn on_node_message(&mut self, d: Delivery) -> Vec<EngineEvent> {
         let Delivery::Message { body, .. } = d else { return Vec::new() };
@@ -274,6 +315,15 @@ impl IntEngine {
                 vec![breakpoints::log_point_output(node, pid, text_t)]
             }
             [tag, _, node, t] if is_atom(tag, "orbit_dbg_trace_note") => vec![tracepoints::note_output(node, t)],
+            [tag, node, module, result] if is_atom(tag, "orbit_dbg_interpreted") => {
+                let (Some(node), Some(module)) = (crate::term::as_atom(node), crate::term::as_atom(module)) else {
+                    return Vec::new();
+                };
+                let (node, module) = (node.to_string(), module.to_string());
+                self.interpreted_late(&node, &module, result)
+                    .map(|l| vec![output(format!("{l}\n"))])
+                    .unwrap_or_default()
+            }
             [tag, node, who, report, frames, reason] if is_atom(tag, "orbit_crash") => {
                 self.crash_report(node, who, report, frames, reason)
             }
@@ -342,29 +392,23 @@ impl Engine for IntEngine {
         if self.ended {
             return Vec::new();
         }
-        match raw {
-            Raw::Server(d) => {
-                tracing::trace!("from the interpreter server: {d:?}");
-                self.on_server_event(d).await
-            }
-            Raw::Thread(id, d) => {
-                tracing::trace!(thread = id, "from the interpreter: {d:?}");
-                self.on_thread_message(id, d).await
-            }
-            Raw::Node(d) => self.on_node_message(d),
-            Raw::Cluster(e) => self.on_cluster_event(e).await,
-            Raw::Note(text) if !text.is_empty() => vec![output(format!("{text}\n"))],
-            Raw::Note(_) => Vec::new(),
-            Raw::Tick => {
-                let mut events = self.expire_crossings().await;
-                events.extend(self.retry_pending_breakpoints().await);
-                events
-            }
+        let mut events = self.handle_raw_event(raw).await;
+        // A thread that went: the callers held for it go on.
+        let gone: Vec<i64> = events
+            .iter()
+            .filter_map(|e| if let EngineEvent::ThreadExited { thread } = e { Some(*thread) } else { None })
+            .collect();
+        for id in gone {
+            events.extend(self.release_holds(id).await);
         }
+        events.extend(self.silence_news());
+        events
     }
 
     fn drain_events(&mut self) -> Vec<EngineEvent> {
-        std::mem::take(&mut self.pending_events)
+        let mut events = std::mem::take(&mut self.pending_events);
+        events.extend(self.silence_news());
+        events
     }
 
     async fn set_breakpoints(&mut self, file: &Path, breakpoints: Vec<LineBreakpoint>) -> Vec<BreakpointStatus> {

@@ -1,12 +1,13 @@
 //! The modules Orbit debugs: which module comes from which file, each module's executable lines and
 //! functions, and interpreting modules node by node (also on nodes that join later).
 
-use super::util::{module_matches, no_debugger_text, ok_value, rpc_err, text};
-use super::{IntEngine, CALL};
+use super::util::{module_matches, no_debugger_text, ok_value, text};
+use super::IntEngine;
 use crate::debugger::names::{function_display, module_display};
 use crate::debugger::sources::SourceIndex;
 use crate::debugger::DebugError;
 use crate::read_only::Change;
+use crate::rpc::RpcError;
 use crate::term::{as_atom, as_integer, as_list, as_str, as_tuple, atom, is_atom, list};
 use eetf::Term;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -26,6 +27,10 @@ pub(super) struct ModuleLines {
 struct Interpreted {
     md5: Term,
     nodes: BTreeSet<String>,
+    /// Up nodes that could not load the module yet (a node that joined while it was still starting:
+    /// its application's code path comes a moment after its distribution), where the node's keeper
+    /// interprets it as soon as it can (`orbit_dbg:interpret_when_loadable/2`).
+    not_loaded: BTreeSet<String>,
 }
 
 /// What the engine knows of the cluster's modules.
@@ -91,7 +96,12 @@ impl IntEngine {
     /// Learns which module comes from which file, from every node.
     pub(super) async fn refresh_index(&mut self) {
         let skip = list(vec![]);
-        let answers = self.cluster.call_all("orbit_dbg", "source_index", vec![skip], CALL).await;
+        let nodes = self.awake(self.cluster.up_nodes());
+        let answers =
+            futures::future::join_all(nodes.iter().map(|n| async {
+                (n.clone(), self.node_call(n, "orbit_dbg", "source_index", vec![skip.clone()]).await)
+            }))
+            .await;
         let mut index = SourceIndex::default();
         for (_node, answer) in answers {
             let Ok(answer) = answer else { continue };
@@ -108,9 +118,20 @@ impl IntEngine {
         }
         // A release's beams are stripped of their compile info, so its nodes name no source: take the
         // project's own build for the modules no node named.
+        // Only those the entry node can load: a module of a node still starting is not there yet, and its
+        // breakpoint waits for it as for any module not loaded yet.
         if let Some(dir) = &self.config.project_dir {
-            for (module, source) in project_sources(dir) {
-                if index.path_of(&module).is_none() {
+            let missing: Vec<(String, String)> =
+                project_sources(dir).into_iter().filter(|(m, _)| index.path_of(m).is_none()).collect();
+            if !missing.is_empty() {
+                let mods = list(missing.iter().map(|(m, _)| atom(m)).collect());
+                let loadable = self.node_call(&self.entry, "orbit_dbg", "loadable", vec![mods]).await.ok();
+                let loadable: BTreeSet<String> = loadable
+                    .as_ref()
+                    .and_then(as_list)
+                    .map(|l| l.iter().filter_map(as_atom).map(str::to_string).collect())
+                    .unwrap_or_default();
+                for (module, source) in missing.into_iter().filter(|(m, _)| loadable.contains(m)) {
                     index.insert(module, self.local_path(&source));
                 }
             }
@@ -161,7 +182,7 @@ impl IntEngine {
             asks.push((self.entry.clone(), vec![atom(module), Term::Binary(bin.into())]));
         }
         for (node, args) in asks {
-            let r = match self.cluster.call(&node, "orbit_dbg", "module_lines", args, CALL).await {
+            let r = match self.node_call(&node, "orbit_dbg", "module_lines", args).await {
                 Ok(r) => r,
                 Err(e) => {
                     last_err = Some(e.to_string());
@@ -229,24 +250,38 @@ impl IntEngine {
             return Err(DebugError(format!("{} is excluded from debugging by `exclude: {g}`", module_display(module))));
         }
         let server = self.interpreter()?.0.clone();
-        let load = self
-            .cluster
-            .call(&self.entry, "orbit_dbg", "load_into_server", vec![Term::from(server), atom(module)], CALL)
-            .await
-            .map_err(rpc_err)?;
-        let md5 = match ok_value(&load) {
-            Some([md5]) => md5.clone(),
-            _ => {
-                return Err(DebugError(format!(
-                    "cannot interpret {} on {}: {}",
-                    module_display(module),
-                    self.entry,
-                    text(&load)
-                )))
+        // From the entry node's object code, else from the first node that has it (a node still starting
+        // may not have its application's code path yet).
+        let mut nodes = vec![self.entry.clone()];
+        nodes.extend(self.awake(self.cluster.up_nodes()).into_iter().filter(|n| *n != self.entry));
+        let mut failures = Vec::new();
+        let mut md5 = None;
+        for node in &nodes {
+            let args = vec![Term::from(server.clone()), atom(module)];
+            match self.node_call(node, "orbit_dbg", "load_into_server", args).await {
+                Ok(load) => match ok_value(&load) {
+                    Some([m]) => {
+                        md5 = Some(m.clone());
+                        break;
+                    }
+                    _ => failures.push((node.clone(), text(&load))),
+                },
+                Err(e) => failures.push((node.clone(), e.to_string())),
             }
+        }
+        let Some(md5) = md5 else {
+            if failures.iter().all(|(_, why)| why.contains("no_beam") || why.contains("not_loaded")) {
+                // Pending, as a breakpoint in a module no node has loaded yet (retried on every tick).
+                return Err(DebugError(format!(
+                    "no module {} is loadable on any node yet; the breakpoint will hold when one is",
+                    module_display(module)
+                )));
+            }
+            let (node, why) = failures.into_iter().next().unwrap_or_default();
+            return Err(DebugError(format!("cannot interpret {} on {node}: {why}", module_display(module))));
         };
-        let mut state = Interpreted { md5: md5.clone(), nodes: BTreeSet::new() };
-        let notes = self.interpret_on_nodes(module, &md5, &self.cluster.up_nodes(), &mut state.nodes).await;
+        let mut state = Interpreted { md5: md5.clone(), nodes: BTreeSet::new(), not_loaded: BTreeSet::new() };
+        let notes = self.interpret_on_nodes(module, &md5, &self.cluster.up_nodes(), &mut state).await;
         self.modules.interpreted.insert(module.to_string(), state);
         self.register_cleanup_everywhere().await;
         Ok(notes)
@@ -260,13 +295,34 @@ impl IntEngine {
             self.modules.interpreted.iter().map(|(m, s)| (m.clone(), s.md5.clone())).collect();
         let node = node.to_string();
         for (m, md5) in &mods {
-            let mut done = BTreeSet::new();
+            let mut done = Interpreted { md5: md5.clone(), nodes: BTreeSet::new(), not_loaded: BTreeSet::new() };
             lines.extend(self.interpret_on_nodes(m, md5, std::slice::from_ref(&node), &mut done).await);
             if let Some(s) = self.modules.interpreted.get_mut(m) {
-                s.nodes.extend(done);
+                s.nodes.extend(done.nodes);
+                s.not_loaded.extend(done.not_loaded);
             }
         }
         (mods.len(), lines)
+    }
+
+    /// Whether a module Orbit interprets waits to be loadable on `node`.
+    pub(super) fn waits_on(&self, node: &str) -> bool {
+        self.modules.interpreted.values().any(|s| s.not_loaded.contains(node))
+    }
+
+    /// A node's watcher interpreted `module` there once it could load it (see `interpret_on_nodes`).
+    /// Returns a console line.
+    pub(super) fn interpreted_late(&mut self, node: &str, module: &str, result: &Term) -> Option<String> {
+        let state = self.modules.interpreted.get_mut(module)?;
+        if !state.not_loaded.remove(node) {
+            return None;
+        }
+        if is_atom(result, "ok") {
+            state.nodes.insert(node.to_string());
+            Some(format!("{node}: breakpoints in {} now hold there too", module_display(module)))
+        } else {
+            Some(format!("{node}: breakpoints in {} do not hold there: {}", module_display(module), text(result)))
+        }
     }
 
     async fn interpret_on_nodes(
@@ -274,21 +330,25 @@ impl IntEngine {
         module: &str,
         md5: &Term,
         nodes: &[String],
-        done: &mut BTreeSet<String>,
+        state: &mut Interpreted,
     ) -> Vec<String> {
         let answers = futures::future::join_all(nodes.iter().map(|n| async move {
-            (n.clone(), self.cluster.call(n, "orbit_dbg", "interpret", vec![atom(module), md5.clone()], CALL).await)
+            (n.clone(), self.node_call(n, "orbit_dbg", "interpret", vec![atom(module), md5.clone()]).await)
         }))
         .await;
         let mut notes = Vec::new();
+        let mut watch = Vec::new();
         for (node, answer) in answers {
             match answer {
                 Ok(t) if is_atom(&t, "ok") => {
-                    done.insert(node);
+                    state.nodes.insert(node);
                 }
                 Ok(t) => {
                     let why = match as_tuple(&t) {
-                        Some([_, r]) if is_atom(r, "not_loaded") => "it is not loaded there".to_string(),
+                        Some([_, r]) if is_atom(r, "not_loaded") => {
+                            watch.push(node.clone());
+                            continue;
+                        }
                         Some([_, r]) if is_atom(r, "no_server") => format!(
                             "it does not see OTP's interpreter server on {} (global names)",
                             self.server.as_ref().map_or("another node", |s| s.node.as_str())
@@ -307,6 +367,22 @@ impl IntEngine {
                     };
                     notes.push(format!("{node}: breakpoints in {} do not hold there: {why}", module_display(module)));
                 }
+                // Asleep: interpreted again when it answers (the console names it once).
+                Err(RpcError::Timeout { .. }) => {}
+                Err(e) => notes.push(format!("{node}: {e}")),
+            }
+        }
+        for node in watch {
+            let args = vec![atom(module), md5.clone()];
+            match self.node_call(&node, "orbit_dbg", "interpret_when_loadable", args).await {
+                Ok(t) if is_atom(&t, "ok") => {
+                    state.not_loaded.insert(node);
+                }
+                Ok(t) => notes.push(format!(
+                    "{node}: breakpoints in {} do not hold there: {}",
+                    module_display(module),
+                    text(&t)
+                )),
                 Err(e) => notes.push(format!("{node}: {e}")),
             }
         }

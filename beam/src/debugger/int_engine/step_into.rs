@@ -25,6 +25,9 @@ use crate::term::{as_atom, as_integer, as_tuple, atom, int, is_atom, list, map, 
 use eetf::{Pid, Term};
 use std::time::{Duration, Instant};
 
+/// How long a tail call's receiving process may take to be reached before the step is given up.
+const TAIL_WAIT: Duration = Duration::from_secs(30);
+
 /// How long a cast or a message may wait to be taken before the caller's stop is shown alone.
 const ASYNC_WAIT: Duration = Duration::from_secs(3);
 
@@ -81,6 +84,10 @@ struct Crossing {
     continue_caller: bool,
     /// A cast or message: the caller's step ended first, at (module, line, level), and waits to be shown.
     caller_landed: Option<(String, u32, i64)>,
+    /// A tail call: the caller left interpreted code to make the call (its step ended there) and waits
+    /// for the answer natively, so there is no line of it to come back to; the crossing lasts until the
+    /// receiving process is trapped, or [`TAIL_WAIT`] passes.
+    caller_gone: bool,
     deadline: Option<Instant>,
 }
 
@@ -223,6 +230,7 @@ impl IntEngine {
             callee: None,
             continue_caller: false,
             caller_landed: None,
+            caller_gone: false,
             deadline: None,
         };
         if let Err(e) = self.set_trap(&mut crossing).await {
@@ -340,7 +348,10 @@ impl IntEngine {
                 (ThreadState::Running, Some((_, m, l, le))) => Some((m.clone(), *l, *le)),
                 _ => None,
             });
-            if sync {
+            if sync && self.step_into.crossings[i].caller_gone {
+                // A tail call: nothing of the caller to show or come back to.
+                self.end_crossing(i).await;
+            } else if sync {
                 if let Some((m, l, le)) = waiting {
                     self.threads.set_state(caller, ThreadState::Awaiting { module: m, line: l, level: le });
                     prefix.push(EngineEvent::Stopped {
@@ -401,6 +412,14 @@ impl IntEngine {
         while let Some(i) = self.step_into.crossings.iter().position(|c| c.deadline.is_some_and(|d| d <= now)) {
             let caller = self.step_into.crossings[i].caller;
             let label = self.step_into.crossings[i].label();
+            if self.step_into.crossings[i].caller_gone {
+                events.push(output(format!(
+                    "{label} was not reached within {} s: the step into it is given up\n",
+                    TAIL_WAIT.as_secs()
+                )));
+                self.end_crossing(i).await;
+                continue;
+            }
             events.push(output(format!(
                 "{label} did not take the message within {} s: the step stays in {}\n",
                 ASYNC_WAIT.as_secs(),
@@ -410,6 +429,19 @@ impl IntEngine {
             self.end_crossing(i).await;
         }
         events
+    }
+
+    /// Thread `thread` left interpreted code. A crossing whose call it made as its last act (a tail call:
+    /// it waits for the answer natively) goes on until the receiving process is trapped; the others end.
+    pub(super) async fn caller_left(&mut self, thread: i64) {
+        let deadline = Instant::now() + TAIL_WAIT;
+        for c in self.step_into.crossings.iter_mut().filter(|c| c.caller == thread && c.sync && c.callee.is_none()) {
+            c.caller_gone = true;
+            c.deadline = Some(deadline);
+        }
+        while let Some(i) = self.step_into.crossings.iter().position(|c| c.caller == thread && !c.caller_gone) {
+            self.end_crossing(i).await;
+        }
     }
 
     /// A thread that is gone (exited, its node down) ends the crossings it takes part in.

@@ -7,7 +7,7 @@ use super::step_into::CrossingStop;
 use super::threads::ThreadState;
 use super::util::{ok_value, output};
 use super::{IntEngine, Raw, CALL};
-use crate::debugger::names::{module_display, Lang};
+use crate::debugger::names::Lang;
 use crate::debugger::{EngineEvent, Resume, StopReason};
 use crate::link::Delivery;
 use crate::term::{as_atom, as_integer, as_tuple, atom, is_atom, Limits};
@@ -78,16 +78,9 @@ impl IntEngine {
         let meta = t.meta.clone();
         let need_name = !std::mem::replace(&mut t.name_asked, true);
         if need_name {
-            if let Ok(Term::Tuple(r)) = self
-                .cluster
-                .call(&node, "erlang", "process_info", vec![Term::from(pid.clone()), atom("registered_name")], CALL)
-                .await
-            {
-                if let Some(n) = r.elements.get(1).and_then(as_atom) {
-                    if let Some(t) = self.threads.get_mut(id) {
-                        t.name = Some(module_display(n));
-                    }
-                }
+            let name = self.thread_name_of(&node, &pid).await;
+            if let Some(t) = self.threads.get_mut(id) {
+                t.name = name;
             }
         }
         if !self.modules.has_lines(&module) {
@@ -99,7 +92,6 @@ impl IntEngine {
         } else {
             reason
         };
-        let name = self.thread_label(id);
         let description = match reason {
             StopReason::Breakpoint | StopReason::FunctionBreakpoint => format!("breakpoint on {node}"),
             StopReason::Step if stepped_in.is_some() => format!("stepped in on {node}"),
@@ -107,20 +99,15 @@ impl IntEngine {
             StopReason::Pause => format!("paused on {node}"),
             StopReason::Exception => format!("crash on {node}"),
         };
-        // Whether a GenServer.call waits on this process: worked out after the stop is reported.
+        // Who waits for this process's answer: worked out after the stop is reported (see holds.rs).
         if let Some(meta) = meta {
             let cluster = self.cluster.clone();
             let tx = self.raw_tx.clone();
             tokio::spawn(async move {
-                if let Ok(r) = cluster.call(&node, "orbit_dbg", "caller", vec![Term::from(meta)], CALL).await {
-                    if let Some([Term::Pid(caller), how, _]) = ok_value(&r) {
-                        if !is_atom(how, "gen_server_call") {
-                            return;
-                        }
-                        let _ = tx.send(Raw::Note(format!(
-                            "{name} is serving a GenServer.call from #PID<0.{}.{}> on {}: that caller gives up after its timeout (5 s by default) while this process is paused",
-                            caller.id, caller.serial, caller.node.name
-                        )));
+                if let Ok(r) = cluster.call(&node, "orbit_dbg", "waiting_callers", vec![Term::from(meta)], CALL).await {
+                    let callers = super::holds::parse_callers(&r);
+                    if !callers.is_empty() {
+                        let _ = tx.send(Raw::Callers(id, callers));
                     }
                 }
             });
@@ -227,7 +214,7 @@ impl IntEngine {
                         self.detach_thread(id);
                     }
                     self.frames.invalidate(id);
-                    self.forget_crossings_of(id).await;
+                    self.caller_left(id).await;
                     return vec![EngineEvent::ThreadExited { thread: id }];
                 }
             }

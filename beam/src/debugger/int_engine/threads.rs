@@ -3,8 +3,10 @@
 
 use super::util::{ok_value, rpc_err};
 use super::{forward, IntEngine, Raw, CALL};
+use crate::debugger::names::module_display;
 use crate::debugger::{DebugError, Resume, ThreadInfo};
-use crate::term::{atom, is_atom};
+use crate::processes::{label_text, process_name};
+use crate::term::{as_atom, as_tuple, atom, is_atom};
 use eetf::{Pid, Term};
 use std::collections::{BTreeMap, HashMap};
 
@@ -41,9 +43,10 @@ pub(super) struct Thread {
     pub(super) id: i64,
     pub(super) pid: Pid,
     pub(super) node: String,
+    /// Its registered name and process label (see `thread_name_of`).
     pub(super) name: Option<String>,
-    /// Whether its registered name was asked for: once per thread, so that the passes of an unnamed
-    /// long-lived process cost no call to its node.
+    /// Whether its name was asked for: once per thread, so that the passes of an unnamed long-lived
+    /// process cost no call to its node.
     pub(super) name_asked: bool,
     pub(super) state: ThreadState,
     pub(super) meta: Option<Pid>,
@@ -57,6 +60,8 @@ pub(super) struct Thread {
     pub(super) echoes: u32,
     /// Values kept on the node for the editor to expand (evaluation results), forgotten on resume.
     pub(super) stored: Vec<i64>,
+    /// A caller held (suspended) while thread `held_for` is paused (see holds.rs).
+    pub(super) held_for: Option<i64>,
 }
 
 /// Every process the session has shown as a thread, by id and by pid.
@@ -74,6 +79,10 @@ impl Default for Threads {
 
 impl Threads {
     /// The thread of `pid`, made if new (then `true`).
+    pub(super) fn by_pid(&self, pid: &Pid) -> Option<i64> {
+        self.by_pid.get(pid).copied()
+    }
+
     pub(super) fn for_pid(&mut self, pid: &Pid) -> (i64, bool) {
         if let Some(id) = self.by_pid.get(pid) {
             return (*id, false);
@@ -97,6 +106,7 @@ impl Threads {
                 pausing: false,
                 echoes: 0,
                 stored: Vec::new(),
+                held_for: None,
             },
         );
         (id, true)
@@ -230,6 +240,16 @@ impl IntEngine {
         }
     }
 
+    /// How a thread is named besides its pid, asked of its node once (`orbit_procs:names/1`): its
+    /// registered name (`Bank.Mailbox`, `code_server`), its process label (`:proc_lib.set_label/1`,
+    /// OTP 27+; in Elixir syntax, `{Bank.Account, "acc-1"}`), both, or nothing.
+    pub(super) async fn thread_name_of(&self, node: &str, pid: &Pid) -> Option<String> {
+        let r = self.cluster.call(node, "orbit_procs", "names", vec![Term::from(pid.clone())], CALL).await.ok()?;
+        let [name, label] = as_tuple(&r)? else { return None };
+        let name = as_atom(name).filter(|n| *n != "undefined").map(module_display);
+        process_name(name.as_deref(), label_text(label).as_deref())
+    }
+
     /// `node #PID<0.N.M> name function`, as the editor lists the thread.
     fn thread_name(&self, t: &Thread) -> String {
         let pid = format!("#PID<0.{}.{}>", t.pid.id, t.pid.serial);
@@ -242,7 +262,10 @@ impl IntEngine {
             ThreadState::PostMortem { module: Some(m), line: Some(l), .. } => {
                 format!(" {}", self.modules.function_at(m, *l))
             }
-            ThreadState::Suspended => " (suspended)".to_string(),
+            ThreadState::Suspended => match t.held_for {
+                Some(id) => format!(" (held for thread {id} while it is paused)"),
+                None => " (suspended)".to_string(),
+            },
             _ => String::new(),
         };
         format!("{} {pid}{who}{at}", t.node)

@@ -17,10 +17,11 @@
 
 use super::breakpoints::Bp;
 use super::util::{output, text};
-use super::{IntEngine, CALL};
+use super::IntEngine;
 use crate::debugger::breakpoints::{HitCondition, LineBreakpoint};
 use crate::debugger::names::{function_display, Lang};
 use crate::debugger::EngineEvent;
+use crate::rpc::RpcError;
 use crate::term::{as_atom, as_integer, as_list, as_str, as_tuple, atom, binary, int, is_atom, list, map, tuple};
 use eetf::Term;
 use std::collections::{BTreeSet, HashSet};
@@ -208,7 +209,7 @@ impl IntEngine {
         let mut nodes = vec![self.entry.clone()];
         nodes.extend(self.cluster.up_nodes().into_iter().filter(|n| *n != self.entry));
         for node in nodes {
-            match self.cluster.call(&node, "orbit_dbg_trace", f, args.clone(), CALL).await {
+            match self.node_call(&node, "orbit_dbg_trace", f, args.clone()).await {
                 Ok(r) if as_tuple(&r).is_some_and(|t| t.len() == 2 && is_atom(&t[0], "no")) => {
                     // Not loadable there (or no debug info): another node may have it.
                     if as_tuple(&r).is_some_and(|t| is_atom(&t[1], "not_loaded")) {
@@ -282,12 +283,9 @@ impl IntEngine {
         if tps.is_empty() && self.breakpoints.tracepoints.traced.is_empty() {
             return Vec::new();
         }
-        let reply = match self
-            .cluster
-            .call(node, "orbit_dbg_trace", "set", vec![self.tracer_config(), list(tps)], CALL)
-            .await
-        {
+        let reply = match self.node_call(node, "orbit_dbg_trace", "set", vec![self.tracer_config(), list(tps)]).await {
             Ok(r) => r,
+            Err(RpcError::Timeout { .. }) => return Vec::new(),
             Err(e) => return vec![format!("{node}: tracepoints could not be set: {e}")],
         };
         let mut lines = Vec::new();

@@ -339,7 +339,7 @@ fn inspect(app: &App, frame: &mut Frame, area: Rect) {
 pub fn inspect_lines(p: &ProcessInfo) -> Vec<String> {
     let mfa = |m: &Option<beam::processes::Mfa>| m.as_ref().map(|m| m.elixir()).unwrap_or_else(|| "-".into());
     let mut out = Vec::new();
-    out.push(match &p.registered_name {
+    out.push(match beam::processes::process_name(p.registered_name.as_deref(), p.process_label.as_deref()) {
         Some(n) => format!("{} on {} ({n})", p.pid, p.node),
         None => format!("{} on {}", p.pid, p.node),
     });
@@ -624,6 +624,7 @@ mod tests {
             pid: "#PID<0.20.0>".into(),
             pid_term: None,
             registered_name: Some("Bank.Mailbox".into()),
+            process_label: None,
             status: "waiting".into(),
             message_queue_len: 19_000,
             memory: 4_000_000,

@@ -21,6 +21,11 @@ test("a debugger of type orbit for Elixir and Erlang, with breakpoints", () => {
   assert.ok(dbg.configurationSnippets.length >= 2);
 });
 
+test("the elixir and erlang languages are contributed, so a VS Code without an Elixir or Erlang extension opens .ex/.erl files as them (language server and breakpoints)", () => {
+  const langs = Object.fromEntries(pkg.contributes.languages.map((l: { id: string; extensions: string[] }) => [l.id, l.extensions]));
+  assert.deepEqual(langs, { elixir: [".ex", ".exs"], erlang: [".erl", ".hrl"] });
+});
+
 test("initial configurations and snippets use only attributes the adapter accepts", () => {
   const dbg = pkg.contributes.debuggers[0];
   const common = new Set(["type", "request", "name"]);

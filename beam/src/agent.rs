@@ -2,8 +2,8 @@
 //! their source differs from what the node runs.
 //!
 //! - **Groups.** The modules come in groups ([`Group`]): the core (`orbit_agent`, `orbit_health`,
-//!   `orbit_procs`) that every command needs, and one group each for the debugger, the tracer, hot reload
-//!   and sandboxes. A command installs only the groups it uses ([`install_groups`]).
+//!   `orbit_procs`) that every command needs, and one group each for the debugger, the tracer, the
+//!   profiler, hot reload and sandboxes. A command installs only the groups it uses ([`install_groups`]).
 //! - **Compiled once per OTP release.** When Erlang is installed where Orbit is built, `build.rs` compiles
 //!   the modules ahead of time: nodes of that OTP release load those binaries and compile nothing.
 //!   Otherwise a module is compiled from its source on the first node of each OTP release that needs it
@@ -41,10 +41,13 @@ pub enum Group {
     Reload,
     /// `orbit_sandbox`: `orbit sandbox`.
     Sandbox,
+    /// `orbit_profile`: `orbit profile`.
+    Profiler,
 }
 
 impl Group {
-    pub const ALL: [Group; 5] = [Group::Core, Group::Debugger, Group::Tracer, Group::Reload, Group::Sandbox];
+    pub const ALL: [Group; 6] =
+        [Group::Core, Group::Debugger, Group::Tracer, Group::Reload, Group::Sandbox, Group::Profiler];
 
     fn bit(self) -> u8 {
         1 << (self as u8)
@@ -62,6 +65,7 @@ impl Group {
             Group::Tracer => "tracer",
             Group::Reload => "reload",
             Group::Sandbox => "sandbox",
+            Group::Profiler => "profiler",
         }
     }
 }
@@ -158,6 +162,7 @@ pub const MODULES: &[AgentModule] = &[
     AgentModule { name: "orbit_trace", source: include_str!("../agent/orbit_trace.erl"), group: Group::Tracer },
     AgentModule { name: "orbit_reload", source: include_str!("../agent/orbit_reload.erl"), group: Group::Reload },
     AgentModule { name: "orbit_sandbox", source: include_str!("../agent/orbit_sandbox.erl"), group: Group::Sandbox },
+    AgentModule { name: "orbit_profile", source: include_str!("../agent/orbit_profile.erl"), group: Group::Profiler },
 ];
 
 /// The group an agent module belongs to, if `module` is one of the agent's.
@@ -774,6 +779,7 @@ mod tests {
         assert_eq!(group_of("orbit_trace"), Some(Group::Tracer));
         assert_eq!(group_of("orbit_reload"), Some(Group::Reload));
         assert_eq!(group_of("orbit_sandbox"), Some(Group::Sandbox));
+        assert_eq!(group_of("orbit_profile"), Some(Group::Profiler));
         assert_eq!(group_of("lists"), None);
         let total: usize = Group::ALL.iter().map(|g| g.modules().count()).sum();
         assert_eq!(total, MODULES.len());
@@ -804,7 +810,7 @@ mod tests {
         assert!(Groups::all().covers(g) && !g.covers(Groups::all()));
         assert!(g.covers(Groups::NONE));
         assert_eq!(g.to_string(), "core+debugger");
-        assert_eq!(Groups::all().iter().count(), 5);
+        assert_eq!(Groups::all().iter().count(), 6);
     }
 
     #[test]

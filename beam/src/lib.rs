@@ -15,6 +15,7 @@ pub mod health;
 pub mod launch;
 pub mod link;
 pub mod processes;
+pub mod profile;
 pub mod read_only;
 pub mod reload;
 pub mod rpc;

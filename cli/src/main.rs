@@ -36,6 +36,9 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Trace function calls or messages across the cluster, with a mandatory limit.
     Trace(commands::trace::Args),
+    /// Where the cluster spends its time in chosen code, for a bounded window: top functions by own
+    /// time on every node at once, and a flame graph of the sampled stacks.
+    Profile(commands::profile::Args),
     /// Compile source files once and load them on every node; verify the md5 everywhere.
     Reload(commands::reload::Args),
     /// Modules whose loaded version differs between nodes, or that some nodes have not loaded.
@@ -78,6 +81,7 @@ fn main() -> std::process::ExitCode {
             Command::Processes(args) => commands::processes::run(args).await,
             Command::Inspect(args) => commands::inspect::run(args).await,
             Command::Trace(args) => commands::trace::run(args).await,
+            Command::Profile(args) => commands::profile::run(args).await,
             Command::Reload(args) => commands::reload::run(args).await,
             Command::Drift(args) => commands::drift::run(args).await,
             Command::Sandbox(args) => commands::sandbox::run(args).await,

@@ -4,6 +4,7 @@
 use crate::worker::Shared;
 use beam::cluster::Cluster;
 use beam::processes::{self, ProcessQuery, SortBy};
+use beam::profile;
 use beam::reload::{self, module_atom, DriftFilter, ReloadOptions};
 use beam::sandbox::{self, Children, CreateOptions, Strategy};
 use beam::trace::{self, CallPattern, CallTrace, EventKind, Limit, TraceSpec, TraceUpdate};
@@ -26,6 +27,9 @@ pub const TRACE_START: &str = "orbit.trace.start";
 pub const TRACE_STOP: &str = "orbit.trace.stop";
 pub const STATUS: &str = "orbit.status";
 pub const PROCESSES: &str = "orbit.processes";
+pub const PROFILE_START: &str = "orbit.profile.start";
+pub const PROFILE_RESULT: &str = "orbit.profile.result";
+pub const PROFILE_CLEAR: &str = "orbit.profile.clear";
 
 pub const ALL: &[&str] = &[
     RELOAD,
@@ -39,11 +43,14 @@ pub const ALL: &[&str] = &[
     TRACE_STOP,
     STATUS,
     PROCESSES,
+    PROFILE_START,
+    PROFILE_RESULT,
+    PROFILE_CLEAR,
 ];
 
 /// Commands slow enough to report `$/progress`.
 pub fn is_slow(command: &str) -> bool {
-    matches!(command, RELOAD | DRIFT | SANDBOX_CREATE | SANDBOX_MIGRATE | SANDBOX_BALANCE | TRACE_START)
+    matches!(command, RELOAD | DRIFT | SANDBOX_CREATE | SANDBOX_MIGRATE | SANDBOX_BALANCE | TRACE_START | PROFILE_START)
 }
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -108,6 +115,10 @@ pub fn title(command: &str, arg: &Value) -> String {
         SANDBOX_MIGRATE => format!("Orbit: moving sandbox {}", s("name").unwrap_or_default()),
         SANDBOX_BALANCE => "Orbit: balancing sandboxes".into(),
         TRACE_START => format!("Orbit: tracing {}", s("pattern").unwrap_or_default()),
+        PROFILE_START => match de::<ProfileStartArgs>(arg).ok().map(|a| a.spec()) {
+            Some(Ok(spec)) => format!("Orbit: profiling {}", spec.describe()),
+            _ => "Orbit: profiling".into(),
+        },
         other => format!("Orbit: {other}"),
     }
 }
@@ -147,6 +158,8 @@ pub fn parse(command: &str, arguments: &[Value]) -> Result<Value, CommandError> 
         SANDBOX_BALANCE => de::<SandboxBalanceArgs>(&arg).map(drop),
         TRACE_START => de::<TraceStartArgs>(&arg).map(drop),
         PROCESSES => de::<ProcessesArgs>(&arg).map(drop),
+        PROFILE_START => de::<ProfileStartArgs>(&arg).and_then(|a| a.spec()).map(drop),
+        PROFILE_RESULT => de::<ProfileResultArgs>(&arg).map(drop),
         _ => Ok(()),
     };
     check.map(|_| arg)
@@ -264,6 +277,15 @@ pub async fn run(
         let msg = status.get("message").and_then(Value::as_str).unwrap_or("").to_string();
         return Ok((status, format!("Orbit: {msg}")));
     }
+    match command.as_str() {
+        PROFILE_RESULT => return profile_result(&shared, de(&arg)?),
+        PROFILE_CLEAR => {
+            let had = shared.profile.lock().map(|mut p| p.take().is_some()).unwrap_or(false);
+            let msg = if had { "Orbit: profile cleared" } else { "Orbit: no profile to clear" };
+            return Ok((json!({"cleared": had}), msg.into()));
+        }
+        _ => {}
+    }
     let cluster = shared.cluster().ok_or_else(|| CommandError::Failed("Orbit: not connected to a cluster".into()))?;
     match command.as_str() {
         RELOAD => reload_cmd(&shared, &cluster, de(&arg)?, &work).await,
@@ -294,6 +316,7 @@ pub async fn run(
         TRACE_START => trace_start(&shared, &cluster, de(&arg)?, trace_limit, &work).await,
         TRACE_STOP => trace_stop(&shared).await,
         PROCESSES => work.unless_cancelled(processes_cmd(&cluster, de(&arg)?)).await?,
+        PROFILE_START => profile_start(&shared, &cluster, de(&arg)?, &work).await,
         other => Err(CommandError::InvalidParams(format!("unknown command {other:?}"))),
     }
 }
@@ -555,6 +578,221 @@ async fn processes_cmd(cluster: &Cluster, a: ProcessesArgs) -> Outcome {
     Ok((value, msg))
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Profiles
+
+/// The longest window `orbit.profile.start` takes (a command is bounded to 180 s).
+pub const PROFILE_MAX_MS: u64 = 120_000;
+/// The window of a profile started from a code action.
+pub const PROFILE_DEFAULT_MS: u64 = 10_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProfileStartArgs {
+    module: Option<String>,
+    modules: Option<Vec<String>>,
+    app: Option<String>,
+    #[serde(rename = "match")]
+    pattern: Option<String>,
+    nodes: Option<Vec<String>>,
+    duration_ms: Option<u64>,
+    /// `all` (default), `profiled` or `off`.
+    sample: Option<String>,
+}
+
+impl ProfileStartArgs {
+    fn spec(&self) -> Result<profile::ProfileSpec, CommandError> {
+        let mut targets: Vec<profile::Target> =
+            self.module.iter().map(|m| profile::Target::Module(m.clone())).collect();
+        targets.extend(self.modules.iter().flatten().map(|m| profile::Target::Module(m.clone())));
+        targets.extend(self.app.iter().map(|a| profile::Target::App(a.clone())));
+        targets.extend(self.pattern.iter().map(|p| profile::Target::Match(p.clone())));
+        if targets.is_empty() {
+            return Err(CommandError::InvalidParams(
+                "orbit.profile.start needs `module`, `modules`, `app` or `match`".into(),
+            ));
+        }
+        let ms = self.duration_ms.unwrap_or(PROFILE_DEFAULT_MS);
+        if ms == 0 || ms > PROFILE_MAX_MS {
+            return Err(CommandError::InvalidParams(format!(
+                "durationMs is more than 0 and at most {PROFILE_MAX_MS} (a command runs at most 180 s)"
+            )));
+        }
+        let mut spec = profile::ProfileSpec::new(targets).with_duration(Duration::from_millis(ms));
+        spec.nodes = self.nodes.clone().filter(|n| !n.is_empty());
+        spec.sampling = match self.sample.as_deref() {
+            None | Some("all") => profile::Sampling::Running,
+            Some("profiled") => profile::Sampling::Profiled,
+            Some("off") => profile::Sampling::Off,
+            Some(other) => {
+                return Err(CommandError::InvalidParams(format!("sample is all, profiled or off, not {other:?}")))
+            }
+        };
+        Ok(spec)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProfileResultArgs {
+    /// Rows in the answer (default 50).
+    limit: Option<usize>,
+}
+
+/// The last profile this server ran, and the files it wrote for it.
+#[derive(Debug)]
+pub struct LastProfile {
+    pub id: String,
+    /// What was profiled: `Bank.Fees`, `application bank`.
+    pub what: String,
+    pub profile: profile::Profile,
+    /// The flame graph (SVG), folded stacks and speedscope file, in a directory of this server's.
+    pub flamegraph: Option<PathBuf>,
+    pub folded: Option<PathBuf>,
+    pub speedscope: Option<PathBuf>,
+}
+
+impl LastProfile {
+    fn json(&self, limit: usize) -> Value {
+        let p = &self.profile;
+        json!({
+            "id": self.id,
+            "what": self.what,
+            "windowUs": p.window_us,
+            "totalTimeUs": p.total_time_us,
+            "totalCalls": p.total_calls,
+            "samples": p.samples,
+            "nodes": p.nodes.iter().map(|n| json!({
+                "node": n.node, "otpRelease": n.otp_release, "windowUs": n.window_us, "session": n.session,
+                "callMemory": n.call_memory, "modules": n.modules, "samples": n.samples, "error": n.error,
+            })).collect::<Vec<_>>(),
+            "failed": p.failed,
+            "functions": p.functions.iter().take(limit).collect::<Vec<_>>(),
+            "moreFunctions": p.functions.len().saturating_sub(limit),
+            "table": format!("{}{}\n", p.table(limit), p.summary_line()),
+            "flamegraph": self.flamegraph,
+            "folded": self.folded,
+            "speedscope": self.speedscope,
+        })
+    }
+}
+
+/// The profile's row for a function of an open document, if it was called.
+pub fn profiled<'a>(
+    last: &'a LastProfile,
+    module: &str,
+    function: &str,
+    arity: u32,
+) -> Option<&'a profile::FunctionRow> {
+    last.profile.function(module, function, u8::try_from(arity).ok()?)
+}
+
+/// The last profile, if any (for lenses and hovers).
+pub fn last_profile(shared: &Shared) -> Option<Arc<LastProfile>> {
+    shared.profile.lock().ok()?.clone()
+}
+
+static PROFILE_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+async fn profile_start(shared: &Shared, cluster: &Cluster, a: ProfileStartArgs, work: &Work) -> Outcome {
+    let spec = a.spec()?;
+    let what = spec.describe();
+    (work.report)(format!("Setting call-time patterns for {what}…"));
+    if work.cancel.is_cancelled() {
+        return Err(CommandError::Cancelled);
+    }
+    // Not raced with a cancel: a start dropped half-way would leave profilers without their run (they
+    // would still end at their window, and with Orbit's session, but not now).
+    let run = profile::start(cluster, spec.clone()).await.map_err(failed)?;
+    if work.cancel.is_cancelled() {
+        let _ = tokio::time::timeout(TIMEOUT, run.stop()).await;
+        return Err(CommandError::Cancelled);
+    }
+    let n = run.nodes().len();
+    let deadline = run.deadline();
+    // Counts down the window, a report a second; a cancel ends it on every node at once.
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        (work.report)(format!(
+            "Profiling {what} on {n} node{}: {} s left…",
+            if n == 1 { "" } else { "s" },
+            left.as_secs_f64().ceil() as u64
+        ));
+        tokio::select! {
+            _ = tokio::time::sleep(left.min(Duration::from_secs(1))) => {}
+            _ = work.cancel.cancelled() => {
+                let _ = tokio::time::timeout(TIMEOUT, run.stop()).await;
+                return Err(CommandError::Cancelled);
+            }
+        }
+    }
+    (work.report)(format!("Collecting the profile from {n} node{}…", if n == 1 { "" } else { "s" }));
+    let p = run.stop().await;
+    let id = format!("profile-{}", PROFILE_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let (flamegraph, folded, speedscope) = write_profile_files(&id, &what, &p);
+    let msg = match p.functions.first() {
+        Some(top) => format!(
+            "Orbit: profiled {what} on {} node{} for {}: hottest {} ({})",
+            p.nodes.len(),
+            if p.nodes.len() == 1 { "" } else { "s" },
+            profile::time(p.window_us),
+            top.name,
+            top.lens_text()
+        ),
+        None => format!("Orbit: profiled {what} for {}: no profiled function was called", profile::time(p.window_us)),
+    };
+    let last = LastProfile { id, what, profile: p, flamegraph, folded, speedscope };
+    let value = last.json(50);
+    if let Ok(mut slot) = shared.profile.lock() {
+        *slot = Some(Arc::new(last));
+    }
+    Ok((value, msg))
+}
+
+/// Writes the flame graph, folded stacks and speedscope file under the temp directory (this server's
+/// own directory, mode 700); `None` for what could not be written.
+fn write_profile_files(
+    id: &str,
+    what: &str,
+    p: &profile::Profile,
+) -> (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>) {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!("orbit-lsp-{}", std::process::id()));
+    if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir) {
+        tracing::warn!("cannot create {}: {e}", dir.display());
+        return (None, None, None);
+    }
+    let title = format!("{what} on {} node(s), {}", p.nodes.len(), profile::time(p.window_us));
+    let write = |name: String, text: String| {
+        let path = dir.join(name);
+        match std::fs::write(&path, text) {
+            Ok(()) => Some(path),
+            Err(e) => {
+                tracing::warn!("cannot write {}: {e}", path.display());
+                None
+            }
+        }
+    };
+    (
+        write(format!("{id}.svg"), p.flamegraph_svg(&title)),
+        write(format!("{id}.folded"), p.folded()),
+        write(format!("{id}.speedscope.json"), p.speedscope(&title).to_string()),
+    )
+}
+
+fn profile_result(shared: &Shared, a: ProfileResultArgs) -> Outcome {
+    match last_profile(shared) {
+        Some(last) => {
+            let msg = format!("Orbit: {} ({})", last.what, last.profile.summary_line());
+            Ok((last.json(a.limit.unwrap_or(50).clamp(1, 10_000)), msg))
+        }
+        None => Ok((json!({"profile": null}), "Orbit: no profile yet: run orbit.profile.start".into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -568,5 +806,22 @@ mod tests {
         assert_eq!(parse(STATUS, &[]).unwrap(), json!({}));
         assert_eq!(parse(SANDBOX_LIST, &[json!([])]).unwrap(), json!({}));
         assert!(parse(SANDBOX_CREATE, &[json!({"module": "Bank.Fees"})]).is_ok());
+        assert!(parse(PROFILE_START, &[json!({"module": "Bank.Fees", "durationMs": 2000})]).is_ok());
+        for bad in [
+            json!({}),
+            json!({"module": "M", "durationMs": 0}),
+            json!({"module": "M", "durationMs": 600000}),
+            json!({"module": "M", "sample": "some"}),
+            json!({"module": "M", "seconds": 3}),
+        ] {
+            assert!(
+                matches!(parse(PROFILE_START, std::slice::from_ref(&bad)), Err(CommandError::InvalidParams(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            title(PROFILE_START, &json!({"module": "Bank.Fees", "app": "bank"})),
+            "Orbit: profiling Bank.Fees, application bank"
+        );
     }
 }

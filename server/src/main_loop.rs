@@ -418,6 +418,10 @@ impl Server {
                     Ok((value, message)) => {
                         self.show(MessageType::INFO, message);
                         self.respond(Response::new_ok(id, value));
+                        if command == commands::PROFILE_START || command == commands::PROFILE_CLEAR {
+                            // The profile lenses changed.
+                            self.refresh_all();
+                        }
                     }
                     Err(e) => {
                         let code = match e {
@@ -645,9 +649,10 @@ impl Server {
         let mut key = String::new();
         let mut sorted = uris.clone();
         sorted.sort();
+        let profile = commands::last_profile(&self.shared);
         for uri in &sorted {
             if let Some(doc) = self.docs.get(uri) {
-                for l in lenses::compute(&doc.index, &self.model) {
+                for l in lenses::compute(&doc.index, &self.model, profile.as_deref()) {
                     key.push_str(&format!("{uri}:{}:{:?}\n", l.range.start.line, l.command.map(|c| c.title)));
                 }
             }

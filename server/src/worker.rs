@@ -34,6 +34,8 @@ pub struct Shared {
     /// Wakes the worker for an early refresh (after a reload, on open).
     pub refresh: Notify,
     pub trace: tokio::sync::Mutex<Option<crate::commands::TraceState>>,
+    /// The last profile this server ran (`orbit.profile.start`): what the profile lenses and hovers show.
+    pub profile: Mutex<Option<Arc<crate::commands::LastProfile>>>,
     /// Module atom → the md5 this server last loaded from its source file, with the file's modification
     /// time then: while the file is unchanged, nodes running that md5 run fresh code.
     pub reloaded: Mutex<HashMap<String, (String, Option<std::time::SystemTime>)>>,

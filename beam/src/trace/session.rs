@@ -168,6 +168,8 @@ pub enum TraceError {
     Busy { node: String, owner: String },
     #[error("{node}: another tracer (dbg, recon_trace, …) is active there ({tracer}); stop it first")]
     OtherTracer { node: String, tracer: String },
+    #[error("{node}: an Orbit profile runs there, and on this OTP release (before 27) a trace would clobber its flags; wait for its end")]
+    ProfileRunning { node: String },
     #[error("{pattern}: bad match spec: {detail}")]
     MatchSpec { pattern: String, detail: String },
     #[error("{pattern}: {detail}")]
@@ -698,6 +700,9 @@ fn near_hint(module: &Term, function: &Term, near: &Term) -> Option<String> {
 
 fn node_error(node: &str, reason: &Term, plan: &Plan) -> TraceError {
     let shown = |t: &Term| render_erlang(t, &Limits::default());
+    if as_atom(reason) == Some("orbit_profile_running") {
+        return TraceError::ProfileRunning { node: node.into() };
+    }
     match as_tuple(reason) {
         Some([tag, owner]) if as_atom(tag) == Some("busy") => TraceError::Busy {
             node: node.into(),

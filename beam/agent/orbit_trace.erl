@@ -458,8 +458,8 @@ free_for(Owner) ->
     end.
 
 %% Another tool (dbg, recon_trace, …) tracing new processes would clash with Orbit's flags on OTP 25/26,
-%% and so would an Orbit profile (its profiler is then the tracer of every process); in a trace session of
-%% Orbit's own neither can.
+%% and so would an Orbit profile there (its profiler is then the tracer of every process); in a trace
+%% session of Orbit's own (OTP 27+) neither can.
 no_foreign_tracer(Ours) ->
     case has_sessions() orelse t_info(legacy, new_processes, tracer) of
         true -> ok;

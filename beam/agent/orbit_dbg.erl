@@ -39,6 +39,26 @@
 %% from the node's own Erlang installation; restore_code_path/0 (run by cleanup/2) takes the path back.
 %% {error, {no_debugger, RootDir}} where the installation has none (a release with bundled ERTS).
 ensure_debugger_code() ->
+    case debugger_path() of
+        ok -> load_interpreter();
+        Error -> Error
+    end.
+
+%% The interpreter's own modules, loaded now: a `mix run` node that is still starting prunes its code path
+%% a moment later, and a module interpreted meanwhile would then call an `int` that can no longer be
+%% loaded (undef at its first call). Loaded modules stay whatever happens to the path.
+load_interpreter() ->
+    case code:which(int) of
+        Path when is_list(Path) ->
+            Ebin = filename:dirname(Path),
+            Mods = [list_to_atom(filename:basename(F, ".beam")) || F <- filelib:wildcard("*.beam", Ebin)],
+            _ = [code:ensure_loaded(M) || M <- Mods,
+                                          M =:= int orelse M =:= dbg_debugged orelse lists:prefix("dbg_i", atom_to_list(M))],
+            ok;
+        _ -> ok
+    end.
+
+debugger_path() ->
     case code:lib_dir(debugger) of
         Dir when is_list(Dir) -> ok;
         {error, _} ->

@@ -14,6 +14,7 @@ pub mod debugger;
 pub mod health;
 pub mod launch;
 pub mod link;
+pub mod names;
 pub mod processes;
 pub mod read_only;
 pub mod reload;

@@ -6,7 +6,7 @@ use crate::commands;
 use crate::diagnostics::{DRIFT, SOURCE, STALE};
 use crate::index::FileIndex;
 use crate::model::ClusterModel;
-use beam::reload::display_module;
+use beam::names::module_display;
 use lsp_types::{CodeAction, CodeActionKind, CodeActionOrCommand, Command, Diagnostic, NumberOrString, Range};
 use serde_json::json;
 
@@ -26,7 +26,7 @@ pub fn compute(
 ) -> Vec<CodeActionOrCommand> {
     let mut out = Vec::new();
     let Some(m) = index.module_at(range.start.line) else { return out };
-    let name = display_module(&m.atom);
+    let name = module_display(&m.atom);
     let reload_all = command(format!("Reload {name} on all nodes"), commands::RELOAD, json!({"file": path}));
     // The quick fix for drift and stale code at this module.
     let fixes: Vec<Diagnostic> = diagnostics

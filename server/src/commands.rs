@@ -3,8 +3,9 @@
 
 use crate::worker::Shared;
 use beam::cluster::Cluster;
+use beam::names::{module_atom, module_display};
 use beam::processes::{self, ProcessQuery, SortBy};
-use beam::reload::{self, module_atom, DriftFilter, ReloadOptions};
+use beam::reload::{self, DriftFilter, ReloadOptions};
 use beam::sandbox::{self, Children, CreateOptions, Strategy};
 use beam::trace::{self, CallPattern, CallTrace, EventKind, Limit, TraceSpec, TraceUpdate};
 use serde::Deserialize;
@@ -334,7 +335,7 @@ async fn reload_cmd(shared: &Shared, cluster: &Cluster, a: ReloadArgs, work: &Wo
         }
     }
     shared.refresh_soon();
-    let modules: Vec<String> = report.modules.iter().map(|m| reload::display_module(&m.module)).collect();
+    let modules: Vec<String> = report.modules.iter().map(|m| module_display(&m.module)).collect();
     let loaded: Vec<&str> =
         report.nodes.iter().filter(|n| n.outcome == reload::NodeOutcome::Loaded).map(|n| n.node.as_str()).collect();
     let md5 = report.modules.first().map(|m| m.md5.chars().take(8).collect::<String>()).unwrap_or_default();
@@ -379,7 +380,7 @@ fn reload_progress(work: &Work, path: &std::path::Path) -> reload::ProgressFn {
             P::Compiling { node, .. } => format!("Compiling {file} on {node}…"),
             P::UsingBuild { .. } => format!("Taking {file} from _build…"),
             P::Compiled { modules: m } => {
-                let names: Vec<String> = m.iter().map(|m| reload::display_module(m)).collect();
+                let names: Vec<String> = m.iter().map(|m| module_display(m)).collect();
                 if let Ok(mut w) = modules.lock() {
                     *w = names.join(", ");
                 }
@@ -409,7 +410,7 @@ async fn drift_cmd(cluster: &Cluster, a: DriftArgs) -> Outcome {
     let msg = if report.modules.is_empty() {
         format!("Orbit: no drift ({} modules compared on {} nodes)", report.checked, report.nodes.len())
     } else {
-        let names: Vec<String> = report.modules.iter().take(5).map(|d| reload::display_module(&d.module)).collect();
+        let names: Vec<String> = report.modules.iter().take(5).map(|d| module_display(&d.module)).collect();
         format!("Orbit: {} module(s) drift: {}", report.modules.len(), names.join(", "))
     };
     Ok((serde_json::to_value(&report).map_err(failed)?, msg))
@@ -419,7 +420,7 @@ static SANDBOX_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 
 async fn sandbox_create(cluster: &Cluster, a: SandboxCreateArgs, work: &Work) -> Outcome {
     let atom = module_atom(&a.module);
-    let display = reload::display_module(&atom);
+    let display = module_display(&atom);
     let name = a.name.clone().unwrap_or_else(|| {
         let seq = SANDBOX_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         format!("{}-{}-{seq}", display.replace('.', "-").to_lowercase(), std::process::id())
@@ -511,7 +512,7 @@ async fn stop_current(shared: &Shared) -> Option<Value> {
     let reason = tokio::time::timeout(TIMEOUT, async { state.session.lock().await.stop().await }).await;
     let counts = state.counts.lock().map(|c| c.clone()).unwrap_or_default();
     let calls: BTreeMap<String, u64> =
-        counts.iter().map(|((m, f, a), n)| (format!("{}.{f}/{a}", reload::display_module(m)), *n)).collect();
+        counts.iter().map(|((m, f, a), n)| (format!("{}.{f}/{a}", module_display(m)), *n)).collect();
     Some(json!({
         "id": state.id,
         "pattern": state.pattern,

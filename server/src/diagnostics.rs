@@ -3,7 +3,8 @@
 
 use crate::index::{FileIndex, Span};
 use crate::model::{thousands, ClusterModel};
-use beam::reload::{display_module, DriftKind, ModuleVersion};
+use beam::names::module_display;
+use beam::reload::{DriftKind, ModuleVersion};
 use lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position, Range};
 use std::collections::BTreeMap;
 
@@ -151,7 +152,7 @@ fn stale(
 
 /// The module (display name) a diagnostic is about: its code and the module at its line.
 pub fn module_of(index: &FileIndex, d: &Diagnostic) -> Option<String> {
-    index.module_at(d.range.start.line).map(|m| display_module(&m.atom))
+    index.module_at(d.range.start.line).map(|m| module_display(&m.atom))
 }
 
 #[cfg(test)]

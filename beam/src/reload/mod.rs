@@ -31,39 +31,3 @@ pub use ops::{drift, reload};
 
 /// Default bound on each step of a reload on one node.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// The atom of a module as a user types it: `Bank.Fees` → `Elixir.Bank.Fees`, `:bank_ledger` →
-/// `bank_ledger`; `Elixir.X` and plain atoms stay as they are.
-pub fn module_atom(name: &str) -> String {
-    let name = name.trim();
-    if let Some(rest) = name.strip_prefix(':') {
-        return rest.trim_matches('"').to_string();
-    }
-    if name.starts_with("Elixir.") {
-        return name.to_string();
-    }
-    if name.chars().next().is_some_and(|c| c.is_ascii_uppercase()) {
-        return format!("Elixir.{name}");
-    }
-    name.to_string()
-}
-
-/// A module atom as Elixir people write it: `Elixir.Bank.Fees` → `Bank.Fees`.
-pub fn display_module(atom: &str) -> String {
-    atom.strip_prefix("Elixir.").map(str::to_string).unwrap_or_else(|| atom.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn module_atoms() {
-        assert_eq!(module_atom("Bank.Fees"), "Elixir.Bank.Fees");
-        assert_eq!(module_atom("Elixir.Bank.Fees"), "Elixir.Bank.Fees");
-        assert_eq!(module_atom(":bank_ledger"), "bank_ledger");
-        assert_eq!(module_atom("bank_ledger"), "bank_ledger");
-        assert_eq!(display_module("Elixir.Bank.Fees"), "Bank.Fees");
-        assert_eq!(display_module("lists"), "lists");
-    }
-}

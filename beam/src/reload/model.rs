@@ -366,7 +366,7 @@ pub enum DriftFilter {
     All,
     /// The modules of an application (those not loaded on a node show as such).
     App(String),
-    /// Modules whose atom starts with this, e.g. `Elixir.Bank.` (see [`module_atom`]).
+    /// Modules whose atom starts with this, e.g. `Elixir.Bank.` (see [`crate::names::module_atom`]).
     Prefix(String),
 }
 

@@ -1,7 +1,7 @@
 //! The agent's reload answers (`orbit_reload`) decoded, and the terms sent to it.
 
-use super::display_module;
 use super::model::{Diagnostic, DriftFilter, ModuleVersion, ReloadError, StageInfo};
+use crate::names::module_display;
 use crate::term::{
     as_atom, as_binary, as_integer, as_list, as_tuple, atom, binary, is_atom, list, map_get_atom, render_erlang, tuple,
     Limits,
@@ -132,7 +132,7 @@ pub(super) fn describe_errors(errors: &Term) -> String {
             .iter()
             .map(|e| match as_tuple(e) {
                 Some([m, why]) => {
-                    format!("{}: {}", as_atom(m).map(display_module).unwrap_or_else(|| show(m)), describe_reason(why))
+                    format!("{}: {}", as_atom(m).map(module_display).unwrap_or_else(|| show(m)), describe_reason(why))
                 }
                 _ => show(e),
             })

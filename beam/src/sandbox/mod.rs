@@ -20,7 +20,6 @@ mod model;
 mod ops;
 mod wire;
 
-use crate::reload::display_module;
 use std::time::Duration;
 
 pub use failover::{failover, recover, watch_failover};

@@ -11,7 +11,7 @@ use std::time::Duration;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Children {
     /// `Module.child_spec(arg)` (the module must export `child_spec/1`). `module` is an atom name:
-    /// `Elixir.Bank.Account` (see [`crate::reload::module_atom`]).
+    /// `Elixir.Bank.Account` (see [`crate::names::module_atom`]).
     Module { module: String, arg: Term },
     /// Child specs as terms: maps, 6-tuples, or Elixir's `{Module, arg}` / `Module` shorthands.
     Specs(Vec<Term>),

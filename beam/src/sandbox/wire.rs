@@ -1,9 +1,9 @@
 //! `orbit_sandbox`'s registry entries and answers decoded, and the terms sent to it.
 
-use super::display_module;
 use super::model::{
     Children, DecidedBy, EventKind, Sandbox, SandboxChild, SandboxError, SandboxEvent, SandboxStatus, Strategy,
 };
+use crate::names::module_display;
 use crate::term::{self, as_atom, as_binary, as_integer, as_list, as_tuple, atom, binary, is_atom, map_get_atom};
 use crate::term::{render_elixir, render_erlang, tuple, Limits};
 use eetf::Term;
@@ -169,7 +169,7 @@ pub(super) fn modules(t: Option<&Term>) -> Vec<String> {
     match t {
         Some(t) if is_atom(t, "dynamic") => vec!["dynamic".into()],
         Some(t) => {
-            as_list(t).map(|l| l.iter().filter_map(|m| as_atom(m).map(display_module)).collect()).unwrap_or_default()
+            as_list(t).map(|l| l.iter().filter_map(|m| as_atom(m).map(module_display)).collect()).unwrap_or_default()
         }
         None => vec![],
     }
@@ -177,7 +177,7 @@ pub(super) fn modules(t: Option<&Term>) -> Vec<String> {
 
 pub(super) fn child_id(t: &Term) -> String {
     match as_atom(t) {
-        Some(a) if a.starts_with("Elixir.") => display_module(a),
+        Some(a) if a.starts_with("Elixir.") => module_display(a),
         Some(a) => format!(":{a}"),
         None => render_elixir(t, &Limits::default()),
     }
@@ -187,7 +187,7 @@ pub(super) fn show_mfa(t: &Term) -> String {
     match as_tuple(t) {
         Some([m, f, a]) => {
             let args = as_list(a).map(|l| l.len()).unwrap_or(0);
-            let m = as_atom(m).map(display_module).unwrap_or_else(|| show(m));
+            let m = as_atom(m).map(module_display).unwrap_or_else(|| show(m));
             format!("{m}.{}/{args}", as_atom(f).unwrap_or("?"))
         }
         _ => show(t),
@@ -213,7 +213,7 @@ pub(super) fn expect_ok_value(node: &str, what: &str, reply: &Term) -> Result<Te
 pub(super) fn agent_error(node: &str, why: &Term) -> SandboxError {
     let node_s = node.to_string();
     let text = |t: &Term| as_binary(t).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_else(|| show(t));
-    let module = |t: &Term| as_atom(t).map(display_module).unwrap_or_else(|| show(t));
+    let module = |t: &Term| as_atom(t).map(module_display).unwrap_or_else(|| show(t));
     match as_tuple(why) {
         Some([tag, id, n]) if is_atom(tag, "already_exists") => {
             SandboxError::AlreadyExists { id: text(id), node: as_atom(n).unwrap_or("?").to_string() }

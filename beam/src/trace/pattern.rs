@@ -3,6 +3,7 @@
 //! `'Elixir.Bank.Account':deposit/_`) form, processes by name or pid, and the limit every trace needs.
 //! Also the safety rule that refuses patterns too broad to trace.
 
+use crate::term::erlang_atom;
 use std::time::Duration;
 
 /// Which language a pattern was written in; output follows it.
@@ -270,9 +271,10 @@ pub fn module_text(module: &str, syntax: Syntax) -> String {
         Syntax::Elixir => match module.strip_prefix("Elixir.") {
             Some(alias) => alias.to_string(),
             None if module == "_" => "_".to_string(),
-            None => format!(":{}", quote_atom(module, Syntax::Elixir)),
+            None => format!(":{}", elixir_quoted(module)),
         },
-        Syntax::Erlang => quote_atom(module, Syntax::Erlang),
+        Syntax::Erlang if module == "_" => "_".to_string(),
+        Syntax::Erlang => erlang_atom(module),
     }
 }
 
@@ -294,21 +296,18 @@ fn function_name(f: &str, syntax: Syntax) -> String {
     match syntax {
         Syntax::Elixir if plain && !f.contains('@') => f.to_string(),
         Syntax::Elixir => format!("\"{}\"", f.replace('\\', "\\\\").replace('"', "\\\"")),
-        Syntax::Erlang if plain && !f.ends_with(['?', '!']) => f.to_string(),
-        Syntax::Erlang => quote_atom(f, Syntax::Erlang),
+        Syntax::Erlang => erlang_atom(f),
     }
 }
 
-fn quote_atom(a: &str, syntax: Syntax) -> String {
+/// An atom after `:` in Elixir: bare when it is a plain name, else in double quotes.
+fn elixir_quoted(a: &str) -> String {
     let plain = a.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@');
     if plain || a == "_" {
         return a.to_string();
     }
-    match syntax {
-        Syntax::Erlang => format!("'{}'", a.replace('\\', "\\\\").replace('\'', "\\'")),
-        Syntax::Elixir => format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\"")),
-    }
+    format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 impl std::fmt::Display for CallPattern {
@@ -521,6 +520,15 @@ impl std::fmt::Display for Limit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn erlang_names_quote_reserved_words() {
+        assert_eq!(function_text("bank_ledger", "when", Some(1), Syntax::Erlang), "bank_ledger:'when'/1");
+        assert_eq!(function_text("bank_ledger", "valid?", None, Syntax::Erlang), "bank_ledger:'valid?'/_");
+        assert_eq!(module_text("receive", Syntax::Erlang), "'receive'");
+        assert_eq!(module_text("_", Syntax::Erlang), "_");
+        assert_eq!(function_text("Elixir.Bank", "when", Some(1), Syntax::Erlang), "'Elixir.Bank':'when'/1");
+    }
 
     fn p(t: &str) -> CallPattern {
         CallPattern::parse(t).unwrap_or_else(|e| panic!("{e}"))

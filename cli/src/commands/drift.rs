@@ -3,7 +3,8 @@
 use crate::commands::observe::{print_json, Progress};
 use crate::connect::ConnectArgs;
 use crate::output::table;
-use beam::reload::{self, display_module, module_atom, DriftFilter, DriftKind, DriftReport, ModuleVersion};
+use beam::names::{module_atom, module_display};
+use beam::reload::{self, DriftFilter, DriftKind, DriftReport, ModuleVersion};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -70,7 +71,7 @@ fn render(report: &DriftReport) -> String {
             .iter()
             .map(|m| {
                 let mut row = vec![
-                    display_module(&m.module),
+                    module_display(&m.module),
                     match m.kind {
                         DriftKind::Different => "DIFFERENT".into(),
                         DriftKind::NotLoadedEverywhere => "not loaded everywhere".into(),

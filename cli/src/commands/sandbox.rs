@@ -3,7 +3,7 @@
 use crate::commands::observe::{clock, print_json, Progress};
 use crate::connect::ConnectArgs;
 use crate::output::{bytes, duration_ms, table};
-use beam::reload::module_atom;
+use beam::names::module_atom;
 use beam::sandbox::{self, Children, CreateOptions, Sandbox, SandboxStatus, Strategy};
 use std::process::ExitCode;
 

@@ -7,7 +7,7 @@ use crate::dispatch::{HandlerError, HandlerResult, Reply};
 use crate::index::Span;
 use crate::lenses;
 use crate::main_loop::Server;
-use beam::reload::{display_module, module_atom};
+use beam::names::{module_atom, module_display};
 use lsp_server::RequestId;
 use lsp_types::{
     CodeActionParams, CodeActionResponse, CodeLens, CodeLensParams, ExecuteCommandParams, Hover, HoverContents,
@@ -111,7 +111,7 @@ fn markdown(value: String, span: Span) -> Hover {
 }
 
 fn module_hover(server: &Server, atom: &str) -> String {
-    let mut out = format!("**{}** on the cluster\n\n", display_module(atom));
+    let mut out = format!("**{}** on the cluster\n\n", module_display(atom));
     let versions = server.model.versions.get(atom);
     let drift = server.model.drift_of(atom);
     for (node, up) in &server.model.nodes {

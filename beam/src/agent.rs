@@ -19,7 +19,7 @@
 
 use crate::link::Link;
 use crate::rpc::{self, RpcError};
-use crate::term::{as_tuple, atom, binary, list, tuple};
+use crate::term::{as_tuple, atom, binary, list, text, tuple};
 use eetf::{ExternalFun, List, Term, Tuple};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -567,15 +567,6 @@ async fn load_batch(
         }
     }
     Ok(refused)
-}
-
-fn text(t: &Term) -> String {
-    match t {
-        Term::Binary(b) => String::from_utf8_lossy(&b.bytes).into_owned(),
-        Term::ByteList(b) => String::from_utf8_lossy(&b.bytes).into_owned(),
-        Term::Atom(a) => a.name.clone(),
-        other => render(other),
-    }
 }
 
 fn render(t: &Term) -> String {

@@ -2,19 +2,19 @@
 
 use super::sample::{now_ms, Counters, Memory, NodeSample, NodeSnapshot};
 use crate::processes::ProcessSummary;
+use crate::term::{as_f64, as_integer, as_list, as_text, as_tuple, as_u64, atom_names, map_get_atom};
 use eetf::Term;
-use std::collections::BTreeMap;
 
 pub(super) fn parse_snapshot(t: &Term) -> Option<NodeSnapshot> {
-    let m = as_map(t)?;
-    let mem = as_map(m.get("memory")?)?;
-    let mem_u = |k: &str| mem.get(k).and_then(as_u64).unwrap_or(0);
-    let u = |k: &str| m.get(k).and_then(as_u64);
+    let get = |k: &str| map_get_atom(t, k);
+    let mem = get("memory").filter(|m| matches!(m, Term::Map(_)))?;
+    let mem_u = |k: &str| map_get_atom(mem, k).and_then(as_u64).unwrap_or(0);
+    let u = |k: &str| get(k).and_then(as_u64);
     Some(NodeSnapshot {
-        node: m.get("node").and_then(as_text)?,
-        otp_release: m.get("otp_release").and_then(as_text)?,
-        erts_version: m.get("erts_version").and_then(as_text)?,
-        elixir_version: m.get("elixir_version").and_then(as_text).filter(|v| v != "undefined"),
+        node: get("node").and_then(as_text)?,
+        otp_release: get("otp_release").and_then(as_text)?,
+        erts_version: get("erts_version").and_then(as_text)?,
+        elixir_version: get("elixir_version").and_then(as_text).filter(|v| v != "undefined"),
         uptime_ms: u("uptime_ms")?,
         process_count: u("process_count")?,
         process_limit: u("process_limit")?,
@@ -34,86 +34,33 @@ pub(super) fn parse_snapshot(t: &Term) -> Option<NodeSnapshot> {
         run_queue: u("run_queue")?,
         schedulers: u("schedulers")?,
         schedulers_online: u("schedulers_online")?,
-        visible_nodes: atoms(m.get("visible_nodes")?),
-        hidden_nodes: atoms(m.get("hidden_nodes")?),
+        visible_nodes: atom_names(get("visible_nodes")?),
+        hidden_nodes: atom_names(get("hidden_nodes")?),
     })
 }
 
-/// A map with atom keys, keyed by the atom's name.
-fn as_map(t: &Term) -> Option<BTreeMap<String, &Term>> {
-    let Term::Map(m) = t else { return None };
-    Some(
-        m.map
-            .iter()
-            .filter_map(|(k, v)| match k {
-                Term::Atom(a) => Some((a.name.clone(), v)),
-                _ => None,
-            })
-            .collect(),
-    )
-}
-
-fn as_u64(t: &&Term) -> Option<u64> {
-    match t {
-        Term::FixInteger(i) => u64::try_from(i.value).ok(),
-        Term::BigInteger(b) => u64::try_from(&b.value).ok(),
-        _ => None,
-    }
-}
-
-fn as_f64(t: &Term) -> Option<f64> {
-    match t {
-        Term::Float(f) => Some(f.value),
-        Term::FixInteger(i) => Some(i.value as f64),
-        Term::BigInteger(b) => b.value.to_string().parse().ok(),
-        _ => None,
-    }
-}
-
-fn as_text(t: &&Term) -> Option<String> {
-    match t {
-        Term::Binary(b) => Some(String::from_utf8_lossy(&b.bytes).into_owned()),
-        Term::Atom(a) => Some(a.name.clone()),
-        Term::ByteList(b) => Some(String::from_utf8_lossy(&b.bytes).into_owned()),
-        _ => None,
-    }
-}
-
-fn atoms(t: &Term) -> Vec<String> {
-    match t {
-        Term::List(l) => l
-            .elements
-            .iter()
-            .filter_map(|e| match e {
-                Term::Atom(a) => Some(a.name.clone()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
 pub(super) fn parse_sample(node: &str, t: &Term) -> Option<NodeSample> {
     let snapshot = parse_snapshot(t)?;
-    let m = as_map(t)?;
-    let u = |k: &str| m.get(k).and_then(as_u64);
+    let get = |k: &str| map_get_atom(t, k);
+    let u = |k: &str| get(k).and_then(as_u64);
     let procs = |k: &str| -> Vec<ProcessSummary> {
-        match m.get(k) {
-            Some(Term::List(l)) => l.elements.iter().filter_map(|p| ProcessSummary::from_term(node, p)).collect(),
-            _ => Vec::new(),
+        match get(k).and_then(as_list) {
+            Some(l) => l.iter().filter_map(|p| ProcessSummary::from_term(node, p)).collect(),
+            None => Vec::new(),
         }
     };
-    let scheduler_wall = match m.get("scheduler_wall_time") {
-        Some(Term::Tuple(tu)) if tu.elements.len() == 2 => Some((as_u64(&&tu.elements[0])?, as_u64(&&tu.elements[1])?)),
+    let scheduler_wall = match get("scheduler_wall_time").and_then(as_tuple) {
+        Some([active, total]) => Some((as_u64(active)?, as_u64(total)?)),
         _ => None,
     };
-    let node_time_ms = m.get("time_ms").and_then(|t| crate::term::as_integer(t))?;
-    let utilisation = match m.get("scheduler_utilisation") {
+    let node_time_ms = get("time_ms").and_then(as_integer)?;
+    let utilisation = match get("scheduler_utilisation") {
         Some(Term::Float(f)) => Some(f.value.clamp(0.0, 1.0)),
         _ => None,
     };
     // Rates the node measured itself over the sample's window, if it was given one.
-    let rates = m.get("rates").and_then(|r| as_map(r));
-    let rate = |k: &str| rates.as_ref().and_then(|r| r.get(k)).and_then(|t| as_f64(t));
+    let rates = get("rates");
+    let rate = |k: &str| rates.and_then(|r| map_get_atom(r, k)).and_then(as_f64);
     Some(NodeSample {
         snapshot,
         taken_at_ms: now_ms(),
@@ -124,7 +71,7 @@ pub(super) fn parse_sample(node: &str, t: &Term) -> Option<NodeSample> {
         reductions_per_sec: rate("reductions_per_sec"),
         io_input_per_sec: rate("io_input_per_sec"),
         io_output_per_sec: rate("io_output_per_sec"),
-        rates_window_ms: rates.as_ref().and_then(|r| r.get("window_ms")).and_then(as_u64),
+        rates_window_ms: rates.and_then(|r| map_get_atom(r, "window_ms")).and_then(as_u64),
         top_memory: procs("top_memory"),
         top_queue: procs("top_queue"),
         counters: Counters {

@@ -2,8 +2,8 @@
 
 use super::model::{Fetched, Mfa, ProcessError, ProcessInfo, ProcessRef, ProcessSummary, StackFrame, SupervisionNode};
 use crate::term::{
-    as_atom, as_integer, as_list, as_str, as_tuple, is_atom, map_get_atom, render_elixir, render_elixir_with, tuple,
-    Limits, RenderContext,
+    as_atom, as_integer, as_list, as_str, as_text, as_tuple, is_atom, map_get_atom, render_elixir, render_elixir_with,
+    tuple, Limits, RenderContext,
 };
 use eetf::{Pid, Term};
 
@@ -141,13 +141,7 @@ pub(super) fn parse_info(node: &str, pid: &Pid, m: &Term) -> Option<ProcessInfo>
 pub(super) fn stack_frame(t: &Term) -> Option<StackFrame> {
     let [m, f, a, loc] = as_tuple(t)? else { return None };
     let function = Mfa::from_term(&tuple(vec![m.clone(), f.clone(), a.clone()]))?;
-    let file = crate::term::proplist_get(loc, "file").and_then(|f| match f {
-        Term::ByteList(b) => Some(String::from_utf8_lossy(&b.bytes).into_owned()),
-        other => as_str(other).map(str::to_string).or_else(|| {
-            as_list(other)
-                .map(|l| l.iter().filter_map(|c| as_integer(c).and_then(|c| char::from_u32(c as u32))).collect())
-        }),
-    });
+    let file = crate::term::proplist_get(loc, "file").and_then(as_text);
     let line = crate::term::proplist_get(loc, "line").and_then(as_integer).and_then(|l| u32::try_from(l).ok());
     Some(StackFrame { function, file, line })
 }

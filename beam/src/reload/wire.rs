@@ -3,8 +3,8 @@
 use super::model::{Diagnostic, DriftFilter, ModuleVersion, ReloadError, StageInfo};
 use crate::names::module_display;
 use crate::term::{
-    as_atom, as_binary, as_integer, as_list, as_tuple, atom, binary, is_atom, list, map_get_atom, render_erlang, tuple,
-    Limits,
+    as_atom, as_binary, as_integer, as_list, as_tuple, atom, binary, is_atom, list, map_get_atom, render_erlang, text,
+    tuple, Limits,
 };
 use eetf::Term;
 use std::collections::BTreeMap;
@@ -181,16 +181,6 @@ pub(super) fn hex(bytes: &[u8]) -> String {
 
 pub(super) fn show(t: &Term) -> String {
     render_erlang(t, &Limits::default())
-}
-
-pub(super) fn text(t: &Term) -> String {
-    if let Some(b) = as_binary(t) {
-        return String::from_utf8_lossy(b).into_owned();
-    }
-    if let Some(l) = as_list(t) {
-        return l.iter().filter_map(|c| as_integer(c).and_then(|i| char::from_u32(i as u32))).collect();
-    }
-    show(t)
 }
 
 /// An Erlang string (a list of code points).

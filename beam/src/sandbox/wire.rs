@@ -5,7 +5,7 @@ use super::model::{
 };
 use crate::names::module_display;
 use crate::term::{self, as_atom, as_binary, as_integer, as_list, as_tuple, atom, binary, is_atom, map_get_atom};
-use crate::term::{render_elixir, render_erlang, tuple, Limits};
+use crate::term::{render_elixir, render_erlang, text, tuple, Limits};
 use eetf::Term;
 
 impl Children {
@@ -212,7 +212,6 @@ pub(super) fn expect_ok_value(node: &str, what: &str, reply: &Term) -> Result<Te
 
 pub(super) fn agent_error(node: &str, why: &Term) -> SandboxError {
     let node_s = node.to_string();
-    let text = |t: &Term| as_binary(t).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_else(|| show(t));
     let module = |t: &Term| as_atom(t).map(module_display).unwrap_or_else(|| show(t));
     match as_tuple(why) {
         Some([tag, id, n]) if is_atom(tag, "already_exists") => {

@@ -21,7 +21,8 @@ mod render_erlang;
 mod wire;
 
 pub use accessors::{
-    as_atom, as_binary, as_integer, as_list, as_str, as_tuple, is_atom, is_nil, map_get, map_get_atom, proplist_get,
+    as_atom, as_binary, as_f64, as_integer, as_list, as_str, as_text, as_tuple, as_u64, atom_names, is_atom, is_nil,
+    map_get, map_get_atom, proplist_get, text,
 };
 pub use builders::{atom, binary, drop_deep, int, keyword, list, map, nil, tuple};
 pub use context::{RenderContext, NO_NODE};

@@ -6,8 +6,22 @@
 //! beside the debugger (`debugger::names`, which came first) and are the same items re-exported here; the
 //! Erlang quoting is [`crate::term::erlang_atom`], the one the Erlang renderer uses.
 
+use std::path::Path;
+
 pub use crate::debugger::names::{function_display, module_display, module_for_elixir, parse_function_ref, Lang};
 pub use crate::term::erlang_atom;
+
+impl Lang {
+    /// From a source file's extension: `.ex`/`.exs` are Elixir, `.erl` Erlang; anything else is not a
+    /// source Orbit compiles or indexes.
+    pub fn of_source(path: &Path) -> Option<Lang> {
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("ex") | Some("exs") => Some(Lang::Elixir),
+            Some("erl") => Some(Lang::Erlang),
+            _ => None,
+        }
+    }
+}
 
 /// The atom of a module as a user types it: `Bank.Fees` → `Elixir.Bank.Fees`, `:bank_ledger` →
 /// `bank_ledger`; `Elixir.X` and plain atoms stay as they are.
@@ -37,6 +51,15 @@ mod tests {
         assert_eq!(module_atom("bank_ledger"), "bank_ledger");
         assert_eq!(module_display("Elixir.Bank.Fees"), "Bank.Fees");
         assert_eq!(module_display("lists"), "lists");
+    }
+
+    #[test]
+    fn languages_of_sources() {
+        assert_eq!(Lang::of_source(Path::new("a/b.ex")), Some(Lang::Elixir));
+        assert_eq!(Lang::of_source(Path::new("a/b.exs")), Some(Lang::Elixir));
+        assert_eq!(Lang::of_source(Path::new("b.erl")), Some(Lang::Erlang));
+        assert_eq!(Lang::of_source(Path::new("b.beam")), None);
+        assert_eq!(Lang::of_source(Path::new("Makefile")), None);
     }
 
     #[test]

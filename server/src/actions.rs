@@ -82,7 +82,8 @@ fn action(c: Command) -> CodeActionOrCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::{index, Lang};
+    use crate::index::index;
+    use beam::names::Lang;
     use lsp_types::Position;
 
     #[test]

@@ -158,8 +158,9 @@ pub fn module_of(index: &FileIndex, d: &Diagnostic) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::{index, Lang};
+    use crate::index::index;
     use crate::model::Hotspot;
+    use beam::names::Lang;
 
     const SRC: &str = "defmodule Bank.Mailbox do\n  use GenServer\n\n  def handle_info({:work, g}, s) do\n    Process.sleep(50)\n    {:noreply, s}\n  end\n\n  def handle_info(_, s), do: {:noreply, s}\nend\n";
 

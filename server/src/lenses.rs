@@ -82,8 +82,9 @@ pub fn compute(index: &FileIndex, model: &ClusterModel) -> Vec<CodeLens> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::{index, Lang};
+    use crate::index::index;
     use crate::model::ModuleProcs;
+    use beam::names::Lang;
 
     #[test]
     fn module_and_callback_lenses() {

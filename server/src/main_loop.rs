@@ -6,11 +6,12 @@ use crate::config::{Config, Settings};
 use crate::diagnostics::{self, Thresholds};
 use crate::dispatch::{NotificationDispatcher, RequestDispatcher};
 use crate::handlers;
-use crate::index::{self, FileIndex, Lang};
+use crate::index::{self, FileIndex};
 use crate::lenses;
 use crate::lsp_ext;
 use crate::model::{disconnected_health, health_key, ClusterModel};
 use crate::worker::{self, Shared};
+use beam::names::Lang;
 use crossbeam_channel::{select, unbounded, Receiver, Sender};
 use lsp_server::{Connection, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::Notification as _;
@@ -84,7 +85,7 @@ pub struct Document {
 impl Document {
     pub fn new(uri: Uri, text: String, version: Option<i32>) -> Option<Document> {
         let path = uri_to_path(uri.as_str());
-        let lang = Lang::of(path.as_deref().unwrap_or_else(|| Path::new(uri.as_str())))?;
+        let lang = Lang::of_source(path.as_deref().unwrap_or_else(|| Path::new(uri.as_str())))?;
         let index = index::index(lang, &text);
         let mtime = path.as_deref().and_then(file_mtime);
         Some(Document { uri, path, lang, text, version, index, mtime, dirty: false })

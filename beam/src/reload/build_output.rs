@@ -1,7 +1,7 @@
 //! The project's own build output (`_build/<env>/lib/<app>/ebin`) and the beams in it built from a source.
 
 use super::beam_file::beam_source;
-use super::model::SourceKind;
+use crate::names::Lang;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
@@ -15,7 +15,7 @@ pub(super) fn build_beams(
     let source_modified = source_modified?;
     let ebins = ebin_dirs(source);
     let stem = source.file_stem()?.to_str()?.to_string();
-    let is_erlang = SourceKind::of(source) == Some(SourceKind::Erlang);
+    let is_erlang = Lang::of_source(source) == Some(Lang::Erlang);
     let mut found: BTreeMap<String, (PathBuf, SystemTime, Vec<u8>)> = BTreeMap::new();
     for ebin in ebins {
         let candidates: Vec<PathBuf> = if is_erlang {

@@ -2,11 +2,12 @@
 //! newer, or compiled on one node (`orbit_reload:compile/3`, which loads nothing).
 
 use super::build_output::build_beams;
-use super::model::{BuiltModule, Diagnostic, Origin, ReloadError, ReloadOptions, ReloadProgress, SourceKind};
+use super::model::{BuiltModule, Diagnostic, Origin, ReloadError, ReloadOptions, ReloadProgress};
 use super::ops::report;
 use super::wire::{hex, parse_diagnostics, show};
 use crate::cluster::Cluster;
-use crate::term::{as_atom, as_binary, as_list, as_tuple, binary, is_atom};
+use crate::names::Lang;
+use crate::term::{as_atom, as_binary, as_list, as_tuple, atom, binary, is_atom};
 use eetf::Term;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -16,13 +17,13 @@ use std::time::{Duration, SystemTime};
 #[derive(Debug, Clone)]
 pub(super) struct Source {
     pub(super) path: PathBuf,
-    pub(super) kind: SourceKind,
+    pub(super) kind: Lang,
     pub(super) text: Vec<u8>,
     pub(super) modified: Option<SystemTime>,
 }
 
 pub(super) fn read_source(path: &Path) -> Result<Source, ReloadError> {
-    let kind = SourceKind::of(path).ok_or_else(|| ReloadError::Unsupported(path.display().to_string()))?;
+    let kind = Lang::of_source(path).ok_or_else(|| ReloadError::Unsupported(path.display().to_string()))?;
     let io = |e: std::io::Error| ReloadError::Io { path: path.display().to_string(), error: e.to_string() };
     let path = path.canonicalize().map_err(io)?;
     let text = std::fs::read(&path).map_err(io)?;
@@ -79,8 +80,8 @@ pub(super) async fn build(
         }
         let node = match (&options.compile_node, src.kind) {
             (Some(n), _) => n.clone(),
-            (None, SourceKind::Erlang) => targets[0].clone(),
-            (None, SourceKind::Elixir) => match &elixir_node {
+            (None, Lang::Erlang) => targets[0].clone(),
+            (None, Lang::Elixir) => match &elixir_node {
                 Some(n) => n.clone(),
                 None => {
                     let n = find_elixir_node(cluster, targets, options.timeout)
@@ -92,7 +93,7 @@ pub(super) async fn build(
             },
         };
         report(options, ReloadProgress::Compiling { file: file.clone(), node: node.clone() });
-        let args = vec![src.kind.atom(), binary(src.text.clone()), binary(file.as_bytes().to_vec())];
+        let args = vec![atom(src.kind.as_str()), binary(src.text.clone()), binary(file.as_bytes().to_vec())];
         let reply = cluster.call(&node, "orbit_reload", "compile", args, options.timeout).await?;
         let shape = || ReloadError::Shape { node: node.clone(), what: "compile".into(), detail: show(&reply) };
         match as_tuple(&reply) {

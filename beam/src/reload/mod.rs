@@ -25,7 +25,7 @@ pub use beam_file::{beam_md5, beam_source};
 pub use model::{
     BuiltModule, Diagnostic, DriftFilter, DriftKind, DriftReport, ModuleDrift, ModuleVersion, NodeModule, NodeOutcome,
     NodeReport, OnNodeDown, Origin, ProgressFn, ReloadError, ReloadOptions, ReloadOutcome, ReloadProgress,
-    ReloadReport, SourceKind,
+    ReloadReport,
 };
 pub use ops::{drift, reload};
 

@@ -2,39 +2,10 @@
 
 use super::DEFAULT_TIMEOUT;
 use crate::rpc::RpcError;
-use crate::term::atom;
-use eetf::Term;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The language of a source file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SourceKind {
-    Elixir,
-    Erlang,
-}
-
-impl SourceKind {
-    /// From the file's extension: `.ex`/`.exs` or `.erl`.
-    pub fn of(path: &Path) -> Option<SourceKind> {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("ex") | Some("exs") => Some(SourceKind::Elixir),
-            Some("erl") => Some(SourceKind::Erlang),
-            _ => None,
-        }
-    }
-
-    pub(super) fn atom(self) -> Term {
-        atom(match self {
-            SourceKind::Elixir => "elixir",
-            SourceKind::Erlang => "erlang",
-        })
-    }
-}
 
 /// What to do when a node goes down between staging and loading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -469,13 +440,6 @@ mod tests {
         let got: Vec<(&str, DriftKind)> = drift.iter().map(|d| (d.module.as_str(), d.kind)).collect();
         assert_eq!(got, vec![("differs", DriftKind::Different), ("half", DriftKind::NotLoadedEverywhere)]);
         assert_eq!(drift[1].versions["b@h"], ModuleVersion::NotLoaded { on_disk: None });
-    }
-
-    #[test]
-    fn source_kinds() {
-        assert_eq!(SourceKind::of(Path::new("a/b.ex")), Some(SourceKind::Elixir));
-        assert_eq!(SourceKind::of(Path::new("b.erl")), Some(SourceKind::Erlang));
-        assert_eq!(SourceKind::of(Path::new("b.beam")), None);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! nodes) and a summary (top talkers, messages per pair, calls per function).
 
 use super::event::{Destination, EventKind, ProcessRef, TraceEvent};
-use super::pattern::{function_text, module_text, Syntax};
+use super::pattern::{function_text, module_text};
+use crate::names::Lang;
 use eetf::{Pid, Term};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -35,12 +36,12 @@ impl Participant {
     }
 
     /// `Bank.Ledger (a@host)`, `#PID<0.123.0> (a@host)` or, in Erlang syntax, `<0.123.0> (a@host)`.
-    pub fn label(&self, syntax: Syntax) -> String {
+    pub fn label(&self, syntax: Lang) -> String {
         format!("{} ({})", self.short_label(syntax), self.node)
     }
 
     /// The label without the node.
-    pub fn short_label(&self, syntax: Syntax) -> String {
+    pub fn short_label(&self, syntax: Lang) -> String {
         match (&self.name, &self.pid) {
             (Some(n), _) => process_name(n, syntax),
             (None, Some(p)) => pid_text(p, syntax),
@@ -50,15 +51,15 @@ impl Participant {
 }
 
 /// A registered name as the syntax writes it: `Bank.Ledger`, `:rex` / `rex`.
-pub fn process_name(name: &str, syntax: Syntax) -> String {
+pub fn process_name(name: &str, syntax: Lang) -> String {
     module_text(name, syntax)
 }
 
 /// A pid as its own node prints it.
-pub fn pid_text(p: &Pid, syntax: Syntax) -> String {
+pub fn pid_text(p: &Pid, syntax: Lang) -> String {
     match syntax {
-        Syntax::Elixir => format!("#PID<0.{}.{}>", p.id, p.serial),
-        Syntax::Erlang => format!("<0.{}.{}>", p.id, p.serial),
+        Lang::Elixir => format!("#PID<0.{}.{}>", p.id, p.serial),
+        Lang::Erlang => format!("<0.{}.{}>", p.id, p.serial),
     }
 }
 
@@ -233,7 +234,7 @@ pub struct Summary {
 const UNTRACED: &str = "(untraced)";
 
 /// Counts `events` (and their message flows) into a [`Summary`], with names in `syntax`.
-pub fn summarize(events: &[TraceEvent], syntax: Syntax) -> Summary {
+pub fn summarize(events: &[TraceEvent], syntax: Lang) -> Summary {
     let mut s = Summary { events: events.len() as u64, ..Summary::default() };
     let mut per_node: BTreeMap<String, u64> = BTreeMap::new();
     let mut calls: BTreeMap<String, u64> = BTreeMap::new();
@@ -365,7 +366,7 @@ pub(crate) mod tests {
             recv("b@h", 11, 9, Some("srv"), atom("x"), 1),
             send("a@h", 12, 5, to_pid("b@h", 9), atom("x"), 1),
         ];
-        let s = summarize(&events, Syntax::Elixir);
+        let s = summarize(&events, Lang::Elixir);
         assert_eq!(s.events, 6);
         assert_eq!(s.calls[0], Count { name: "Bank.Account.deposit/2".into(), count: 2 });
         assert_eq!(s.calls[1].name, "Bank.Account.withdraw/2");

@@ -22,9 +22,7 @@ mod session;
 
 pub use event::{decode_event, Destination, EventKind, ProcessRef, TraceEvent};
 pub use flow::{match_messages, summarize, Count, MessageFlow, PairCount, Participant, Summary};
-pub use pattern::{
-    function_text, module_text, CallForm, CallPattern, Limit, PatternError, ProcessSpec, Syntax, HOT_MODULES,
-};
+pub use pattern::{function_text, module_text, CallForm, CallPattern, Limit, PatternError, ProcessSpec, HOT_MODULES};
 pub use session::{
     pid_on, resolve_nodes, start, CallTrace, MatchSpec, MessageTrace, NodeStatus, StopReason, TraceError, TraceSession,
     TraceSpec, TraceUpdate, HISTORY_MAX, UPDATES_MAX,

@@ -3,17 +3,9 @@
 //! `'Elixir.Bank.Account':deposit/_`) form, processes by name or pid, and the limit every trace needs.
 //! Also the safety rule that refuses patterns too broad to trace.
 
+use crate::names::Lang;
 use crate::term::erlang_atom;
 use std::time::Duration;
-
-/// Which language a pattern was written in; output follows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Syntax {
-    #[default]
-    Elixir,
-    Erlang,
-}
 
 /// `Mod.fun/arity`: `function` and `arity` are `None` where the pattern says `_` (any).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +14,7 @@ pub struct CallPattern {
     pub module: String,
     pub function: Option<String>,
     pub arity: Option<u8>,
-    pub syntax: Syntax,
+    pub syntax: Lang,
 }
 
 /// A pattern Orbit could not read, or will not trace.
@@ -69,11 +61,11 @@ impl CallPattern {
             let function = match rest {
                 "" => None,
                 r => match r.strip_prefix('.') {
-                    Some(f) => read_function(text, f, Syntax::Elixir)?,
+                    Some(f) => read_function(text, f, Lang::Elixir)?,
                     None => return Err(err(text, format!("unexpected {r:?} after the module"))),
                 },
             };
-            return Ok(CallPattern { module, function, arity, syntax: Syntax::Elixir });
+            return Ok(CallPattern { module, function, arity, syntax: Lang::Elixir });
         }
         if let Some(colon) = find_unquoted(head, ':') {
             // Erlang: `mod:fun`.
@@ -82,8 +74,8 @@ impl CallPattern {
             if !rest.is_empty() {
                 return Err(err(text, format!("unexpected {rest:?} in the module name")));
             }
-            let function = read_function(text, f, Syntax::Erlang)?;
-            return Ok(CallPattern { module, function, arity, syntax: Syntax::Erlang });
+            let function = read_function(text, f, Lang::Erlang)?;
+            return Ok(CallPattern { module, function, arity, syntax: Lang::Erlang });
         }
         // Elixir: `Bank.Account.deposit`, `Bank.Account`, `_.deposit`.
         let segments: Vec<&str> = head.split('.').collect();
@@ -92,7 +84,7 @@ impl CallPattern {
         }
         let (module_segments, function) = match segments.last() {
             Some(last) if segments.len() > 1 && !starts_upper(last) => {
-                (&segments[..segments.len() - 1], read_function(text, last, Syntax::Elixir)?)
+                (&segments[..segments.len() - 1], read_function(text, last, Lang::Elixir)?)
             }
             _ => (&segments[..], None),
         };
@@ -112,7 +104,7 @@ impl CallPattern {
             }
             format!("Elixir.{}", module_segments.join("."))
         };
-        Ok(CallPattern { module, function, arity, syntax: Syntax::Elixir })
+        Ok(CallPattern { module, function, arity, syntax: Lang::Elixir })
     }
 
     /// Refuses patterns too broad to trace safely: any module (`_`), and every function or every arity
@@ -249,8 +241,8 @@ fn matching_paren(s: &str, open: usize) -> Option<usize> {
 fn example(p: &CallPattern) -> String {
     match (p.syntax, p.module.as_str()) {
         (_, "_") => "Bank.Account.deposit/2".into(),
-        (Syntax::Erlang, m) => format!("{m}:seq/2"),
-        (Syntax::Elixir, m) => match m.strip_prefix("Elixir.") {
+        (Lang::Erlang, m) => format!("{m}:seq/2"),
+        (Lang::Elixir, m) => match m.strip_prefix("Elixir.") {
             Some(alias) => format!("{alias}.map/2"),
             None => format!(":{m}.seq/2"),
         },
@@ -266,37 +258,37 @@ impl std::fmt::Display for ModuleName<'_> {
 }
 
 /// A module as its syntax writes it: `Bank.Account`, `:lists` / `lists`, `'Elixir.Bank.Account'`.
-pub fn module_text(module: &str, syntax: Syntax) -> String {
+pub fn module_text(module: &str, syntax: Lang) -> String {
     match syntax {
-        Syntax::Elixir => match module.strip_prefix("Elixir.") {
+        Lang::Elixir => match module.strip_prefix("Elixir.") {
             Some(alias) => alias.to_string(),
             None if module == "_" => "_".to_string(),
             None => format!(":{}", elixir_quoted(module)),
         },
-        Syntax::Erlang if module == "_" => "_".to_string(),
-        Syntax::Erlang => erlang_atom(module),
+        Lang::Erlang if module == "_" => "_".to_string(),
+        Lang::Erlang => erlang_atom(module),
     }
 }
 
 /// `Mod.fun/arity` (Elixir) or `mod:fun/arity` (Erlang) for a concrete function.
-pub fn function_text(module: &str, function: &str, arity: Option<u32>, syntax: Syntax) -> String {
+pub fn function_text(module: &str, function: &str, arity: Option<u32>, syntax: Lang) -> String {
     let a = arity.map(|a| a.to_string()).unwrap_or_else(|| "_".into());
     match syntax {
-        Syntax::Elixir => format!("{}.{}/{a}", module_text(module, syntax), function_name(function, syntax)),
-        Syntax::Erlang => format!("{}:{}/{a}", module_text(module, syntax), function_name(function, syntax)),
+        Lang::Elixir => format!("{}.{}/{a}", module_text(module, syntax), function_name(function, syntax)),
+        Lang::Erlang => format!("{}:{}/{a}", module_text(module, syntax), function_name(function, syntax)),
     }
 }
 
-fn function_name(f: &str, syntax: Syntax) -> String {
+fn function_name(f: &str, syntax: Lang) -> String {
     if f == "_" {
         return f.to_string();
     }
     let plain = f.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && f.trim_end_matches(['?', '!']).chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@');
     match syntax {
-        Syntax::Elixir if plain && !f.contains('@') => f.to_string(),
-        Syntax::Elixir => format!("\"{}\"", f.replace('\\', "\\\\").replace('"', "\\\"")),
-        Syntax::Erlang => erlang_atom(f),
+        Lang::Elixir if plain && !f.contains('@') => f.to_string(),
+        Lang::Elixir => format!("\"{}\"", f.replace('\\', "\\\\").replace('"', "\\\"")),
+        Lang::Erlang => erlang_atom(f),
     }
 }
 
@@ -360,7 +352,7 @@ fn read_atom<'a>(text: &str, s: &'a str, _kind: AtomKind) -> Result<(String, &'a
     Ok((name.to_string(), &s[end..]))
 }
 
-fn read_function(text: &str, f: &str, syntax: Syntax) -> Result<Option<String>, PatternError> {
+fn read_function(text: &str, f: &str, syntax: Lang) -> Result<Option<String>, PatternError> {
     let f = f.trim();
     if f == "_" || f == "*" {
         return Ok(None);
@@ -372,8 +364,8 @@ fn read_function(text: &str, f: &str, syntax: Syntax) -> Result<Option<String>, 
         return Err(err(text, "unterminated quoted function name"));
     }
     let body = match syntax {
-        Syntax::Elixir => f.strip_suffix(['?', '!']).unwrap_or(f),
-        Syntax::Erlang => f,
+        Lang::Elixir => f.strip_suffix(['?', '!']).unwrap_or(f),
+        Lang::Erlang => f,
     };
     let ok = body.starts_with(|c: char| c.is_lowercase() || c == '_')
         && body.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '@');
@@ -523,11 +515,11 @@ mod tests {
 
     #[test]
     fn erlang_names_quote_reserved_words() {
-        assert_eq!(function_text("bank_ledger", "when", Some(1), Syntax::Erlang), "bank_ledger:'when'/1");
-        assert_eq!(function_text("bank_ledger", "valid?", None, Syntax::Erlang), "bank_ledger:'valid?'/_");
-        assert_eq!(module_text("receive", Syntax::Erlang), "'receive'");
-        assert_eq!(module_text("_", Syntax::Erlang), "_");
-        assert_eq!(function_text("Elixir.Bank", "when", Some(1), Syntax::Erlang), "'Elixir.Bank':'when'/1");
+        assert_eq!(function_text("bank_ledger", "when", Some(1), Lang::Erlang), "bank_ledger:'when'/1");
+        assert_eq!(function_text("bank_ledger", "valid?", None, Lang::Erlang), "bank_ledger:'valid?'/_");
+        assert_eq!(module_text("receive", Lang::Erlang), "'receive'");
+        assert_eq!(module_text("_", Lang::Erlang), "_");
+        assert_eq!(function_text("Elixir.Bank", "when", Some(1), Lang::Erlang), "'Elixir.Bank':'when'/1");
     }
 
     fn p(t: &str) -> CallPattern {
@@ -541,7 +533,7 @@ mod tests {
             (d.module.as_str(), d.function.as_deref(), d.arity),
             ("Elixir.Bank.Account", Some("deposit"), Some(2))
         );
-        assert_eq!(d.syntax, Syntax::Elixir);
+        assert_eq!(d.syntax, Lang::Elixir);
         assert_eq!(p("Bank.Account.deposit/_").arity, None);
         assert_eq!(p("Bank.Account.deposit").arity, None);
         let m = p("Bank.Account");
@@ -550,7 +542,7 @@ mod tests {
         assert_eq!(p("Bank.Fees.valid?/1").function.as_deref(), Some("valid?"));
         let e = p(":bank_ledger.append/2");
         assert_eq!((e.module.as_str(), e.function.as_deref(), e.arity), ("bank_ledger", Some("append"), Some(2)));
-        assert_eq!(e.syntax, Syntax::Elixir);
+        assert_eq!(e.syntax, Lang::Elixir);
         assert_eq!(p("_.handle_call/3").module, "_");
         assert_eq!(p(" Bank.Account.deposit / 2 ").arity, Some(2));
     }
@@ -559,7 +551,7 @@ mod tests {
     fn erlang_forms() {
         let e = p("bank_ledger:append/2");
         assert_eq!((e.module.as_str(), e.function.as_deref(), e.arity), ("bank_ledger", Some("append"), Some(2)));
-        assert_eq!(e.syntax, Syntax::Erlang);
+        assert_eq!(e.syntax, Lang::Erlang);
         let q = p("'Elixir.Bank.Account':deposit/_");
         assert_eq!((q.module.as_str(), q.arity), ("Elixir.Bank.Account", None));
         assert_eq!(p("bank_ledger:_").function, None);

@@ -2,9 +2,9 @@
 
 use super::collector::{Control, Shared};
 use super::model::{NodeStatus, StopReason, TraceUpdate};
+use crate::names::Lang;
 use crate::trace::event::TraceEvent;
 use crate::trace::flow::{match_messages, summarize, MessageFlow, Summary};
-use crate::trace::pattern::Syntax;
 use crate::trace::render;
 use eetf::Pid;
 use std::collections::BTreeMap;
@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, watch};
 #[derive(Debug)]
 pub struct TraceSession {
     pub(super) id: Pid,
-    pub(super) syntax: Syntax,
+    pub(super) syntax: Lang,
     pub(super) updates: mpsc::Receiver<TraceUpdate>,
     pub(super) shared: Arc<Mutex<Shared>>,
     pub(super) control: mpsc::UnboundedSender<Control>,
@@ -30,7 +30,7 @@ impl TraceSession {
     }
 
     /// The syntax the patterns were written in, for rendering.
-    pub fn syntax(&self) -> Syntax {
+    pub fn syntax(&self) -> Lang {
         self.syntax
     }
 

@@ -1,8 +1,9 @@
 //! What a trace session is asked to do and what it reports, and the session-wide limit (pure).
 
+use crate::names::Lang;
 use crate::rpc::RpcError;
 use crate::trace::event::TraceEvent;
-use crate::trace::pattern::{CallForm, CallPattern, Limit, PatternError, ProcessSpec, Syntax};
+use crate::trace::pattern::{CallForm, CallPattern, Limit, PatternError, ProcessSpec};
 use eetf::Term;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -56,8 +57,8 @@ impl CallTrace {
             });
         }
         let ms = match pattern.syntax {
-            Syntax::Elixir => MatchSpec::Elixir(text.trim().to_string()),
-            Syntax::Erlang => {
+            Lang::Elixir => MatchSpec::Elixir(text.trim().to_string()),
+            Lang::Erlang => {
                 pattern.arity = Some(
                     u8::try_from(call.arity())
                         .map_err(|_| PatternError { text: text.into(), reason: "more than 255 arguments".into() })?,
@@ -127,11 +128,11 @@ impl TraceSpec {
     }
 
     /// Erlang when every call pattern was written in Erlang form, else Elixir.
-    pub fn syntax(&self) -> Syntax {
-        if !self.calls.is_empty() && self.calls.iter().all(|c| c.pattern.syntax == Syntax::Erlang) {
-            Syntax::Erlang
+    pub fn syntax(&self) -> Lang {
+        if !self.calls.is_empty() && self.calls.iter().all(|c| c.pattern.syntax == Lang::Erlang) {
+            Lang::Erlang
         } else {
-            Syntax::Elixir
+            Lang::Elixir
         }
     }
 }

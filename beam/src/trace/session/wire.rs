@@ -1,10 +1,11 @@
 //! What `orbit_trace` is sent (the plan's options) and what it answers, decoded.
 
 use super::model::{NodeStatus, StopReason, TraceError};
+use crate::names::Lang;
 use crate::term::{
     as_atom, as_integer, as_list, as_str, as_tuple, atom, int, list, map, map_get_atom, render_erlang, tuple, Limits,
 };
-use crate::trace::pattern::{module_text, Limit, Syntax};
+use crate::trace::pattern::{module_text, Limit};
 use eetf::{Pid, Term};
 use std::time::Duration;
 
@@ -64,7 +65,7 @@ impl Plan {
 
 pub(super) fn near_hint(module: &Term, function: &Term, near: &Term) -> Option<String> {
     let m = as_atom(module)?;
-    let shown = module_text(m, if m.starts_with("Elixir.") { Syntax::Elixir } else { Syntax::Erlang });
+    let shown = module_text(m, if m.starts_with("Elixir.") { Lang::Elixir } else { Lang::Erlang });
     if as_atom(near) == Some("not_loaded") {
         return Some(format!(" ({shown} is neither loaded nor in the code path)"));
     }

@@ -2,7 +2,7 @@
 //! failover (by Orbit, and by the cluster without Orbit), balance, a reconnecting Orbit, a cut that
 //! heals, and bad inputs.
 
-use beam::cluster::Cluster;
+use beam::cluster::{Cluster, NodeUnavailable};
 use beam::link::{Cookie, NodeName};
 use beam::sandbox::{self, Children, CreateOptions, DecidedBy, EventKind, SandboxError, SandboxStatus};
 use beam::term::{atom, binary, int, tuple};
@@ -411,7 +411,11 @@ async fn balance_evens_out_sandboxes_and_bad_inputs_give_clear_errors() {
     .unwrap_err();
     assert!(matches!(err, SandboxError::NoChildSpec { .. }), "{err}");
     let err = sandbox::create(&cluster, "x", &agent(1), &on("nobody@nowhere")).await.unwrap_err();
-    assert!(matches!(err, SandboxError::UnknownNode { .. }) && err.to_string().contains("nobody@nowhere"), "{err}");
+    assert!(
+        matches!(err, SandboxError::Unavailable(NodeUnavailable::Unknown { .. }))
+            && err.to_string().contains("nobody@nowhere"),
+        "{err}"
+    );
     let err = sandbox::create(&cluster, "b0", &agent(1), &on(&names[1])).await.unwrap_err();
     assert!(matches!(err, SandboxError::AlreadyExists { .. }), "{err}");
     let failing = Children::Elixir(vec!["{Agent, fn -> raise \"no\" end}".into()]);
@@ -430,7 +434,7 @@ async fn balance_evens_out_sandboxes_and_bad_inputs_give_clear_errors() {
     let err = sandbox::migrate(&cluster, "b0", &b0.node, true, T).await.unwrap_err();
     assert!(matches!(err, SandboxError::AlreadyOn { .. }), "{err}");
     let err = sandbox::migrate(&cluster, "b0", "nobody@nowhere", true, T).await.unwrap_err();
-    assert!(matches!(err, SandboxError::UnknownNode { .. }), "{err}");
+    assert!(matches!(err, SandboxError::Unavailable(NodeUnavailable::Unknown { .. })), "{err}");
 
     // A sandbox whose child keeps crashing: its supervisor gives up, and the registry says so.
     let crashy = Children::Elixir(vec![

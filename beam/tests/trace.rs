@@ -2,7 +2,7 @@
 //! Orbit goes (politely or not), messages paired across nodes, diagrams, and refusals.
 
 use beam::agent;
-use beam::cluster::Cluster;
+use beam::cluster::{Cluster, NodeUnavailable};
 use beam::term::{atom, binary, int, tuple};
 use beam::trace::{
     self, render, CallTrace, EventKind, Limit, MatchSpec, MessageTrace, ProcessSpec, StopReason, TraceError,
@@ -435,7 +435,7 @@ async fn bad_patterns_unknown_nodes_and_busy_nodes_are_refused() {
     let mut spec = calls("tracetest_helper:hot/1");
     spec.nodes = Some(vec!["nope@nowhere".into()]);
     let e = refused(trace::start(&cluster, spec).await);
-    assert!(matches!(&e, TraceError::UnknownNode { known, .. } if known.len() == 3), "{e}");
+    assert!(matches!(&e, TraceError::Unavailable(NodeUnavailable::Unknown { known, .. }) if known.len() == 3), "{e}");
     assert!(e.to_string().contains(nodes.name(1)), "lists the known nodes: {e}");
     let procs = MessageTrace::new(vec![ProcessSpec::Name("no_such_process".into())]);
     let e = refused(trace::start(&cluster, TraceSpec::messages(procs, count)).await);

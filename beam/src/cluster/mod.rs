@@ -10,9 +10,11 @@
 //! the same groups before its `NodeUp`. Each node is installed on its own: one slow node never holds up
 //! the others.
 //!
-//! `members` keeps each node connected (reconnecting with backoff) and finds new members.
+//! `members` keeps each node connected (reconnecting with backoff) and finds new members; `nodes` says which
+//! nodes an operation may use ([`Cluster::require_up`], [`Cluster::resolve_nodes`], [`NodeUnavailable`]).
 
 mod members;
+mod nodes;
 
 use crate::agent::{self, BinaryCache, Group, Groups, NodeAgent, Session};
 use crate::link::{Cookie, Link, LinkClosed, LinkError, LinkOptions, LocalNode, NodeName};
@@ -22,6 +24,7 @@ use dashmap::DashMap;
 use eetf::Term;
 use futures::StreamExt;
 use members::{connect_member, discover, discovery_loop, keep_member, membership_loop};
+pub use nodes::NodeUnavailable;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -18,5 +18,5 @@ pub use model::{
     ProcessGraph, ProcessInfo, ProcessPage, ProcessQuery, ProcessRef, ProcessSpec, ProcessSummary, SortBy, StackFrame,
     SupervisionNode, MAX_WINDOW, STATUSES,
 };
-pub use ops::{check_node, graph, info, kill, list, resolve, supervision_tree};
+pub use ops::{graph, info, kill, list, resolve, supervision_tree};
 pub use wire::{label_text, local_pid_text};

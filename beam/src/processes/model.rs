@@ -1,5 +1,6 @@
 //! What process listings, details, graphs and trees are, and how people name processes (pure).
 
+use crate::cluster::NodeUnavailable;
 use crate::rpc::RpcError;
 use crate::term::{atom, render_elixir, tuple, Limits};
 use eetf::{Pid, Term};
@@ -162,10 +163,9 @@ impl std::fmt::Display for ProcessRef {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ProcessError {
-    #[error("{node} is not a node of this cluster{}", known_text(.known))]
-    UnknownNode { node: String, known: Vec<String> },
-    #[error("{node} is down: {reason}")]
-    NodeDown { node: String, reason: String },
+    /// The node is not a member, is still connecting, or is down.
+    #[error(transparent)]
+    Unavailable(#[from] NodeUnavailable),
     #[error("bad {which} pattern {pattern:?}: {reason}")]
     BadPattern { which: String, pattern: String, reason: String },
     #[error("unknown process status {status:?}: use one of {}", STATUSES.join(", "))]
@@ -191,14 +191,6 @@ pub enum ProcessError {
 impl From<RpcError> for ProcessError {
     fn from(e: RpcError) -> Self {
         ProcessError::Rpc(Box::new(e))
-    }
-}
-
-pub(super) fn known_text(known: &[String]) -> String {
-    if known.is_empty() {
-        String::new()
-    } else {
-        format!(" (known: {})", known.join(", "))
     }
 }
 

@@ -6,31 +6,13 @@ use super::model::{
     ProcessPage, ProcessQuery, ProcessRef, ProcessSpec, ProcessSummary, SupervisionNode, MAX_WINDOW, STATUSES,
 };
 use super::wire::{list_error, local_pid_text, name_text, parse_info, parse_sup, shape};
-use crate::cluster::{Cluster, NodeState};
+use crate::cluster::Cluster;
 use crate::term::{
     as_integer, as_list, as_tuple, atom, binary, int, is_atom, map, map_get_atom, render_elixir, tuple, Limits,
 };
 use eetf::{Pid, Term};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Duration;
-
-/// Checks that `node` is a member that is up.
-pub fn check_node(cluster: &Cluster, node: &str) -> Result<(), ProcessError> {
-    let nodes = cluster.nodes();
-    match nodes.iter().find(|(n, _)| n == node) {
-        Some((_, NodeState::Up)) => Ok(()),
-        Some((_, NodeState::Down { reason })) => {
-            Err(ProcessError::NodeDown { node: node.to_string(), reason: reason.clone() })
-        }
-        Some((_, NodeState::Connecting)) => {
-            Err(ProcessError::NodeDown { node: node.to_string(), reason: "not connected yet".into() })
-        }
-        None => Err(ProcessError::UnknownNode {
-            node: node.to_string(),
-            known: nodes.into_iter().map(|(n, _)| n).collect(),
-        }),
-    }
-}
 
 /// Lists processes across the cluster. Each node sorts its own processes and sends the first
 /// `offset + limit`; Orbit merges those and cuts the page.
@@ -52,7 +34,7 @@ pub async fn list(cluster: &Cluster, query: &ProcessQuery, timeout: Duration) ->
         cluster.up_nodes()
     } else {
         for n in &query.nodes {
-            check_node(cluster, n)?;
+            cluster.require_up(n)?;
         }
         query.nodes.clone()
     };
@@ -126,7 +108,7 @@ pub async fn resolve(
     spec: &ProcessSpec,
     timeout: Duration,
 ) -> Result<Pid, ProcessError> {
-    check_node(cluster, node)?;
+    cluster.require_up(node)?;
     let t = cluster.call(node, "orbit_procs", "resolve", vec![binary(spec.text().as_bytes())], timeout).await?;
     match as_tuple(&t) {
         Some([ok, Term::Pid(p)]) if is_atom(ok, "ok") => Ok(p.clone()),
@@ -321,7 +303,7 @@ pub async fn supervision_tree(
         cluster.up_nodes()
     } else {
         for n in nodes {
-            check_node(cluster, n)?;
+            cluster.require_up(n)?;
         }
         nodes.to_vec()
     };
@@ -389,7 +371,7 @@ pub(super) async fn expand_remote(cluster: &Cluster, tree: &mut SupervisionNode,
         n.remote = false;
         let Some(pid) = n.pid_term.clone() else { continue };
         let node = pid.node.name.clone();
-        if check_node(cluster, &node).is_err() {
+        if cluster.require_up(&node).is_err() {
             n.error = Some(format!("{node} is not reachable from Orbit"));
             continue;
         }

@@ -1,6 +1,7 @@
 //! What a reload and a drift comparison are made of and report (pure).
 
 use super::DEFAULT_TIMEOUT;
+use crate::cluster::NodeUnavailable;
 use crate::rpc::RpcError;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -135,10 +136,9 @@ pub enum ReloadError {
     Io { path: String, error: String },
     #[error("{0}: not an Elixir (.ex, .exs) or Erlang (.erl) source file")]
     Unsupported(String),
-    #[error("{node} is not a node of this cluster (nodes: {known})")]
-    UnknownNode { node: String, known: String },
-    #[error("{node} is down ({reason})")]
-    NodeDown { node: String, reason: String },
+    /// The node is not a member, is still connecting, or is down.
+    #[error(transparent)]
+    Unavailable(#[from] NodeUnavailable),
     #[error("no node of the cluster is up")]
     NoNodes,
     #[error("cannot compile {file}: Elixir is not available on any target node")]

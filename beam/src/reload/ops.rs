@@ -418,22 +418,12 @@ async fn finish_stages(cluster: &Cluster, stages: &[(String, Term)], timeout: Du
 
 /// The nodes to work on, and the known nodes that are down (reported, skipped).
 fn target_nodes(cluster: &Cluster, wanted: Option<&[String]>) -> Result<(Vec<String>, Vec<String>), ReloadError> {
-    let all = cluster.nodes();
-    let known = || all.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ");
     match wanted {
         Some(list) if !list.is_empty() => {
             let mut out = Vec::new();
             for n in list {
-                match all.iter().find(|(name, _)| name == n) {
-                    None => return Err(ReloadError::UnknownNode { node: n.clone(), known: known() }),
-                    Some((_, NodeState::Up)) => out.push(n.clone()),
-                    Some((_, NodeState::Down { reason })) => {
-                        return Err(ReloadError::NodeDown { node: n.clone(), reason: reason.clone() })
-                    }
-                    Some((_, NodeState::Connecting)) => {
-                        return Err(ReloadError::NodeDown { node: n.clone(), reason: "still connecting".into() })
-                    }
-                }
+                cluster.require_up(n)?;
+                out.push(n.clone());
             }
             out.sort();
             out.dedup();
@@ -444,7 +434,7 @@ fn target_nodes(cluster: &Cluster, wanted: Option<&[String]>) -> Result<(Vec<Str
             if up.is_empty() {
                 return Err(ReloadError::NoNodes);
             }
-            let down = all.into_iter().filter(|(_, s)| *s != NodeState::Up).map(|(n, _)| n).collect();
+            let down = cluster.nodes().into_iter().filter(|(_, s)| *s != NodeState::Up).map(|(n, _)| n).collect();
             Ok((up, down))
         }
     }

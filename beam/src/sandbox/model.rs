@@ -1,6 +1,7 @@
 //! What sandboxes are and what their operations report; the balance plan and the summaries (pure).
 
 use super::DEFAULT_TIMEOUT;
+use crate::cluster::NodeUnavailable;
 use crate::rpc::RpcError;
 use eetf::Term;
 use serde::Serialize;
@@ -210,10 +211,9 @@ pub fn utc_time(ms: i64) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("{node} is not a node of this cluster (nodes: {known})")]
-    UnknownNode { node: String, known: String },
-    #[error("{node} is down ({reason})")]
-    NodeDown { node: String, reason: String },
+    /// The node is not a member, is still connecting, or is down.
+    #[error(transparent)]
+    Unavailable(#[from] NodeUnavailable),
     #[error("no node is available for a sandbox")]
     NoNodes,
     #[error("no sandbox named {0:?} (orbit sandbox list shows them)")]

@@ -5,7 +5,7 @@ use super::model::{
     SandboxStatus,
 };
 use super::wire::{bin, child_id, describe_handoff, expect_ok, expect_ok_value, sandbox_from, show, version, Version};
-use crate::cluster::{Cluster, NodeState};
+use crate::cluster::Cluster;
 use crate::term::{as_atom, as_binary, as_integer, as_list, as_tuple, atom, is_atom, map, map_get_atom};
 use eetf::Term;
 use std::collections::BTreeMap;
@@ -44,7 +44,7 @@ pub async fn create(
     refuse(cluster, "create")?;
     let node = match &options.node {
         Some(n) => {
-            check_up(cluster, n)?;
+            cluster.require_up(n)?;
             n.clone()
         }
         None => place(cluster, &[]).await.ok_or(SandboxError::NoNodes)?,
@@ -130,7 +130,7 @@ pub async fn migrate(
     timeout: Duration,
 ) -> Result<MigrateReport, SandboxError> {
     refuse(cluster, "migrate")?;
-    check_up(cluster, to)?;
+    cluster.require_up(to)?;
     let before = get(cluster, id, timeout).await?;
     if before.node == to {
         return Err(SandboxError::AlreadyOn { id: id.to_string(), node: to.to_string() });
@@ -212,21 +212,4 @@ pub(super) fn running_by_node(cluster: &Cluster, sandboxes: &[Sandbox]) -> BTree
         }
     }
     counts
-}
-
-pub(super) fn check_up(cluster: &Cluster, node: &str) -> Result<(), SandboxError> {
-    let all = cluster.nodes();
-    match all.iter().find(|(n, _)| n == node) {
-        None => Err(SandboxError::UnknownNode {
-            node: node.to_string(),
-            known: all.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
-        }),
-        Some((_, NodeState::Up)) => Ok(()),
-        Some((_, NodeState::Down { reason })) => {
-            Err(SandboxError::NodeDown { node: node.to_string(), reason: reason.clone() })
-        }
-        Some((_, NodeState::Connecting)) => {
-            Err(SandboxError::NodeDown { node: node.to_string(), reason: "still connecting".into() })
-        }
-    }
 }

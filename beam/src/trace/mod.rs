@@ -24,6 +24,6 @@ pub use event::{decode_event, Destination, EventKind, ProcessRef, TraceEvent};
 pub use flow::{match_messages, summarize, Count, MessageFlow, PairCount, Participant, Summary};
 pub use pattern::{function_text, module_text, CallForm, CallPattern, Limit, PatternError, ProcessSpec, HOT_MODULES};
 pub use session::{
-    pid_on, resolve_nodes, start, CallTrace, MatchSpec, MessageTrace, NodeStatus, StopReason, TraceError, TraceSession,
-    TraceSpec, TraceUpdate, HISTORY_MAX, UPDATES_MAX,
+    pid_on, start, CallTrace, MatchSpec, MessageTrace, NodeStatus, StopReason, TraceError, TraceSession, TraceSpec,
+    TraceUpdate, HISTORY_MAX, UPDATES_MAX,
 };

@@ -181,7 +181,7 @@ async fn build_spec(what: &What, cluster: &beam::cluster::Cluster, limit: Limit)
             for p in &m.processes {
                 if ProcessSpec::pid_text(p).is_some() {
                     let node = match m.common.trace_nodes.as_slice() {
-                        [one] => trace::resolve_nodes(cluster, std::slice::from_ref(one))?.remove(0),
+                        [one] => cluster.resolve_nodes(std::slice::from_ref(one))?.remove(0),
                         _ => anyhow::bail!("{p}: a pid is relative to its node; name exactly one with --nodes"),
                     };
                     processes.push(ProcessSpec::Pid(trace::pid_on(cluster, &node, p).await?));

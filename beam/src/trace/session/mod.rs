@@ -17,4 +17,4 @@ pub use model::{
     CallTrace, MatchSpec, MessageTrace, NodeStatus, StopReason, TraceError, TraceSpec, TraceUpdate, HISTORY_MAX,
     UPDATES_MAX,
 };
-pub use ops::{pid_on, resolve_nodes, start};
+pub use ops::{pid_on, start};

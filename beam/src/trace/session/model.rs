@@ -1,5 +1,6 @@
 //! What a trace session is asked to do and what it reports, and the session-wide limit (pure).
 
+use crate::cluster::NodeUnavailable;
 use crate::names::Lang;
 use crate::rpc::RpcError;
 use crate::trace::event::TraceEvent;
@@ -145,10 +146,9 @@ pub enum TraceError {
     Limit(String),
     #[error("nothing to trace: give at least one function pattern, or processes and send and/or receive")]
     Empty,
-    #[error("unknown node {node}; the cluster has: {}", if .known.is_empty() { "no nodes".to_string() } else { .known.join(", ") })]
-    UnknownNode { node: String, known: Vec<String> },
-    #[error("{node} is not up ({state})")]
-    NodeNotUp { node: String, state: String },
+    /// The node is not a member, is still connecting, or is down.
+    #[error(transparent)]
+    Unavailable(#[from] NodeUnavailable),
     #[error("no node to trace: none is up")]
     NoNodes,
     #[error("{node}: Orbit's agent does not run there, and a trace needs it to guarantee clean-up")]

@@ -6,7 +6,7 @@ use super::model::{
     CallTrace, MatchSpec, MessageTrace, NodeStatus, SessionLimit, TraceError, TraceSpec, TraceUpdate, UPDATES_MAX,
 };
 use super::wire::{near_hint, node_error, started_status, Plan};
-use crate::cluster::{Cluster, NodeState};
+use crate::cluster::Cluster;
 use crate::term::{
     as_atom, as_integer, as_list, as_str, as_tuple, atom, binary, list, map_get_atom, render_erlang, tuple, Limits,
 };
@@ -16,38 +16,6 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
-
-/// Resolves node names as given (`name@host`, or `name` when one node has that short name) against the
-/// cluster; every one must be a member that is up.
-pub fn resolve_nodes(cluster: &Cluster, names: &[String]) -> Result<Vec<String>, TraceError> {
-    let members = cluster.nodes();
-    let known: Vec<String> = members.iter().map(|(n, _)| n.clone()).collect();
-    let mut out = Vec::new();
-    for want in names {
-        let want = want.trim();
-        let found: Vec<&(String, NodeState)> = members
-            .iter()
-            .filter(|(n, _)| n == want || (!want.contains('@') && n.split('@').next() == Some(want)))
-            .collect();
-        let (node, state) = match found.as_slice() {
-            [one] => (&one.0, &one.1),
-            _ => return Err(TraceError::UnknownNode { node: want.to_string(), known }),
-        };
-        match state {
-            NodeState::Up => {}
-            NodeState::Connecting => {
-                return Err(TraceError::NodeNotUp { node: node.clone(), state: "connecting".into() })
-            }
-            NodeState::Down { reason } => {
-                return Err(TraceError::NodeNotUp { node: node.clone(), state: format!("down: {reason}") })
-            }
-        }
-        if !out.contains(node) {
-            out.push(node.clone());
-        }
-    }
-    Ok(out)
-}
 
 /// The pid `text` (`<0.123.0>`) names on `node`.
 pub async fn pid_on(cluster: &Cluster, node: &str, text: &str) -> Result<Pid, TraceError> {
@@ -77,7 +45,7 @@ pub async fn start(cluster: &Cluster, spec: TraceSpec) -> Result<TraceSession, T
         c.pattern.check_safety(c.match_spec.is_some())?;
     }
     let nodes = match &spec.nodes {
-        Some(names) if !names.is_empty() => resolve_nodes(cluster, names)?,
+        Some(names) if !names.is_empty() => cluster.resolve_nodes(names)?,
         _ => cluster.up_nodes(),
     };
     if nodes.is_empty() {

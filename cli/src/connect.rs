@@ -99,7 +99,7 @@ impl ConnectArgs {
     /// Like [`connect`](Self::connect), also installing the agent `groups` this command needs.
     pub async fn connect_for(&self, groups: Groups) -> anyhow::Result<Cluster> {
         let cluster = self.join(groups).await?;
-        wait_for_members(&cluster, self.timeout()).await;
+        cluster.settle(self.timeout()).await;
         Ok(cluster)
     }
 
@@ -112,23 +112,5 @@ impl ConnectArgs {
         options.link.connect_timeout = self.timeout();
         options.link.tls = self.tls.resolve()?;
         Cluster::connect(&seeds, cookie, options).await.context("cannot join the cluster")
-    }
-}
-
-/// Waits until no node is still connecting (or `limit` passes), looking again at each membership event
-/// and every few milliseconds (a failed attempt sends no event).
-async fn wait_for_members(cluster: &Cluster, limit: Duration) {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut events = cluster.subscribe();
-    loop {
-        let pending = cluster.nodes().iter().any(|(_, s)| *s == beam::cluster::NodeState::Connecting);
-        if !pending || tokio::time::Instant::now() >= deadline {
-            return;
-        }
-        tokio::select! {
-            _ = events.recv() => {}
-            _ = tokio::time::sleep(Duration::from_millis(5)) => {}
-            _ = tokio::time::sleep_until(deadline) => {}
-        }
     }
 }

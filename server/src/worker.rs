@@ -118,10 +118,8 @@ async fn connect(cfg: &Config) -> anyhow::Result<Cluster> {
     options.link.tls = cfg.tls.resolve()?;
     options.read_only = cfg.read_only;
     let cluster = Cluster::connect(&seeds, cookie, options).await?;
-    let deadline = Instant::now() + CALL_TIMEOUT;
-    while cluster.nodes().iter().any(|(_, s)| *s == NodeState::Connecting) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Discovered nodes get the call timeout to connect, so that the first model covers the whole cluster.
+    cluster.settle(CALL_TIMEOUT).await;
     Ok(cluster)
 }
 

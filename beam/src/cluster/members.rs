@@ -44,6 +44,7 @@ pub(super) async fn connect_member(inner: &Arc<Inner>, node: &NodeName) -> Resul
     }
     member.link = Some(link);
     inner.members.insert(node.to_string(), member);
+    inner.state_changed();
     let _ = inner.events.send(ClusterEvent::NodeUp { node: node.to_string() });
     Ok(())
 }
@@ -58,6 +59,7 @@ pub(super) fn spawn_member(inner: &Arc<Inner>, node: NodeName, at_once: bool) {
             v.insert(Member::new(NodeState::Connecting));
         }
     }
+    inner.state_changed();
     keep_member(inner, node, false, at_once);
 }
 
@@ -87,6 +89,7 @@ pub(super) fn keep_member(inner: &Arc<Inner>, node: NodeName, connected: bool, a
                 if let Some(mut m) = inner.members.get_mut(node.as_str()) {
                     *m = Member { state: NodeState::Down { reason: reason.clone() }, ..Member::new(NodeState::Up) };
                 }
+                inner.state_changed();
                 let _ = inner.events.send(ClusterEvent::NodeDown { node: node.to_string(), reason });
                 backoff = Duration::from_millis(250);
                 up = false;
@@ -112,6 +115,7 @@ pub(super) fn keep_member(inner: &Arc<Inner>, node: NodeName, connected: bool, a
                             m.silent = matches!(e, LinkError::Timeout { .. });
                         }
                     }
+                    inner.state_changed();
                     backoff = (backoff * 2).min(inner.options.max_backoff);
                 }
             }

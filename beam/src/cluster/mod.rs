@@ -168,9 +168,17 @@ struct Inner {
     requested: Mutex<Groups>,
     /// One install at a time per node.
     install_locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Counts changes of the members' states (a failed attempt to connect included), for those who wait
+    /// on them ([`Cluster::settle`], [`Cluster::each_node`]).
+    states: watch::Sender<u64>,
 }
 
 impl Inner {
+    /// Tells whoever waits on the members' states that one changed.
+    fn state_changed(&self) {
+        self.states.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     fn wanted_groups(&self) -> Groups {
         self.requested.lock().unwrap().union(self.options.groups).with(Group::Core)
     }
@@ -222,6 +230,7 @@ impl Cluster {
             cache,
             requested: Mutex::new(Groups::NONE),
             install_locks: DashMap::new(),
+            states: watch::channel(0).0,
         });
         let cluster = Cluster { _stop_on_drop: Arc::new(StopOnDrop(stop)), inner: inner.clone() };
 
@@ -246,6 +255,7 @@ impl Cluster {
                         m.state = NodeState::Down { reason: e.to_string() };
                         m.silent = matches!(e, LinkError::Timeout { .. });
                     }
+                    inner.state_changed();
                 }
                 keep_member(&inner, seed.clone(), result.is_ok(), false);
                 let _ = tx.send((seed, result));
@@ -545,7 +555,10 @@ impl Cluster {
         let mut started: HashSet<String> = HashSet::new();
         let mut results: BTreeMap<String, NodeOutcome<T>> = BTreeMap::new();
         let mut running = futures::stream::FuturesUnordered::new();
+        // A node that comes up (or gives up connecting) is seen when its state changes, not by polling.
+        let mut changes = self.inner.states.subscribe();
         loop {
+            changes.borrow_and_update();
             let nodes = self.nodes();
             for (node, state) in &nodes {
                 if *state == NodeState::Up && started.insert(node.clone()) {
@@ -562,7 +575,7 @@ impl Cluster {
                 Some((node, r)) = running.next(), if !running.is_empty() => {
                     results.insert(node, r.map(NodeOutcome::Answered).unwrap_or(NodeOutcome::NoAnswer));
                 }
-                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                _ = changes.changed() => {}
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }

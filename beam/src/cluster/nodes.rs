@@ -1,7 +1,9 @@
-//! Which nodes an operation may work on: one node that must be up, node names resolved, and one error
-//! that says why a node cannot be used, in the same words for every operation and every front end.
+//! Which nodes an operation may work on: one node that must be up, node names resolved, one error that
+//! says why a node cannot be used (in the same words for every operation and every front end), and waiting
+//! for the nodes still connecting to settle.
 
 use super::{Cluster, NodeState};
+use std::time::Duration;
 
 /// Why a node cannot be worked on now.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +45,24 @@ impl Cluster {
                 node: node.to_string(),
                 known: nodes.into_iter().map(|(n, _)| n).collect(),
             }),
+        }
+    }
+
+    /// Waits until no node is still connecting, or `limit` passes, so that what comes next sees the whole
+    /// cluster. Follows the members' states as they change (a failed attempt to connect counts), without
+    /// polling.
+    pub async fn settle(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut changes = self.inner.states.subscribe();
+        loop {
+            changes.borrow_and_update();
+            if !self.nodes().iter().any(|(_, s)| *s == NodeState::Connecting) {
+                return;
+            }
+            tokio::select! {
+                r = changes.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep_until(deadline) => return,
+            }
         }
     }
 

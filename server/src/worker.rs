@@ -380,25 +380,11 @@ impl Md5Cache {
     }
 }
 
-/// The project's build of `module` for the source file `source`: the newest
-/// `_build/<env>/lib/<app>/ebin/<module>.beam` under the nearest directory above the file that has a
-/// `_build` (Mix and rebar3 lay builds out the same way).
+/// The project's build of `module` for the source file `source`: the newest `<module>.beam` of the
+/// source's app in the nearest `_build` above it (`beam::reload::newest_beam`, the finder reload uses:
+/// the app the nearest `mix.exs` names, every app when there is none, as with rebar3).
 pub fn project_build(source: &Path, module: &str, md5s: &mut Md5Cache) -> Option<crate::model::Built> {
-    let project = source.ancestors().skip(1).find(|d| d.join("_build").is_dir())?;
-    let file = format!("{module}.beam");
-    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
-    for env in std::fs::read_dir(project.join("_build")).ok()?.flatten() {
-        let Ok(apps) = std::fs::read_dir(env.path().join("lib")) else { continue };
-        for app in apps.flatten() {
-            let beam = app.path().join("ebin").join(&file);
-            if let Ok(t) = std::fs::metadata(&beam).and_then(|m| m.modified()) {
-                if best.as_ref().is_none_or(|(b, _)| t > *b) {
-                    best = Some((t, beam));
-                }
-            }
-        }
-    }
-    let (beam_time, beam) = best?;
+    let (beam, beam_time) = reload::newest_beam(source, module)?;
     let md5 = md5s.md5(&beam)?;
     let source_time = std::fs::metadata(source).and_then(|m| m.modified()).ok();
     let source_newer = source_time.is_some_and(|s| s > beam_time + Duration::from_secs(1));

@@ -56,7 +56,7 @@ pub(super) fn build_beams(
 
 /// `_build/<env>/lib/<app>/ebin` of the nearest project above `source`: the app named in the nearest
 /// `mix.exs` (or every app when none can be read), under the nearest `_build`.
-pub(super) fn ebin_dirs(source: &Path) -> Vec<PathBuf> {
+pub fn ebin_dirs(source: &Path) -> Vec<PathBuf> {
     let mut app: Option<String> = None;
     let mut dir = source.parent();
     while let Some(d) = dir {
@@ -84,6 +84,22 @@ pub(super) fn ebin_dirs(source: &Path) -> Vec<PathBuf> {
     Vec::new()
 }
 
+/// The newest `<module>.beam` of the project's build output for `source` ([`ebin_dirs`]), with its
+/// modification time: what the project's build has of a module.
+pub fn newest_beam(source: &Path, module: &str) -> Option<(PathBuf, SystemTime)> {
+    let file = format!("{module}.beam");
+    let mut best: Option<(SystemTime, PathBuf)> = None;
+    for ebin in ebin_dirs(source) {
+        let beam = ebin.join(&file);
+        if let Ok(t) = std::fs::metadata(&beam).and_then(|m| m.modified()) {
+            if best.as_ref().is_none_or(|(b, _)| t > *b) {
+                best = Some((t, beam));
+            }
+        }
+    }
+    best.map(|(t, beam)| (beam, t))
+}
+
 pub(super) fn mix_app_name(mix: &str) -> Option<String> {
     let i = mix.find("app:")?;
     let rest = mix[i + 4..].trim_start().strip_prefix(':')?;
@@ -94,6 +110,32 @@ pub(super) fn mix_app_name(mix: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn the_build_of_a_source_is_its_apps() {
+        let root = std::env::temp_dir().join(format!("orbit_build_output_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let src = root.join("lib/bank/fees.ex");
+        std::fs::create_dir_all(src.parent().unwrap()).unwrap();
+        std::fs::write(&src, "defmodule Bank.Fees do end").unwrap();
+        for app in ["bank", "other"] {
+            let ebin = root.join("_build/dev/lib").join(app).join("ebin");
+            std::fs::create_dir_all(&ebin).unwrap();
+            std::fs::write(ebin.join("Elixir.Bank.Fees.beam"), app).unwrap();
+            // `other` is written last, so its beam is the newest of all.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // No mix.exs: every app of the build, the newest beam.
+        let (beam, _) = newest_beam(&src, "Elixir.Bank.Fees").unwrap();
+        assert!(beam.ends_with("other/ebin/Elixir.Bank.Fees.beam"), "{}", beam.display());
+        // mix.exs names the app: only its beams.
+        std::fs::write(root.join("mix.exs"), "def project do\n [app: :bank, version: \"0.1.0\"]").unwrap();
+        assert_eq!(ebin_dirs(&src), vec![root.join("_build/dev/lib/bank/ebin")]);
+        let (beam, _) = newest_beam(&src, "Elixir.Bank.Fees").unwrap();
+        assert!(beam.ends_with("bank/ebin/Elixir.Bank.Fees.beam"), "{}", beam.display());
+        assert_eq!(newest_beam(&src, "Elixir.Bank.Nope"), None);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
     #[test]
     fn mix_app_names() {
         assert_eq!(mix_app_name("def project do\n [\n app: :bank,\n version: \"0.1.0\"").as_deref(), Some("bank"));

@@ -22,6 +22,7 @@ mod wire;
 use std::time::Duration;
 
 pub use beam_file::{beam_md5, beam_source};
+pub use build_output::{ebin_dirs, newest_beam};
 pub use model::{
     BuiltModule, Diagnostic, DriftFilter, DriftKind, DriftReport, ModuleDrift, ModuleVersion, NodeModule, NodeOutcome,
     NodeReport, OnNodeDown, Origin, ProgressFn, ReloadError, ReloadOptions, ReloadOutcome, ReloadProgress,

@@ -335,9 +335,10 @@ pub enum DriftFilter {
     /// Every loaded module that is not part of OTP or Elixir (nor Orbit's agent).
     #[default]
     All,
-    /// The modules of an application (those not loaded on a node show as such).
+    /// The modules of an application, `bank` or `:bank` (those not loaded on a node show as such).
     App(String),
-    /// Modules whose atom starts with this, e.g. `Elixir.Bank.` (see [`crate::names::module_atom`]).
+    /// Modules whose atom starts with this, written as users do: `Bank.` or `Elixir.Bank.`, `bank_` or
+    /// `:bank_` (read with [`crate::names::module_atom`]).
     Prefix(String),
 }
 

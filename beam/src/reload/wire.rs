@@ -1,7 +1,7 @@
 //! The agent's reload answers (`orbit_reload`) decoded, and the terms sent to it.
 
 use super::model::{Diagnostic, DriftFilter, ModuleVersion, ReloadError, StageInfo};
-use crate::names::module_display;
+use crate::names::{module_atom, module_display};
 use crate::term::{
     as_atom, as_binary, as_integer, as_list, as_tuple, atom, binary, is_atom, list, map_get_atom, render_erlang, text,
     tuple, Limits,
@@ -191,12 +191,14 @@ pub(super) fn charlist(s: &str) -> Term {
     list(s.chars().map(|c| crate::term::int(c as i64)).collect())
 }
 
-/// The `orbit_reload:loaded_md5s/1` filter for `filter`.
+/// The `orbit_reload:loaded_md5s/1` filter for `filter`, as users write it normalised here for every
+/// front end: an application with or without its `:`, a prefix in Elixir or Erlang form (`Bank.`,
+/// `:bank_`, see [`module_atom`]).
 pub(super) fn drift_filter_term(filter: &DriftFilter) -> Term {
     match filter {
         DriftFilter::All => atom("all"),
-        DriftFilter::App(a) => tuple(vec![atom("app"), atom(a)]),
-        DriftFilter::Prefix(p) => tuple(vec![atom("prefix"), binary(p.as_bytes().to_vec())]),
+        DriftFilter::App(a) => tuple(vec![atom("app"), atom(a.trim().trim_start_matches(':'))]),
+        DriftFilter::Prefix(p) => tuple(vec![atom("prefix"), binary(module_atom(p).into_bytes())]),
     }
 }
 
@@ -235,6 +237,19 @@ pub(super) fn parse_loaded_md5s(node: &str, reply: &Term) -> Result<BTreeMap<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn drift_filters_are_normalised_for_every_front_end() {
+        let prefix = |p: &str| drift_filter_term(&DriftFilter::Prefix(p.into()));
+        let bytes = |p: &str| tuple(vec![atom("prefix"), binary(p.as_bytes().to_vec())]);
+        assert_eq!(prefix("Bank."), bytes("Elixir.Bank."));
+        assert_eq!(prefix("Elixir.Bank."), bytes("Elixir.Bank."));
+        assert_eq!(prefix(":bank_"), bytes("bank_"));
+        assert_eq!(prefix("bank_"), bytes("bank_"));
+        let app = tuple(vec![atom("app"), atom("bank")]);
+        assert_eq!(drift_filter_term(&DriftFilter::App(":bank".into())), app);
+        assert_eq!(drift_filter_term(&DriftFilter::App("bank".into())), app);
+    }
+
     #[test]
     fn reasons_in_words() {
         assert!(describe_reason(&atom("sticky_directory")).contains("sticky"));

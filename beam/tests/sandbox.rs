@@ -4,7 +4,7 @@
 
 use beam::cluster::{Cluster, NodeUnavailable};
 use beam::link::{Cookie, NodeName};
-use beam::sandbox::{self, Children, CreateOptions, DecidedBy, EventKind, SandboxError, SandboxStatus};
+use beam::sandbox::{self, Children, CreateOptions, DecidedBy, SandboxError, SandboxEventKind, SandboxStatus};
 use beam::term::{atom, binary, int, tuple};
 use orbit_test_harness::TestCluster;
 use std::time::{Duration, Instant};
@@ -204,7 +204,7 @@ async fn a_sandbox_fails_over_when_its_node_is_killed_and_the_lost_state_is_repo
     // A second failover of the same node finds nothing left to do.
     assert!(sandbox::failover(&cluster, &names[2], T).await.unwrap().is_empty());
     assert_eq!(copies_on(&nodes, 0, "fo") + copies_on(&nodes, 1, "fo"), 1);
-    assert_eq!(sb.history.iter().filter(|e| e.kind == EventKind::Failover).count(), 1, "{:?}", sb.history);
+    assert_eq!(sb.history.iter().filter(|e| e.kind == SandboxEventKind::Failover).count(), 1, "{:?}", sb.history);
     cluster.disconnect().await;
 }
 

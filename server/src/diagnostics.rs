@@ -14,7 +14,7 @@ pub const NOT_LOADED_EVERYWHERE: &str = "not-loaded-everywhere";
 pub const STALE: &str = "stale";
 pub const HOTSPOT: &str = "hotspot";
 
-pub struct Thresholds {
+pub struct MailboxThresholds {
     pub mailbox_warning: u64,
     pub mailbox_critical: u64,
 }
@@ -38,7 +38,7 @@ fn short(md5: &str) -> &str {
     md5.get(..8).unwrap_or(md5)
 }
 
-pub fn compute(index: &FileIndex, model: &ClusterModel, t: &Thresholds) -> Vec<Diagnostic> {
+pub fn compute(index: &FileIndex, model: &ClusterModel, t: &MailboxThresholds) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if !model.connected {
         return out;
@@ -168,7 +168,7 @@ mod tests {
         ClusterModel { connected: true, nodes: vec![("a@h".into(), true), ("b@h".into(), true)], ..Default::default() }
     }
 
-    const T: Thresholds = Thresholds { mailbox_warning: 100, mailbox_critical: 10_000 };
+    const T: MailboxThresholds = MailboxThresholds { mailbox_warning: 100, mailbox_critical: 10_000 };
 
     #[test]
     fn drift_sits_on_the_module_line_and_names_nodes_and_versions() {

@@ -3,7 +3,7 @@
 
 use crate::commands::{self, CommandError, Outcome};
 use crate::config::{Config, Settings};
-use crate::diagnostics::{self, Thresholds};
+use crate::diagnostics::{self, MailboxThresholds};
 use crate::dispatch::{NotificationDispatcher, RequestDispatcher};
 use crate::handlers;
 use crate::index::{self, FileIndex};
@@ -548,8 +548,11 @@ impl Server {
         }
     }
 
-    pub fn thresholds(&self) -> Thresholds {
-        Thresholds { mailbox_warning: self.config.mailbox_warning, mailbox_critical: self.config.mailbox_critical }
+    pub fn thresholds(&self) -> MailboxThresholds {
+        MailboxThresholds {
+            mailbox_warning: self.config.mailbox_warning,
+            mailbox_critical: self.config.mailbox_critical,
+        }
     }
 
     /// The module atoms of open documents, for the worker to watch.

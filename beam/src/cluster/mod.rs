@@ -112,7 +112,7 @@ pub enum ClusterError {
 
 /// What became of one node in [`Cluster::each_node`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum NodeOutcome<T> {
+pub enum NodeAnswer<T> {
     /// The node answered.
     Answered(T),
     /// Nothing by the deadline: the node is still connecting, being installed, or computing (or its
@@ -547,13 +547,13 @@ impl Cluster {
     /// for, nodes that come up meanwhile are included — until every node has answered or is down, or
     /// `deadline` passes. One result per node Orbit knows, sorted by node: a node that is slow to connect
     /// or to answer is `NoAnswer` and never holds up the others beyond `deadline`.
-    pub async fn each_node<T, F, Fut>(&self, deadline: tokio::time::Instant, f: F) -> Vec<(String, NodeOutcome<T>)>
+    pub async fn each_node<T, F, Fut>(&self, deadline: tokio::time::Instant, f: F) -> Vec<(String, NodeAnswer<T>)>
     where
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
         let mut started: HashSet<String> = HashSet::new();
-        let mut results: BTreeMap<String, NodeOutcome<T>> = BTreeMap::new();
+        let mut results: BTreeMap<String, NodeAnswer<T>> = BTreeMap::new();
         let mut running = futures::stream::FuturesUnordered::new();
         // A node that comes up (or gives up connecting) is seen when its state changes, not by polling.
         let mut changes = self.inner.states.subscribe();
@@ -573,7 +573,7 @@ impl Cluster {
             }
             tokio::select! {
                 Some((node, r)) = running.next(), if !running.is_empty() => {
-                    results.insert(node, r.map(NodeOutcome::Answered).unwrap_or(NodeOutcome::NoAnswer));
+                    results.insert(node, r.map(NodeAnswer::Answered).unwrap_or(NodeAnswer::NoAnswer));
                 }
                 _ = changes.changed() => {}
                 _ = tokio::time::sleep_until(deadline) => break,
@@ -586,8 +586,8 @@ impl Cluster {
             // A node whose connection attempt timed out did not answer; one that refused or closed is down.
             let silent = self.inner.members.get(&node).is_some_and(|m| m.silent);
             let outcome = match state {
-                NodeState::Down { reason } if !started.contains(&node) && !silent => NodeOutcome::Down(reason),
-                _ => NodeOutcome::NoAnswer,
+                NodeState::Down { reason } if !started.contains(&node) && !silent => NodeAnswer::Down(reason),
+                _ => NodeAnswer::NoAnswer,
             };
             results.insert(node, outcome);
         }

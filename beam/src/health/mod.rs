@@ -23,7 +23,7 @@ mod units;
 mod wire;
 
 pub use alerts::{Alert, Level, Status, Thresholds};
-pub use monitor::{check, HealthEvent, HealthMonitor, HealthOptions, HealthReport, NodeReport};
+pub use monitor::{check, HealthEvent, HealthMonitor, HealthOptions, HealthReport, NodeHealthReport};
 pub use ops::{best_node, check_once, sample, snapshot, snapshot_all, HealthError};
 pub use partition::{disagreements, partition, ConnectionDisagreement, Partition};
 pub use placement::placement_score;

@@ -75,7 +75,7 @@ pub enum HealthEvent {
 
 /// One node in a [`HealthReport`].
 #[derive(Debug, Clone, Serialize)]
-pub struct NodeReport {
+pub struct NodeHealthReport {
     pub node: String,
     pub status: Status,
     /// Why the node is down or not answering.
@@ -90,7 +90,7 @@ pub struct NodeReport {
 /// The cluster's health at one moment.
 #[derive(Debug, Clone, Serialize)]
 pub struct HealthReport {
-    pub nodes: Vec<NodeReport>,
+    pub nodes: Vec<NodeHealthReport>,
     /// Every active alert, most serious first.
     pub alerts: Vec<Alert>,
     pub partition: Option<Partition>,
@@ -194,7 +194,7 @@ impl HealthMonitor {
                 (None, _) => (Status::Healthy, None),
             };
             alerts.extend(node_alerts.iter().cloned());
-            nodes.push(NodeReport {
+            nodes.push(NodeHealthReport {
                 node: name.clone(),
                 status,
                 reason,

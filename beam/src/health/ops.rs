@@ -1,12 +1,12 @@
 //! Calls that sample nodes: one snapshot or sample, the best node for new work, and a one-off check.
 
 use super::alerts::{readings, NodeHealth, Status, Thresholds};
-use super::monitor::{HealthOptions, HealthReport, NodeReport};
+use super::monitor::{HealthOptions, HealthReport, NodeHealthReport};
 use super::partition::partition;
 use super::placement::placement_score;
 use super::sample::{now_ms, NodeSample, NodeSnapshot, SampleOptions};
 use super::wire::{parse_sample, parse_snapshot};
-use crate::cluster::{Cluster, NodeOutcome, NodeState};
+use crate::cluster::{Cluster, NodeAnswer, NodeState};
 use crate::rpc::RpcError;
 use crate::term::{atom, int, map};
 use std::time::Duration;
@@ -109,7 +109,7 @@ pub async fn check_once(
     let mut alerts = Vec::new();
     let mut answered: Vec<NodeSnapshot> = Vec::new();
     for (node, outcome) in outcomes {
-        let mut report = NodeReport {
+        let mut report = NodeHealthReport {
             node: node.clone(),
             status: Status::Healthy,
             reason: None,
@@ -120,20 +120,20 @@ pub async fn check_once(
         };
         let mut health = NodeHealth::default();
         match outcome {
-            NodeOutcome::Answered(Ok(s)) => {
+            NodeAnswer::Answered(Ok(s)) => {
                 let _ = health.judge(&node, readings(&s, t), &once, now);
                 answered.push(s.snapshot.clone());
                 report.placement_score = Some(placement_score(&s));
                 report.sample = Some(s);
             }
-            NodeOutcome::Answered(Err(e)) => {
+            NodeAnswer::Answered(Err(e)) => {
                 let timed_out = matches!(&e, HealthError::Rpc(r) if matches!(**r, RpcError::Timeout { .. }));
                 let reason = if timed_out { format!("no answer: {e}") } else { e.to_string() };
                 let _ = health.judge_no_answer(&node, &reason, &once, now);
                 report.reason = Some(reason);
                 report.no_answer = timed_out;
             }
-            NodeOutcome::NoAnswer => {
+            NodeAnswer::NoAnswer => {
                 let left = deadline.saturating_duration_since(started);
                 let reason = match cluster.nodes().into_iter().find(|(n, _)| *n == node).map(|(_, s)| s) {
                     Some(NodeState::Up) => format!("no answer within {:.1} s", left.as_secs_f64()),
@@ -143,7 +143,7 @@ pub async fn check_once(
                 report.reason = Some(reason);
                 report.no_answer = true;
             }
-            NodeOutcome::Down(reason) => {
+            NodeAnswer::Down(reason) => {
                 health.down = Some(reason.clone());
                 report.reason = Some(reason);
             }

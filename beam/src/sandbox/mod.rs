@@ -24,8 +24,8 @@ use std::time::Duration;
 
 pub use failover::{failover, recover, watch_failover};
 pub use model::{
-    plan_balance, utc_time, BalanceMove, BalanceReport, Children, CreateOptions, DecidedBy, EventKind, FailoverReport,
-    LostChild, MigrateReport, Sandbox, SandboxChild, SandboxError, SandboxEvent, SandboxStatus, Strategy,
+    plan_balance, utc_time, BalanceMove, BalanceReport, Children, CreateOptions, DecidedBy, FailoverReport, LostChild,
+    MigrateReport, Sandbox, SandboxChild, SandboxError, SandboxEvent, SandboxEventKind, SandboxStatus, Strategy,
 };
 pub use ops::{balance, create, destroy, ensure_started, get, list, migrate};
 

@@ -115,13 +115,13 @@ pub struct Sandbox {
 impl Sandbox {
     /// The latest failover, if any.
     pub fn last_failover(&self) -> Option<&SandboxEvent> {
-        self.history.iter().find(|e| e.kind == EventKind::Failover)
+        self.history.iter().find(|e| e.kind == SandboxEventKind::Failover)
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum EventKind {
+pub enum SandboxEventKind {
     /// Restarted on `to` after `from` went down.
     Failover,
     /// A survivor (`to`) could not start it (see `reason`); another may have.
@@ -141,7 +141,7 @@ pub enum DecidedBy {
 /// One entry of a sandbox's history, as the nodes recorded it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SandboxEvent {
-    pub kind: EventKind,
+    pub kind: SandboxEventKind,
     /// The node that went down.
     pub from: String,
     /// Where it was restarted (or, for a failed attempt, where that was tried).
@@ -167,7 +167,7 @@ impl SandboxEvent {
             DecidedBy::Orbit => "by Orbit",
         };
         match self.kind {
-            EventKind::Failover => {
+            SandboxEventKind::Failover => {
                 let mut s = format!("failed over from {} to {} at {} ({by})", self.from, self.to, utc_time(self.at_ms));
                 if !self.restored.is_empty() {
                     s.push_str(&format!(
@@ -181,7 +181,7 @@ impl SandboxEvent {
                 }
                 s
             }
-            EventKind::FailoverFailed => format!(
+            SandboxEventKind::FailoverFailed => format!(
                 "failover from {} could not start it on {} at {} ({by}): {}",
                 self.from,
                 self.to,

@@ -1,7 +1,7 @@
 //! `orbit_sandbox`'s registry entries and answers decoded, and the terms sent to it.
 
 use super::model::{
-    Children, DecidedBy, EventKind, Sandbox, SandboxChild, SandboxError, SandboxEvent, SandboxStatus, Strategy,
+    Children, DecidedBy, Sandbox, SandboxChild, SandboxError, SandboxEvent, SandboxEventKind, SandboxStatus, Strategy,
 };
 use crate::names::module_display;
 use crate::term::{self, as_atom, as_binary, as_integer, as_list, as_tuple, atom, binary, is_atom, map_get_atom};
@@ -141,8 +141,8 @@ pub(super) fn event_from(t: &Term) -> Option<SandboxEvent> {
     let get = |k: &str| map_get_atom(t, k);
     let node = |k: &str| get(k).and_then(as_atom).map(str::to_string);
     let kind = match get("event").and_then(as_atom)? {
-        "failover" => EventKind::Failover,
-        "failover_failed" => EventKind::FailoverFailed,
+        "failover" => SandboxEventKind::Failover,
+        "failover_failed" => SandboxEventKind::FailoverFailed,
         _ => return None,
     };
     Some(SandboxEvent {
@@ -356,7 +356,7 @@ mod tests {
             "failed over from c@h to a@h at 2026-12-04 15:22:11 UTC (without Orbit); state of Bank.Account \
              restored from the handoff of 2026-12-04 15:21:40 UTC; :counter started afresh"
         );
-        assert_eq!(s.history[1].kind, EventKind::FailoverFailed);
+        assert_eq!(s.history[1].kind, SandboxEventKind::FailoverFailed);
         assert_eq!(s.history[1].to, "b@h");
         assert!(
             s.history[1].summary().contains("could not start it on b@h") && s.history[1].summary().contains("nope")

@@ -1,7 +1,7 @@
 //! From events to what people ask of a trace: message flows (each send paired with its receive, across
 //! nodes) and a summary (top talkers, messages per pair, calls per function).
 
-use super::event::{Destination, EventKind, ProcessRef, TraceEvent};
+use super::event::{Destination, EventKind, TraceEvent, TracedProcess};
 use super::pattern::{function_text, module_text};
 use crate::names::Lang;
 use eetf::{Pid, Term};
@@ -18,7 +18,7 @@ pub struct Participant {
 }
 
 impl Participant {
-    fn of(p: &ProcessRef, names: &HashMap<Pid, String>) -> Participant {
+    fn of(p: &TracedProcess, names: &HashMap<Pid, String>) -> Participant {
         Participant {
             node: p.node().to_string(),
             pid: Some(p.pid.clone()),
@@ -95,7 +95,7 @@ fn known_names(events: &[TraceEvent]) -> HashMap<Pid, String> {
         if let Some(n) = &e.process.name {
             names.insert(e.process.pid.clone(), n.clone());
         }
-        if let EventKind::Send { to: Destination::Process(ProcessRef { pid, name: Some(n) }), .. } = &e.kind {
+        if let EventKind::Send { to: Destination::Process(TracedProcess { pid, name: Some(n) }), .. } = &e.kind {
             names.insert(pid.clone(), n.clone());
         }
     }
@@ -294,7 +294,7 @@ pub(crate) mod tests {
         TraceEvent {
             node: node.into(),
             ts_us: ts,
-            process: ProcessRef { pid: pid(node, from), name: None },
+            process: TracedProcess { pid: pid(node, from), name: None },
             kind: EventKind::Send { to, message: msg, hash, delivered: true },
         }
     }
@@ -303,13 +303,13 @@ pub(crate) mod tests {
         TraceEvent {
             node: node.into(),
             ts_us: ts,
-            process: ProcessRef { pid: pid(node, who), name: name.map(Into::into) },
+            process: TracedProcess { pid: pid(node, who), name: name.map(Into::into) },
             kind: EventKind::Receive { message: msg, hash },
         }
     }
 
     fn to_pid(node: &str, id: u32) -> Destination {
-        Destination::Process(ProcessRef { pid: pid(node, id), name: None })
+        Destination::Process(TracedProcess { pid: pid(node, id), name: None })
     }
 
     #[test]
@@ -351,7 +351,7 @@ pub(crate) mod tests {
         let call = |ts, f: &str| TraceEvent {
             node: "a@h".into(),
             ts_us: ts,
-            process: ProcessRef { pid: pid("a@h", 5), name: None },
+            process: TracedProcess { pid: pid("a@h", 5), name: None },
             kind: EventKind::Call {
                 module: "Elixir.Bank.Account".into(),
                 function: f.into(),

@@ -396,7 +396,7 @@ fn find_unquoted(s: &str, c: char) -> Option<usize> {
 
 /// Which processes a message trace follows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProcessSpec {
+pub enum ProcessSelector {
     /// Every process, existing and new.
     All,
     /// Processes spawned from now on.
@@ -407,15 +407,15 @@ pub enum ProcessSpec {
     Pid(eetf::Pid),
 }
 
-impl ProcessSpec {
+impl ProcessSelector {
     /// `all`, `new`, a registered name in Elixir (`Bank.Ledger`, `:rex`) or Erlang (`rex`,
-    /// `'Elixir.Bank.Ledger'`) form. Pids are node-relative and go through [`ProcessSpec::Pid`].
-    pub fn parse(text: &str) -> Result<ProcessSpec, PatternError> {
+    /// `'Elixir.Bank.Ledger'`) form. Pids are node-relative and go through [`ProcessSelector::Pid`].
+    pub fn parse(text: &str) -> Result<ProcessSelector, PatternError> {
         let t = text.trim();
         match t {
             "" => Err(err(text, "empty process name")),
-            "all" | "processes" => Ok(ProcessSpec::All),
-            "new" => Ok(ProcessSpec::New),
+            "all" | "processes" => Ok(ProcessSelector::All),
+            "new" => Ok(ProcessSelector::New),
             _ if t.starts_with('<') || t.starts_with("#PID<") => Err(err(
                 text,
                 "a pid names a process only together with its node; trace it with --nodes NODE and the pid as \
@@ -427,19 +427,19 @@ impl ProcessSpec {
                     if !tail.is_empty() {
                         return Err(err(text, format!("unexpected {tail:?} after the name")));
                     }
-                    return Ok(ProcessSpec::Name(name));
+                    return Ok(ProcessSelector::Name(name));
                 }
                 if starts_upper(t) {
                     if !t.split('.').all(|s| starts_upper(s) && s.chars().all(|c| c.is_alphanumeric() || c == '_')) {
                         return Err(err(text, "not an Elixir module-like name"));
                     }
-                    return Ok(ProcessSpec::Name(format!("Elixir.{t}")));
+                    return Ok(ProcessSelector::Name(format!("Elixir.{t}")));
                 }
                 let (name, tail) = read_atom(text, t, AtomKind::ErlangModule)?;
                 if !tail.is_empty() {
                     return Err(err(text, format!("unexpected {tail:?} after the name")));
                 }
-                Ok(ProcessSpec::Name(name))
+                Ok(ProcessSelector::Name(name))
             }
         }
     }
@@ -455,13 +455,13 @@ impl ProcessSpec {
     }
 }
 
-impl std::fmt::Display for ProcessSpec {
+impl std::fmt::Display for ProcessSelector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ProcessSpec::All => f.write_str("all"),
-            ProcessSpec::New => f.write_str("new"),
-            ProcessSpec::Name(n) => f.write_str(n.strip_prefix("Elixir.").unwrap_or(n)),
-            ProcessSpec::Pid(p) => write!(f, "<{}.{}> on {}", p.id, p.serial, p.node.name),
+            ProcessSelector::All => f.write_str("all"),
+            ProcessSelector::New => f.write_str("new"),
+            ProcessSelector::Name(n) => f.write_str(n.strip_prefix("Elixir.").unwrap_or(n)),
+            ProcessSelector::Pid(p) => write!(f, "<{}.{}> on {}", p.id, p.serial, p.node.name),
         }
     }
 }
@@ -609,13 +609,13 @@ mod tests {
 
     #[test]
     fn processes_and_limits() {
-        assert_eq!(ProcessSpec::parse("Bank.Ledger").unwrap(), ProcessSpec::Name("Elixir.Bank.Ledger".into()));
-        assert_eq!(ProcessSpec::parse(":rex").unwrap(), ProcessSpec::Name("rex".into()));
-        assert_eq!(ProcessSpec::parse("rex").unwrap(), ProcessSpec::Name("rex".into()));
-        assert_eq!(ProcessSpec::parse("all").unwrap(), ProcessSpec::All);
-        assert!(ProcessSpec::parse("<0.1.0>").is_err());
-        assert_eq!(ProcessSpec::pid_text("#PID<0.12.0>").as_deref(), Some("<0.12.0>"));
-        assert_eq!(ProcessSpec::pid_text("<0.x.0>"), None);
+        assert_eq!(ProcessSelector::parse("Bank.Ledger").unwrap(), ProcessSelector::Name("Elixir.Bank.Ledger".into()));
+        assert_eq!(ProcessSelector::parse(":rex").unwrap(), ProcessSelector::Name("rex".into()));
+        assert_eq!(ProcessSelector::parse("rex").unwrap(), ProcessSelector::Name("rex".into()));
+        assert_eq!(ProcessSelector::parse("all").unwrap(), ProcessSelector::All);
+        assert!(ProcessSelector::parse("<0.1.0>").is_err());
+        assert_eq!(ProcessSelector::pid_text("#PID<0.12.0>").as_deref(), Some("<0.12.0>"));
+        assert_eq!(ProcessSelector::pid_text("<0.x.0>"), None);
         assert_eq!(Limit::parse_rate("50/1000").unwrap(), Limit::Rate { max: 50, per: Duration::from_secs(1) });
         assert!(Limit::parse_rate("50").is_err());
         assert!(Limit::parse_rate("0/10").is_err());

@@ -455,7 +455,7 @@ pub fn check_dot(d: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::event::ProcessRef;
+    use super::super::event::TracedProcess;
     use super::super::flow::tests::{pid, recv, send};
     use super::*;
     use crate::term::{atom, binary, int, tuple};
@@ -466,7 +466,7 @@ mod tests {
                 "a@h",
                 10,
                 5,
-                Destination::Process(ProcessRef { pid: pid("b@h", 9), name: None }),
+                Destination::Process(TracedProcess { pid: pid("b@h", 9), name: None }),
                 tuple(vec![atom("deposit"), binary("a;b#c<d>\"e\\f\ng")]),
                 1,
             ),
@@ -478,12 +478,12 @@ mod tests {
                 tuple(vec![atom("deposit"), binary("a;b#c<d>\"e\\f\ng")]),
                 1,
             ),
-            send("a@h", 30, 5, Destination::Process(ProcessRef { pid: pid("c@h", 1), name: None }), int(1), 2),
+            send("a@h", 30, 5, Destination::Process(TracedProcess { pid: pid("c@h", 1), name: None }), int(1), 2),
             recv("b@h", 40, 9, Some("Elixir.Bank.Ledger"), atom("from_afar"), 3),
             TraceEvent {
                 node: "a@h".into(),
                 ts_us: 50,
-                process: ProcessRef { pid: pid("a@h", 5), name: None },
+                process: TracedProcess { pid: pid("a@h", 5), name: None },
                 kind: EventKind::Call {
                     module: "bank_ledger".into(),
                     function: "append".into(),

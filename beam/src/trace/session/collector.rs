@@ -1,7 +1,7 @@
 //! The task that runs a session: takes in the tracers' batches, enforces the limit overall, follows nodes
 //! that join or go, and stops every tracer at the end.
 
-use super::model::{NodeStatus, SessionLimit, StopReason, TraceUpdate, HISTORY_MAX};
+use super::model::{NodeStatus, SessionLimit, TraceStopReason, TraceUpdate, HISTORY_MAX};
 use super::ops::{start_on_node, stop_on_node};
 use super::wire::{node_stop_reason, Plan};
 use crate::cluster::{Cluster, ClusterEvent};
@@ -52,10 +52,10 @@ pub(super) struct Collector {
     pub(super) shared: Arc<Mutex<Shared>>,
     pub(super) updates: mpsc::Sender<TraceUpdate>,
     pub(super) control: mpsc::UnboundedReceiver<Control>,
-    pub(super) done: watch::Sender<Option<StopReason>>,
+    pub(super) done: watch::Sender<Option<TraceStopReason>>,
     /// The session-wide limit, over every node's events.
     pub(super) limit: SessionLimit,
-    pub(super) pending_stop: Option<StopReason>,
+    pub(super) pending_stop: Option<TraceStopReason>,
     pub(super) deadline: Option<tokio::time::Instant>,
 }
 
@@ -70,21 +70,21 @@ impl Collector {
             tokio::select! {
                 d = self.mailbox.recv() => match d {
                     Some(d) => self.delivery(d),
-                    None => self.pending_stop = Some(StopReason::Stopped),
+                    None => self.pending_stop = Some(TraceStopReason::Stopped),
                 },
                 e = self.events.recv() => match e {
                     Ok(ClusterEvent::NodeUp { node }) => self.node_up(node).await,
                     Ok(ClusterEvent::NodeDown { node, reason }) => self.node_down(node, reason),
                     Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => {
-                        self.pending_stop = Some(StopReason::Stopped)
+                        self.pending_stop = Some(TraceStopReason::Stopped)
                     }
                 },
                 c = self.control.recv() => match c {
-                    Some(Control::Stop) | None => self.pending_stop = Some(StopReason::Stopped),
+                    Some(Control::Stop) | None => self.pending_stop = Some(TraceStopReason::Stopped),
                 },
                 _ = async { tokio::time::sleep_until(deadline.unwrap()).await }, if deadline.is_some() => {
-                    self.pending_stop = Some(StopReason::Duration);
+                    self.pending_stop = Some(TraceStopReason::Duration);
                 }
             }
         }
@@ -118,7 +118,7 @@ impl Collector {
         let Some(items) = as_list(batch) else { return };
         let mut events: Vec<TraceEvent> = items.iter().filter_map(|t| decode_event(node, t)).collect();
         let received = events.len() as u64;
-        if self.pending_stop.as_ref().is_some_and(StopReason::is_limit) {
+        if self.pending_stop.as_ref().is_some_and(TraceStopReason::is_limit) {
             self.shared.lock().unwrap().dropped += received;
             return;
         }
@@ -168,7 +168,8 @@ impl Collector {
         self.update(TraceUpdate::NodeStopped { node: node.into(), reason: reason.clone(), events, dropped });
         // A limit or the duration ends the whole session; so does a newer session of this Orbit taking
         // over; otherwise the session ends with its last tracer.
-        let ends_session = reason.is_limit() || matches!(reason, StopReason::Duration | StopReason::Replaced { .. });
+        let ends_session =
+            reason.is_limit() || matches!(reason, TraceStopReason::Duration | TraceStopReason::Replaced { .. });
         if ends_session || self.active.is_empty() {
             self.pending_stop.get_or_insert(reason);
         }
@@ -178,14 +179,14 @@ impl Collector {
         if !self.active.remove(&node) {
             return;
         }
-        let why = StopReason::NodeDown { node: node.clone(), reason };
+        let why = TraceStopReason::NodeDown { node: node.clone(), reason };
         if let Some(st) = self.shared.lock().unwrap().nodes.get_mut(&node) {
             st.running = false;
             st.stopped = Some(why.clone());
         }
         self.update(TraceUpdate::NodeStopped { node, reason: why, events: 0, dropped: 0 });
         if self.active.is_empty() && !matches!(self.scope, Scope::AllNodes) {
-            self.pending_stop.get_or_insert(StopReason::NodesGone);
+            self.pending_stop.get_or_insert(TraceStopReason::NodesGone);
         }
     }
 
@@ -223,7 +224,7 @@ impl Collector {
     }
 
     /// Stops every tracer still running, takes in what they sent last, and reports the end.
-    async fn finish(mut self, reason: StopReason) {
+    async fn finish(mut self, reason: TraceStopReason) {
         let active: Vec<String> = self.active.iter().cloned().collect();
         futures::future::join_all(active.iter().map(|n| stop_on_node(&self.cluster, &self.plan, n))).await;
         // Each tracer's last batch and its `stopped` came over the same connection before the reply to

@@ -1,7 +1,7 @@
 //! The running session as its owner holds it: updates, history, stop, and the summaries of what it saw.
 
 use super::collector::{Control, Shared};
-use super::model::{NodeStatus, StopReason, TraceUpdate};
+use super::model::{NodeStatus, TraceStopReason, TraceUpdate};
 use crate::names::Lang;
 use crate::trace::event::TraceEvent;
 use crate::trace::flow::{match_messages, summarize, MessageFlow, Summary};
@@ -19,7 +19,7 @@ pub struct TraceSession {
     pub(super) updates: mpsc::Receiver<TraceUpdate>,
     pub(super) shared: Arc<Mutex<Shared>>,
     pub(super) control: mpsc::UnboundedSender<Control>,
-    pub(super) done: watch::Receiver<Option<StopReason>>,
+    pub(super) done: watch::Receiver<Option<TraceStopReason>>,
     pub(super) task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -41,22 +41,22 @@ impl TraceSession {
 
     /// Stops the trace on every node (flags and patterns removed) and returns why the session ended
     /// (`Stopped`, or an earlier reason if it had ended already).
-    pub async fn stop(&mut self) -> StopReason {
+    pub async fn stop(&mut self) -> TraceStopReason {
         let _ = self.control.send(Control::Stop);
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        self.stop_reason().unwrap_or(StopReason::Stopped)
+        self.stop_reason().unwrap_or(TraceStopReason::Stopped)
     }
 
     /// Waits until the session ends by itself (limit, duration, nodes gone) and returns why.
-    pub async fn wait(&mut self) -> StopReason {
+    pub async fn wait(&mut self) -> TraceStopReason {
         loop {
             if let Some(r) = self.done.borrow_and_update().clone() {
                 return r;
             }
             if self.done.changed().await.is_err() {
-                return self.done.borrow().clone().unwrap_or(StopReason::Stopped);
+                return self.done.borrow().clone().unwrap_or(TraceStopReason::Stopped);
             }
         }
     }
@@ -66,7 +66,7 @@ impl TraceSession {
     }
 
     /// Why the session ended, once it has.
-    pub fn stop_reason(&self) -> Option<StopReason> {
+    pub fn stop_reason(&self) -> Option<TraceStopReason> {
         self.done.borrow().clone()
     }
 

@@ -14,7 +14,7 @@ mod wire;
 
 pub use handle::TraceSession;
 pub use model::{
-    CallTrace, MatchSpec, MessageTrace, NodeStatus, StopReason, TraceError, TraceSpec, TraceUpdate, HISTORY_MAX,
+    CallTrace, MatchSpec, MessageTrace, NodeStatus, TraceError, TraceSpec, TraceStopReason, TraceUpdate, HISTORY_MAX,
     UPDATES_MAX,
 };
 pub use ops::{pid_on, start};

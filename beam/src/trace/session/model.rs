@@ -4,7 +4,7 @@ use crate::cluster::NodeUnavailable;
 use crate::names::Lang;
 use crate::rpc::RpcError;
 use crate::trace::event::TraceEvent;
-use crate::trace::pattern::{CallForm, CallPattern, Limit, PatternError, ProcessSpec};
+use crate::trace::pattern::{CallForm, CallPattern, Limit, PatternError, ProcessSelector};
 use eetf::Term;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -84,14 +84,14 @@ impl CallTrace {
 /// Message tracing of chosen processes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MessageTrace {
-    pub processes: Vec<ProcessSpec>,
+    pub processes: Vec<ProcessSelector>,
     pub send: bool,
     pub receive: bool,
 }
 
 impl MessageTrace {
     /// Sends and receives of `processes`.
-    pub fn new(processes: Vec<ProcessSpec>) -> MessageTrace {
+    pub fn new(processes: Vec<ProcessSelector>) -> MessageTrace {
         MessageTrace { processes, send: true, receive: true }
     }
 }
@@ -188,7 +188,7 @@ impl From<RpcError> for TraceError {
 /// Why a node's tracer, or the whole session, stopped.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum StopReason {
+pub enum TraceStopReason {
     /// `node` is `None` when the limit tripped for the session as a whole.
     CountLimit {
         limit: u64,
@@ -222,33 +222,36 @@ pub enum StopReason {
     },
 }
 
-impl StopReason {
+impl TraceStopReason {
     /// A safety limit tripped (count, rate or overload).
     pub fn is_limit(&self) -> bool {
-        matches!(self, StopReason::CountLimit { .. } | StopReason::RateLimit { .. } | StopReason::Overloaded { .. })
+        matches!(
+            self,
+            TraceStopReason::CountLimit { .. } | TraceStopReason::RateLimit { .. } | TraceStopReason::Overloaded { .. }
+        )
     }
 }
 
-impl std::fmt::Display for StopReason {
+impl std::fmt::Display for TraceStopReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StopReason::CountLimit { limit, node: None } => write!(f, "limit reached: {limit} events"),
-            StopReason::CountLimit { limit, node: Some(n) } => write!(f, "limit reached on {n}: {limit} events"),
-            StopReason::RateLimit { max, per_ms, node: None } => {
+            TraceStopReason::CountLimit { limit, node: None } => write!(f, "limit reached: {limit} events"),
+            TraceStopReason::CountLimit { limit, node: Some(n) } => write!(f, "limit reached on {n}: {limit} events"),
+            TraceStopReason::RateLimit { max, per_ms, node: None } => {
                 write!(f, "rate limit tripped: more than {max} events within {per_ms} ms across the cluster")
             }
-            StopReason::RateLimit { max, per_ms, node: Some(n) } => {
+            TraceStopReason::RateLimit { max, per_ms, node: Some(n) } => {
                 write!(f, "rate limit tripped on {n}: more than {max} events within {per_ms} ms")
             }
-            StopReason::Overloaded { node, queued } => {
+            TraceStopReason::Overloaded { node, queued } => {
                 write!(f, "{node}: the tracer fell behind ({queued} trace messages queued) and stopped")
             }
-            StopReason::Duration => write!(f, "duration ended"),
-            StopReason::Stopped => write!(f, "stopped"),
-            StopReason::Replaced { node } => write!(f, "{node}: replaced by a newer trace session of this Orbit"),
-            StopReason::NodeDown { node, reason } => write!(f, "{node} went down: {reason}"),
-            StopReason::NodesGone => write!(f, "every traced node went away"),
-            StopReason::Other { node, detail } => write!(f, "{node}: {detail}"),
+            TraceStopReason::Duration => write!(f, "duration ended"),
+            TraceStopReason::Stopped => write!(f, "stopped"),
+            TraceStopReason::Replaced { node } => write!(f, "{node}: replaced by a newer trace session of this Orbit"),
+            TraceStopReason::NodeDown { node, reason } => write!(f, "{node} went down: {reason}"),
+            TraceStopReason::NodesGone => write!(f, "every traced node went away"),
+            TraceStopReason::Other { node, detail } => write!(f, "{node}: {detail}"),
         }
     }
 }
@@ -264,7 +267,7 @@ pub struct NodeStatus {
     /// Events the node's tracer reported, and those it dropped (past a limit, or on overload).
     pub events: u64,
     pub dropped: u64,
-    pub stopped: Option<StopReason>,
+    pub stopped: Option<TraceStopReason>,
     pub error: Option<String>,
 }
 
@@ -286,12 +289,12 @@ pub enum TraceUpdate {
     Events(Vec<TraceEvent>),
     NodeStopped {
         node: String,
-        reason: StopReason,
+        reason: TraceStopReason,
         events: u64,
         dropped: u64,
     },
     /// The session is over; the last update.
-    Stopped(StopReason),
+    Stopped(TraceStopReason),
 }
 
 /// The session's limit over the events of every node together: a count, or a rate by event time.
@@ -311,14 +314,14 @@ impl SessionLimit {
 
     /// Cuts `events` where the limit trips and counts what stays; says why when it tripped (the session
     /// then stops).
-    pub(super) fn admit(&mut self, events: &mut Vec<TraceEvent>) -> Option<StopReason> {
+    pub(super) fn admit(&mut self, events: &mut Vec<TraceEvent>) -> Option<TraceStopReason> {
         let mut tripped = None;
         match self.limit {
             Limit::Count(limit) => {
                 let room = limit.saturating_sub(self.total) as usize;
                 if events.len() >= room {
                     events.truncate(room);
-                    tripped = Some(StopReason::CountLimit { limit, node: None });
+                    tripped = Some(TraceStopReason::CountLimit { limit, node: None });
                 }
             }
             Limit::Rate { max, per } => {
@@ -327,7 +330,7 @@ impl SessionLimit {
                     let n = self.buckets.entry(e.ts_us.div_euclid(window)).or_default();
                     *n += 1;
                     if *n > max {
-                        tripped = Some(StopReason::RateLimit { max, per_ms: per.as_millis() as u64, node: None });
+                        tripped = Some(TraceStopReason::RateLimit { max, per_ms: per.as_millis() as u64, node: None });
                         events.truncate(i);
                         break;
                     }
@@ -345,7 +348,7 @@ impl SessionLimit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::event::{EventKind, ProcessRef};
+    use crate::trace::event::{EventKind, TracedProcess};
 
     fn events(at_us: &[i64]) -> Vec<TraceEvent> {
         at_us
@@ -353,7 +356,7 @@ mod tests {
             .map(|&ts_us| TraceEvent {
                 node: "a@h".into(),
                 ts_us,
-                process: ProcessRef { pid: eetf::Pid::new("a@h", 90, 0, 1), name: None },
+                process: TracedProcess { pid: eetf::Pid::new("a@h", 90, 0, 1), name: None },
                 kind: EventKind::Other { detail: crate::term::atom("x") },
             })
             .collect()
@@ -366,7 +369,7 @@ mod tests {
         assert_eq!(limit.admit(&mut first), None);
         assert_eq!(first.len(), 3);
         let mut second = events(&[4, 5, 6, 7]);
-        assert_eq!(limit.admit(&mut second), Some(StopReason::CountLimit { limit: 5, node: None }));
+        assert_eq!(limit.admit(&mut second), Some(TraceStopReason::CountLimit { limit: 5, node: None }));
         assert_eq!(second.len(), 2, "two were left of five");
     }
 
@@ -380,7 +383,7 @@ mod tests {
         // A third in the second window trips it; what came before it stays.
         let mut burst = events(&[1_500, 2_000]);
         let tripped = limit.admit(&mut burst);
-        assert_eq!(tripped, Some(StopReason::RateLimit { max: 2, per_ms: 1, node: None }));
+        assert_eq!(tripped, Some(TraceStopReason::RateLimit { max: 2, per_ms: 1, node: None }));
         assert!(burst.is_empty());
     }
 }

@@ -10,7 +10,7 @@ use crate::cluster::Cluster;
 use crate::term::{
     as_atom, as_integer, as_list, as_str, as_tuple, atom, binary, list, map_get_atom, render_erlang, tuple, Limits,
 };
-use crate::trace::pattern::{PatternError, ProcessSpec};
+use crate::trace::pattern::{PatternError, ProcessSelector};
 use eetf::{Pid, Term};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 /// The pid `text` (`<0.123.0>`) names on `node`.
 pub async fn pid_on(cluster: &Cluster, node: &str, text: &str) -> Result<Pid, TraceError> {
     let bad = || TraceError::Pattern(PatternError { text: text.into(), reason: "not a pid such as <0.123.0>".into() });
-    let t = ProcessSpec::pid_text(text).ok_or_else(bad)?;
+    let t = ProcessSelector::pid_text(text).ok_or_else(bad)?;
     let r = cluster
         .call(node, "erlang", "list_to_pid", vec![Term::from(eetf::ByteList::from(t.as_str()))], cluster.call_timeout())
         .await;
@@ -77,10 +77,10 @@ pub async fn start(cluster: &Cluster, spec: TraceSpec) -> Result<TraceSession, T
         }
         for p in &m.processes {
             procs.push(match p {
-                ProcessSpec::All => atom("all"),
-                ProcessSpec::New => atom("new"),
-                ProcessSpec::Name(n) => tuple(vec![atom("name"), atom(n)]),
-                ProcessSpec::Pid(pid) => tuple(vec![atom("pid"), Term::from(pid.clone())]),
+                ProcessSelector::All => atom("all"),
+                ProcessSelector::New => atom("new"),
+                ProcessSelector::Name(n) => tuple(vec![atom("name"), atom(n)]),
+                ProcessSelector::Pid(pid) => tuple(vec![atom("pid"), Term::from(pid.clone())]),
             });
         }
     }

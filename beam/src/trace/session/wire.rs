@@ -1,6 +1,6 @@
 //! What `orbit_trace` is sent (the plan's options) and what it answers, decoded.
 
-use super::model::{NodeStatus, StopReason, TraceError};
+use super::model::{NodeStatus, TraceError, TraceStopReason};
 use crate::names::Lang;
 use crate::term::{
     as_atom, as_integer, as_list, as_str, as_tuple, atom, int, list, map, map_get_atom, render_erlang, tuple, Limits,
@@ -126,23 +126,23 @@ pub(super) fn started_status(plan: &Plan, info: &Term) -> NodeStatus {
     NodeStatus { running: true, matched, processes, events: 0, dropped: 0, stopped: None, error: None }
 }
 
-pub(super) fn node_stop_reason(node: &str, reason: &Term) -> StopReason {
+pub(super) fn node_stop_reason(node: &str, reason: &Term) -> TraceStopReason {
     let n = Some(node.to_string());
     match (as_atom(reason), as_tuple(reason)) {
-        (Some("stopped"), _) | (Some("owner_down"), _) => StopReason::Stopped,
-        (Some("duration"), _) => StopReason::Duration,
-        (Some("replaced"), _) => StopReason::Replaced { node: node.into() },
+        (Some("stopped"), _) | (Some("owner_down"), _) => TraceStopReason::Stopped,
+        (Some("duration"), _) => TraceStopReason::Duration,
+        (Some("replaced"), _) => TraceStopReason::Replaced { node: node.into() },
         (_, Some([tag, limit])) if as_atom(tag) == Some("count") => {
-            StopReason::CountLimit { limit: as_integer(limit).unwrap_or(0) as u64, node: n }
+            TraceStopReason::CountLimit { limit: as_integer(limit).unwrap_or(0) as u64, node: n }
         }
-        (_, Some([tag, max, ms])) if as_atom(tag) == Some("rate") => StopReason::RateLimit {
+        (_, Some([tag, max, ms])) if as_atom(tag) == Some("rate") => TraceStopReason::RateLimit {
             max: as_integer(max).unwrap_or(0) as u64,
             per_ms: as_integer(ms).unwrap_or(0) as u64,
             node: n,
         },
         (_, Some([tag, q])) if as_atom(tag) == Some("overloaded") => {
-            StopReason::Overloaded { node: node.into(), queued: as_integer(q).unwrap_or(0) as u64 }
+            TraceStopReason::Overloaded { node: node.into(), queued: as_integer(q).unwrap_or(0) as u64 }
         }
-        _ => StopReason::Other { node: node.into(), detail: render_erlang(reason, &Limits::default()) },
+        _ => TraceStopReason::Other { node: node.into(), detail: render_erlang(reason, &Limits::default()) },
     }
 }

@@ -102,7 +102,7 @@ pub enum NodeState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("no seed node given: name at least one node, e.g. --node app@myhost")]
+    #[error("no seed node given: name at least one node, e.g. --node app@myhost, nodes in the editor's settings, node in a debug configuration, or ORBIT_NODE")]
     NoSeeds,
     #[error("could not connect to any seed node:\n{}", .0.iter().map(|(n, e)| format!("  {n}: {e}")).collect::<Vec<_>>().join("\n"))]
     NoSeedReachable(Vec<(String, LinkError)>),

@@ -145,7 +145,7 @@ pub enum ReloadError {
     NoElixir { file: String },
     #[error("compile failed; nothing was loaded on any node:\n{}", diagnostic_lines(.diagnostics))]
     Compile { diagnostics: Vec<Diagnostic> },
-    #[error("{node}: no application named {app} (drift --app)")]
+    #[error("{node}: no application named {app} (orbit drift --app, orbit.drift's app)")]
     UnknownApp { node: String, app: String },
     #[error(transparent)]
     Rpc(Box<RpcError>),

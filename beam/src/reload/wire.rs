@@ -156,7 +156,7 @@ pub(super) fn describe_reason(why: &Term) -> String {
     }
     match as_tuple(why) {
         Some([tag, procs]) if is_atom(tag, "old_code_in_use") => format!(
-            "processes still run an old version that would have to be purged: {} (pass purge to kill them)",
+            "processes still run an old version that would have to be purged: {} (reload with --purge, or orbit.reload's purge, to kill them)",
             pids(procs).join(", ")
         ),
         _ => show(why),

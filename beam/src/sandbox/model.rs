@@ -216,7 +216,7 @@ pub enum SandboxError {
     Unavailable(#[from] NodeUnavailable),
     #[error("no node is available for a sandbox")]
     NoNodes,
-    #[error("no sandbox named {0:?} (orbit sandbox list shows them)")]
+    #[error("no sandbox named {0:?} (orbit sandbox list, or the orbit.sandbox.list command, shows them)")]
     UnknownSandbox(String),
     #[error("a sandbox named {id:?} exists already, on {node}")]
     AlreadyExists { id: String, node: String },

@@ -49,7 +49,7 @@ pub fn execute_command(server: &mut Server, id: RequestId, p: ExecuteCommandPara
             return Err(HandlerError::invalid_params(e.message()));
         }
     };
-    if p.command != commands::STATUS && server.shared.cluster().is_none() {
+    if p.command != commands::STATUS && server.cluster.is_none() {
         let e = CommandError::Failed("not connected to a cluster".into());
         server.show(MessageType::ERROR, format!("Orbit: {}: {}", p.command, e.message()));
         return Err(HandlerError::internal(e.message()));
@@ -91,7 +91,7 @@ pub fn hover(server: &mut Server, _: RequestId, p: HoverParams) -> HandlerResult
     if !c.name_span.contains(pos.line, pos.character) {
         return Ok(Reply::Now(None));
     }
-    let Some(counts) = commands::trace_counts(&server.shared) else { return Ok(Reply::Now(None)) };
+    let Some(counts) = server.trace.as_ref().map(|t| &t.counts) else { return Ok(Reply::Now(None)) };
     let calls = counts.get(&(m.atom.clone(), f.name.clone(), f.arity)).copied().unwrap_or(0);
     let text = format!(
         "**{}.{}/{}**: {calls} call{} traced so far",

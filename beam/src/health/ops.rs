@@ -44,7 +44,7 @@ pub async fn snapshot_all(cluster: &Cluster, timeout: Duration) -> Vec<(String, 
     .await
 }
 
-/// Samples one node (no rates: those need a previous sample, see [`HealthMonitor`]).
+/// Samples one node (no rates: those need a previous sample, see [`HealthMonitor`](super::HealthMonitor)).
 pub async fn sample(
     cluster: &Cluster,
     node: &str,

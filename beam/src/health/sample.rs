@@ -166,7 +166,7 @@ pub struct SampleOptions {
     /// How many processes to report by memory and by queue length.
     pub top_n: usize,
     /// Measure scheduler utilisation over this window during the call (for a one-off sample; a
-    /// [`HealthMonitor`] measures between its samples instead).
+    /// [`HealthMonitor`](super::HealthMonitor) measures between its samples instead).
     pub window: Option<Duration>,
 }
 

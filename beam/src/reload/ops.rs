@@ -26,9 +26,9 @@ pub(super) fn report(options: &ReloadOptions, p: ReloadProgress) {
 /// Compiles (or takes from `_build`) every source, loads the result on every target node, and checks the
 /// md5 everywhere. A compile error is an `Err` (nothing loaded); what happens on the nodes is in the report.
 ///
-/// The phases: [`build`](super::compile::build), then [`stage`] on every target, [`load`] everywhere,
-/// [`roll_back`] when a node failed, and [`verify`] what every node runs. Nothing is loaded anywhere before
-/// every node has staged; a cancel is honoured before staging and before loading, never later.
+/// The phases: `build`, then `stage` on every target, `load` everywhere, `roll_back` when a node failed,
+/// and `verify` what every node runs. Nothing is loaded anywhere before every node has staged; a cancel is
+/// honoured before staging and before loading, never later.
 pub async fn reload(
     cluster: &Cluster,
     files: &[PathBuf],

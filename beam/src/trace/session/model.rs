@@ -9,9 +9,9 @@ use eetf::Term;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// Events a session keeps for [`TraceSession::history`]; older ones are forgotten past this.
+/// Events a session keeps for [`TraceSession::history`](super::TraceSession::history); older ones are forgotten past this.
 pub const HISTORY_MAX: usize = 200_000;
-/// Updates waiting for [`TraceSession::next`]; past this, event batches are not queued (they stay in the
+/// Updates waiting for [`TraceSession::next`](super::TraceSession::next); past this, event batches are not queued (they stay in the
 /// history) so a reader that falls behind never makes Orbit's memory grow without bound.
 pub const UPDATES_MAX: usize = 4096;
 

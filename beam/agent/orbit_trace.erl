@@ -457,14 +457,19 @@ free_for(Owner) ->
             end
     end.
 
-%% Another tool (dbg, recon_trace, …) tracing new processes would clash with Orbit's flags on OTP 25/26;
-%% in a trace session of Orbit's own it cannot.
+%% Another tool (dbg, recon_trace, …) tracing new processes would clash with Orbit's flags on OTP 25/26,
+%% and so would an Orbit profile there (its profiler is then the tracer of every process); in a trace
+%% session of Orbit's own (OTP 27+) neither can.
 no_foreign_tracer(Ours) ->
     case has_sessions() orelse t_info(legacy, new_processes, tracer) of
         true -> ok;
         {tracer, []} -> ok;
         {tracer, Ours} -> ok;
-        {tracer, Other} -> {error, {other_tracer, Other}}
+        {tracer, Other} ->
+            case whereis(orbit_profiler) of
+                Other -> {error, orbit_profile_running};
+                _ -> {error, {other_tracer, Other}}
+            end
     end.
 
 bad_match_spec([]) ->

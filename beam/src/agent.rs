@@ -2,8 +2,8 @@
 //! their source differs from what the node runs.
 //!
 //! - **Groups.** The modules come in groups ([`Group`]): the core (`orbit_agent`, `orbit_health`,
-//!   `orbit_procs`) that every command needs, and one group each for the debugger, the tracer, hot reload
-//!   and sandboxes. A command installs only the groups it uses ([`install_groups`]).
+//!   `orbit_procs`) that every command needs, and one group each for the debugger, the tracer, the
+//!   profiler, hot reload and sandboxes. A command installs only the groups it uses ([`install_groups`]).
 //! - **Compiled once per OTP release.** When Erlang is installed where Orbit is built, `build.rs` compiles
 //!   the modules ahead of time: nodes of that OTP release load those binaries and compile nothing.
 //!   Otherwise a module is compiled from its source on the first node of each OTP release that needs it
@@ -33,7 +33,7 @@ pub enum Group {
     /// `orbit_agent` (sessions, clean-ups, membership events, the installer's helpers), `orbit_health`,
     /// `orbit_procs`: status, top, processes, inspect. Always installed with the agent.
     Core,
-    /// `orbit_dbg`, `orbit_dbg_cond`: `orbit dap`.
+    /// `orbit_dbg` and its parts (`orbit_dbg_*`), `orbit_dbg_cond`: `orbit dap`.
     Debugger,
     /// `orbit_trace`: `orbit trace`.
     Tracer,
@@ -41,10 +41,13 @@ pub enum Group {
     Reload,
     /// `orbit_sandbox`: `orbit sandbox`.
     Sandbox,
+    /// `orbit_profile`: `orbit profile`.
+    Profiler,
 }
 
 impl Group {
-    pub const ALL: [Group; 5] = [Group::Core, Group::Debugger, Group::Tracer, Group::Reload, Group::Sandbox];
+    pub const ALL: [Group; 6] =
+        [Group::Core, Group::Debugger, Group::Tracer, Group::Reload, Group::Sandbox, Group::Profiler];
 
     fn bit(self) -> u8 {
         1 << (self as u8)
@@ -62,6 +65,7 @@ impl Group {
             Group::Tracer => "tracer",
             Group::Reload => "reload",
             Group::Sandbox => "sandbox",
+            Group::Profiler => "profiler",
         }
     }
 }
@@ -130,6 +134,23 @@ pub struct AgentModule {
 pub const MODULES: &[AgentModule] = &[
     AgentModule { name: "orbit_agent", source: include_str!("../agent/orbit_agent.erl"), group: Group::Core },
     AgentModule { name: "orbit_health", source: include_str!("../agent/orbit_health.erl"), group: Group::Core },
+    // The debugger's parts before its façade: a keeper of an older agent loops through orbit_dbg, which
+    // then calls into them.
+    AgentModule { name: "orbit_dbg_code", source: include_str!("../agent/orbit_dbg_code.erl"), group: Group::Debugger },
+    AgentModule {
+        name: "orbit_dbg_keeper",
+        source: include_str!("../agent/orbit_dbg_keeper.erl"),
+        group: Group::Debugger,
+    },
+    AgentModule { name: "orbit_dbg_eval", source: include_str!("../agent/orbit_dbg_eval.erl"), group: Group::Debugger },
+    AgentModule { name: "orbit_dbg_pass", source: include_str!("../agent/orbit_dbg_pass.erl"), group: Group::Debugger },
+    AgentModule {
+        name: "orbit_dbg_frames",
+        source: include_str!("../agent/orbit_dbg_frames.erl"),
+        group: Group::Debugger,
+    },
+    AgentModule { name: "orbit_dbg_step", source: include_str!("../agent/orbit_dbg_step.erl"), group: Group::Debugger },
+    AgentModule { name: "orbit_dbg_pure", source: include_str!("../agent/orbit_dbg_pure.erl"), group: Group::Debugger },
     AgentModule { name: "orbit_dbg", source: include_str!("../agent/orbit_dbg.erl"), group: Group::Debugger },
     AgentModule { name: "orbit_dbg_cond", source: include_str!("../agent/orbit_dbg_cond.erl"), group: Group::Debugger },
     AgentModule {
@@ -141,6 +162,7 @@ pub const MODULES: &[AgentModule] = &[
     AgentModule { name: "orbit_trace", source: include_str!("../agent/orbit_trace.erl"), group: Group::Tracer },
     AgentModule { name: "orbit_reload", source: include_str!("../agent/orbit_reload.erl"), group: Group::Reload },
     AgentModule { name: "orbit_sandbox", source: include_str!("../agent/orbit_sandbox.erl"), group: Group::Sandbox },
+    AgentModule { name: "orbit_profile", source: include_str!("../agent/orbit_profile.erl"), group: Group::Profiler },
 ];
 
 /// The group an agent module belongs to, if `module` is one of the agent's.
@@ -151,8 +173,9 @@ pub fn group_of(module: &str) -> Option<Group> {
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How long a node waits for another node of its release to finish compiling a module before it
-/// compiles the module itself (a slow node must not hold up the others).
-const COMPILE_WAIT: Duration = Duration::from_secs(5);
+/// compiles the module itself (a slow node must not hold up the others). Only nodes of a release that
+/// Orbit has no binary for wait; on a loaded 2-core machine one of the debugger's modules took over 5 s.
+const COMPILE_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {

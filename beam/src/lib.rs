@@ -16,6 +16,7 @@ pub mod launch;
 pub mod link;
 pub mod names;
 pub mod processes;
+pub mod profile;
 pub mod read_only;
 pub mod reload;
 pub mod rpc;

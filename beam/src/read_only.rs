@@ -11,8 +11,9 @@
 //! globs, stepping into a module), pausing or suspending a process, setting a variable, evaluating anything
 //! but a pure read (see [`EVALUATE_ALLOWED`]), reloading code, killing a process, every sandbox operation
 //! that starts, stops or moves one, and a trace without a count limit. Allowed: status, processes, inspect,
-//! drift, traces with `--limit N`, tracepoints (log points served by call tracing, capped per second), and
-//! evaluating pure reads. Orbit's own agent modules are still installed: they are how Orbit reads a node.
+//! drift, traces with `--limit N`, profiles (bounded in time; they load no code and change no process's
+//! state, and what they set is removed when they end), tracepoints (log points served by call tracing,
+//! capped per second), and evaluating pure reads. Orbit's own agent modules are still installed: they are how Orbit reads a node.
 
 use crate::cluster::Cluster;
 use crate::term::{as_atom, as_integer, as_tuple, atom, erlang_atom, int, list, tuple};

@@ -36,6 +36,9 @@ enum Command {
     Inspect(commands::inspect::Args),
     /// Trace function calls or messages across the cluster, with a mandatory limit.
     Trace(commands::trace::Args),
+    /// Where the cluster spends its time in chosen code, for a bounded window: top functions by own
+    /// time on every node at once, and a flame graph of the sampled stacks.
+    Profile(commands::profile::Args),
     /// Compile source files once and load them on every node; verify the md5 everywhere.
     Reload(commands::reload::Args),
     /// Modules whose loaded version differs between nodes, or that some nodes have not loaded.
@@ -54,7 +57,13 @@ fn main() -> std::process::ExitCode {
         // Every cluster this process joins is read-only from here on (beam::read_only decides what that refuses).
         beam::read_only::enable_for_process();
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+    // The debug adapter's work is one ordered loop: on a single thread every hand-off between its tasks
+    // (link reader, engine, session) is a queue push, not a wake-up of another thread — the breakpoint
+    // stop reaches the client sooner (tests/dap/bench/passes.js). The other commands fan out over nodes.
+    let runtime = match &cli.command {
+        Command::Dap(_) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        _ => tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build(),
+    };
     let runtime = match runtime {
         Ok(r) => r,
         Err(e) => {
@@ -72,6 +81,7 @@ fn main() -> std::process::ExitCode {
             Command::Processes(args) => commands::processes::run(args).await,
             Command::Inspect(args) => commands::inspect::run(args).await,
             Command::Trace(args) => commands::trace::run(args).await,
+            Command::Profile(args) => commands::profile::run(args).await,
             Command::Reload(args) => commands::reload::run(args).await,
             Command::Drift(args) => commands::drift::run(args).await,
             Command::Sandbox(args) => commands::sandbox::run(args).await,

@@ -66,6 +66,8 @@ fn observing_commands_work_and_changing_ones_are_refused() {
         // A trace with a count limit observes; a rate alone would not end it.
         allowed(&run(&["trace", "calls", "lists:seq/2", "--limit", "5", "--duration", "1"]));
         refused(&run(&["trace", "calls", "lists:seq/2", "--rate", "10/1000", "--duration", "1"]), "--limit N");
+        // A profile is bounded in time and changes no code and no state.
+        allowed(&run(&["profile", "--module", "lists", "--duration", "1s", "--sample", "off"]));
 
         // Changing.
         refused(&run(&["inspect", &node, "ro_victim", "--kill"]), "killing <0.");

@@ -1,5 +1,6 @@
 //! Code actions: reload the module (everywhere — the quick fix for drift and stale code — or on one
-//! node), start it in a sandbox, trace calls to the function under the cursor, show its processes. Each
+//! node), start it in a sandbox, trace calls to the function under the cursor, profile the module across
+//! the cluster, show its processes. Each
 //! is a command the client sends back through `workspace/executeCommand`. Pure.
 
 use crate::commands;
@@ -65,6 +66,12 @@ pub fn compute(
         );
         out.push(action(c));
     }
+    let c = command(
+        format!("Profile {name} across the cluster ({} s)", commands::PROFILE_DEFAULT_MS / 1000),
+        commands::PROFILE_START,
+        json!({"module": m.atom, "durationMs": commands::PROFILE_DEFAULT_MS}),
+    );
+    out.push(action(c));
     let c = command(format!("Show processes running {name}"), commands::PROCESSES, json!({"module": m.atom}));
     out.push(action(c));
     out
@@ -113,6 +120,7 @@ mod tests {
                 "Reload M on a@h",
                 "Start M in a sandbox",
                 "Trace calls to M.go/1 (limit 100)",
+                "Profile M across the cluster (10 s)",
                 "Show processes running M"
             ]
         );

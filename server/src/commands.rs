@@ -6,6 +6,7 @@ use crate::main_loop::{ClusterMsg, Event};
 use beam::cluster::Cluster;
 use beam::names::{module_atom, module_display};
 use beam::processes::{self, ProcessQuery, SortBy};
+use beam::profile;
 use beam::reload::{self, DriftFilter, ReloadOptions};
 use beam::sandbox::{self, Children, CreateOptions, Strategy};
 use beam::trace::{self, CallPattern, CallTrace, EventKind, Limit, TraceSession, TraceSpec, TraceUpdate};
@@ -30,6 +31,9 @@ pub const TRACE_START: &str = "orbit.trace.start";
 pub const TRACE_STOP: &str = "orbit.trace.stop";
 pub const STATUS: &str = "orbit.status";
 pub const PROCESSES: &str = "orbit.processes";
+pub const PROFILE_START: &str = "orbit.profile.start";
+pub const PROFILE_RESULT: &str = "orbit.profile.result";
+pub const PROFILE_CLEAR: &str = "orbit.profile.clear";
 
 pub const ALL: &[&str] = &[
     RELOAD,
@@ -43,11 +47,14 @@ pub const ALL: &[&str] = &[
     TRACE_STOP,
     STATUS,
     PROCESSES,
+    PROFILE_START,
+    PROFILE_RESULT,
+    PROFILE_CLEAR,
 ];
 
 /// Commands slow enough to report `$/progress`.
 pub fn is_slow(command: &str) -> bool {
-    matches!(command, RELOAD | DRIFT | SANDBOX_CREATE | SANDBOX_MIGRATE | SANDBOX_BALANCE | TRACE_START)
+    matches!(command, RELOAD | DRIFT | SANDBOX_CREATE | SANDBOX_MIGRATE | SANDBOX_BALANCE | TRACE_START | PROFILE_START)
 }
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -114,6 +121,10 @@ pub fn title(command: &str, arg: &Value) -> String {
         SANDBOX_MIGRATE => format!("Orbit: moving sandbox {}", s("name").unwrap_or_default()),
         SANDBOX_BALANCE => "Orbit: balancing sandboxes".into(),
         TRACE_START => format!("Orbit: tracing {}", s("pattern").unwrap_or_default()),
+        PROFILE_START => match de::<ProfileStartArgs>(arg).ok().map(|a| a.spec()) {
+            Some(Ok(spec)) => format!("Orbit: profiling {}", spec.describe()),
+            _ => "Orbit: profiling".into(),
+        },
         other => format!("Orbit: {other}"),
     }
 }
@@ -135,6 +146,14 @@ pub struct Effects {
     pub refresh: bool,
     /// The trace the server holds from now on (a trace command was handed the server's trace, if any).
     pub trace: Option<TraceRun>,
+    /// The server's last profile changed: a profile ran, or `orbit.profile.clear`.
+    pub profile: Option<ProfileChange>,
+}
+
+/// How a command changes the server's last profile.
+pub enum ProfileChange {
+    Set(Arc<LastProfile>),
+    Clear,
 }
 
 /// Checks a command's name and argument before anything runs: unknown commands and malformed arguments
@@ -165,6 +184,8 @@ pub fn parse(command: &str, arguments: &[Value]) -> Result<Value, CommandError> 
         SANDBOX_BALANCE => de::<SandboxBalanceArgs>(&arg).map(drop),
         TRACE_START => de::<TraceStartArgs>(&arg).map(drop),
         PROCESSES => de::<ProcessesArgs>(&arg).map(drop),
+        PROFILE_START => de::<ProfileStartArgs>(&arg).and_then(|a| a.spec()).map(drop),
+        PROFILE_RESULT => de::<ProfileResultArgs>(&arg).map(drop),
         _ => Ok(()),
     };
     check.map(|_| arg)
@@ -327,9 +348,18 @@ impl TraceRun {
     }
 }
 
+/// What of the main loop's state a command is handed: the server's trace, taken from it for the trace
+/// commands (and given back in the [`Effects`] when they keep it), and its last profile, cloned for the
+/// commands that read it.
+#[derive(Default)]
+pub struct Held {
+    pub trace: Option<TraceRun>,
+    pub profile: Option<Arc<LastProfile>>,
+}
+
 /// Runs a parsed command on `cluster` (the main loop's, if it has one). `status` is the current
-/// `orbit/clusterHealth` object (kept by the main loop); `trace` is the server's trace, handed to the trace
-/// commands (and given back in the [`Effects`] when they keep it).
+/// `orbit/clusterHealth` object (kept by the main loop); `held` is what the command is handed of the main
+/// loop's state.
 ///
 /// Cancelling `work` stops what can be stopped: commands that only read are dropped at once; a reload is
 /// abandoned before anything loads (never half loaded); a trace that started is stopped; a sandbox that was
@@ -341,11 +371,29 @@ pub async fn run(
     status: Value,
     trace_limit: u64,
     work: Work,
-    trace: Option<TraceRun>,
+    held: Held,
 ) -> (Outcome, Effects) {
+    let Held { trace, profile } = held;
     if command == STATUS {
         let msg = status.get("message").and_then(Value::as_str).unwrap_or("").to_string();
         return (Ok((status, format!("Orbit: {msg}"))), Effects { trace, ..Effects::default() });
+    }
+    // The profile commands that read the last profile need no cluster.
+    match command.as_str() {
+        PROFILE_RESULT => {
+            let outcome = match de(&arg) {
+                Ok(a) => profile_result(profile.as_deref(), a),
+                Err(e) => Err(e),
+            };
+            return (outcome, Effects { trace, ..Effects::default() });
+        }
+        PROFILE_CLEAR => {
+            let had = profile.is_some();
+            let msg = if had { "Orbit: profile cleared" } else { "Orbit: no profile to clear" };
+            let effects = Effects { trace, profile: Some(ProfileChange::Clear), ..Effects::default() };
+            return (Ok((json!({"cleared": had}), msg.into())), effects);
+        }
+        _ => {}
     }
     let Some(cluster) = cluster else {
         let e = CommandError::Failed("Orbit: not connected to a cluster".into());
@@ -363,6 +411,10 @@ pub async fn run(
             outcome
         }
         TRACE_STOP => trace_stop(trace).await,
+        PROFILE_START => match de(&arg) {
+            Ok(a) => profile_start(&cluster, a, &work, &mut effects).await,
+            Err(e) => Err(e),
+        },
         _ => run_other(&cluster, &command, &arg, &work).await,
     };
     (outcome, effects)
@@ -632,6 +684,214 @@ async fn processes_cmd(cluster: &Cluster, a: ProcessesArgs) -> Outcome {
     Ok((value, msg))
 }
 
+// ---------------------------------------------------------------------------------------------------
+// Profiles
+
+/// The longest window `orbit.profile.start` takes (a command is bounded to 180 s).
+pub const PROFILE_MAX_MS: u64 = 120_000;
+/// The window of a profile started from a code action.
+pub const PROFILE_DEFAULT_MS: u64 = 10_000;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProfileStartArgs {
+    module: Option<String>,
+    modules: Option<Vec<String>>,
+    app: Option<String>,
+    #[serde(rename = "match")]
+    pattern: Option<String>,
+    nodes: Option<Vec<String>>,
+    duration_ms: Option<u64>,
+    /// `all` (default), `profiled` or `off`.
+    sample: Option<String>,
+}
+
+impl ProfileStartArgs {
+    fn spec(&self) -> Result<profile::ProfileSpec, CommandError> {
+        let mut targets: Vec<profile::Target> =
+            self.module.iter().map(|m| profile::Target::Module(m.clone())).collect();
+        targets.extend(self.modules.iter().flatten().map(|m| profile::Target::Module(m.clone())));
+        targets.extend(self.app.iter().map(|a| profile::Target::App(a.clone())));
+        targets.extend(self.pattern.iter().map(|p| profile::Target::Match(p.clone())));
+        if targets.is_empty() {
+            return Err(CommandError::InvalidParams(
+                "orbit.profile.start needs `module`, `modules`, `app` or `match`".into(),
+            ));
+        }
+        let ms = self.duration_ms.unwrap_or(PROFILE_DEFAULT_MS);
+        if ms == 0 || ms > PROFILE_MAX_MS {
+            return Err(CommandError::InvalidParams(format!(
+                "durationMs is more than 0 and at most {PROFILE_MAX_MS} (a command runs at most 180 s)"
+            )));
+        }
+        let mut spec = profile::ProfileSpec::new(targets).with_duration(Duration::from_millis(ms));
+        spec.nodes = self.nodes.clone().filter(|n| !n.is_empty());
+        spec.sampling = match self.sample.as_deref() {
+            None | Some("all") => profile::Sampling::Running,
+            Some("profiled") => profile::Sampling::Profiled,
+            Some("off") => profile::Sampling::Off,
+            Some(other) => {
+                return Err(CommandError::InvalidParams(format!("sample is all, profiled or off, not {other:?}")))
+            }
+        };
+        Ok(spec)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ProfileResultArgs {
+    /// Rows in the answer (default 50).
+    limit: Option<usize>,
+}
+
+/// The last profile this server ran, and the files it wrote for it.
+#[derive(Debug)]
+pub struct LastProfile {
+    pub id: String,
+    /// What was profiled: `Bank.Fees`, `application bank`.
+    pub what: String,
+    pub profile: profile::Profile,
+    /// The flame graph (SVG), folded stacks and speedscope file, in a directory of this server's.
+    pub flamegraph: Option<PathBuf>,
+    pub folded: Option<PathBuf>,
+    pub speedscope: Option<PathBuf>,
+}
+
+impl LastProfile {
+    fn json(&self, limit: usize) -> Value {
+        let p = &self.profile;
+        json!({
+            "id": self.id,
+            "what": self.what,
+            "windowUs": p.window_us,
+            "totalTimeUs": p.total_time_us,
+            "totalCalls": p.total_calls,
+            "samples": p.samples,
+            "nodes": p.nodes.iter().map(|n| json!({
+                "node": n.node, "otpRelease": n.otp_release, "windowUs": n.window_us, "session": n.session,
+                "callMemory": n.call_memory, "modules": n.modules, "samples": n.samples, "error": n.error,
+            })).collect::<Vec<_>>(),
+            "failed": p.failed,
+            "functions": p.functions.iter().take(limit).collect::<Vec<_>>(),
+            "moreFunctions": p.functions.len().saturating_sub(limit),
+            "table": format!("{}{}\n", p.table(limit), p.summary_line()),
+            "flamegraph": self.flamegraph,
+            "folded": self.folded,
+            "speedscope": self.speedscope,
+        })
+    }
+}
+
+/// The profile's row for a function of an open document, if it was called.
+pub fn profiled<'a>(
+    last: &'a LastProfile,
+    module: &str,
+    function: &str,
+    arity: u32,
+) -> Option<&'a profile::FunctionRow> {
+    last.profile.function(module, function, u8::try_from(arity).ok()?)
+}
+
+static PROFILE_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+async fn profile_start(cluster: &Cluster, a: ProfileStartArgs, work: &Work, effects: &mut Effects) -> Outcome {
+    let spec = a.spec()?;
+    let what = spec.describe();
+    (work.report)(format!("Setting call-time patterns for {what}…"));
+    if work.cancel.is_cancelled() {
+        return Err(CommandError::Cancelled);
+    }
+    // Not raced with a cancel: a start dropped half-way would leave profilers without their run (they
+    // would still end at their window, and with Orbit's session, but not now).
+    let run = profile::start(cluster, spec.clone()).await.map_err(failed)?;
+    if work.cancel.is_cancelled() {
+        let _ = tokio::time::timeout(TIMEOUT, run.stop()).await;
+        return Err(CommandError::Cancelled);
+    }
+    let n = run.nodes().len();
+    let deadline = run.deadline();
+    // Counts down the window, a report a second; a cancel ends it on every node at once.
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        (work.report)(format!(
+            "Profiling {what} on {n} node{}: {} s left…",
+            if n == 1 { "" } else { "s" },
+            left.as_secs_f64().ceil() as u64
+        ));
+        tokio::select! {
+            _ = tokio::time::sleep(left.min(Duration::from_secs(1))) => {}
+            _ = work.cancel.cancelled() => {
+                let _ = tokio::time::timeout(TIMEOUT, run.stop()).await;
+                return Err(CommandError::Cancelled);
+            }
+        }
+    }
+    (work.report)(format!("Collecting the profile from {n} node{}…", if n == 1 { "" } else { "s" }));
+    let p = run.stop().await;
+    let id = format!("profile-{}", PROFILE_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    let (flamegraph, folded, speedscope) = write_profile_files(&id, &what, &p);
+    let msg = match p.functions.first() {
+        Some(top) => format!(
+            "Orbit: profiled {what} on {} node{} for {}: hottest {} ({})",
+            p.nodes.len(),
+            if p.nodes.len() == 1 { "" } else { "s" },
+            profile::time(p.window_us),
+            top.name,
+            top.lens_text()
+        ),
+        None => format!("Orbit: profiled {what} for {}: no profiled function was called", profile::time(p.window_us)),
+    };
+    let last = LastProfile { id, what, profile: p, flamegraph, folded, speedscope };
+    let value = last.json(50);
+    effects.profile = Some(ProfileChange::Set(Arc::new(last)));
+    Ok((value, msg))
+}
+
+/// Writes the flame graph, folded stacks and speedscope file under the temp directory (this server's
+/// own directory, mode 700); `None` for what could not be written.
+fn write_profile_files(
+    id: &str,
+    what: &str,
+    p: &profile::Profile,
+) -> (Option<PathBuf>, Option<PathBuf>, Option<PathBuf>) {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!("orbit-lsp-{}", std::process::id()));
+    if let Err(e) = std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir) {
+        tracing::warn!("cannot create {}: {e}", dir.display());
+        return (None, None, None);
+    }
+    let title = format!("{what} on {} node(s), {}", p.nodes.len(), profile::time(p.window_us));
+    let write = |name: String, text: String| {
+        let path = dir.join(name);
+        match std::fs::write(&path, text) {
+            Ok(()) => Some(path),
+            Err(e) => {
+                tracing::warn!("cannot write {}: {e}", path.display());
+                None
+            }
+        }
+    };
+    (
+        write(format!("{id}.svg"), p.flamegraph_svg(&title)),
+        write(format!("{id}.folded"), p.folded()),
+        write(format!("{id}.speedscope.json"), p.speedscope(&title).to_string()),
+    )
+}
+
+fn profile_result(last: Option<&LastProfile>, a: ProfileResultArgs) -> Outcome {
+    match last {
+        Some(last) => {
+            let msg = format!("Orbit: {} ({})", last.what, last.profile.summary_line());
+            Ok((last.json(a.limit.unwrap_or(50).clamp(1, 10_000)), msg))
+        }
+        None => Ok((json!({"profile": null}), "Orbit: no profile yet: run orbit.profile.start".into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -645,5 +905,22 @@ mod tests {
         assert_eq!(parse(STATUS, &[]).unwrap(), json!({}));
         assert_eq!(parse(SANDBOX_LIST, &[json!([])]).unwrap(), json!({}));
         assert!(parse(SANDBOX_CREATE, &[json!({"module": "Bank.Fees"})]).is_ok());
+        assert!(parse(PROFILE_START, &[json!({"module": "Bank.Fees", "durationMs": 2000})]).is_ok());
+        for bad in [
+            json!({}),
+            json!({"module": "M", "durationMs": 0}),
+            json!({"module": "M", "durationMs": 600000}),
+            json!({"module": "M", "sample": "some"}),
+            json!({"module": "M", "seconds": 3}),
+        ] {
+            assert!(
+                matches!(parse(PROFILE_START, std::slice::from_ref(&bad)), Err(CommandError::InvalidParams(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            title(PROFILE_START, &json!({"module": "Bank.Fees", "app": "bank"})),
+            "Orbit: profiling Bank.Fees, application bank"
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! on a tokio runtime and comes back as events (the worker's models, a command's answer and [`Effects`],
 //! a trace's calls), and what the worker needs of the state is sent to it ([`ToWorker`]).
 
-use crate::commands::{self, CallCounts, CommandError, Effects, Outcome, TraceRun};
+use crate::commands::{self, CallCounts, CommandError, Effects, Held, LastProfile, Outcome, ProfileChange, TraceRun};
 use crate::config::{Config, Settings};
 use crate::diagnostics::{self, MailboxThresholds};
 use crate::dispatch::{NotificationDispatcher, RequestDispatcher};
@@ -214,6 +214,8 @@ pub struct Server {
     reloaded: HashMap<String, (String, Option<SystemTime>)>,
     /// The trace started by this server (one at a time), with the calls counted so far.
     pub trace: Option<TraceRun>,
+    /// The last profile this server ran (`orbit.profile.start`): what the profile lenses and hovers show.
+    pub profile: Option<Arc<LastProfile>>,
     next_id: i32,
     pub shutdown_requested: bool,
 }
@@ -289,6 +291,7 @@ pub fn run(connection: Connection, defaults: Settings) -> anyhow::Result<()> {
         sources: BTreeMap::new(),
         reloaded: HashMap::new(),
         trace: None,
+        profile: None,
         next_id: 0,
         shutdown_requested: false,
     };
@@ -456,6 +459,10 @@ impl Server {
                     Ok((value, message)) => {
                         self.show(MessageType::INFO, message);
                         self.respond(Response::new_ok(id, value));
+                        if command == commands::PROFILE_START || command == commands::PROFILE_CLEAR {
+                            // The profile lenses changed.
+                            self.refresh_all();
+                        }
                     }
                     Err(e) => {
                         let code = match e {
@@ -634,6 +641,11 @@ impl Server {
         if let Some(trace) = effects.trace {
             self.trace = Some(trace);
         }
+        match effects.profile {
+            Some(ProfileChange::Set(last)) => self.profile = Some(last),
+            Some(ProfileChange::Clear) => self.profile = None,
+            None => {}
+        }
     }
 
     pub fn refresh_diagnostics(&mut self, uri: &str) {
@@ -706,7 +718,7 @@ impl Server {
         sorted.sort();
         for uri in &sorted {
             if let Some(doc) = self.docs.get(uri) {
-                for l in lenses::compute(&doc.index, &self.model) {
+                for l in lenses::compute(&doc.index, &self.model, self.profile.as_deref()) {
                     key.push_str(&format!("{uri}:{}:{:?}\n", l.range.start.line, l.command.map(|c| c.title)));
                 }
             }
@@ -737,6 +749,13 @@ impl Server {
         } else {
             None
         };
+        // The commands that read the last profile are handed it.
+        let profile = if matches!(command.as_str(), commands::PROFILE_RESULT | commands::PROFILE_CLEAR) {
+            self.profile.clone()
+        } else {
+            None
+        };
+        let held = commands::Held { trace, profile };
         let tx = self.events.clone();
         let status = self.health.clone();
         let limit = self.config.trace_limit;
@@ -749,7 +768,7 @@ impl Server {
         };
         let work = commands::Work { cancel: cancel.clone(), report, events: tx.clone() };
         self.runtime.spawn(async move {
-            let mut run = Box::pin(commands::run(cluster, command.clone(), arg, status, limit, work, trace));
+            let mut run = Box::pin(commands::run(cluster, command.clone(), arg, status, limit, work, held));
             let effects = |effects| Event::Cluster(Box::new(ClusterMsg::Effects(effects)));
             let outcome = tokio::select! {
                 (outcome, done) = &mut run => {
@@ -781,7 +800,7 @@ impl Server {
         self.runtime.spawn(async move {
             let work = commands::Work::detached(tx.clone());
             let (outcome, effects) =
-                commands::run(cluster, commands::RELOAD.into(), arg, Value::Null, 0, work, None).await;
+                commands::run(cluster, commands::RELOAD.into(), arg, Value::Null, 0, work, Held::default()).await;
             let _ = tx.send(Event::Cluster(Box::new(ClusterMsg::Effects(effects))));
             let _ = tx.send(Event::Cluster(Box::new(ClusterMsg::AutoReload { outcome })));
         });

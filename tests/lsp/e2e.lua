@@ -169,6 +169,44 @@ local destroyed = execute("orbit.sandbox.destroy", { name = "nvim-acct" }, mb_bu
 check("sandbox destroy", destroyed ~= nil and destroyed.destroyed == "nvim-acct", destroyed)
 check("sandbox outcome shown", said("sandbox nvim-acct destroyed") ~= nil, messages)
 
+-- 3b. A profile under load: the lens on Bank.Fees.fee_for/1's head, and its hover split per node.
+erl(nodes[1], "[ 'Elixir.Bank':open_account(list_to_binary(\"nvim\" ++ integer_to_list(I)), <<\"o\">>, 10000000) || I <- lists:seq(1, 6)], ok.")
+for _, n in ipairs(nodes) do
+  erl(n, "'Elixir.Bank.LoadGen':start(200).")
+end
+vim.wait(2000, function() return false end, 100)
+local prof, perr = execute("orbit.profile.start", { module = "Bank.Fees", durationMs = 3000 }, fees_buf)
+check("profile runs", prof ~= nil and prof.functions ~= nil and prof.functions[1] ~= nil and prof.functions[1].name == "Bank.Fees.fee_for/1", perr or prof)
+local fee_line
+for i, l in ipairs(vim.fn.readfile(fees)) do
+  if l:find("def fee_for(", 1, true) then
+    fee_line = i - 1
+    break
+  end
+end
+local lens_title
+vim.wait(WAIT, function()
+  local lr = client.request_sync("textDocument/codeLens", { textDocument = { uri = vim.uri_from_bufnr(fees_buf) } }, WAIT, fees_buf)
+  for _, l in ipairs((lr and lr.result) or {}) do
+    if l.range.start.line == fee_line and l.command and l.command.title:find("of cluster time", 1, true) then
+      lens_title = l.command.title
+    end
+  end
+  return lens_title ~= nil
+end, 500)
+check("profile lens on fee_for's head", lens_title ~= nil and lens_title:find(" calls · ", 1, true) ~= nil and lens_title:find("hottest on ", 1, true) ~= nil, lens_title)
+local col = (vim.fn.readfile(fees)[fee_line + 1]):find("fee_for", 1, true)
+local hv = client.request_sync("textDocument/hover", { textDocument = { uri = vim.uri_from_bufnr(fees_buf) }, position = { line = fee_line, character = col } }, WAIT, fees_buf)
+local hover_text = hv and hv.result and hv.result.contents and hv.result.contents.value or ""
+local every = hover_text:find("in the last profile", 1, true) ~= nil
+for _, n in ipairs(nodes) do
+  every = every and hover_text:find(n, 1, true) ~= nil
+end
+check("profile hover names every node", every, hover_text)
+for _, n in ipairs(nodes) do
+  erl(n, "'Elixir.Bank.LoadGen':stop().")
+end
+
 -- 4. Bad input through the real client: unknown command, unknown method.
 local _, uerr = execute("orbit.nope", {}, mb_buf)
 check("unknown command is an error response", uerr ~= nil and uerr.code == -32602, uerr)

@@ -128,7 +128,7 @@ const FEES = "lib/bank/fees.ex";
 const md5Hex = (mod) => `lists:flatten([io_lib:format("~2.16.0b", [B]) || <<B>> <= ${mod}:module_info(md5)])`;
 
 step("a module changed on one node shows as drift in Problems, on its defmodule line", ["lsp"], async () => {
-  await openFile(page, FEES);
+  const editor = await openFile(page, FEES);
   const source = fs.readFileSync(path.join(DEMO, FEES), "utf8").split("\n");
   assert.match(source[0], /^defmodule Bank\.Fees do/);
   for (const n of NODES) await erl(n, "code:ensure_loaded('Elixir.Bank.Fees').");
@@ -147,7 +147,17 @@ step("a module changed on one node shows as drift in Problems, on its defmodule 
   );
   assert.ok(drift.includes("Bank.Fees") && drift.includes(NODES[1]), drift);
   assert.match(drift, /at line 1 and character \d+/, `on the defmodule line: ${drift}`);
-  await settledShot("03-drift");
+  // In the editor: the lens over defmodule counts the versions, the squiggle's hover says which node runs which.
+  await eventually(async () => /drift: 2 versions/.test((await editor.locator(".codelens-decoration").allTextContents()).join(" ")), WAIT,
+    "the drift in the lens over defmodule", () => editor.locator(".codelens-decoration").allTextContents());
+  const squiggle = await editor.locator(".squiggly-warning").first().boundingBox();
+  assert.ok(squiggle, "the drift's squiggle under defmodule's line");
+  await page.mouse.move(squiggle.x + squiggle.width / 2, squiggle.y + squiggle.height / 2);
+  const hover = page.locator(".monaco-hover", { hasText: "version drift" });
+  await hover.waitFor({ state: "visible", timeout: 10_000 });
+  await page.waitForTimeout(300);
+  await shot("03-drift");
+  await page.mouse.move(900, 790);
 });
 
 step("the drift's code action reloads Bank.Fees on every node", ["lsp"], async () => {
@@ -322,10 +332,15 @@ step("the Cluster view lists every node", ["lsp"], async () => {
   for (const p of ["Variables", "Watch", "Call Stack", "Breakpoints"]) await expandPane(page, p, false);
   await expandPane(page, "Cluster", true);
   const view = pane(page, "Cluster");
+  const labels = () => view.locator(".monaco-list-row").evaluateAll((els) => els.map((e) => e.getAttribute("aria-label") || e.textContent || ""));
+  // Each node with its figures (from orbit/clusterStatus: processes, memory) and its top processes.
   const listed = await eventually(async () => {
-    const r = await view.locator(".monaco-list-row").evaluateAll((els) => els.map((e) => e.getAttribute("aria-label") || ""));
-    return NODES.every((n) => r.some((x) => x.startsWith(n))) && r;
-  }, WAIT, "every node in the Cluster view", () => rows(page, ".pane"));
+    const r = await labels();
+    return NODES.every((n) => r.some((x) => x.startsWith(n))) && r.filter((x) => /^processes \d/.test(x)).length === NODES.length && r;
+  }, WAIT, "every node in the Cluster view, with its figures", labels);
   for (const n of NODES) assert.match(listed.find((x) => x.startsWith(n)), /healthy/, n);
+  assert.equal(listed.filter((x) => /^memory \d/.test(x)).length, NODES.length, listed.join("\n"));
+  await view.locator(".monaco-list-row", { hasText: "top processes" }).first().click();
+  await eventually(async () => (await labels()).some((x) => /#PID<|<\d+\.\d+\.\d+>/.test(x)), 10_000, "a node's top processes", labels);
   await settledShot("11-cluster");
 });

@@ -25,6 +25,7 @@ fn every_module_has_a_group_and_the_core_comes_first() {
     assert_eq!(group_of("orbit_trace"), Some(Group::Tracer));
     assert_eq!(group_of("orbit_reload"), Some(Group::Reload));
     assert_eq!(group_of("orbit_sandbox"), Some(Group::Sandbox));
+    assert_eq!(group_of("orbit_profile"), Some(Group::Profiler));
     assert_eq!(group_of("lists"), None);
     let total: usize = Group::ALL.iter().map(|g| g.modules().count()).sum();
     assert_eq!(total, MODULES.len());
@@ -54,7 +55,7 @@ fn group_sets() {
     assert!(Groups::all().covers(g) && !g.covers(Groups::all()));
     assert!(g.covers(Groups::NONE));
     assert_eq!(g.to_string(), "core+debugger");
-    assert_eq!(Groups::all().iter().count(), 5);
+    assert_eq!(Groups::all().iter().count(), 6);
 }
 
 #[test]

@@ -5,6 +5,7 @@ pub mod inspect;
 pub mod lsp;
 pub mod observe;
 pub mod processes;
+pub mod profile;
 pub mod reload;
 pub mod sandbox;
 pub mod status;

@@ -78,6 +78,9 @@ function command(name, arg) {
       return { before: { "a@h": 1 }, after: { "a@h": 1 }, moves: [], dry_run: !!arg.dryRun };
     case "orbit.trace.start":
       return { id: "trace-1", pattern: arg.pattern, limit: arg.limit || 100 };
+    case "orbit.profile.start":
+    case "orbit.profile.result":
+      return { id: "profile-1", what: (arg.modules || ["Bank.Fees"]).join(", "), table: "FUNCTION  CALLS\nBank.Fees.fee_for/1  41,200\n1 function(s) called on 3 node(s)\n", flamegraph: "/tmp/profile-1.svg", functions: [] };
     case "orbit.trace.stop":
       return { id: "trace-1", reason: "stopped by the user", calls: { "Bank.Fees.charge/2": 42 } };
     default:
@@ -94,7 +97,7 @@ function handle(msg) {
       return reply({
         capabilities: {
           textDocumentSync: { openClose: true, change: 1, save: true },
-          executeCommandProvider: { commands: ["orbit.reload", "orbit.drift", "orbit.sandbox.create", "orbit.sandbox.list", "orbit.sandbox.migrate", "orbit.sandbox.destroy", "orbit.sandbox.balance", "orbit.trace.start", "orbit.trace.stop", "orbit.status", "orbit.processes"] },
+          executeCommandProvider: { commands: ["orbit.reload", "orbit.drift", "orbit.sandbox.create", "orbit.sandbox.list", "orbit.sandbox.migrate", "orbit.sandbox.destroy", "orbit.sandbox.balance", "orbit.trace.start", "orbit.trace.stop", "orbit.status", "orbit.processes", "orbit.profile.start", "orbit.profile.result", "orbit.profile.clear"] },
         },
         serverInfo: { name: "orbit-fake" },
       });

@@ -3,7 +3,8 @@
 local here = vim.fn.fnamemodify(debug.getinfo(1, "S").source:sub(2), ":p:h")
 package.path = here .. "/?.lua;" .. package.path
 local T = require("harness")
-local fake = here .. "/fake_orbit.js"
+-- run.sh passes a wrapper that runs fake_orbit.js with a node it can reach (ORBIT_FAKE_ORBIT).
+local fake = vim.env.ORBIT_FAKE_ORBIT or (here .. "/fake_orbit.js")
 local log_file = vim.fn.tempname()
 vim.env.FAKE_ORBIT_LOG = log_file
 
@@ -39,7 +40,7 @@ T.test("setup works without nvim-dap and defines the commands", function()
   T.ok(not pcall(require, "dap"), "this test needs nvim-dap to be absent")
   orbit.setup({ cmd = fake })
   T.eq(orbit.state.dap_registered, false, "dap_registered")
-  for _, c in ipairs({ "OrbitReload", "OrbitDrift", "OrbitStatus", "OrbitProcesses", "OrbitTrace", "OrbitSandbox" }) do
+  for _, c in ipairs({ "OrbitReload", "OrbitDrift", "OrbitStatus", "OrbitProcesses", "OrbitTrace", "OrbitSandbox", "OrbitProfile" }) do
     T.eq(vim.fn.exists(":" .. c), 2, ":" .. c .. " exists")
   end
 end)
@@ -202,6 +203,15 @@ T.test("against a fake orbit lsp: starts for Elixir buffers, health, diagnostics
     return orbit.state.last_float and orbit.state.last_float.title == "Orbit trace"
   end, "the trace float")
   T.ok(T.buffer_text(orbit.state.last_float.buf):find("42  Bank.Fees.charge/2", 1, true), T.buffer_text(orbit.state.last_float.buf))
+  vim.cmd("close")
+
+  vim.cmd("OrbitProfile 3s")
+  T.wait(5000, function()
+    return #commands_sent("orbit.profile.start") == 1 and orbit.state.profile_buf ~= nil
+  end, "orbit.profile.start and its buffer")
+  T.eq(commands_sent("orbit.profile.start")[1], { modules = { "Bank.Fees" }, durationMs = 3000 })
+  local text = T.buffer_text(orbit.state.profile_buf)
+  T.ok(text:find("Bank.Fees.fee_for/1  41,200", 1, true) and text:find("flame graph: /tmp/profile-1.svg", 1, true), text)
   vim.cmd("close")
 
   vim.cmd("OrbitSandbox create")

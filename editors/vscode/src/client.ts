@@ -51,6 +51,8 @@ export const COMMANDS = {
   traceStop: "orbit.trace.stop",
   status: "orbit.status",
   processes: "orbit.processes",
+  profileStart: "orbit.profile.start",
+  profileResult: "orbit.profile.result",
 } as const;
 
 export const CLUSTER_HEALTH_NOTIFICATION = "orbit/clusterHealth";
@@ -114,6 +116,14 @@ export class OrbitClient {
 
   sandboxBalance(args: { handoff?: boolean; dryRun?: boolean } = {}) {
     return this.execute(COMMANDS.sandboxBalance, args);
+  }
+
+  profileStart(module: string, durationMs?: number) {
+    return this.execute(COMMANDS.profileStart, { module, durationMs });
+  }
+
+  profileResult() {
+    return this.execute(COMMANDS.profileResult);
   }
 
   traceStart(pattern: string, limit?: number, nodes?: string[]) {

@@ -5,7 +5,9 @@ import { ClusterHealth, ProcessInfo, Sandbox } from "./model";
 import { TreeModel, buildClusterTree } from "./tree";
 
 // Top processes and sandboxes are fetched with the server's commands, at most this often while health
-// notifications arrive (the health figures themselves come with every notification).
+// notifications arrive. The notification goes out when a status, a node, an alert or the partition
+// changes, not when the figures (processes, memory, longest queue) move: those are asked for
+// (`orbit/clusterStatus`, which shows no message) this often while the cluster is connected.
 const MIN_FETCH_INTERVAL_MS = 10000;
 
 function icon(m: TreeModel): vscode.ThemeIcon {
@@ -49,6 +51,23 @@ export class ClusterView implements vscode.TreeDataProvider<TreeModel> {
 
   refresh() {
     void this.fetchDetails();
+  }
+
+  /** Keeps the health figures fresh while connected; dispose to stop. */
+  poll(): { dispose(): void } {
+    const timer = setInterval(() => void this.fetchFigures(), MIN_FETCH_INTERVAL_MS);
+    timer.unref(); // never what keeps a process alive
+    return { dispose: () => clearInterval(timer) };
+  }
+
+  private async fetchFigures() {
+    const c = this.client();
+    if (c === undefined || !this.health?.connected) return;
+    const h = await c.clusterStatus().catch(() => undefined);
+    // A notification that came in meanwhile is newer: keep it.
+    if (h === undefined || !h.connected || (h.updatedMs ?? 0) < (this.health?.updatedMs ?? 0)) return;
+    this.health = h;
+    this.changed.fire(undefined);
   }
 
   private async fetchDetails() {

@@ -11,6 +11,7 @@ import {
   TransportKind,
 } from "vscode-languageclient/node";
 import { CLUSTER_HEALTH_NOTIFICATION, OrbitClient, QuietGate, functionAt, moduleOfSource } from "./client";
+import { profileHtml, ProfileResult } from "./profile";
 import { ClusterView } from "./clusterView";
 import { DebugConfig, resolveDebugConfig } from "./debugConfig";
 import { PickItem, driftReport, nodePicks, processesReport, reloadSummary, sandboxPicks, statusReport } from "./format";
@@ -191,6 +192,24 @@ function showTraceDiagram(context: vscode.ExtensionContext, title: string, diagr
   });
 }
 
+async function showProfile(r: ProfileResult) {
+  if (!r || r.profile === null || typeof r.table !== "string") {
+    void vscode.window.showInformationMessage("Orbit: no profile yet (Orbit: Profile Module Across the Cluster)");
+    return;
+  }
+  const title = `Orbit profile: ${r.what ?? ""}`;
+  const panel = vscode.window.createWebviewPanel("orbit.profile", title, vscode.ViewColumn.Beside, { enableScripts: false });
+  let svg: string | undefined;
+  if (r.flamegraph) {
+    try {
+      svg = new TextDecoder().decode(await vscode.workspace.fs.readFile(vscode.Uri.file(r.flamegraph)));
+    } catch {
+      svg = undefined;
+    }
+  }
+  panel.webview.html = profileHtml({ title, svg, table: r.table, cspSource: panel.webview.cspSource });
+}
+
 function guarded(output: vscode.OutputChannel, f: () => Promise<void>): () => Promise<void> {
   return async () => {
     try {
@@ -212,6 +231,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     output,
     status,
     vscode.window.registerTreeDataProvider("orbit.cluster", view),
+    view.poll(),
     vscode.debug.registerDebugAdapterDescriptorFactory("orbit", new OrbitDebugAdapterFactory(context)),
     vscode.debug.registerDebugConfigurationProvider("orbit", new OrbitConfigurationProvider()),
   );
@@ -321,6 +341,26 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     if (mode === undefined) return;
     show(output, "sandbox balance", JSON.stringify(await requireOrbit().sandboxBalance({ dryRun: mode === "dry" }), null, 2));
     view.refresh();
+  });
+
+  reg("orbit.profileModule", async () => {
+    const doc = await sourceDocument();
+    if (!doc) return;
+    const mod = moduleOfSource(doc.getText());
+    if (!mod) throw new Error("no module in this file");
+    const secs = await vscode.window.showInputBox({ prompt: `Profile ${mod} on every node for (seconds)`, value: "10" });
+    if (secs === undefined) return;
+    const ms = Math.round(Number(secs) * 1000);
+    if (!(ms > 0 && ms <= 120000)) throw new Error("a duration from 0 to 120 seconds");
+    const r = await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Orbit: profiling ${mod} for ${secs} s` },
+      () => requireOrbit().profileStart(mod, ms),
+    );
+    await showProfile(r as ProfileResult);
+  });
+
+  reg("orbit.showProfile", async () => {
+    await showProfile((await requireOrbit().profileResult()) as ProfileResult);
   });
 
   reg("orbit.traceCalls", async () => {

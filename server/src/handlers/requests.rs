@@ -26,7 +26,7 @@ pub fn cluster_status(server: &mut Server, _: RequestId, _: Option<Value>) -> Ha
 
 pub fn code_lens(server: &mut Server, _: RequestId, p: CodeLensParams) -> HandlerResult<Option<Vec<CodeLens>>> {
     let Some(doc) = server.docs.get(p.text_document.uri.as_str()) else { return Ok(Reply::Now(None)) };
-    Ok(Reply::Now(Some(lenses::compute(&doc.index, &server.model))))
+    Ok(Reply::Now(Some(lenses::compute(&doc.index, &server.model, server.profile.as_deref()))))
 }
 
 pub fn code_action(
@@ -49,7 +49,9 @@ pub fn execute_command(server: &mut Server, id: RequestId, p: ExecuteCommandPara
             return Err(HandlerError::invalid_params(e.message()));
         }
     };
-    if p.command != commands::STATUS && server.cluster.is_none() {
+    let needs_cluster =
+        ![commands::STATUS, commands::PROFILE_RESULT, commands::PROFILE_CLEAR].contains(&p.command.as_str());
+    if needs_cluster && server.cluster.is_none() {
         let e = CommandError::Failed("not connected to a cluster".into());
         server.show(MessageType::ERROR, format!("Orbit: {}: {}", p.command, e.message()));
         return Err(HandlerError::internal(e.message()));
@@ -91,16 +93,68 @@ pub fn hover(server: &mut Server, _: RequestId, p: HoverParams) -> HandlerResult
     if !c.name_span.contains(pos.line, pos.character) {
         return Ok(Reply::Now(None));
     }
-    let Some(counts) = server.trace.as_ref().map(|t| &t.counts) else { return Ok(Reply::Now(None)) };
-    let calls = counts.get(&(m.atom.clone(), f.name.clone(), f.arity)).copied().unwrap_or(0);
-    let text = format!(
-        "**{}.{}/{}**: {calls} call{} traced so far",
-        m.name,
-        f.name,
-        f.arity,
-        if calls == 1 { "" } else { "s" }
+    let mut parts = Vec::new();
+    if let Some(last) = server.profile.as_deref() {
+        if let Some(row) = commands::profiled(last, &m.atom, &f.name, f.arity) {
+            parts.push(profile_hover(last, row));
+        }
+    }
+    if let Some(counts) = server.trace.as_ref().map(|t| &t.counts) {
+        let calls = counts.get(&(m.atom.clone(), f.name.clone(), f.arity)).copied().unwrap_or(0);
+        parts.push(format!(
+            "**{}.{}/{}**: {calls} call{} traced so far",
+            m.name,
+            f.name,
+            f.arity,
+            if calls == 1 { "" } else { "s" }
+        ));
+    }
+    if parts.is_empty() {
+        return Ok(Reply::Now(None));
+    }
+    Ok(Reply::Now(Some(markdown(parts.join("\n\n---\n\n"), c.name_span))))
+}
+
+/// A profiled function: its figures across the cluster, then a row per node.
+fn profile_hover(last: &commands::LastProfile, row: &beam::profile::FunctionRow) -> String {
+    use beam::profile::{per_call, percent, thousands, time};
+    let p = &last.profile;
+    let mut out = format!(
+        "**{}** in the last profile ({}, {} on {} node{})\n\n{}\n\n",
+        row.name,
+        last.what,
+        time(p.window_us),
+        p.nodes.len(),
+        if p.nodes.len() == 1 { "" } else { "s" },
+        row.lens_text()
     );
-    Ok(Reply::Now(Some(markdown(text, c.name_span))))
+    let memory = row.counters.words.is_some();
+    out.push_str(if memory {
+        "| node | calls | own time | µs/call | words/call | share of its time |\n|---|---:|---:|---:|---:|---:|\n"
+    } else {
+        "| node | calls | own time | µs/call | share of its time |\n|---|---:|---:|---:|---:|\n"
+    });
+    for s in &row.nodes {
+        let words = match (memory, s.counters.words) {
+            (false, _) => String::new(),
+            (true, Some(w)) if s.counters.calls > 0 => format!(" {} |", per_call(w as f64 / s.counters.calls as f64)),
+            (true, _) => " - |".into(),
+        };
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |{words} {} |\n",
+            s.node,
+            thousands(s.counters.calls),
+            time(s.counters.time_us),
+            per_call(s.counters.us_per_call()),
+            percent(s.percent_of_function)
+        ));
+    }
+    let missing: Vec<&str> =
+        p.nodes.iter().map(|n| n.node.as_str()).filter(|n| !row.nodes.iter().any(|s| s.node == *n)).collect();
+    if !missing.is_empty() {
+        out.push_str(&format!("\nnot called on {}\n", missing.join(", ")));
+    }
+    out
 }
 
 fn markdown(value: String, span: Span) -> Hover {

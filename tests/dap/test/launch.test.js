@@ -41,7 +41,11 @@ test('launch starts a 2-node cluster of the project, debugs it, and disconnect s
     await eventually(async () => (await evalOn(0, "length('Elixir.Bank':nodes())")) === '2', 60000, 'bank on both nodes');
     await eventually(async () => (await evalOn(1, "length('Elixir.Bank':nodes())")) === '2', 60000, 'bank on both nodes');
     // The breakpoint may wait for the application's modules to be on the code path.
-    if (!bps.body.breakpoints[0].verified) await waitForEvent(dap, 'breakpoint', 20000);
+    if (!bps.body.breakpoints[0].verified) {
+      await waitForEvent(dap, 'breakpoint', 20000).catch((e) => {
+        throw new Error(`${e.message}: ${JSON.stringify(bps.body.breakpoints[0])}\n--- console ---\n${output.text()}`);
+      });
+    }
 
     // An account on the second node, deposited into from the first.
     let id;

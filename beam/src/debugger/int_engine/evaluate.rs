@@ -16,6 +16,9 @@ impl IntEngine {
         if let Some(rest) = expr.strip_prefix("/pause") {
             return self.console_pause(rest).await;
         }
+        if let Some(rest) = expr.strip_prefix("/profile") {
+            return self.console_profile(rest).await;
+        }
         if expr.is_empty() {
             return Err(DebugError::new("nothing to evaluate"));
         }

@@ -24,7 +24,7 @@ pub(super) fn meta_cmd_msg(cmd: &str) -> Term {
     tuple(vec![atom("user"), tuple(vec![atom("cmd"), atom(cmd)])])
 }
 
-fn blank_variable(value: String) -> VariableInfo {
+pub(super) fn blank_variable(value: String) -> VariableInfo {
     VariableInfo {
         name: String::new(),
         value,

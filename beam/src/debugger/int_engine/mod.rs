@@ -13,7 +13,8 @@
 //! - `breakpoints`: line and function breakpoints, their conditions, installing them in the server;
 //! - `threads`: processes shown as threads, attaching to and detaching from them;
 //! - `stops`: what the interpreter reports — a stop, a pass, a crash, a process leaving;
-//! - `execution`: continue, step, pause (also `/pause` from the console);
+//! - `execution`: continue, step, pause (also `/pause` from the console); `profile`: `/profile` from the
+//!   console (a cluster-wide profile whose table follows in the console);
 //! - `step_into`: stepping into the process a call goes to, on any node;
 //! - `frames`: stacks and scopes; `variables`: a frame's variables, values, setting a variable;
 //! - `render`: values printed in the frame's language; `evaluate`: expressions from the console;
@@ -29,6 +30,7 @@ mod frames;
 mod holds;
 mod membership;
 mod modules;
+mod profile;
 mod render;
 mod silence;
 mod step_into;

@@ -1,8 +1,8 @@
 //! The modules Orbit debugs: which module comes from which file, each module's executable lines and
 //! functions, and interpreting modules node by node (also on nodes that join later).
 
-use super::util::{module_matches, no_debugger_text, ok_value, rpc_err, text};
-use super::{IntEngine, CALL};
+use super::util::{module_matches, no_debugger_text, ok_value, text};
+use super::IntEngine;
 use crate::debugger::names::{function_display, module_display};
 use crate::debugger::sources::SourceIndex;
 use crate::debugger::DebugError;
@@ -118,9 +118,20 @@ impl IntEngine {
         }
         // A release's beams are stripped of their compile info, so its nodes name no source: take the
         // project's own build for the modules no node named.
+        // Only those the entry node can load: a module of a node still starting is not there yet, and its
+        // breakpoint waits for it as for any module not loaded yet.
         if let Some(dir) = &self.config.project_dir {
-            for (module, source) in project_sources(dir) {
-                if index.path_of(&module).is_none() {
+            let missing: Vec<(String, String)> =
+                project_sources(dir).into_iter().filter(|(m, _)| index.path_of(m).is_none()).collect();
+            if !missing.is_empty() {
+                let mods = list(missing.iter().map(|(m, _)| atom(m)).collect());
+                let loadable = self.node_call(&self.entry, "orbit_dbg", "loadable", vec![mods]).await.ok();
+                let loadable: BTreeSet<String> = loadable
+                    .as_ref()
+                    .and_then(as_list)
+                    .map(|l| l.iter().filter_map(as_atom).map(str::to_string).collect())
+                    .unwrap_or_default();
+                for (module, source) in missing.into_iter().filter(|(m, _)| loadable.contains(m)) {
                     index.insert(module, self.local_path(&source));
                 }
             }
@@ -239,21 +250,35 @@ impl IntEngine {
             return Err(DebugError(format!("{} is excluded from debugging by `exclude: {g}`", module_display(module))));
         }
         let server = self.interpreter()?.0.clone();
-        let load = self
-            .cluster
-            .call(&self.entry, "orbit_dbg", "load_into_server", vec![Term::from(server), atom(module)], CALL)
-            .await
-            .map_err(rpc_err)?;
-        let md5 = match ok_value(&load) {
-            Some([md5]) => md5.clone(),
-            _ => {
-                return Err(DebugError(format!(
-                    "cannot interpret {} on {}: {}",
-                    module_display(module),
-                    self.entry,
-                    text(&load)
-                )))
+        // From the entry node's object code, else from the first node that has it (a node still starting
+        // may not have its application's code path yet).
+        let mut nodes = vec![self.entry.clone()];
+        nodes.extend(self.awake(self.cluster.up_nodes()).into_iter().filter(|n| *n != self.entry));
+        let mut failures = Vec::new();
+        let mut md5 = None;
+        for node in &nodes {
+            let args = vec![Term::from(server.clone()), atom(module)];
+            match self.node_call(node, "orbit_dbg", "load_into_server", args).await {
+                Ok(load) => match ok_value(&load) {
+                    Some([m]) => {
+                        md5 = Some(m.clone());
+                        break;
+                    }
+                    _ => failures.push((node.clone(), text(&load))),
+                },
+                Err(e) => failures.push((node.clone(), e.to_string())),
             }
+        }
+        let Some(md5) = md5 else {
+            if failures.iter().all(|(_, why)| why.contains("no_beam") || why.contains("not_loaded")) {
+                // Pending, as a breakpoint in a module no node has loaded yet (retried on every tick).
+                return Err(DebugError(format!(
+                    "no module {} is loadable on any node yet; the breakpoint will hold when one is",
+                    module_display(module)
+                )));
+            }
+            let (node, why) = failures.into_iter().next().unwrap_or_default();
+            return Err(DebugError(format!("cannot interpret {} on {node}: {why}", module_display(module))));
         };
         let mut state = Interpreted { md5: md5.clone(), nodes: BTreeSet::new(), not_loaded: BTreeSet::new() };
         let notes = self.interpret_on_nodes(module, &md5, &self.cluster.up_nodes(), &mut state).await;

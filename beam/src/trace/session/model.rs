@@ -157,6 +157,8 @@ pub enum TraceError {
     Busy { node: String, owner: String },
     #[error("{node}: another tracer (dbg, recon_trace, …) is active there ({tracer}); stop it first")]
     OtherTracer { node: String, tracer: String },
+    #[error("{node}: an Orbit profile runs there, and on this OTP release (before 27) a trace would clobber its flags; wait for its end")]
+    ProfileRunning { node: String },
     #[error("{pattern}: bad match spec: {detail}")]
     MatchSpec { pattern: String, detail: String },
     #[error("{pattern}: {detail}")]

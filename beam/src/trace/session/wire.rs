@@ -84,6 +84,9 @@ pub(super) fn near_hint(module: &Term, function: &Term, near: &Term) -> Option<S
 
 pub(super) fn node_error(node: &str, reason: &Term, plan: &Plan) -> TraceError {
     let shown = |t: &Term| render_erlang(t, &Limits::default());
+    if as_atom(reason) == Some("orbit_profile_running") {
+        return TraceError::ProfileRunning { node: node.into() };
+    }
     match as_tuple(reason) {
         Some([tag, owner]) if as_atom(tag) == Some("busy") => TraceError::Busy {
             node: node.into(),

@@ -201,6 +201,23 @@ function M.trace_lines(pattern, r)
   return lines
 end
 
+--- A profile (orbit.profile.start / orbit.profile.result) as lines: what and where, the table, the files.
+function M.profile_lines(r)
+  if type(r) ~= "table" or r.profile == vim.NIL or r.table == nil then
+    return { "no profile yet: :OrbitProfile [Module …] [5s]" }
+  end
+  local lines = { string.format("Orbit profile %s: %s", str(r.id) or "", str(r.what) or "") }
+  for _, l in ipairs(vim.split(r.table, "\n", { trimempty = true })) do
+    table.insert(lines, l)
+  end
+  for _, f in ipairs({ { "flame graph", r.flamegraph }, { "speedscope", r.speedscope }, { "folded stacks", r.folded } }) do
+    if type(f[2]) == "string" then
+      table.insert(lines, string.format("%s: %s", f[1], f[2]))
+    end
+  end
+  return lines
+end
+
 --- The module a buffer defines (first defmodule / -module).
 function M.module_of(lines)
   for _, l in ipairs(lines) do

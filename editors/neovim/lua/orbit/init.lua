@@ -447,6 +447,66 @@ function M.trace_stop(cb)
   end)
 end
 
+--- Shows lines in a scratch buffer of its own (a split), named `title`; reused by the next call.
+function M.scratch(lines, title)
+  local buf = M.state.scratch_buf
+  if not (buf and vim.api.nvim_buf_is_valid(buf)) then
+    buf = vim.api.nvim_create_buf(false, true)
+    vim.bo[buf].bufhidden = "hide"
+    vim.bo[buf].buftype = "nofile"
+    vim.bo[buf].swapfile = false
+    pcall(vim.api.nvim_buf_set_name, buf, "orbit://" .. title)
+    M.state.scratch_buf = buf
+  end
+  vim.bo[buf].modifiable = true
+  vim.api.nvim_buf_set_lines(buf, 0, -1, false, lines)
+  vim.bo[buf].modifiable = false
+  if vim.fn.bufwinid(buf) == -1 then
+    vim.cmd("botright split")
+    vim.api.nvim_win_set_buf(0, buf)
+  end
+  return buf
+end
+
+--- Profiles modules across the cluster (the buffer's own by default) for `duration` ("5s"), then shows
+--- the table in a buffer; the lenses show each function's figures.
+function M.profile(modules, duration, cb)
+  if #modules == 0 then
+    local m = format.module_of(vim.api.nvim_buf_get_lines(0, 0, -1, false))
+    if not m then
+      notify("no module in this buffer: :OrbitProfile Module [Module …] [5s]", vim.log.levels.ERROR)
+      return
+    end
+    modules = { m }
+  end
+  local ms = nil
+  if duration then
+    local n, unit = duration:match("^(%d+%.?%d*)(%a*)$")
+    local scale = ({ [""] = 1000, s = 1000, ms = 1, m = 60000 })[unit or ""]
+    if not (n and scale) then
+      notify("a duration such as 5s or 500ms, not " .. duration, vim.log.levels.ERROR)
+      return
+    end
+    ms = math.floor(tonumber(n) * scale)
+  end
+  notify("profiling " .. table.concat(modules, ", ") .. " across the cluster…")
+  M.execute("orbit.profile.start", { modules = modules, durationMs = ms }, function(r)
+    M.state.profile_buf = M.scratch(format.profile_lines(r), "profile")
+    if cb then
+      cb(r)
+    end
+  end)
+end
+
+function M.profile_show(cb)
+  M.execute("orbit.profile.result", {}, function(r)
+    M.state.profile_buf = M.scratch(format.profile_lines(r), "profile")
+    if cb then
+      cb(r)
+    end
+  end)
+end
+
 local function show_json(title)
   return function(r)
     M.float(vim.split(vim.inspect(r), "\n"), title)
@@ -531,6 +591,27 @@ local function define_commands()
     desc = "Orbit: trace calls of the function at the cursor (or PATTERN [LIMIT]); :OrbitTrace stop",
     complete = function(lead)
       return complete_from({ "stop" }, lead)
+    end,
+  })
+  cmd("OrbitProfile", function(o)
+    if o.fargs[1] == "show" then
+      M.profile_show()
+      return
+    end
+    local modules, duration = {}, nil
+    for _, a in ipairs(o.fargs) do
+      if a:match("^%d") then
+        duration = a
+      else
+        table.insert(modules, a)
+      end
+    end
+    M.profile(modules, duration)
+  end, {
+    nargs = "*",
+    desc = "Orbit: profile this buffer's module (or MODULE …) across the cluster [DURATION, e.g. 5s]; :OrbitProfile show",
+    complete = function(lead)
+      return complete_from({ "show" }, lead)
     end,
   })
   cmd("OrbitSandbox", function(o)

@@ -36,6 +36,8 @@ test("the command names are the server's (the README, section `orbit lsp`)", () 
   assert.deepEqual(Object.values(COMMANDS).sort(), [
     "orbit.drift",
     "orbit.processes",
+    "orbit.profile.result",
+    "orbit.profile.start",
     "orbit.reload",
     "orbit.sandbox.balance",
     "orbit.sandbox.create",

@@ -1,0 +1,196 @@
+%% Evaluation in a paused frame, and what the interpreter asks at each breakpoint check: conditions, hit
+%% counts and log messages, parsed once (Elixir or Erlang), evaluated with the frame's bindings, errors
+%% worded as the frame's language prints them. Used by the interpreter path and by the tracepoints
+%% (orbit_dbg_trace).
+-module(orbit_dbg_eval).
+%% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
+-compile(nowarn_deprecated_catch).
+
+-export([clear_conditions/1, condition/2, elixir_name/1, erlang_binding/1, eval_parsed/2, format_exception/4,
+         inspect/2, parse_expr/2, set_condition/2]).
+
+%% Conditions, hit counts and log points (evaluated in the interpreter's meta process)
+
+%% Spec: #{id, module, line, lang := elixir | erlang, condition := undefined | Source,
+%%         hit := none | {eq | ge | gt | mod, N}, log := undefined | Source, events := Pid}
+%% Sources are parsed here once; a source that does not parse is returned as {error, Message}.
+set_condition(Slot, Spec0) ->
+    try
+        Lang = maps:get(lang, Spec0),
+        Cond = parse_opt(Lang, maps:get(condition, Spec0, undefined)),
+        Log = parse_log(Lang, maps:get(log, Spec0, undefined)),
+        Spec = Spec0#{condition := Cond, log => Log, condition_src => src(maps:get(condition, Spec0, undefined))},
+        ets:insert(orbit_dbg_conds, [{Slot, Spec}, {{count, Slot}, 0}]),
+        ok
+    catch
+        throw:{parse_error, Msg} -> {error, Msg};
+        error:badarg -> {error, <<"no debug session on this node">>}
+    end.
+
+src(B) when is_binary(B) -> B;
+src(_) -> <<>>.
+
+clear_conditions(Slots) ->
+    catch [ets:delete(orbit_dbg_conds, S) || S <- Slots],
+    catch [ets:delete(orbit_dbg_conds, {count, S}) || S <- Slots],
+    ok.
+
+parse_opt(_Lang, undefined) -> undefined;
+parse_opt(_Lang, <<>>) -> undefined;
+parse_opt(Lang, Src) -> parse_expr(Lang, Src).
+
+%% Also the parser of orbit_dbg_trace's log messages.
+parse_expr(elixir, Src) ->
+    case code:ensure_loaded('Elixir.Code') of
+        {module, _} -> ok;
+        _ -> throw({parse_error, <<"Elixir is not available on this node">>})
+    end,
+    case 'Elixir.Code':string_to_quoted(Src) of
+        {ok, Quoted} -> {elixir, Quoted};
+        {error, {Meta, Msg, Token}} ->
+            throw({parse_error, iolist_to_binary([format_meta(Meta), to_bin(Msg), to_bin(Token)])})
+    end;
+parse_expr(erlang, Src) ->
+    Text = unicode:characters_to_list(Src),
+    Dotted = case lists:reverse(string:trim(Text)) of [$. | _] -> Text; _ -> Text ++ "." end,
+    case erl_scan:string(Dotted) of
+        {ok, Tokens, _} ->
+            case erl_parse:parse_exprs(Tokens) of
+                {ok, Exprs} -> {erlang, Exprs};
+                {error, {_, Mod, Desc}} -> throw({parse_error, unicode:characters_to_binary(Mod:format_error(Desc))})
+            end;
+        {error, {_, Mod, Desc}, _} -> throw({parse_error, unicode:characters_to_binary(Mod:format_error(Desc))})
+    end.
+
+format_meta(Meta) when is_list(Meta) ->
+    case proplists:get_value(line, Meta) of
+        undefined -> <<>>;
+        L -> iolist_to_binary(io_lib:format("line ~p: ", [L]))
+    end;
+format_meta(L) when is_integer(L) -> iolist_to_binary(io_lib:format("line ~p: ", [L]));
+format_meta(_) -> <<>>.
+
+to_bin(B) when is_binary(B) -> B;
+to_bin(L) when is_list(L) -> unicode:characters_to_binary(io_lib:format("~ts", [L]));
+to_bin({A, B}) -> <<(to_bin(A))/binary, (to_bin(B))/binary>>;
+to_bin(T) -> unicode:characters_to_binary(io_lib:format("~tp", [T])).
+
+%% "x is {x}" -> [<<"x is ">>, {expr, Parsed}]
+parse_log(_Lang, undefined) -> undefined;
+parse_log(Lang, Src) -> parse_log(Lang, Src, <<>>, []).
+
+parse_log(_Lang, <<>>, Lit, Acc) -> lists:reverse([Lit | Acc]);
+parse_log(Lang, <<"{{", Rest/binary>>, Lit, Acc) -> parse_log(Lang, Rest, <<Lit/binary, "{">>, Acc);
+parse_log(Lang, <<"}}", Rest/binary>>, Lit, Acc) -> parse_log(Lang, Rest, <<Lit/binary, "}">>, Acc);
+parse_log(Lang, <<"{", Rest/binary>>, Lit, Acc) ->
+    case binary:split(Rest, <<"}">>) of
+        [Expr, After] -> parse_log(Lang, After, <<>>, [{expr, parse_expr(Lang, Expr)}, Lit | Acc]);
+        [_] -> throw({parse_error, <<"log message has a '{' without its '}'">>})
+    end;
+parse_log(Lang, <<C, Rest/binary>>, Lit, Acc) -> parse_log(Lang, Rest, <<Lit/binary, C>>, Acc).
+
+%% Called by the interpreter with the frame's bindings (newest first): true stops, anything else does not.
+%% Every breakpoint Orbit sets has a slot, so that every check of every breakpoint comes through here.
+%% No spec (no session on this node any more, its keeper gone): no stop, so that a breakpoint outliving
+%% its session for a moment cannot pause a process that no one will continue.
+condition(Slot, Bs) ->
+    case catch ets:lookup(orbit_dbg_conds, Slot) of
+        [{Slot, Spec}] -> orbit_dbg_pass:pass_check(Slot, Spec, Bs);
+        _ -> false
+    end.
+
+%% ---------------------------------------------------------------------------------------------
+%% Evaluation with a frame's bindings
+
+%% Evaluates a parsed expression with raw interpreter bindings; {ok, Value} | {error, Message}.
+eval_parsed({elixir, Quoted}, Bs) ->
+    Eval = fun() ->
+                   try 'Elixir.Code':eval_quoted(Quoted, elixir_binding(Bs)) of
+                       {V, _} -> {ok, V}
+                   catch C:R:St -> {raised, C, R, St}
+                   end
+           end,
+    case with_diagnostics(Eval) of
+        {{ok, V}, _} -> {ok, V};
+        {{raised, C, R, St}, Diagnostics} -> {error, compile_diagnostic(Diagnostics, format_exception(elixir, C, R, St))}
+    end;
+eval_parsed({erlang, Exprs}, Bs) ->
+    try erl_eval:exprs(Exprs, erlang_binding(Bs)) of
+        {value, V, _} -> {ok, V}
+    catch C:R:St -> {error, format_exception(erlang, C, R, St)}
+    end.
+
+%% Elixir 1.15+ reports what stops an expression from compiling (an undefined variable…) as diagnostics,
+%% and the exception only says "cannot compile file (errors have been logged)": capture them (not logged).
+with_diagnostics(Fun) ->
+    case erlang:function_exported('Elixir.Code', with_diagnostics, 2) of
+        true -> 'Elixir.Code':with_diagnostics([{log, false}], Fun);
+        false -> {Fun(), []}
+    end.
+
+compile_diagnostic(Diagnostics, Banner) ->
+    case [M || #{severity := error, message := M} <- Diagnostics, is_binary(M)] of
+        [Message | _] -> strip_nofile(Message);
+        [] -> Banner
+    end.
+
+%% An exception as the language of the frame prints it: Elixir's banner (`** (ArithmeticError) bad
+%% argument in arithmetic expression`), Erlang's own wording for Erlang code. The stack is left out: it
+%% is the evaluator's, not the user's. Elixir 1.14 reports an unbound variable as a call to an undefined
+%% function of arity 0; it is named as what the user wrote, a variable (as Elixir 1.15 does).
+format_exception(elixir, C, R, St) ->
+    case code:ensure_loaded('Elixir.Exception') of
+        {module, _} ->
+            Banner = 'Elixir.Exception':format_banner(C, R, St),
+            case re:run(Banner, "undefined function ([a-z_][a-zA-Z0-9_]*)/0 \\(there is no such import\\)",
+                        [{capture, all_but_first, binary}, unicode]) of
+                {match, [Var]} -> <<"undefined variable \"", Var/binary, "\"">>;
+                nomatch -> strip_nofile(Banner)
+            end;
+        _ -> format_exception(erlang, C, R, St)
+    end;
+format_exception(erlang, error, {unbound_var, V}, _St) ->
+    unicode:characters_to_binary(io_lib:format("variable ~tp is unbound", [V]));
+format_exception(erlang, C, R, St) ->
+    Text = try erl_error:format_exception(C, R, St, #{stack_trim_fun => fun(_, _, _) -> true end,
+                                                      column => 1})
+           catch _:_ -> io_lib:format("~p: ~tp", [C, R])
+           end,
+    string:trim(unicode:characters_to_binary(Text)).
+
+strip_nofile(Banner) ->
+    re:replace(Banner, "^\\*\\* \\(CompileError\\) nofile:[0-9]+: ", "** (CompileError) ", [{return, binary}, unicode]).
+
+%% Interpreter bindings of Elixir code name variables `_x@N`; the highest N is the current one.
+elixir_binding(Bs) ->
+    Best = lists:foldl(
+             fun({Var, Val}, Acc) ->
+                     case elixir_name(Var) of
+                         {Name, N} ->
+                             case maps:find(Name, Acc) of
+                                 {ok, {M, _}} when M >= N -> Acc;
+                                 _ -> Acc#{Name => {N, Val}}
+                             end;
+                         none -> Acc
+                     end
+             end, #{}, Bs),
+    [{Name, Val} || {Name, {_, Val}} <- maps:to_list(Best)].
+
+elixir_name(Var) ->
+    case re:run(atom_to_list(Var), "^_(.+)@([0-9]+)$", [{capture, all_but_first, list}, unicode]) of
+        {match, [Name, N]} -> {list_to_atom(Name), list_to_integer(N)};
+        nomatch -> none
+    end.
+
+erlang_binding(Bs) ->
+    lists:foldl(fun({Var, Val}, Acc) -> erl_eval:add_binding(Var, Val, Acc) end,
+                erl_eval:new_bindings(), lists:reverse(Bs)).
+
+inspect(elixir, V) ->
+    case code:is_loaded('Elixir.Kernel') of
+        {file, _} -> 'Elixir.Kernel':inspect(V, [{limit, 50}, {printable_limit, 1024}]);
+        false -> inspect(erlang, V)
+    end;
+inspect(erlang, V) -> unicode:characters_to_binary(io_lib:format("~0tP", [V, 20])).
+
+%% ---------------------------------------------------------------------------------------------

@@ -15,11 +15,36 @@ pub async fn failover(
     down_node: &str,
     timeout: Duration,
 ) -> Result<Vec<FailoverReport>, SandboxError> {
+    failover_of(cluster, down_node, timeout, false).await
+}
+
+/// [`failover`], and with `survivors_first` also the sandboxes the survivors failed over before Orbit
+/// looked (they watch the node too; what a watch reports when the node goes down): their failover is
+/// reported as it happened (the nodes answer with the record of it).
+async fn failover_of(
+    cluster: &Cluster,
+    down_node: &str,
+    timeout: Duration,
+    survivors_first: bool,
+) -> Result<Vec<FailoverReport>, SandboxError> {
     refuse(cluster, "failover")?;
+    let now_ms =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0);
     let orphans: Vec<Sandbox> = list(cluster, timeout)
         .await?
         .into_iter()
-        .filter(|s| s.node == down_node && s.status == SandboxStatus::Orphaned)
+        .filter_map(|s| {
+            if s.node == down_node && s.status == SandboxStatus::Orphaned {
+                Some(s)
+            } else if survivors_first
+                && s.node != down_node
+                && s.last_failover().is_some_and(|e| e.from == down_node && now_ms - e.at_ms < 60_000)
+            {
+                Some(Sandbox { node: down_node.to_string(), ..s })
+            } else {
+                None
+            }
+        })
         .collect();
     let mut reports = Vec::new();
     for sb in orphans {
@@ -149,7 +174,7 @@ pub fn watch_failover(
                 _ = tx.closed() => return,
             };
             match event {
-                Ok(ClusterEvent::NodeDown { node, .. }) => match failover(&cluster, &node, timeout).await {
+                Ok(ClusterEvent::NodeDown { node, .. }) => match failover_of(&cluster, &node, timeout, true).await {
                     Ok(reports) => {
                         for r in reports {
                             if tx.send(r).is_err() {

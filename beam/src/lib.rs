@@ -14,6 +14,7 @@ pub mod debugger;
 pub mod health;
 pub mod launch;
 pub mod link;
+pub mod names;
 pub mod processes;
 pub mod profile;
 pub mod read_only;

@@ -16,7 +16,7 @@
 //! capped per second), and evaluating pure reads. Orbit's own agent modules are still installed: they are how Orbit reads a node.
 
 use crate::cluster::Cluster;
-use crate::term::{as_atom, as_integer, as_tuple, atom, int, list, tuple};
+use crate::term::{as_atom, as_integer, as_tuple, atom, erlang_atom, int, list, tuple};
 use eetf::Term;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -354,19 +354,11 @@ fn item_text(t: &Term, elixir: bool) -> String {
             match (elixir, m.strip_prefix("Elixir.")) {
                 (true, Some(ex)) => format!("{ex}.{f}/{a}"),
                 (true, None) => format!(":{m}.{f}/{a}"),
-                (false, _) => format!("{}:{f}/{a}", quote_atom(m)),
+                (false, _) => format!("{}:{}/{a}", erlang_atom(m), erlang_atom(f)),
             }
         }
         Some([tag, text]) if as_atom(tag) == Some("construct") => crate::term::as_str(text).unwrap_or("?").to_string(),
         _ => crate::term::render_erlang(t, &crate::term::Limits::default()),
-    }
-}
-
-fn quote_atom(a: &str) -> String {
-    if a.chars().next().is_some_and(|c| c.is_ascii_lowercase()) && a.chars().all(|c| c.is_alphanumeric() || c == '_') {
-        a.to_string()
-    } else {
-        format!("'{a}'")
     }
 }
 
@@ -427,5 +419,12 @@ mod tests {
         assert!(e.contains("Process.put/2, :erlang.send/2, receive"), "{e}");
         let e = refused_evaluation(&items[1..2], false).to_string();
         assert!(e.contains("(erlang:send/2)") && e.contains(":sys.get_state"), "{e}");
+    }
+
+    #[test]
+    fn erlang_names_in_refusals_quote_reserved_words() {
+        let item = tuple(vec![atom("when"), atom("receive"), int(1)]);
+        let e = refused_evaluation(&[item], false).to_string();
+        assert!(e.contains("'when':'receive'/1"), "{e}");
     }
 }

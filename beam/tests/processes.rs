@@ -1,6 +1,7 @@
 //! Listing, inspecting and killing processes, links/monitors graphs and supervision trees, against real
 //! clusters.
 
+use beam::cluster::NodeUnavailable;
 use beam::processes::{
     self, EdgeKind, Fetched, InfoOptions, KillOutcome, ProcessError, ProcessQuery, ProcessSpec, SortBy,
 };
@@ -195,14 +196,14 @@ async fn bad_pids_patterns_and_nodes_give_clear_errors() {
     let e = processes::list(&cluster, &ProcessQuery { nodes: vec!["nope@nowhere".into()], ..query() }, T)
         .await
         .unwrap_err();
-    assert!(matches!(e, ProcessError::UnknownNode { .. }));
+    assert!(matches!(e, ProcessError::Unavailable(NodeUnavailable::Unknown { .. })));
     assert!(e.to_string().starts_with("nope@nowhere is not a node of this cluster (known: "), "{e}");
     assert!(e.to_string().contains(&node), "{e}");
     let e =
         processes::info(&cluster, "nope@nowhere", &ProcessSpec::parse("<0.1.0>").unwrap(), InfoOptions::default(), T)
             .await
             .unwrap_err();
-    assert!(matches!(e, ProcessError::UnknownNode { .. }), "{e}");
+    assert!(matches!(e, ProcessError::Unavailable(NodeUnavailable::Unknown { .. })), "{e}");
 
     for bad in ["<0.1>", "#PID<0.x.0>", "<1.2.3 >"] {
         let e = ProcessSpec::parse(bad).unwrap_err();

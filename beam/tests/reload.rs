@@ -2,7 +2,7 @@
 //!
 //! Sources are copied to a temporary directory before they are changed: fixtures/ is never modified.
 
-use beam::cluster::Cluster;
+use beam::cluster::{Cluster, NodeUnavailable};
 use beam::reload::{
     self, DriftFilter, DriftKind, ModuleVersion, NodeOutcome, OnNodeDown, Origin, ReloadError, ReloadOptions,
     ReloadOutcome, ReloadProgress,
@@ -229,7 +229,11 @@ async fn a_compile_error_loads_nothing_anywhere_and_bad_inputs_are_named() {
     assert!(matches!(err, ReloadError::Unsupported(_)), "{err}");
     let opts = ReloadOptions { nodes: Some(vec!["nobody@nowhere".into()]), ..reload_opts() };
     let err = reload::reload(&cluster, &[good], &opts).await.unwrap_err();
-    assert!(matches!(err, ReloadError::UnknownNode { .. }) && err.to_string().contains("nobody@nowhere"), "{err}");
+    assert!(
+        matches!(err, ReloadError::Unavailable(NodeUnavailable::Unknown { .. }))
+            && err.to_string().contains("nobody@nowhere"),
+        "{err}"
+    );
     cluster.disconnect().await;
 }
 

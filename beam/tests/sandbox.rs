@@ -2,9 +2,9 @@
 //! failover (by Orbit, and by the cluster without Orbit), balance, a reconnecting Orbit, a cut that
 //! heals, and bad inputs.
 
-use beam::cluster::Cluster;
+use beam::cluster::{Cluster, NodeUnavailable};
 use beam::link::{Cookie, NodeName};
-use beam::sandbox::{self, Children, CreateOptions, DecidedBy, EventKind, SandboxError, SandboxStatus};
+use beam::sandbox::{self, Children, CreateOptions, DecidedBy, SandboxError, SandboxEventKind, SandboxStatus};
 use beam::term::{atom, binary, int, tuple};
 use orbit_test_harness::TestCluster;
 use std::time::{Duration, Instant};
@@ -204,7 +204,7 @@ async fn a_sandbox_fails_over_when_its_node_is_killed_and_the_lost_state_is_repo
     // A second failover of the same node finds nothing left to do.
     assert!(sandbox::failover(&cluster, &names[2], T).await.unwrap().is_empty());
     assert_eq!(copies_on(&nodes, 0, "fo") + copies_on(&nodes, 1, "fo"), 1);
-    assert_eq!(sb.history.iter().filter(|e| e.kind == EventKind::Failover).count(), 1, "{:?}", sb.history);
+    assert_eq!(sb.history.iter().filter(|e| e.kind == SandboxEventKind::Failover).count(), 1, "{:?}", sb.history);
     cluster.disconnect().await;
 }
 
@@ -411,7 +411,11 @@ async fn balance_evens_out_sandboxes_and_bad_inputs_give_clear_errors() {
     .unwrap_err();
     assert!(matches!(err, SandboxError::NoChildSpec { .. }), "{err}");
     let err = sandbox::create(&cluster, "x", &agent(1), &on("nobody@nowhere")).await.unwrap_err();
-    assert!(matches!(err, SandboxError::UnknownNode { .. }) && err.to_string().contains("nobody@nowhere"), "{err}");
+    assert!(
+        matches!(err, SandboxError::Unavailable(NodeUnavailable::Unknown { .. }))
+            && err.to_string().contains("nobody@nowhere"),
+        "{err}"
+    );
     let err = sandbox::create(&cluster, "b0", &agent(1), &on(&names[1])).await.unwrap_err();
     assert!(matches!(err, SandboxError::AlreadyExists { .. }), "{err}");
     let failing = Children::Elixir(vec!["{Agent, fn -> raise \"no\" end}".into()]);
@@ -430,7 +434,7 @@ async fn balance_evens_out_sandboxes_and_bad_inputs_give_clear_errors() {
     let err = sandbox::migrate(&cluster, "b0", &b0.node, true, T).await.unwrap_err();
     assert!(matches!(err, SandboxError::AlreadyOn { .. }), "{err}");
     let err = sandbox::migrate(&cluster, "b0", "nobody@nowhere", true, T).await.unwrap_err();
-    assert!(matches!(err, SandboxError::UnknownNode { .. }), "{err}");
+    assert!(matches!(err, SandboxError::Unavailable(NodeUnavailable::Unknown { .. })), "{err}");
 
     // A sandbox whose child keeps crashing: its supervisor gives up, and the registry says so.
     let crashy = Children::Elixir(vec![

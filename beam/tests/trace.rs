@@ -2,11 +2,11 @@
 //! Orbit goes (politely or not), messages paired across nodes, diagrams, and refusals.
 
 use beam::agent;
-use beam::cluster::Cluster;
+use beam::cluster::{Cluster, NodeUnavailable};
 use beam::term::{atom, binary, int, tuple};
 use beam::trace::{
-    self, render, CallTrace, EventKind, Limit, MatchSpec, MessageTrace, ProcessSpec, StopReason, TraceError,
-    TraceSession, TraceSpec, TraceUpdate,
+    self, render, CallTrace, EventKind, Limit, MatchSpec, MessageTrace, ProcessSelector, TraceError, TraceSession,
+    TraceSpec, TraceStopReason, TraceUpdate,
 };
 use orbit_test_harness::TestCluster;
 use std::time::Duration;
@@ -97,7 +97,7 @@ async fn eventually_clean(nodes: &TestCluster, i: usize, mfa: &str) {
     panic!("{} still has trace state for {mfa}: {last}", nodes.name(i));
 }
 
-async fn wait_stopped(session: &mut TraceSession) -> StopReason {
+async fn wait_stopped(session: &mut TraceSession) -> TraceStopReason {
     tokio::time::timeout(Duration::from_secs(60), session.wait()).await.expect("the session ends")
 }
 
@@ -161,7 +161,7 @@ async fn calls_are_traced_on_every_node_of_the_demo() {
     })
     .await;
     let reason = session.stop().await;
-    assert_eq!(reason, StopReason::Stopped);
+    assert_eq!(reason, TraceStopReason::Stopped);
     for n in &names {
         cluster.call(n, "Elixir.Bank.LoadGen", "stop", vec![], T).await.unwrap();
     }
@@ -208,7 +208,7 @@ async fn a_count_limit_and_a_rate_limit_trip_and_say_so() {
         hot_loop(&cluster, n, 200).await;
     }
     let reason = wait_stopped(&mut session).await;
-    assert!(matches!(reason, StopReason::CountLimit { limit: 30, .. }), "{reason}");
+    assert!(matches!(reason, TraceStopReason::CountLimit { limit: 30, .. }), "{reason}");
     assert!(reason.to_string().contains("limit reached"), "{reason}");
     assert_eq!(session.history().len(), 30, "exactly the limit is kept");
     let mut saw_stop = false;
@@ -231,7 +231,7 @@ async fn a_count_limit_and_a_rate_limit_trip_and_say_so() {
     let mut session = trace::start(&cluster, spec).await.expect("trace starts");
     hot_loop(&cluster, &names[1], 500).await;
     let reason = wait_stopped(&mut session).await;
-    assert!(matches!(reason, StopReason::RateLimit { max: 20, per_ms: 1000, .. }), "{reason}");
+    assert!(matches!(reason, TraceStopReason::RateLimit { max: 20, per_ms: 1000, .. }), "{reason}");
     assert!(reason.to_string().contains("rate limit"), "{reason}");
     assert!(session.history().len() <= 20, "{}", session.history().len());
     for i in 0..3 {
@@ -260,7 +260,7 @@ async fn a_node_killed_during_a_trace_leaves_the_others_tracing() {
 
     nodes.nodes[2].kill();
     eventually(30, "the dead node is reported", || {
-        session.nodes().get(&names[2]).is_some_and(|s| matches!(s.stopped, Some(StopReason::NodeDown { .. })))
+        session.nodes().get(&names[2]).is_some_and(|s| matches!(s.stopped, Some(TraceStopReason::NodeDown { .. })))
     })
     .await;
     assert!(session.is_running(), "the others go on");
@@ -275,13 +275,13 @@ async fn a_node_killed_during_a_trace_leaves_the_others_tracing() {
     .await;
     let mut saw_down = false;
     while let Ok(Some(u)) = tokio::time::timeout(Duration::from_millis(200), session.next()).await {
-        if matches!(&u, TraceUpdate::NodeStopped { node, reason: StopReason::NodeDown { .. }, .. } if *node == names[2])
+        if matches!(&u, TraceUpdate::NodeStopped { node, reason: TraceStopReason::NodeDown { .. }, .. } if *node == names[2])
         {
             saw_down = true;
         }
     }
     assert!(saw_down, "the stream reports the node that went down");
-    assert_eq!(session.stop().await, StopReason::Stopped);
+    assert_eq!(session.stop().await, TraceStopReason::Stopped);
     for i in 0..2 {
         eventually_clean(&nodes, i, "{tracetest_helper, hot, 1}").await;
     }
@@ -290,7 +290,7 @@ async fn a_node_killed_during_a_trace_leaves_the_others_tracing() {
 
 fn both_specs() -> TraceSpec {
     let mut spec = TraceSpec::calls(vec![CallTrace::parse("tracetest_helper:hot/1").unwrap()], Limit::Count(100_000));
-    spec.messages = Some(MessageTrace::new(vec![ProcessSpec::All]));
+    spec.messages = Some(MessageTrace::new(vec![ProcessSelector::All]));
     spec
 }
 
@@ -347,7 +347,7 @@ async fn messages_are_paired_across_nodes_and_drawn() {
     cluster.call(&names[1], "tracetest_helper", "start_pong", vec![], T).await.unwrap();
     cluster.call(&names[0], "tracetest_helper", "start_ping", vec![], T).await.unwrap();
 
-    let procs = vec![ProcessSpec::parse("tt_ping").unwrap(), ProcessSpec::parse(":tt_pong").unwrap()];
+    let procs = vec![ProcessSelector::parse("tt_ping").unwrap(), ProcessSelector::parse(":tt_pong").unwrap()];
     let mut session = trace::start(&cluster, TraceSpec::messages(MessageTrace::new(procs), Limit::Count(1000)))
         .await
         .expect("starts");
@@ -392,7 +392,7 @@ async fn messages_are_paired_across_nodes_and_drawn() {
     let dot = session.dot();
     render::check_dot(&dot).unwrap_or_else(|e| panic!("{e}\n{dot}"));
     assert!(dot.contains("5 × e.g. {:ping, "), "{dot}");
-    assert_eq!(session.stop().await, StopReason::Stopped);
+    assert_eq!(session.stop().await, TraceStopReason::Stopped);
     for i in 0..3 {
         eventually_clean(&nodes, i, "{tracetest_helper, hot, 1}").await;
     }
@@ -435,9 +435,9 @@ async fn bad_patterns_unknown_nodes_and_busy_nodes_are_refused() {
     let mut spec = calls("tracetest_helper:hot/1");
     spec.nodes = Some(vec!["nope@nowhere".into()]);
     let e = refused(trace::start(&cluster, spec).await);
-    assert!(matches!(&e, TraceError::UnknownNode { known, .. } if known.len() == 3), "{e}");
+    assert!(matches!(&e, TraceError::Unavailable(NodeUnavailable::Unknown { known, .. }) if known.len() == 3), "{e}");
     assert!(e.to_string().contains(nodes.name(1)), "lists the known nodes: {e}");
-    let procs = MessageTrace::new(vec![ProcessSpec::Name("no_such_process".into())]);
+    let procs = MessageTrace::new(vec![ProcessSelector::Name("no_such_process".into())]);
     let e = refused(trace::start(&cluster, TraceSpec::messages(procs, count)).await);
     assert!(matches!(e, TraceError::NoProcess { .. }), "{e}");
     let e = refused(trace::start(&cluster, calls("tracetest_helper:hot/1").tap_limit(Limit::Count(0))).await);
@@ -452,7 +452,7 @@ async fn bad_patterns_unknown_nodes_and_busy_nodes_are_refused() {
     let mut second =
         trace::start(&cluster, calls("tracetest_helper:hot/1").tap_limit(Limit::Count(1000))).await.unwrap();
     let reason = wait_stopped(&mut first).await;
-    assert!(matches!(reason, StopReason::Replaced { .. }), "{reason}");
+    assert!(matches!(reason, TraceStopReason::Replaced { .. }), "{reason}");
     assert!(second.is_running());
     // … and another Orbit is refused while it runs.
     let other = join(&nodes, 1).await;

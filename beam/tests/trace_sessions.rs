@@ -8,7 +8,7 @@ mod common;
 
 use beam::agent;
 use beam::debugger::{Engine, EngineEvent, IntEngine, LineBreakpoint};
-use beam::trace::{self, CallTrace, EventKind, Limit, MessageTrace, ProcessSpec, TraceError, TraceSpec};
+use beam::trace::{self, CallTrace, EventKind, Limit, MessageTrace, ProcessSelector, TraceError, TraceSpec};
 use common::join;
 use orbit_test_harness::{demo_dir, TestCluster};
 use std::time::Duration;
@@ -169,7 +169,7 @@ async fn orbit_trace_leaves_a_users_own_trace_alone() {
     let spec = || {
         let mut spec =
             TraceSpec::calls(vec![CallTrace::parse("tracetest_user:hot/1").unwrap()], Limit::Count(1_000_000));
-        spec.messages = Some(MessageTrace::new(vec![ProcessSpec::All]));
+        spec.messages = Some(MessageTrace::new(vec![ProcessSelector::All]));
         spec
     };
     if !sessions {

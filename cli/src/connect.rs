@@ -3,7 +3,7 @@
 use anyhow::{bail, Context};
 use beam::agent::Groups;
 use beam::cluster::{Cluster, ClusterOptions};
-use beam::link::{Cookie, NodeName, TlsConfig, TlsSettings};
+use beam::link::{Cookie, NodeName, TlsSettings};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -21,51 +21,9 @@ pub struct ConnectArgs {
     /// Seconds to wait for each node to answer.
     #[arg(long, default_value_t = 10.0)]
     pub timeout: f64,
+    /// TLS distribution (`-proto_dist inet_tls`). Any of these turns it on; epmd stays plain TCP.
     #[command(flatten)]
-    pub tls: TlsArgs,
-}
-
-/// TLS distribution (`-proto_dist inet_tls`). Any of these turns it on; epmd stays plain TCP.
-#[derive(clap::Args, Debug, Clone, Default)]
-pub struct TlsArgs {
-    /// The cluster's -ssl_dist_optfile, read as Erlang reads it (client options, then the server's
-    /// certfile/keyfile/cacertfile). The flags below override what it says. Without any TLS flag, the
-    /// ORBIT_TLS_OPTFILE, ORBIT_TLS_CERT, ORBIT_TLS_KEY, ORBIT_TLS_CA, ORBIT_TLS_VERIFY and
-    /// ORBIT_TLS_SERVER_NAME variables are read instead.
-    #[arg(long, value_name = "FILE", help_heading = "TLS distribution")]
-    pub ssl_dist_optfile: Option<PathBuf>,
-    /// Orbit's certificate (PEM), for nodes that check their peers (verify_peer).
-    #[arg(long, value_name = "PEM", help_heading = "TLS distribution")]
-    pub tls_cert: Option<PathBuf>,
-    /// The key of --tls-cert (PEM); default: looked for in --tls-cert.
-    #[arg(long, value_name = "PEM", help_heading = "TLS distribution")]
-    pub tls_key: Option<PathBuf>,
-    /// The CA certificates (PEM) the nodes' certificates must be signed by.
-    #[arg(long, value_name = "PEM", help_heading = "TLS distribution")]
-    pub tls_ca: Option<PathBuf>,
-    /// verify_peer (the default with a CA) or verify_none.
-    #[arg(long, value_name = "MODE", help_heading = "TLS distribution")]
-    pub tls_verify: Option<String>,
-    /// The name the nodes' certificates must hold, instead of the host of each node name; `disable` checks
-    /// the chain only (server_name_indication).
-    #[arg(long, value_name = "NAME", help_heading = "TLS distribution")]
-    pub tls_server_name: Option<String>,
-}
-
-impl TlsArgs {
-    /// The TLS configuration asked for here or, without any TLS flag, in `ORBIT_TLS_*`; `None`: plain TCP.
-    pub fn resolve(&self) -> anyhow::Result<Option<TlsConfig>> {
-        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-        let settings = TlsSettings {
-            cert: path(&self.tls_cert),
-            key: path(&self.tls_key),
-            ca: path(&self.tls_ca),
-            ssl_dist_optfile: path(&self.ssl_dist_optfile),
-            verify: self.tls_verify.clone(),
-            server_name: self.tls_server_name.clone(),
-        };
-        Ok(settings.with_env().resolve()?)
-    }
+    pub tls: TlsSettings,
 }
 
 impl ConnectArgs {
@@ -99,7 +57,7 @@ impl ConnectArgs {
     /// Like [`connect`](Self::connect), also installing the agent `groups` this command needs.
     pub async fn connect_for(&self, groups: Groups) -> anyhow::Result<Cluster> {
         let cluster = self.join(groups).await?;
-        wait_for_members(&cluster, self.timeout()).await;
+        cluster.settle(self.timeout()).await;
         Ok(cluster)
     }
 
@@ -110,25 +68,7 @@ impl ConnectArgs {
         let cookie = self.cookie()?;
         let mut options = ClusterOptions { call_timeout: self.timeout(), groups, ..ClusterOptions::default() };
         options.link.connect_timeout = self.timeout();
-        options.link.tls = self.tls.resolve()?;
+        options.link.tls = self.tls.resolve_with_env()?;
         Cluster::connect(&seeds, cookie, options).await.context("cannot join the cluster")
-    }
-}
-
-/// Waits until no node is still connecting (or `limit` passes), looking again at each membership event
-/// and every few milliseconds (a failed attempt sends no event).
-async fn wait_for_members(cluster: &Cluster, limit: Duration) {
-    let deadline = tokio::time::Instant::now() + limit;
-    let mut events = cluster.subscribe();
-    loop {
-        let pending = cluster.nodes().iter().any(|(_, s)| *s == beam::cluster::NodeState::Connecting);
-        if !pending || tokio::time::Instant::now() >= deadline {
-            return;
-        }
-        tokio::select! {
-            _ = events.recv() => {}
-            _ = tokio::time::sleep(Duration::from_millis(5)) => {}
-            _ = tokio::time::sleep_until(deadline) => {}
-        }
     }
 }

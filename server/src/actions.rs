@@ -7,7 +7,7 @@ use crate::commands;
 use crate::diagnostics::{DRIFT, SOURCE, STALE};
 use crate::index::FileIndex;
 use crate::model::ClusterModel;
-use beam::reload::display_module;
+use beam::names::module_display;
 use lsp_types::{CodeAction, CodeActionKind, CodeActionOrCommand, Command, Diagnostic, NumberOrString, Range};
 use serde_json::json;
 
@@ -27,7 +27,7 @@ pub fn compute(
 ) -> Vec<CodeActionOrCommand> {
     let mut out = Vec::new();
     let Some(m) = index.module_at(range.start.line) else { return out };
-    let name = display_module(&m.atom);
+    let name = module_display(&m.atom);
     let reload_all = command(format!("Reload {name} on all nodes"), commands::RELOAD, json!({"file": path}));
     // The quick fix for drift and stale code at this module.
     let fixes: Vec<Diagnostic> = diagnostics
@@ -89,7 +89,8 @@ fn action(c: Command) -> CodeActionOrCommand {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::{index, Lang};
+    use crate::index::index;
+    use beam::names::Lang;
     use lsp_types::Position;
 
     #[test]

@@ -1,19 +1,23 @@
 //! `workspace/executeCommand`: the `orbit.*` commands. Arguments are parsed here (protocol side); the work
-//! is done by `beam` on the worker's runtime. Each returns JSON and a one-line outcome for the user.
+//! is done by `beam` on the worker's runtime. Each returns JSON and a one-line outcome for the user, and
+//! the [`Effects`] the main loop applies to its state: commands share no state with it.
 
-use crate::worker::Shared;
+use crate::main_loop::{ClusterMsg, Event};
 use beam::cluster::Cluster;
+use beam::names::{module_atom, module_display};
 use beam::processes::{self, ProcessQuery, SortBy};
 use beam::profile;
-use beam::reload::{self, module_atom, DriftFilter, ReloadOptions};
+use beam::reload::{self, DriftFilter, ReloadOptions};
 use beam::sandbox::{self, Children, CreateOptions, Strategy};
-use beam::trace::{self, CallPattern, CallTrace, EventKind, Limit, TraceSpec, TraceUpdate};
+use beam::trace::{self, CallPattern, CallTrace, EventKind, Limit, TraceSession, TraceSpec, TraceUpdate};
+use crossbeam_channel::Sender;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 pub const RELOAD: &str = "orbit.reload";
@@ -74,17 +78,19 @@ impl CommandError {
 }
 
 /// What a running command is given besides its argument: the token that says the client cancelled it,
-/// and where its steps go (`$/progress` reports).
+/// where its steps go (`$/progress` reports), and the main loop's channel, for what it keeps telling after
+/// it is done (a trace's calls).
 #[derive(Clone)]
 pub struct Work {
     pub cancel: CancellationToken,
     pub report: Arc<dyn Fn(String) + Send + Sync>,
+    pub events: Sender<Event>,
 }
 
 impl Work {
     /// For work no client waits on (auto-reload on save): never cancelled, nothing reported.
-    pub fn detached() -> Work {
-        Work { cancel: CancellationToken::new(), report: Arc::new(|_| {}) }
+    pub fn detached(events: Sender<Event>) -> Work {
+        Work { cancel: CancellationToken::new(), report: Arc::new(|_| {}), events }
     }
 
     /// Runs `fut` unless the command is cancelled first; for commands that only read, where dropping the
@@ -129,6 +135,26 @@ fn failed(e: impl std::fmt::Display) -> CommandError {
 
 /// A command's answer: the JSON result and what to tell the user.
 pub type Outcome = Result<(Value, String), CommandError>;
+
+/// What a finished command changes in the main loop's state, besides its answer; applied when it is done,
+/// whether or not the client still waits for the answer.
+#[derive(Default)]
+pub struct Effects {
+    /// Modules loaded from their source file: atom, md5, and the file's modification time then.
+    pub reloaded: Vec<(String, String, Option<SystemTime>)>,
+    /// The cluster's code changed: refresh the model now.
+    pub refresh: bool,
+    /// The trace the server holds from now on (a trace command was handed the server's trace, if any).
+    pub trace: Option<TraceRun>,
+    /// The server's last profile changed: a profile ran, or `orbit.profile.clear`.
+    pub profile: Option<ProfileChange>,
+}
+
+/// How a command changes the server's last profile.
+pub enum ProfileChange {
+    Set(Arc<LastProfile>),
+    Clear,
+}
 
 /// Checks a command's name and argument before anything runs: unknown commands and malformed arguments
 /// are answered at once.
@@ -241,82 +267,187 @@ struct ProcessesArgs {
 /// Calls counted per `(module atom, function, arity)`.
 pub type CallCounts = BTreeMap<(String, String, u32), u64>;
 
-/// A trace started by this server, with the calls counted so far.
-pub struct TraceState {
+/// A trace started by this server. The session belongs to a task of its own, which counts the calls and
+/// sends them to the main loop as they come ([`ClusterMsg::TraceCalls`]); `counts` is the main loop's tally,
+/// for hovers. Dropping it stops the session.
+pub struct TraceRun {
     pub id: String,
     pub pattern: String,
     pub limit: u64,
-    pub session: Arc<tokio::sync::Mutex<trace::TraceSession>>,
-    /// `Module atom`, function, arity → calls.
-    pub counts: Arc<Mutex<CallCounts>>,
-    pub task: tokio::task::JoinHandle<()>,
+    /// `Module atom`, function, arity → calls, as the main loop has heard.
+    pub counts: CallCounts,
+    /// Asks the session's task to stop it; the task answers why the session ended, and its calls.
+    stop: mpsc::UnboundedSender<oneshot::Sender<TraceStopped>>,
 }
 
-/// Call counts of the running trace, if any (for hovers).
-pub fn trace_counts(shared: &Shared) -> Option<CallCounts> {
-    let guard = shared.trace.try_lock().ok()?;
-    let t = guard.as_ref()?;
-    let counts = t.counts.lock().ok()?.clone();
-    Some(counts)
+/// What a trace's task says when it stopped the session.
+struct TraceStopped {
+    /// Why the session ended, `timeout` when it did not stop in time.
+    reason: String,
+    counts: CallCounts,
 }
 
-/// Runs a parsed command. `status` is the current `orbit/clusterHealth` object (kept by the main loop).
+impl TraceRun {
+    /// Starts the task that owns `session`: counts the calls of each batch (telling the main loop), until
+    /// it is asked to stop the session, or the run is dropped.
+    fn spawn(id: String, pattern: String, limit: u64, mut session: TraceSession, events: Sender<Event>) -> TraceRun {
+        let (stop, mut stop_rx) = mpsc::unbounded_channel::<oneshot::Sender<TraceStopped>>();
+        let trace_id = id.clone();
+        tokio::spawn(async move {
+            let mut counts = CallCounts::new();
+            let mut ended = false;
+            let reply = loop {
+                tokio::select! {
+                    update = session.next(), if !ended => match update {
+                        Some(TraceUpdate::Events(batch)) => {
+                            let mut calls = CallCounts::new();
+                            for e in batch {
+                                if let EventKind::Call { module, function, args } = e.kind {
+                                    *calls.entry((module, function, args.len() as u32)).or_default() += 1;
+                                }
+                            }
+                            if calls.is_empty() {
+                                continue;
+                            }
+                            for (k, n) in &calls {
+                                *counts.entry(k.clone()).or_default() += n;
+                            }
+                            let msg = ClusterMsg::TraceCalls { id: trace_id.clone(), calls };
+                            let _ = events.send(Event::Cluster(Box::new(msg)));
+                        }
+                        Some(_) => {}
+                        // Ended on its own (limit, nodes gone): what it counted stays for hovers and stop.
+                        None => ended = true,
+                    },
+                    reply = stop_rx.recv() => break reply,
+                }
+            };
+            let reason = tokio::time::timeout(TIMEOUT, session.stop()).await;
+            let reason = reason.map(|r| format!("{r:?}")).unwrap_or_else(|_| "timeout".into());
+            if let Some(reply) = reply {
+                let _ = reply.send(TraceStopped { reason, counts });
+            }
+        });
+        TraceRun { id, pattern, limit, counts: CallCounts::new(), stop }
+    }
+
+    /// Stops the session; the JSON `orbit.trace.stop` answers.
+    async fn stop(self) -> Value {
+        let (tx, rx) = oneshot::channel();
+        let stopped = match self.stop.send(tx) {
+            Ok(()) => rx.await.ok(),
+            Err(_) => None,
+        };
+        let (reason, counts) = match stopped {
+            Some(s) => (s.reason, s.counts),
+            None => ("timeout".to_string(), self.counts),
+        };
+        let calls: BTreeMap<String, u64> =
+            counts.iter().map(|((m, f, a), n)| (format!("{}.{f}/{a}", module_display(m)), *n)).collect();
+        json!({"id": self.id, "pattern": self.pattern, "reason": reason, "calls": calls})
+    }
+}
+
+/// What of the main loop's state a command is handed: the server's trace, taken from it for the trace
+/// commands (and given back in the [`Effects`] when they keep it), and its last profile, cloned for the
+/// commands that read it.
+#[derive(Default)]
+pub struct Held {
+    pub trace: Option<TraceRun>,
+    pub profile: Option<Arc<LastProfile>>,
+}
+
+/// Runs a parsed command on `cluster` (the main loop's, if it has one). `status` is the current
+/// `orbit/clusterHealth` object (kept by the main loop); `held` is what the command is handed of the main
+/// loop's state.
 ///
 /// Cancelling `work` stops what can be stopped: commands that only read are dropped at once; a reload is
 /// abandoned before anything loads (never half loaded); a trace that started is stopped; a sandbox that was
 /// created is destroyed; a migration or a balance, once begun, runs to its end.
 pub async fn run(
-    shared: Arc<Shared>,
+    cluster: Option<Cluster>,
     command: String,
     arg: Value,
     status: Value,
     trace_limit: u64,
     work: Work,
-) -> Outcome {
+    held: Held,
+) -> (Outcome, Effects) {
+    let Held { trace, profile } = held;
     if command == STATUS {
         let msg = status.get("message").and_then(Value::as_str).unwrap_or("").to_string();
-        return Ok((status, format!("Orbit: {msg}")));
+        return (Ok((status, format!("Orbit: {msg}"))), Effects { trace, ..Effects::default() });
     }
+    // The profile commands that read the last profile need no cluster.
     match command.as_str() {
-        PROFILE_RESULT => return profile_result(&shared, de(&arg)?),
+        PROFILE_RESULT => {
+            let outcome = match de(&arg) {
+                Ok(a) => profile_result(profile.as_deref(), a),
+                Err(e) => Err(e),
+            };
+            return (outcome, Effects { trace, ..Effects::default() });
+        }
         PROFILE_CLEAR => {
-            let had = shared.profile.lock().map(|mut p| p.take().is_some()).unwrap_or(false);
+            let had = profile.is_some();
             let msg = if had { "Orbit: profile cleared" } else { "Orbit: no profile to clear" };
-            return Ok((json!({"cleared": had}), msg.into()));
+            let effects = Effects { trace, profile: Some(ProfileChange::Clear), ..Effects::default() };
+            return (Ok((json!({"cleared": had}), msg.into())), effects);
         }
         _ => {}
     }
-    let cluster = shared.cluster().ok_or_else(|| CommandError::Failed("Orbit: not connected to a cluster".into()))?;
-    match command.as_str() {
-        RELOAD => reload_cmd(&shared, &cluster, de(&arg)?, &work).await,
-        DRIFT => work.unless_cancelled(drift_cmd(&cluster, de(&arg)?)).await?,
-        SANDBOX_CREATE => sandbox_create(&cluster, de(&arg)?, &work).await,
+    let Some(cluster) = cluster else {
+        let e = CommandError::Failed("Orbit: not connected to a cluster".into());
+        return (Err(e), Effects { trace, ..Effects::default() });
+    };
+    let mut effects = Effects::default();
+    let outcome = match command.as_str() {
+        RELOAD => match de(&arg) {
+            Ok(a) => reload_cmd(&cluster, a, &work, &mut effects).await,
+            Err(e) => Err(e),
+        },
+        TRACE_START => {
+            let (outcome, kept) = trace_start(&cluster, &arg, trace_limit, &work, trace).await;
+            effects.trace = kept;
+            outcome
+        }
+        TRACE_STOP => trace_stop(trace).await,
+        PROFILE_START => match de(&arg) {
+            Ok(a) => profile_start(&cluster, a, &work, &mut effects).await,
+            Err(e) => Err(e),
+        },
+        _ => run_other(&cluster, &command, &arg, &work).await,
+    };
+    (outcome, effects)
+}
+
+/// The commands that change nothing in the server's state.
+async fn run_other(cluster: &Cluster, command: &str, arg: &Value, work: &Work) -> Outcome {
+    match command {
+        DRIFT => work.unless_cancelled(drift_cmd(cluster, de(arg)?)).await?,
+        SANDBOX_CREATE => sandbox_create(cluster, de(arg)?, work).await,
         SANDBOX_LIST => {
-            let list = work.unless_cancelled(sandbox::list(&cluster, TIMEOUT)).await?.map_err(failed)?;
+            let list = work.unless_cancelled(sandbox::list(cluster, TIMEOUT)).await?.map_err(failed)?;
             let msg = format!("Orbit: {} sandbox{}", list.len(), if list.len() == 1 { "" } else { "es" });
             Ok((serde_json::to_value(list).map_err(failed)?, msg))
         }
         SANDBOX_MIGRATE => {
-            let a: SandboxMigrateArgs = de(&arg)?;
-            let r = sandbox::migrate(&cluster, &a.name, &a.to, a.handoff, TIMEOUT).await.map_err(failed)?;
+            let a: SandboxMigrateArgs = de(arg)?;
+            let r = sandbox::migrate(cluster, &a.name, &a.to, a.handoff, TIMEOUT).await.map_err(failed)?;
             let msg = format!("Orbit: sandbox {} moved from {} to {}", a.name, r.from, r.to);
             Ok((serde_json::to_value(r).map_err(failed)?, msg))
         }
         SANDBOX_DESTROY => {
-            let a: SandboxNameArgs = de(&arg)?;
-            sandbox::destroy(&cluster, &a.name, TIMEOUT).await.map_err(failed)?;
+            let a: SandboxNameArgs = de(arg)?;
+            sandbox::destroy(cluster, &a.name, TIMEOUT).await.map_err(failed)?;
             Ok((json!({"destroyed": a.name}), format!("Orbit: sandbox {} destroyed", a.name)))
         }
         SANDBOX_BALANCE => {
-            let a: SandboxBalanceArgs = de(&arg)?;
-            let r = sandbox::balance(&cluster, a.handoff, a.dry_run, TIMEOUT).await.map_err(failed)?;
+            let a: SandboxBalanceArgs = de(arg)?;
+            let r = sandbox::balance(cluster, a.handoff, a.dry_run, TIMEOUT).await.map_err(failed)?;
             let msg = format!("Orbit: balance: {} move{}", r.moves.len(), if r.moves.len() == 1 { "" } else { "s" });
             Ok((serde_json::to_value(r).map_err(failed)?, msg))
         }
-        TRACE_START => trace_start(&shared, &cluster, de(&arg)?, trace_limit, &work).await,
-        TRACE_STOP => trace_stop(&shared).await,
-        PROCESSES => work.unless_cancelled(processes_cmd(&cluster, de(&arg)?)).await?,
-        PROFILE_START => profile_start(&shared, &cluster, de(&arg)?, &work).await,
+        PROCESSES => work.unless_cancelled(processes_cmd(cluster, de(arg)?)).await?,
         other => Err(CommandError::InvalidParams(format!("unknown command {other:?}"))),
     }
 }
@@ -333,7 +464,7 @@ fn reload_path(a: &ReloadArgs) -> Result<PathBuf, CommandError> {
     Err(CommandError::InvalidParams("orbit.reload needs `file` or `uri`".into()))
 }
 
-async fn reload_cmd(shared: &Shared, cluster: &Cluster, a: ReloadArgs, work: &Work) -> Outcome {
+async fn reload_cmd(cluster: &Cluster, a: ReloadArgs, work: &Work, effects: &mut Effects) -> Outcome {
     let path = reload_path(&a)?;
     let options = ReloadOptions {
         nodes: a.nodes.clone(),
@@ -351,13 +482,13 @@ async fn reload_cmd(shared: &Shared, cluster: &Cluster, a: ReloadArgs, work: &Wo
     // What was loaded from this source is fresh code while the file stays as it is.
     let source_mtime = std::fs::metadata(&path).and_then(|m| m.modified()).ok();
     let any_loaded = report.nodes.iter().any(|n| n.outcome == reload::NodeOutcome::Loaded);
-    if let (true, Ok(mut r)) = (any_loaded, shared.reloaded.lock()) {
+    if any_loaded {
         for m in report.modules.iter().filter(|m| !m.md5.is_empty()) {
-            r.insert(m.module.clone(), (m.md5.clone(), source_mtime));
+            effects.reloaded.push((m.module.clone(), m.md5.clone(), source_mtime));
         }
     }
-    shared.refresh_soon();
-    let modules: Vec<String> = report.modules.iter().map(|m| reload::display_module(&m.module)).collect();
+    effects.refresh = true;
+    let modules: Vec<String> = report.modules.iter().map(|m| module_display(&m.module)).collect();
     let loaded: Vec<&str> =
         report.nodes.iter().filter(|n| n.outcome == reload::NodeOutcome::Loaded).map(|n| n.node.as_str()).collect();
     let md5 = report.modules.first().map(|m| m.md5.chars().take(8).collect::<String>()).unwrap_or_default();
@@ -393,19 +524,18 @@ async fn reload_cmd(shared: &Shared, cluster: &Cluster, a: ReloadArgs, work: &Wo
 fn reload_progress(work: &Work, path: &std::path::Path) -> reload::ProgressFn {
     let report = work.report.clone();
     let file = path.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default();
-    let modules: Arc<Mutex<String>> = Arc::new(Mutex::new(file.clone()));
+    // The modules' names once they are compiled; the file's name until then.
+    let modules: OnceLock<String> = OnceLock::new();
     Arc::new(move |p: &reload::ReloadProgress| {
         use reload::ReloadProgress as P;
-        let what = modules.lock().map(|m| m.clone()).unwrap_or_default();
+        let what = modules.get().cloned().unwrap_or_else(|| file.clone());
         let n = |nodes: &Vec<String>| format!("{} node{}", nodes.len(), if nodes.len() == 1 { "" } else { "s" });
         let text = match p {
             P::Compiling { node, .. } => format!("Compiling {file} on {node}…"),
             P::UsingBuild { .. } => format!("Taking {file} from _build…"),
             P::Compiled { modules: m } => {
-                let names: Vec<String> = m.iter().map(|m| reload::display_module(m)).collect();
-                if let Ok(mut w) = modules.lock() {
-                    *w = names.join(", ");
-                }
+                let names: Vec<String> = m.iter().map(|m| module_display(m)).collect();
+                let _ = modules.set(names.join(", "));
                 format!("Compiled {}", names.join(", "))
             }
             P::Staging { nodes } => format!("Staging {what} on {}…", n(nodes)),
@@ -432,7 +562,7 @@ async fn drift_cmd(cluster: &Cluster, a: DriftArgs) -> Outcome {
     let msg = if report.modules.is_empty() {
         format!("Orbit: no drift ({} modules compared on {} nodes)", report.checked, report.nodes.len())
     } else {
-        let names: Vec<String> = report.modules.iter().take(5).map(|d| reload::display_module(&d.module)).collect();
+        let names: Vec<String> = report.modules.iter().take(5).map(|d| module_display(&d.module)).collect();
         format!("Orbit: {} module(s) drift: {}", report.modules.len(), names.join(", "))
     };
     Ok((serde_json::to_value(&report).map_err(failed)?, msg))
@@ -442,7 +572,7 @@ static SANDBOX_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64:
 
 async fn sandbox_create(cluster: &Cluster, a: SandboxCreateArgs, work: &Work) -> Outcome {
     let atom = module_atom(&a.module);
-    let display = reload::display_module(&atom);
+    let display = module_display(&atom);
     let name = a.name.clone().unwrap_or_else(|| {
         let seq = SANDBOX_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         format!("{}-{}-{seq}", display.replace('.', "-").to_lowercase(), std::process::id())
@@ -475,77 +605,53 @@ async fn sandbox_create(cluster: &Cluster, a: SandboxCreateArgs, work: &Work) ->
 
 static TRACE_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
+/// Starts a trace of `pattern` in place of the server's (`current`, stopped first); gives back the trace
+/// the server holds afterwards: `current` when nothing was done, the new one, or none.
 async fn trace_start(
-    shared: &Shared,
     cluster: &Cluster,
-    a: TraceStartArgs,
+    arg: &Value,
     default_limit: u64,
     work: &Work,
-) -> Outcome {
-    let pattern = CallPattern::parse(&a.pattern).map_err(|e| CommandError::InvalidParams(e.to_string()))?;
+    current: Option<TraceRun>,
+) -> (Outcome, Option<TraceRun>) {
+    let a: TraceStartArgs = match de(arg) {
+        Ok(a) => a,
+        Err(e) => return (Err(e), current),
+    };
+    let pattern = match CallPattern::parse(&a.pattern) {
+        Ok(p) => p,
+        Err(e) => return (Err(CommandError::InvalidParams(e.to_string())), current),
+    };
     let limit = a.limit.unwrap_or(default_limit).clamp(1, 100_000);
     let mut spec = TraceSpec::calls(vec![CallTrace::new(pattern)], Limit::Count(limit));
     spec.nodes = a.nodes.clone();
     // One trace at a time: a new one replaces the old.
-    let _ = stop_current(shared).await;
+    if let Some(old) = current {
+        let _ = old.stop().await;
+    }
     if work.cancel.is_cancelled() {
-        return Err(CommandError::Cancelled);
+        return (Err(CommandError::Cancelled), None);
     }
     (work.report)(format!("Setting trace patterns for {}…", a.pattern));
-    let mut session = trace::start(cluster, spec).await.map_err(failed)?;
+    let mut session = match trace::start(cluster, spec).await {
+        Ok(s) => s,
+        Err(e) => return (Err(failed(e)), None),
+    };
     if work.cancel.is_cancelled() {
         // Cancelled while it started: the session is ended (patterns and tracers removed on every node).
         let _ = tokio::time::timeout(TIMEOUT, session.stop()).await;
-        return Err(CommandError::Cancelled);
+        return (Err(CommandError::Cancelled), None);
     }
     let id = format!("trace-{}", TRACE_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    let session = Arc::new(tokio::sync::Mutex::new(session));
-    let counts: Arc<Mutex<CallCounts>> = Arc::default();
-    let task = {
-        let session = session.clone();
-        let counts = counts.clone();
-        tokio::spawn(async move {
-            loop {
-                let update = { session.lock().await.next().await };
-                match update {
-                    Some(TraceUpdate::Events(events)) => {
-                        let Ok(mut c) = counts.lock() else { return };
-                        for e in events {
-                            if let EventKind::Call { module, function, args } = e.kind {
-                                *c.entry((module, function, args.len() as u32)).or_default() += 1;
-                            }
-                        }
-                    }
-                    Some(_) => {}
-                    None => return,
-                }
-            }
-        })
-    };
-    let state = TraceState { id: id.clone(), pattern: a.pattern.clone(), limit, session, counts, task };
-    *shared.trace.lock().await = Some(state);
+    let run = TraceRun::spawn(id.clone(), a.pattern.clone(), limit, session, work.events.clone());
     let msg = format!("Orbit: tracing calls to {} (stops after {limit} calls)", a.pattern);
-    Ok((json!({"id": id, "pattern": a.pattern, "limit": limit}), msg))
+    (Ok((json!({"id": id, "pattern": a.pattern, "limit": limit}), msg)), Some(run))
 }
 
-async fn stop_current(shared: &Shared) -> Option<Value> {
-    let state = shared.trace.lock().await.take()?;
-    state.task.abort();
-    let reason = tokio::time::timeout(TIMEOUT, async { state.session.lock().await.stop().await }).await;
-    let counts = state.counts.lock().map(|c| c.clone()).unwrap_or_default();
-    let calls: BTreeMap<String, u64> =
-        counts.iter().map(|((m, f, a), n)| (format!("{}.{f}/{a}", reload::display_module(m)), *n)).collect();
-    Some(json!({
-        "id": state.id,
-        "pattern": state.pattern,
-        "reason": reason.map(|r| format!("{r:?}")).unwrap_or_else(|_| "timeout".into()),
-        "calls": calls,
-    }))
-}
-
-async fn trace_stop(shared: &Shared) -> Outcome {
-    match stop_current(shared).await {
-        Some(v) => {
+async fn trace_stop(current: Option<TraceRun>) -> Outcome {
+    match current {
+        Some(run) => {
+            let v = run.stop().await;
             let total: u64 = v["calls"].as_object().map(|o| o.values().filter_map(Value::as_u64).sum()).unwrap_or(0);
             let msg = format!("Orbit: trace {} stopped after {total} calls", v["id"].as_str().unwrap_or("?"));
             Ok((v, msg))
@@ -687,14 +793,9 @@ pub fn profiled<'a>(
     last.profile.function(module, function, u8::try_from(arity).ok()?)
 }
 
-/// The last profile, if any (for lenses and hovers).
-pub fn last_profile(shared: &Shared) -> Option<Arc<LastProfile>> {
-    shared.profile.lock().ok()?.clone()
-}
-
 static PROFILE_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-async fn profile_start(shared: &Shared, cluster: &Cluster, a: ProfileStartArgs, work: &Work) -> Outcome {
+async fn profile_start(cluster: &Cluster, a: ProfileStartArgs, work: &Work, effects: &mut Effects) -> Outcome {
     let spec = a.spec()?;
     let what = spec.describe();
     (work.report)(format!("Setting call-time patterns for {what}…"));
@@ -746,9 +847,7 @@ async fn profile_start(shared: &Shared, cluster: &Cluster, a: ProfileStartArgs, 
     };
     let last = LastProfile { id, what, profile: p, flamegraph, folded, speedscope };
     let value = last.json(50);
-    if let Ok(mut slot) = shared.profile.lock() {
-        *slot = Some(Arc::new(last));
-    }
+    effects.profile = Some(ProfileChange::Set(Arc::new(last)));
     Ok((value, msg))
 }
 
@@ -783,8 +882,8 @@ fn write_profile_files(
     )
 }
 
-fn profile_result(shared: &Shared, a: ProfileResultArgs) -> Outcome {
-    match last_profile(shared) {
+fn profile_result(last: Option<&LastProfile>, a: ProfileResultArgs) -> Outcome {
+    match last {
         Some(last) => {
             let msg = format!("Orbit: {} ({})", last.what, last.profile.summary_line());
             Ok((last.json(a.limit.unwrap_or(50).clamp(1, 10_000)), msg))

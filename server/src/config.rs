@@ -21,14 +21,10 @@ pub struct Settings {
     pub mailbox_critical: Option<u64>,
     pub memory_warning: Option<u64>,
     pub trace_limit: Option<u64>,
-    /// TLS distribution, as `orbit --ssl-dist-optfile`, `--tls-cert`, `--tls-key`, `--tls-ca`, `--tls-verify`,
-    /// `--tls-server-name`; keys not set here come from `ORBIT_TLS_*`.
-    pub ssl_dist_optfile: Option<String>,
-    pub tls_cert: Option<String>,
-    pub tls_key: Option<String>,
-    pub tls_ca: Option<String>,
-    pub tls_verify: Option<String>,
-    pub tls_server_name: Option<String>,
+    /// TLS distribution: `sslDistOptfile`, `tlsCert`, `tlsKey`, `tlsCa`, `tlsVerify`, `tlsServerName`, as
+    /// `orbit --ssl-dist-optfile`, `--tls-cert`, …; `ORBIT_TLS_*` when none is set.
+    #[serde(flatten)]
+    pub tls: TlsSettings,
     /// Observe only (`beam::read_only`): reload, sandbox operations and unbounded traces are refused.
     pub read_only: Option<bool>,
 }
@@ -46,12 +42,7 @@ impl Settings {
             mailbox_critical: over.mailbox_critical.or(self.mailbox_critical),
             memory_warning: over.memory_warning.or(self.memory_warning),
             trace_limit: over.trace_limit.or(self.trace_limit),
-            ssl_dist_optfile: over.ssl_dist_optfile.or(self.ssl_dist_optfile),
-            tls_cert: over.tls_cert.or(self.tls_cert),
-            tls_key: over.tls_key.or(self.tls_key),
-            tls_ca: over.tls_ca.or(self.tls_ca),
-            tls_verify: over.tls_verify.or(self.tls_verify),
-            tls_server_name: over.tls_server_name.or(self.tls_server_name),
+            tls: self.tls.merge(over.tls),
             read_only: over.read_only.or(self.read_only),
         }
     }
@@ -119,15 +110,7 @@ impl Config {
             mailbox_critical: s.mailbox_critical.unwrap_or(10_000).max(mailbox_warning),
             memory_warning: s.memory_warning.unwrap_or(50_000_000),
             trace_limit: s.trace_limit.unwrap_or(100).clamp(1, 100_000),
-            tls: TlsSettings {
-                cert: s.tls_cert.clone(),
-                key: s.tls_key.clone(),
-                ca: s.tls_ca.clone(),
-                ssl_dist_optfile: s.ssl_dist_optfile.clone(),
-                verify: s.tls_verify.clone(),
-                server_name: s.tls_server_name.clone(),
-            }
-            .with_env(),
+            tls: s.tls.clone().with_env(),
             read_only: s.read_only.unwrap_or(false),
         }
     }

@@ -3,7 +3,8 @@
 
 use crate::index::{FileIndex, Span};
 use crate::model::{thousands, ClusterModel};
-use beam::reload::{display_module, DriftKind, ModuleVersion};
+use beam::names::module_display;
+use beam::reload::{DriftKind, ModuleVersion};
 use lsp_types::{Diagnostic, DiagnosticSeverity, NumberOrString, Position, Range};
 use std::collections::BTreeMap;
 
@@ -13,7 +14,7 @@ pub const NOT_LOADED_EVERYWHERE: &str = "not-loaded-everywhere";
 pub const STALE: &str = "stale";
 pub const HOTSPOT: &str = "hotspot";
 
-pub struct Thresholds {
+pub struct MailboxThresholds {
     pub mailbox_warning: u64,
     pub mailbox_critical: u64,
 }
@@ -37,7 +38,7 @@ fn short(md5: &str) -> &str {
     md5.get(..8).unwrap_or(md5)
 }
 
-pub fn compute(index: &FileIndex, model: &ClusterModel, t: &Thresholds) -> Vec<Diagnostic> {
+pub fn compute(index: &FileIndex, model: &ClusterModel, t: &MailboxThresholds) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     if !model.connected {
         return out;
@@ -151,14 +152,15 @@ fn stale(
 
 /// The module (display name) a diagnostic is about: its code and the module at its line.
 pub fn module_of(index: &FileIndex, d: &Diagnostic) -> Option<String> {
-    index.module_at(d.range.start.line).map(|m| display_module(&m.atom))
+    index.module_at(d.range.start.line).map(|m| module_display(&m.atom))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::{index, Lang};
+    use crate::index::index;
     use crate::model::Hotspot;
+    use beam::names::Lang;
 
     const SRC: &str = "defmodule Bank.Mailbox do\n  use GenServer\n\n  def handle_info({:work, g}, s) do\n    Process.sleep(50)\n    {:noreply, s}\n  end\n\n  def handle_info(_, s), do: {:noreply, s}\nend\n";
 
@@ -166,7 +168,7 @@ mod tests {
         ClusterModel { connected: true, nodes: vec![("a@h".into(), true), ("b@h".into(), true)], ..Default::default() }
     }
 
-    const T: Thresholds = Thresholds { mailbox_warning: 100, mailbox_critical: 10_000 };
+    const T: MailboxThresholds = MailboxThresholds { mailbox_warning: 100, mailbox_critical: 10_000 };
 
     #[test]
     fn drift_sits_on_the_module_line_and_names_nodes_and_versions() {

@@ -2,25 +2,8 @@
 //! tree-sitter parse (`tree-sitter-elixir`, `tree-sitter-erlang`). Files with syntax errors still yield
 //! whatever parsed (tree-sitter recovers around errors).
 
-use std::path::Path;
+use beam::names::Lang;
 use tree_sitter::{Node, Parser};
-
-/// The language of a document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Elixir,
-    Erlang,
-}
-
-impl Lang {
-    pub fn of(path: &Path) -> Option<Lang> {
-        match path.extension().and_then(|e| e.to_str()) {
-            Some("ex") | Some("exs") => Some(Lang::Elixir),
-            Some("erl") => Some(Lang::Erlang),
-            _ => None,
-        }
-    }
-}
 
 /// A place in a document: 0-based line, UTF-16 columns (what LSP speaks).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

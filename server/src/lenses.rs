@@ -109,8 +109,9 @@ fn profile_lenses(index: &FileIndex, last: &LastProfile) -> Vec<CodeLens> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::{index, Lang};
+    use crate::index::index;
     use crate::model::ModuleProcs;
+    use beam::names::Lang;
 
     #[test]
     fn module_and_callback_lenses() {

@@ -3,7 +3,9 @@
 //! One ordered loop (`main_loop`) handles client messages, cluster events and timers; `dispatch` routes
 //! requests by type to `handlers`; `index` places modules and functions with tree-sitter; `diagnostics`,
 //! `lenses` and `actions` turn the cluster `model` into LSP; the `worker` and `commands` talk to the nodes
-//! through `beam` on a tokio runtime.
+//! through `beam` on a tokio runtime. The main loop's `Server` owns the state: the work on the runtime
+//! sends what it learns and changes back as events, and is sent what it needs; nothing is shared behind a
+//! lock (the transport's writer aside).
 
 pub mod actions;
 pub mod commands;

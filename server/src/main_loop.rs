@@ -1,16 +1,20 @@
 //! The one loop: client messages, cluster events and timers arrive as [`Event`]s, in order, and are
-//! handled one at a time on this thread. Cluster work runs on a tokio runtime and comes back as events.
+//! handled one at a time on this thread. The loop's [`Server`] owns the server's state; cluster work runs
+//! on a tokio runtime and comes back as events (the worker's models, a command's answer and [`Effects`],
+//! a trace's calls), and what the worker needs of the state is sent to it ([`ToWorker`]).
 
-use crate::commands::{self, CommandError, Outcome};
+use crate::commands::{self, CallCounts, CommandError, Effects, Held, LastProfile, Outcome, ProfileChange, TraceRun};
 use crate::config::{Config, Settings};
-use crate::diagnostics::{self, Thresholds};
+use crate::diagnostics::{self, MailboxThresholds};
 use crate::dispatch::{NotificationDispatcher, RequestDispatcher};
 use crate::handlers;
-use crate::index::{self, FileIndex, Lang};
+use crate::index::{self, FileIndex};
 use crate::lenses;
 use crate::lsp_ext;
 use crate::model::{disconnected_health, health_key, ClusterModel};
-use crate::worker::{self, Shared};
+use crate::worker::{self, ToWorker};
+use beam::cluster::Cluster;
+use beam::names::Lang;
 use crossbeam_channel::{select, unbounded, Receiver, Sender};
 use lsp_server::{Connection, Message, Notification, Request, RequestId, Response};
 use lsp_types::notification::Notification as _;
@@ -20,12 +24,12 @@ use lsp_types::{
     WorkDoneProgressReport,
 };
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::watch;
+use std::time::{Duration, SystemTime};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 /// Everything the loop reacts to.
@@ -37,6 +41,8 @@ pub enum Event {
 
 /// What the cluster side reports.
 pub enum ClusterMsg {
+    /// The connection commands run on from now on (`None`: none, the worker let go of it).
+    Cluster(Option<Cluster>),
     /// Joined, or could not join (yet): said to the user once per change.
     Connection {
         connected: bool,
@@ -64,6 +70,13 @@ pub enum ClusterMsg {
     AutoReload {
         outcome: Outcome,
     },
+    /// What a finished command changes in the server's state (sent before its `Done`).
+    Effects(Effects),
+    /// Calls a running trace counted in its latest batch.
+    TraceCalls {
+        id: String,
+        calls: CallCounts,
+    },
 }
 
 /// An open document.
@@ -84,7 +97,7 @@ pub struct Document {
 impl Document {
     pub fn new(uri: Uri, text: String, version: Option<i32>) -> Option<Document> {
         let path = uri_to_path(uri.as_str());
-        let lang = Lang::of(path.as_deref().unwrap_or_else(|| Path::new(uri.as_str())))?;
+        let lang = Lang::of_source(path.as_deref().unwrap_or_else(|| Path::new(uri.as_str())))?;
         let index = index::index(lang, &text);
         let mtime = path.as_deref().and_then(file_mtime);
         Some(Document { uri, path, lang, text, version, index, mtime, dirty: false })
@@ -171,7 +184,9 @@ pub struct Server {
     sender: Sender<Message>,
     pub events: Sender<Event>,
     pub runtime: tokio::runtime::Runtime,
-    pub shared: Arc<Shared>,
+    /// The connection commands run on, while the worker has one.
+    pub cluster: Option<Cluster>,
+    to_worker: mpsc::UnboundedSender<ToWorker>,
     config_tx: watch::Sender<Config>,
     /// `.orbit.toml`, command-line defaults, `initializationOptions`, `workspace/configuration`.
     defaults: Settings,
@@ -190,6 +205,17 @@ pub struct Server {
     pending: HashMap<RequestId, Pending>,
     /// Client requests still running on the runtime, by id.
     pub inflight: HashMap<RequestId, InFlight>,
+    /// Module atoms of open documents, as last told to the worker (their versions are fetched on every
+    /// refresh), and the source file of an open document that defines each.
+    interest: BTreeSet<String>,
+    sources: BTreeMap<String, PathBuf>,
+    /// Module atom → the md5 this server last loaded from its source file, with the file's modification
+    /// time then: while the file is unchanged, nodes running that md5 run fresh code.
+    reloaded: HashMap<String, (String, Option<SystemTime>)>,
+    /// The trace started by this server (one at a time), with the calls counted so far.
+    pub trace: Option<TraceRun>,
+    /// The last profile this server ran (`orbit.profile.start`): what the profile lenses and hovers show.
+    pub profile: Option<Arc<LastProfile>>,
     next_id: i32,
     pub shutdown_requested: bool,
 }
@@ -236,14 +262,15 @@ pub fn run(connection: Connection, defaults: Settings) -> anyhow::Result<()> {
     let settings = defaults.clone().merge(file_settings.clone()).merge(init_settings.clone());
     let config = Config::resolve(&settings);
     let (config_tx, config_rx) = watch::channel(config.clone());
-    let shared = Arc::new(Shared::default());
-    runtime.spawn(worker::run(shared.clone(), config_rx, events_tx.clone()));
+    let (to_worker, inbox) = mpsc::unbounded_channel();
+    runtime.spawn(worker::run(config_rx, inbox, events_tx.clone()));
 
     let mut server = Server {
         sender: connection.sender.clone(),
         events: events_tx,
         runtime,
-        shared,
+        cluster: None,
+        to_worker,
         config_tx,
         defaults,
         file_settings,
@@ -260,6 +287,11 @@ pub fn run(connection: Connection, defaults: Settings) -> anyhow::Result<()> {
         announced: None,
         pending: HashMap::new(),
         inflight: HashMap::new(),
+        interest: BTreeSet::new(),
+        sources: BTreeMap::new(),
+        reloaded: HashMap::new(),
+        trace: None,
+        profile: None,
         next_id: 0,
         shutdown_requested: false,
     };
@@ -366,6 +398,15 @@ impl Server {
 
     fn on_cluster(&mut self, msg: ClusterMsg) {
         match msg {
+            ClusterMsg::Cluster(cluster) => self.cluster = cluster,
+            ClusterMsg::Effects(effects) => self.apply(effects),
+            ClusterMsg::TraceCalls { id, calls } => {
+                if let Some(t) = self.trace.as_mut().filter(|t| t.id == id) {
+                    for (k, n) in calls {
+                        *t.counts.entry(k).or_default() += n;
+                    }
+                }
+            }
             ClusterMsg::Connection { connected, message } => {
                 // Once per change of state: the first failure is said, the retries are quiet.
                 let changed = self.announced.as_ref().map(|(c, _)| *c != connected).unwrap_or(true);
@@ -456,7 +497,7 @@ impl Server {
         }
         // The mtime only says when to look again: the worker compares md5s on its next refresh.
         if !changed.is_empty() {
-            self.shared.refresh_soon();
+            self.tell_worker(ToWorker::Refresh);
         }
         for uri in changed {
             self.refresh_diagnostics(&uri);
@@ -551,33 +592,59 @@ impl Server {
         }
     }
 
-    pub fn thresholds(&self) -> Thresholds {
-        Thresholds { mailbox_warning: self.config.mailbox_warning, mailbox_critical: self.config.mailbox_critical }
+    pub fn thresholds(&self) -> MailboxThresholds {
+        MailboxThresholds {
+            mailbox_warning: self.config.mailbox_warning,
+            mailbox_critical: self.config.mailbox_critical,
+        }
     }
 
-    /// The module atoms of open documents, for the worker to watch.
-    pub fn update_interest(&self) {
+    /// The module atoms of open documents, for the worker to watch: told when they (or their files)
+    /// changed, with a refresh when the modules did.
+    pub fn update_interest(&mut self) {
         let set: BTreeSet<String> =
             self.docs.values().flat_map(|d| d.index.modules.iter().map(|m| m.atom.clone())).collect();
-        let sources: std::collections::BTreeMap<String, PathBuf> = self
+        let sources: BTreeMap<String, PathBuf> = self
             .docs
             .values()
             .filter_map(|d| Some((d, d.path.clone()?)))
             .flat_map(|(d, p)| d.index.modules.iter().map(move |m| (m.atom.clone(), p.clone())))
             .collect();
-        if let Ok(mut s) = self.shared.sources.lock() {
-            *s = sources;
+        let changed = set != self.interest;
+        if changed || sources != self.sources {
+            self.interest = set;
+            self.sources = sources;
+            let (modules, sources) = (self.interest.clone(), self.sources.clone());
+            self.tell_worker(ToWorker::Interest { modules, sources });
         }
-        let changed = match self.shared.interest.lock() {
-            Ok(mut i) => {
-                let changed = *i != set;
-                *i = set;
-                changed
-            }
-            Err(_) => false,
-        };
         if changed {
-            self.shared.refresh_soon();
+            self.tell_worker(ToWorker::Refresh);
+        }
+    }
+
+    fn tell_worker(&self, msg: ToWorker) {
+        let _ = self.to_worker.send(msg);
+    }
+
+    /// What a finished command changed: modules reloaded (the worker is told, for staleness), a refresh, the
+    /// server's trace (a trace it replaces is dropped, which stops it).
+    fn apply(&mut self, effects: Effects) {
+        if !effects.reloaded.is_empty() {
+            for (module, md5, mtime) in effects.reloaded {
+                self.reloaded.insert(module, (md5, mtime));
+            }
+            self.tell_worker(ToWorker::Reloaded(self.reloaded.clone()));
+        }
+        if effects.refresh {
+            self.tell_worker(ToWorker::Refresh);
+        }
+        if let Some(trace) = effects.trace {
+            self.trace = Some(trace);
+        }
+        match effects.profile {
+            Some(ProfileChange::Set(last)) => self.profile = Some(last),
+            Some(ProfileChange::Clear) => self.profile = None,
+            None => {}
         }
     }
 
@@ -649,10 +716,9 @@ impl Server {
         let mut key = String::new();
         let mut sorted = uris.clone();
         sorted.sort();
-        let profile = commands::last_profile(&self.shared);
         for uri in &sorted {
             if let Some(doc) = self.docs.get(uri) {
-                for l in lenses::compute(&doc.index, &self.model, profile.as_deref()) {
+                for l in lenses::compute(&doc.index, &self.model, self.profile.as_deref()) {
                     key.push_str(&format!("{uri}:{}:{:?}\n", l.range.start.line, l.command.map(|c| c.title)));
                 }
             }
@@ -676,7 +742,20 @@ impl Server {
         };
         let cancel = CancellationToken::new();
         self.inflight.insert(id.clone(), InFlight { cancel: cancel.clone(), progress: progress.clone() });
-        let shared = self.shared.clone();
+        let cluster = self.cluster.clone();
+        // The trace commands are handed the server's trace; they give back the one it keeps.
+        let trace = if matches!(command.as_str(), commands::TRACE_START | commands::TRACE_STOP) {
+            self.trace.take()
+        } else {
+            None
+        };
+        // The commands that read the last profile are handed it.
+        let profile = if matches!(command.as_str(), commands::PROFILE_RESULT | commands::PROFILE_CLEAR) {
+            self.profile.clone()
+        } else {
+            None
+        };
+        let held = commands::Held { trace, profile };
         let tx = self.events.clone();
         let status = self.health.clone();
         let limit = self.config.trace_limit;
@@ -687,17 +766,24 @@ impl Server {
                 let _ = tx.send(Event::Cluster(Box::new(ClusterMsg::Progress { id: id.clone(), message })));
             })
         };
-        let work = commands::Work { cancel: cancel.clone(), report };
+        let work = commands::Work { cancel: cancel.clone(), report, events: tx.clone() };
         self.runtime.spawn(async move {
-            let mut run = Box::pin(commands::run(shared, command.clone(), arg, status, limit, work));
+            let mut run = Box::pin(commands::run(cluster, command.clone(), arg, status, limit, work, held));
+            let effects = |effects| Event::Cluster(Box::new(ClusterMsg::Effects(effects)));
             let outcome = tokio::select! {
-                o = &mut run => o,
+                (outcome, done) = &mut run => {
+                    let _ = tx.send(effects(done));
+                    outcome
+                }
                 _ = tokio::time::sleep(Duration::from_secs(180)) => {
                     // Cancelled, not dropped: the work stops at its next safe point (a reload that has
-                    // begun loading finishes, never half loaded), in the background.
+                    // begun loading finishes, never half loaded), in the background; what it changes then
+                    // still reaches the main loop.
                     cancel.cancel();
+                    let late = tx.clone();
                     tokio::spawn(async move {
-                        let _ = run.await;
+                        let (_, done) = run.await;
+                        let _ = late.send(effects(done));
                     });
                     Err(CommandError::Failed(format!("{command} timed out after 180 s; stopped where nothing is left half done")))
                 }
@@ -708,12 +794,14 @@ impl Server {
 
     /// `autoReloadOnSave`.
     pub fn spawn_auto_reload(&mut self, path: PathBuf) {
-        let shared = self.shared.clone();
+        let cluster = self.cluster.clone();
         let tx = self.events.clone();
         let arg = serde_json::json!({"file": path});
         self.runtime.spawn(async move {
-            let work = commands::Work::detached();
-            let outcome = commands::run(shared, commands::RELOAD.into(), arg, Value::Null, 0, work).await;
+            let work = commands::Work::detached(tx.clone());
+            let (outcome, effects) =
+                commands::run(cluster, commands::RELOAD.into(), arg, Value::Null, 0, work, Held::default()).await;
+            let _ = tx.send(Event::Cluster(Box::new(ClusterMsg::Effects(effects))));
             let _ = tx.send(Event::Cluster(Box::new(ClusterMsg::AutoReload { outcome })));
         });
     }

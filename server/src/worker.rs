@@ -1,6 +1,8 @@
 //! The cluster side, on a tokio runtime: joins the cluster (retrying in the background), watches its
 //! health, and builds a [`ClusterModel`] every refresh; everything it learns goes to the main loop as an
-//! [`Event`] over a crossbeam channel.
+//! [`Event`] over a crossbeam channel. What it needs of the main loop's state (the open documents'
+//! modules, what this server reloaded) and when to refresh come to it as [`ToWorker`] messages: it shares
+//! no state with the main loop.
 
 use crate::config::Config;
 use crate::main_loop::{ClusterMsg, Event};
@@ -12,49 +14,61 @@ use beam::processes::{self, InfoOptions, ProcessQuery, ProcessSpec, SortBy};
 use beam::reload::{self, DriftFilter};
 use beam::term::{as_binary, atom};
 use crossbeam_channel::Sender;
+use futures::future::join_all;
 use lsp_types::MessageType;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use tokio::sync::{watch, Notify};
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::{mpsc, watch};
 
 /// How long to wait before trying an unreachable cluster again.
 pub const RETRY: Duration = Duration::from_secs(5);
 /// Bound on each call the refresh makes.
 const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// State shared by the worker and the command tasks.
-#[derive(Default)]
-pub struct Shared {
-    pub cluster: Mutex<Option<Cluster>>,
-    /// Module atoms of open documents: their versions and load times are fetched on every refresh.
-    pub interest: Mutex<BTreeSet<String>>,
-    /// Wakes the worker for an early refresh (after a reload, on open).
-    pub refresh: Notify,
-    pub trace: tokio::sync::Mutex<Option<crate::commands::TraceState>>,
-    /// The last profile this server ran (`orbit.profile.start`): what the profile lenses and hovers show.
-    pub profile: Mutex<Option<Arc<crate::commands::LastProfile>>>,
+/// What the main loop tells the worker.
+#[derive(Debug)]
+pub enum ToWorker {
+    /// The module atoms of open documents (their versions and load times are fetched on every refresh),
+    /// and the source file of an open document that defines each (where its `_build` is looked for).
+    Interest { modules: BTreeSet<String>, sources: BTreeMap<String, PathBuf> },
     /// Module atom → the md5 this server last loaded from its source file, with the file's modification
     /// time then: while the file is unchanged, nodes running that md5 run fresh code.
-    pub reloaded: Mutex<HashMap<String, (String, Option<std::time::SystemTime>)>>,
-    /// Module atom → the source file of an open document that defines it: where its `_build` is looked for.
-    pub sources: Mutex<BTreeMap<String, PathBuf>>,
+    Reloaded(HashMap<String, (String, Option<SystemTime>)>),
+    /// Refresh the model now (after a reload, when files changed on disk, when the modules changed).
+    Refresh,
 }
 
-impl Shared {
-    pub fn cluster(&self) -> Option<Cluster> {
-        self.cluster.lock().ok().and_then(|c| c.clone())
-    }
+/// The last the worker was told of the main loop's state.
+#[derive(Debug, Default)]
+struct Inputs {
+    interest: BTreeSet<String>,
+    sources: BTreeMap<String, PathBuf>,
+    reloaded: HashMap<String, (String, Option<SystemTime>)>,
+}
 
-    pub fn refresh_soon(&self) {
-        self.refresh.notify_one();
+impl Inputs {
+    /// Takes in one message; true when it asks for a refresh.
+    fn take(&mut self, msg: ToWorker) -> bool {
+        match msg {
+            ToWorker::Interest { modules, sources } => {
+                self.interest = modules;
+                self.sources = sources;
+                false
+            }
+            ToWorker::Reloaded(reloaded) => {
+                self.reloaded = reloaded;
+                false
+            }
+            ToWorker::Refresh => true,
+        }
     }
 }
 
-/// Runs until the main loop goes away (the channel closes).
-pub async fn run(shared: Arc<Shared>, mut config: watch::Receiver<Config>, tx: Sender<Event>) {
+/// Runs until the main loop goes away (its channels close).
+pub async fn run(mut config: watch::Receiver<Config>, mut inbox: mpsc::UnboundedReceiver<ToWorker>, tx: Sender<Event>) {
+    let mut inputs = Inputs::default();
     loop {
         let cfg = config.borrow_and_update().clone();
         if cfg.nodes.is_empty() {
@@ -63,7 +77,7 @@ pub async fn run(shared: Arc<Shared>, mut config: watch::Receiver<Config>, tx: S
             if !send(&tx, ClusterMsg::Connection { connected: false, message: msg.into() }) {
                 return;
             }
-            if config.changed().await.is_err() {
+            if !wait_for_settings(&mut config, &mut inbox, &mut inputs, None).await {
                 return;
             }
             continue;
@@ -75,28 +89,55 @@ pub async fn run(shared: Arc<Shared>, mut config: watch::Receiver<Config>, tx: S
                 if !send(&tx, ClusterMsg::Connection { connected: false, message: msg }) {
                     return;
                 }
-                tokio::select! {
-                    _ = tokio::time::sleep(RETRY) => {}
-                    r = config.changed() => if r.is_err() { return },
+                if !wait_for_settings(&mut config, &mut inbox, &mut inputs, Some(RETRY)).await {
+                    return;
                 }
                 continue;
             }
         };
-        if let Ok(mut c) = shared.cluster.lock() {
-            *c = Some(cluster.clone());
+        if !send(&tx, ClusterMsg::Cluster(Some(cluster.clone()))) {
+            return;
         }
         let up = cluster.up_nodes().len();
         let msg = format!("Orbit: connected to the cluster ({up} node{} up)", if up == 1 { "" } else { "s" });
         if !send(&tx, ClusterMsg::Connection { connected: true, message: msg }) {
             return;
         }
-        let keep = watch_cluster(&shared, &cluster, &cfg, &mut config, &tx).await;
-        if let Ok(mut c) = shared.cluster.lock() {
-            *c = None;
-        }
+        let keep = watch_cluster(&cluster, &cfg, &mut config, &mut inbox, &mut inputs, &tx).await;
+        // Commands no longer get this connection; the main loop lets go of it.
+        let _ = send(&tx, ClusterMsg::Cluster(None));
         drop(cluster);
         if !keep {
             return;
+        }
+    }
+}
+
+/// Waits until the settings change (or, with `retry`, until it has passed), taking in the main loop's
+/// messages meanwhile; false when the main loop is gone.
+async fn wait_for_settings(
+    config: &mut watch::Receiver<Config>,
+    inbox: &mut mpsc::UnboundedReceiver<ToWorker>,
+    inputs: &mut Inputs,
+    retry: Option<Duration>,
+) -> bool {
+    let retry = async {
+        match retry {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(retry);
+    loop {
+        tokio::select! {
+            _ = &mut retry => return true,
+            r = config.changed() => return r.is_ok(),
+            m = inbox.recv() => match m {
+                Some(m) => {
+                    inputs.take(m);
+                }
+                None => return false,
+            },
         }
     }
 }
@@ -120,20 +161,19 @@ async fn connect(cfg: &Config) -> anyhow::Result<Cluster> {
     options.link.tls = cfg.tls.resolve()?;
     options.read_only = cfg.read_only;
     let cluster = Cluster::connect(&seeds, cookie, options).await?;
-    let deadline = Instant::now() + CALL_TIMEOUT;
-    while cluster.nodes().iter().any(|(_, s)| *s == NodeState::Connecting) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    // Discovered nodes get the call timeout to connect, so that the first model covers the whole cluster.
+    cluster.settle(CALL_TIMEOUT).await;
     Ok(cluster)
 }
 
 /// Refreshes the model until the connection settings change (returns true) or the main loop is gone
 /// (false).
 async fn watch_cluster(
-    shared: &Shared,
     cluster: &Cluster,
     cfg: &Config,
     config: &mut watch::Receiver<Config>,
+    inbox: &mut mpsc::UnboundedReceiver<ToWorker>,
+    inputs: &mut Inputs,
     tx: &Sender<Event>,
 ) -> bool {
     let mut cfg = cfg.clone();
@@ -146,10 +186,22 @@ async fn watch_cluster(
     let mut last_model: Option<ClusterModel> = None;
     let mut md5s = Md5Cache::default();
     let mut next = tokio::time::Instant::now();
+    // What the main loop said while there was no connection is in the first model.
+    while let Ok(m) = inbox.try_recv() {
+        inputs.take(m);
+    }
     let keep = loop {
         tokio::select! {
             _ = tokio::time::sleep_until(next) => {}
-            _ = shared.refresh.notified() => {}
+            m = inbox.recv() => {
+                let Some(m) = m else { break false };
+                // A burst of messages is one refresh at most.
+                let mut refresh = inputs.take(m);
+                while let Ok(m) = inbox.try_recv() {
+                    refresh |= inputs.take(m);
+                }
+                if !refresh { continue; }
+            }
             ev = events.recv() => {
                 match ev {
                     Ok(ev) => {
@@ -170,7 +222,7 @@ async fn watch_cluster(
                 cfg = new;
             }
         }
-        let model = build_model(shared, cluster, &monitor, &cfg, &mut previous, &mut md5s).await;
+        let model = build_model(cluster, &monitor, &cfg, inputs, &mut previous, &mut md5s).await;
         next = tokio::time::Instant::now() + cfg.refresh_interval;
         // Only what changed goes to the main loop (the health object's figures move on every sample).
         let same = last_model.as_ref().is_some_and(|last| {
@@ -215,10 +267,10 @@ pub fn notice(ev: &HealthEvent) -> Option<(MessageType, String)> {
 }
 
 async fn build_model(
-    shared: &Shared,
     cluster: &Cluster,
     monitor: &HealthMonitor,
     cfg: &Config,
+    inputs: &Inputs,
     previous: &mut HashMap<(String, String), (u64, Instant)>,
     md5s: &mut Md5Cache,
 ) -> ClusterModel {
@@ -226,24 +278,28 @@ async fn build_model(
     let up: Vec<String> = nodes.iter().filter(|(_, u)| *u).map(|(n, _)| n.clone()).collect();
     let report = monitor.report();
     let health = health_object(&report, &nodes);
-    let drift: Vec<crate::model::Drift> = reload::drift(cluster, &DriftFilter::All, None, CALL_TIMEOUT)
-        .await
-        .map(|r| r.modules.into_iter().map(Into::into).collect())
-        .unwrap_or_default();
 
-    let interest: Vec<String> = shared.interest.lock().map(|i| i.iter().cloned().collect()).unwrap_or_default();
-    let sources = shared.sources.lock().map(|s| s.clone()).unwrap_or_default();
-    let reloaded = shared.reloaded.lock().map(|r| r.clone()).unwrap_or_default();
-    let mut versions = BTreeMap::new();
+    // The drift report, every open module's md5 on every node and the processes, asked for all at once.
+    let query = ProcessQuery { sort: SortBy::MessageQueue, limit: 5000, ..Default::default() };
+    let up = &up;
+    let versions = join_all(inputs.interest.iter().map(|m| async move {
+        let answers = join_all(up.iter().map(|n| module_md5(cluster, n, m))).await;
+        (m.clone(), up.iter().cloned().zip(answers).collect::<BTreeMap<String, Option<String>>>())
+    }));
+    let (drift, versions, page) = tokio::join!(
+        reload::drift(cluster, &DriftFilter::All, None, CALL_TIMEOUT),
+        versions,
+        processes::list(cluster, &query, CALL_TIMEOUT)
+    );
+    let mut drift: Vec<crate::model::Drift> =
+        drift.map(|r| r.modules.into_iter().map(Into::into).collect()).unwrap_or_default();
+    let versions: BTreeMap<String, BTreeMap<String, Option<String>>> = versions.into_iter().collect();
     let mut built = BTreeMap::new();
-    for m in &interest {
-        let answers = futures_join(up.iter().map(|n| module_md5(cluster, n, m))).await;
-        let v: BTreeMap<String, Option<String>> = up.iter().cloned().zip(answers).collect();
-        versions.insert(m.clone(), v);
-        if let Some(src) = sources.get(m) {
+    for m in versions.keys() {
+        if let Some(src) = inputs.sources.get(m) {
             if let Some(mut b) = project_build(src, m, md5s) {
                 let now = std::fs::metadata(src).and_then(|x| x.modified()).ok();
-                b.reloaded = reloaded.get(m).filter(|(_, then)| *then == now).map(|(md5, _)| md5.clone());
+                b.reloaded = inputs.reloaded.get(m).filter(|(_, then)| *then == now).map(|(md5, _)| md5.clone());
                 built.insert(m.clone(), b);
             }
         }
@@ -251,7 +307,6 @@ async fn build_model(
 
     // Open documents' modules that the drift report left out (e.g. loaded from a binary with no file,
     // which `drift` counts as platform code): compare the versions fetched above.
-    let mut drift: Vec<crate::model::Drift> = drift;
     for (m, per_node) in &versions {
         if drift.iter().any(|d| &d.module == m) || per_node.len() < 2 {
             continue;
@@ -276,10 +331,9 @@ async fn build_model(
         drift.push(crate::model::Drift { module: m.clone(), kind, versions });
     }
 
-    let query = ProcessQuery { sort: SortBy::MessageQueue, limit: 5000, ..Default::default() };
     let mut procs: BTreeMap<String, ModuleProcs> = BTreeMap::new();
     let mut hot = Vec::new();
-    if let Ok(page) = processes::list(cluster, &query, CALL_TIMEOUT).await {
+    if let Ok(page) = page {
         for p in &page.processes {
             let mut mods = BTreeSet::new();
             for mfa in [&p.current_function, &p.initial_call].into_iter().flatten() {
@@ -300,17 +354,11 @@ async fn build_model(
     hot.sort_by(|a, b| b.message_queue_len.cmp(&a.message_queue_len).then(b.memory.cmp(&a.memory)));
     hot.truncate(5);
     let now = Instant::now();
-    let mut hotspots = Vec::new();
     let mut seen = HashMap::new();
-    for p in hot {
-        let key = (p.node.clone(), p.pid.clone());
-        let rate = previous.get(&key).and_then(|(q, at)| {
-            let secs = now.duration_since(*at).as_secs_f64();
-            (secs > 0.05).then(|| (p.message_queue_len as f64 - *q as f64) / secs)
-        });
-        seen.insert(key, (p.message_queue_len, now));
-        let opts = InfoOptions { state_timeout: Duration::ZERO, max_messages: 0 };
-        let mut frames = match ProcessSpec::parse(&p.pid) {
+    // Where each hot process sits: their stacks, asked for all at once.
+    let opts = InfoOptions { state_timeout: Duration::ZERO, max_messages: 0 };
+    let stacks = join_all(hot.iter().map(|p| async move {
+        match ProcessSpec::parse(&p.pid) {
             Ok(spec) => match processes::info(cluster, &p.node, &spec, opts, CALL_TIMEOUT).await {
                 Ok(info) => info
                     .stacktrace
@@ -323,7 +371,17 @@ async fn build_model(
                 }
             },
             Err(_) => Vec::new(),
-        };
+        }
+    }))
+    .await;
+    let mut hotspots = Vec::new();
+    for (p, mut frames) in hot.into_iter().zip(stacks) {
+        let key = (p.node.clone(), p.pid.clone());
+        let rate = previous.get(&key).and_then(|(q, at)| {
+            let secs = now.duration_since(*at).as_secs_f64();
+            (secs > 0.05).then(|| (p.message_queue_len as f64 - *q as f64) / secs)
+        });
+        seen.insert(key, (p.message_queue_len, now));
         // Without a stack (the process moved on, or exited), its current function still places it.
         if let Some(f) = &p.current_function {
             frames.push((f.module.clone(), f.function.clone(), f.arity, None));
@@ -342,16 +400,6 @@ async fn build_model(
     }
     *previous = seen;
     ClusterModel { connected: true, nodes, drift, versions, built, procs, hotspots, health }
-}
-
-async fn futures_join<F: std::future::Future>(it: impl Iterator<Item = F>) -> Vec<F::Output> {
-    let handles: Vec<F> = it.collect();
-    let mut out = Vec::with_capacity(handles.len());
-    // Few nodes: sequential is fine and keeps this free of a `futures` dependency.
-    for h in handles {
-        out.push(h.await);
-    }
-    out
 }
 
 /// The loaded md5 of `module` on `node`, without loading it (`erlang:get_module_info/2`).
@@ -384,25 +432,11 @@ impl Md5Cache {
     }
 }
 
-/// The project's build of `module` for the source file `source`: the newest
-/// `_build/<env>/lib/<app>/ebin/<module>.beam` under the nearest directory above the file that has a
-/// `_build` (Mix and rebar3 lay builds out the same way).
+/// The project's build of `module` for the source file `source`: the newest `<module>.beam` of the
+/// source's app in the nearest `_build` above it (`beam::reload::newest_beam`, the finder reload uses:
+/// the app the nearest `mix.exs` names, every app when there is none, as with rebar3).
 pub fn project_build(source: &Path, module: &str, md5s: &mut Md5Cache) -> Option<crate::model::Built> {
-    let project = source.ancestors().skip(1).find(|d| d.join("_build").is_dir())?;
-    let file = format!("{module}.beam");
-    let mut best: Option<(std::time::SystemTime, PathBuf)> = None;
-    for env in std::fs::read_dir(project.join("_build")).ok()?.flatten() {
-        let Ok(apps) = std::fs::read_dir(env.path().join("lib")) else { continue };
-        for app in apps.flatten() {
-            let beam = app.path().join("ebin").join(&file);
-            if let Ok(t) = std::fs::metadata(&beam).and_then(|m| m.modified()) {
-                if best.as_ref().is_none_or(|(b, _)| t > *b) {
-                    best = Some((t, beam));
-                }
-            }
-        }
-    }
-    let (beam_time, beam) = best?;
+    let (beam, beam_time) = reload::newest_beam(source, module)?;
     let md5 = md5s.md5(&beam)?;
     let source_time = std::fs::metadata(source).and_then(|m| m.modified()).ok();
     let source_newer = source_time.is_some_and(|s| s > beam_time + Duration::from_secs(1));

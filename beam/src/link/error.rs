@@ -19,7 +19,7 @@ pub enum LinkError {
     #[error("cannot connect to {node} at {addr}: {source}")]
     Connect { node: String, addr: String, source: std::io::Error },
 
-    #[error("{node} rejected the cookie: the handshake was closed after Orbit's challenge reply. Pass the node's cookie with --cookie, --cookie-file or ORBIT_COOKIE (default: ~/.erlang.cookie)")]
+    #[error("{node} rejected the cookie: the handshake was closed after Orbit's challenge reply. Pass the node's cookie with --cookie or --cookie-file, cookie or cookieFile (settings, debug configurations), or ORBIT_COOKIE (default: ~/.erlang.cookie)")]
     CookieRejected { node: String },
 
     #[error("{node} refused the connection (not allowed: check net_kernel:allow/1 on that node)")]

@@ -85,9 +85,9 @@ impl Cookie {
                 return Ok(Cookie(c.trim().to_string()));
             }
         }
-        let home = std::env::var("HOME").map_err(|_| "no cookie given: set ORBIT_COOKIE, pass --cookie or --cookie-file, or set HOME so ~/.erlang.cookie can be read".to_string())?;
+        let home = std::env::var("HOME").map_err(|_| "no cookie given: pass --cookie or --cookie-file (cookie or cookieFile in settings and debug configurations), set ORBIT_COOKIE, or set HOME so ~/.erlang.cookie can be read".to_string())?;
         Cookie::from_file(&std::path::Path::new(&home).join(".erlang.cookie"))
-            .map_err(|e| format!("no cookie given and {e}; set ORBIT_COOKIE or pass --cookie / --cookie-file"))
+            .map_err(|e| format!("no cookie given and {e}; pass --cookie or --cookie-file (cookie or cookieFile in settings and debug configurations) or set ORBIT_COOKIE"))
     }
 
     /// Reads a cookie file: the first line, trimmed, as Erlang does.

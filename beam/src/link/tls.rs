@@ -50,22 +50,73 @@ pub struct TlsConfig {
     pub server_name: ServerNameIndication,
 }
 
-/// The raw TLS keys as the CLI, DAP `attach` arguments and LSP settings carry them; when none is given,
-/// `ORBIT_TLS_CERT`, `ORBIT_TLS_KEY`, `ORBIT_TLS_CA`, `ORBIT_TLS_OPTFILE`, `ORBIT_TLS_VERIFY` and
-/// `ORBIT_TLS_SERVER_NAME` ([`with_env`](Self::with_env)).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// The raw TLS keys as the CLI, DAP `attach` arguments and LSP settings carry them, defined once: serde
+/// reads them from settings (`sslDistOptfile`, `tlsCert`, `tlsKey`, `tlsCa`, `tlsVerify`, `tlsServerName`)
+/// and, with the `clap` feature, clap from the command line (`--ssl-dist-optfile`, `--tls-cert`, …). When
+/// none is given, `ORBIT_TLS_CERT`, `ORBIT_TLS_KEY`, `ORBIT_TLS_CA`, `ORBIT_TLS_OPTFILE`, `ORBIT_TLS_VERIFY`
+/// and `ORBIT_TLS_SERVER_NAME` ([`with_env`](Self::with_env)).
+///
+/// Each key's documentation is also the CLI's help for its flag.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::Args))]
+#[serde(default)]
 pub struct TlsSettings {
-    pub cert: Option<String>,
-    pub key: Option<String>,
-    pub ca: Option<String>,
+    /// The cluster's -ssl_dist_optfile, read as Erlang reads it (client options, then the server's
+    /// certfile/keyfile/cacertfile). The flags below override what it says. Without any TLS flag, the
+    /// ORBIT_TLS_OPTFILE, ORBIT_TLS_CERT, ORBIT_TLS_KEY, ORBIT_TLS_CA, ORBIT_TLS_VERIFY and
+    /// ORBIT_TLS_SERVER_NAME variables are read instead.
+    #[serde(rename = "sslDistOptfile")]
+    #[cfg_attr(feature = "clap", arg(long, value_name = "FILE", help_heading = "TLS distribution"))]
     pub ssl_dist_optfile: Option<String>,
-    /// `verify_peer` or `verify_none`.
+    /// Orbit's certificate (PEM), for nodes that check their peers (verify_peer).
+    #[serde(rename = "tlsCert")]
+    #[cfg_attr(feature = "clap", arg(long = "tls-cert", value_name = "PEM", help_heading = "TLS distribution"))]
+    pub cert: Option<String>,
+    /// The key of --tls-cert (PEM); default: looked for in --tls-cert.
+    #[serde(rename = "tlsKey")]
+    #[cfg_attr(feature = "clap", arg(long = "tls-key", value_name = "PEM", help_heading = "TLS distribution"))]
+    pub key: Option<String>,
+    /// The CA certificates (PEM) the nodes' certificates must be signed by.
+    #[serde(rename = "tlsCa")]
+    #[cfg_attr(feature = "clap", arg(long = "tls-ca", value_name = "PEM", help_heading = "TLS distribution"))]
+    pub ca: Option<String>,
+    /// verify_peer (the default with a CA) or verify_none.
+    #[serde(rename = "tlsVerify")]
+    #[cfg_attr(feature = "clap", arg(long = "tls-verify", value_name = "MODE", help_heading = "TLS distribution"))]
     pub verify: Option<String>,
-    /// A host name, or `disable`.
+    /// The name the nodes' certificates must hold, instead of the host of each node name; `disable` checks
+    /// the chain only (server_name_indication).
+    #[serde(rename = "tlsServerName")]
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "tls-server-name", value_name = "NAME", help_heading = "TLS distribution")
+    )]
     pub server_name: Option<String>,
 }
 
 impl TlsSettings {
+    /// These keys with those `over` sets taken from it: settings from several sources, later ones winning
+    /// key by key.
+    pub fn merge(self, over: TlsSettings) -> TlsSettings {
+        TlsSettings {
+            ssl_dist_optfile: over.ssl_dist_optfile.or(self.ssl_dist_optfile),
+            cert: over.cert.or(self.cert),
+            key: over.key.or(self.key),
+            ca: over.ca.or(self.ca),
+            verify: over.verify.or(self.verify),
+            server_name: over.server_name.or(self.server_name),
+        }
+    }
+
+    /// The TLS configuration these keys ask for, `ORBIT_TLS_*` read when none is set ([`with_env`],
+    /// [`resolve`]); `None`: plain TCP distribution.
+    ///
+    /// [`with_env`]: Self::with_env
+    /// [`resolve`]: Self::resolve
+    pub fn resolve_with_env(&self) -> Result<Option<TlsConfig>, LinkError> {
+        self.clone().with_env().resolve()
+    }
+
     /// These settings, or, when none is given, the `ORBIT_TLS_*` variables: a flag or key given means the
     /// environment is not looked at, so a shell's variables never mix into a configuration given explicitly.
     pub fn with_env(self) -> TlsSettings {
@@ -640,6 +691,32 @@ mod tests {
         assert_eq!(unchecked.resolve().unwrap().unwrap().verify, Some(Verify::None));
         let bad = TlsSettings { ca: Some("/ca.pem".into()), verify: Some("sometimes".into()), ..Default::default() };
         assert!(bad.resolve().unwrap_err().to_string().contains("verify_none"));
+    }
+
+    #[test]
+    fn settings_read_the_front_ends_keys_and_merge_key_by_key() {
+        let keys = serde_json::json!({
+            "sslDistOptfile": "/ssl_dist.conf", "tlsCert": "/c.pem", "tlsKey": "/k.pem", "tlsCa": "/ca.pem",
+            "tlsVerify": "verify_peer", "tlsServerName": "disable", "somethingElse": 1
+        });
+        let s: TlsSettings = serde_json::from_value(keys).unwrap();
+        let all = |v: &str| Some(v.to_string());
+        assert_eq!(
+            s,
+            TlsSettings {
+                ssl_dist_optfile: all("/ssl_dist.conf"),
+                cert: all("/c.pem"),
+                key: all("/k.pem"),
+                ca: all("/ca.pem"),
+                verify: all("verify_peer"),
+                server_name: all("disable"),
+            }
+        );
+        let none: TlsSettings = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert_eq!(none, TlsSettings::default());
+        let over = TlsSettings { ca: all("/other.pem"), ..Default::default() };
+        let merged = s.clone().merge(over);
+        assert_eq!((merged.ca.as_deref(), merged.cert.as_deref()), (Some("/other.pem"), Some("/c.pem")));
     }
 
     #[test]

@@ -60,7 +60,7 @@ pub enum Target {
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Target::Module(m) => write!(f, "{}", crate::reload::display_module(&crate::reload::module_atom(m))),
+            Target::Module(m) => write!(f, "{}", crate::names::module_display(&crate::names::module_atom(m))),
             Target::App(a) => write!(f, "application {}", a.trim_start_matches(':')),
             Target::Match(p) => write!(f, "modules matching /{p}/"),
         }

@@ -27,20 +27,20 @@ impl Mfa {
         let anonymous = self.function.starts_with('-');
         match self.module.strip_prefix("Elixir.") {
             Some(_) if anonymous => {
-                format!("{}.{}/{}", crate::reload::display_module(&self.module), self.function, self.arity)
+                format!("{}.{}/{}", crate::names::module_display(&self.module), self.function, self.arity)
             }
             Some(_) => crate::trace::function_text(
                 &self.module,
                 &self.function,
                 Some(u32::from(self.arity)),
-                crate::trace::Syntax::Elixir,
+                crate::names::Lang::Elixir,
             ),
             None if anonymous => format!("{}:{}/{}", self.module, self.function, self.arity),
             None => crate::trace::function_text(
                 &self.module,
                 &self.function,
                 Some(u32::from(self.arity)),
-                crate::trace::Syntax::Erlang,
+                crate::names::Lang::Erlang,
             ),
         }
     }

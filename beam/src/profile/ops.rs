@@ -160,7 +160,7 @@ pub async fn start(cluster: &Cluster, spec: ProfileSpec) -> Result<ProfileRun, P
     }
     let nodes = match &spec.nodes {
         Some(names) if !names.is_empty() => {
-            crate::trace::resolve_nodes(cluster, names).map_err(|e| ProfileError::Nodes(e.to_string()))?
+            cluster.resolve_nodes(names).map_err(|e| ProfileError::Nodes(e.to_string()))?
         }
         _ => cluster.up_nodes(),
     };
@@ -334,7 +334,7 @@ fn node_error(cluster: &Cluster, node: &str, reason: &Term) -> ProfileError {
             detail: format!("{} at position {}", as_str(why).unwrap_or("?"), as_integer(at).unwrap_or(0)),
         },
         Some([tag, m]) if as_atom(tag) == Some("excluded") => {
-            ProfileError::Excluded { module: as_atom(m).map(crate::reload::display_module).unwrap_or_else(|| shown(m)) }
+            ProfileError::Excluded { module: as_atom(m).map(crate::names::module_display).unwrap_or_else(|| shown(m)) }
         }
         _ => ProfileError::Node { node: node_s, detail: shown(reason) },
     }

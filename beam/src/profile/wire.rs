@@ -22,7 +22,7 @@ pub(super) fn spec_term(
     let targets = targets
         .iter()
         .map(|t| match t {
-            Target::Module(m) => tuple(vec![atom("module"), atom(crate::reload::module_atom(m))]),
+            Target::Module(m) => tuple(vec![atom("module"), atom(crate::names::module_atom(m))]),
             Target::App(a) => tuple(vec![atom("app"), atom(a.trim_start_matches(':'))]),
             Target::Match(p) => tuple(vec![atom("match"), binary(p.as_bytes())]),
         })

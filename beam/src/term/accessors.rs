@@ -58,6 +58,49 @@ pub fn as_str(term: &Term) -> Option<&str> {
     as_binary(term).and_then(|b| std::str::from_utf8(b).ok())
 }
 
+/// A non-negative integer that fits in a `u64`, however eetf spelled it.
+pub fn as_u64(term: &Term) -> Option<u64> {
+    match term {
+        Term::FixInteger(i) => u64::try_from(i.value).ok(),
+        Term::BigInteger(b) => u64::try_from(&b.value).ok(),
+        _ => None,
+    }
+}
+
+/// A number (float or integer) as an `f64`.
+pub fn as_f64(term: &Term) -> Option<f64> {
+    match term {
+        Term::Float(f) => Some(f.value),
+        Term::FixInteger(i) => Some(i.value as f64),
+        Term::BigInteger(b) => b.value.to_string().parse().ok(),
+        _ => None,
+    }
+}
+
+/// The text a term holds: a binary (as UTF-8, invalid bytes replaced), an Erlang string (a proper list of
+/// code points) or an atom's name. Anything else is not text.
+pub fn as_text(term: &Term) -> Option<String> {
+    match term {
+        Term::Atom(a) => Some(a.name.clone()),
+        Term::ByteList(b) => Some(b.bytes.iter().map(|&c| char::from(c)).collect()),
+        Term::List(l) => l.elements.iter().map(|c| as_integer(c).and_then(|i| char::from_u32(i as u32))).collect(),
+        _ => as_binary(term).map(|b| String::from_utf8_lossy(b).into_owned()),
+    }
+}
+
+/// A term as text for a message: what [`as_text`] reads, anything else as Erlang prints it.
+pub fn text(term: &Term) -> String {
+    as_text(term).unwrap_or_else(|| super::render_erlang(term, &super::Limits::default()))
+}
+
+/// The names of the atoms in a list; other elements are skipped.
+pub fn atom_names(term: &Term) -> Vec<String> {
+    match term {
+        Term::List(l) => l.elements.iter().filter_map(as_atom).map(str::to_string).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// An integer that fits in an `i64`, however eetf spelled it.
 pub fn as_integer(term: &Term) -> Option<i64> {
     match term {
@@ -129,6 +172,27 @@ mod tests {
         assert_eq!(as_binary(&Term::from(BitBinary::from((vec![1], 3)))), None);
         assert_eq!(as_str(&binary("héllo")), Some("héllo"));
         assert_eq!(as_str(&binary(vec![0xff])), None);
+    }
+
+    #[test]
+    fn text_numbers_and_atom_lists() {
+        assert_eq!(as_text(&binary("héllo")), Some("héllo".into()));
+        assert_eq!(as_text(&binary(vec![0xff, b'a'])), Some("\u{fffd}a".into()));
+        assert_eq!(as_text(&Term::from(ByteList::from(vec![104u8, 233]))), Some("hé".into()));
+        assert_eq!(as_text(&list(vec![int(26085), int(26412)])), Some("日本".into()));
+        assert_eq!(as_text(&nil()), Some(String::new()));
+        assert_eq!(as_text(&atom("nonode@nohost")), Some("nonode@nohost".into()));
+        assert_eq!(as_text(&list(vec![atom("a")])), None);
+        assert_eq!(as_text(&int(1)), None);
+        assert_eq!(text(&tuple(vec![atom("error"), int(1)])), "{error,1}");
+        assert_eq!(text(&binary("boom")), "boom");
+        assert_eq!(as_u64(&int(7)), Some(7));
+        assert_eq!(as_u64(&int(-7)), None);
+        assert_eq!(as_u64(&Term::from(BigInteger::from(1i64 << 40))), Some(1 << 40));
+        assert_eq!(as_f64(&int(2)), Some(2.0));
+        assert_eq!(as_f64(&atom("x")), None);
+        assert_eq!(atom_names(&list(vec![atom("a@h"), int(1), atom("b@h")])), vec!["a@h", "b@h"]);
+        assert!(atom_names(&atom("a")).is_empty());
     }
 
     #[test]

@@ -21,7 +21,8 @@ mod render_erlang;
 mod wire;
 
 pub use accessors::{
-    as_atom, as_binary, as_integer, as_list, as_str, as_tuple, is_atom, is_nil, map_get, map_get_atom, proplist_get,
+    as_atom, as_binary, as_f64, as_integer, as_list, as_str, as_text, as_tuple, as_u64, atom_names, is_atom, is_nil,
+    map_get, map_get_atom, proplist_get, text,
 };
 pub use builders::{atom, binary, drop_deep, int, keyword, list, map, nil, tuple};
 pub use context::{RenderContext, NO_NODE};
@@ -29,5 +30,5 @@ pub use float::{elixir_float, erlang_float};
 pub use limits::{Limits, ELLIPSIS, HARD_MAX_DEPTH};
 pub use order::{compare, compare_exact, sorted_map_entries};
 pub use render_elixir::{render_elixir, render_elixir_with};
-pub use render_erlang::{render_erlang, render_erlang_with};
+pub use render_erlang::{erlang_atom, render_erlang, render_erlang_with};
 pub use wire::{make_wire_safe, nesting_depth, Malformed};

@@ -59,7 +59,7 @@ const RESERVED: &[&str] = &[
 ];
 
 /// An atom as Erlang writes it: bare when it reads back as the same atom, else in single quotes.
-pub(crate) fn erlang_atom(name: &str) -> String {
+pub fn erlang_atom(name: &str) -> String {
     let lower = |c: char| c.is_ascii_lowercase() || ('ß'..='ÿ').contains(&c) && c != '÷';
     let name_char = |c: char| {
         lower(c)

@@ -5,13 +5,13 @@ use eetf::{Pid, Term};
 
 /// A process as a trace event names it: its pid and, when it has one, its registered name.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ProcessRef {
+pub struct TracedProcess {
     pub pid: Pid,
     /// The registered name (atom text, e.g. `Elixir.Bank.Ledger`).
     pub name: Option<String>,
 }
 
-impl ProcessRef {
+impl TracedProcess {
     /// The node the process runs on.
     pub fn node(&self) -> &str {
         &self.pid.node.name
@@ -21,7 +21,7 @@ impl ProcessRef {
 /// Where a traced send went.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Destination {
-    Process(ProcessRef),
+    Process(TracedProcess),
     /// A registered name on a node (`Name ! Msg` is the sender's node).
     Name {
         name: String,
@@ -76,7 +76,7 @@ pub struct TraceEvent {
     pub node: String,
     /// Microseconds since the Unix epoch, by that node's clock.
     pub ts_us: i64,
-    pub process: ProcessRef,
+    pub process: TracedProcess,
     pub kind: EventKind,
 }
 
@@ -119,7 +119,7 @@ pub fn decode_event(node: &str, t: &Term) -> Option<TraceEvent> {
     let e = as_tuple(t)?;
     let tag = as_atom(e.first()?)?;
     let ts_us = as_integer(e.get(1)?)?;
-    let process = ProcessRef { pid: pid_of(e.get(2)?)?, name: e.get(3).and_then(name_of) };
+    let process = TracedProcess { pid: pid_of(e.get(2)?)?, name: e.get(3).and_then(name_of) };
     let kind = match (tag, e.len()) {
         ("call", 7) => EventKind::Call {
             module: atom_text(&e[4])?,
@@ -141,7 +141,7 @@ pub fn decode_event(node: &str, t: &Term) -> Option<TraceEvent> {
         },
         ("send", 9) => {
             let to = match &e[4] {
-                Term::Pid(p) => Destination::Process(ProcessRef { pid: p.clone(), name: name_of(&e[5]) }),
+                Term::Pid(p) => Destination::Process(TracedProcess { pid: p.clone(), name: name_of(&e[5]) }),
                 Term::Atom(a) => Destination::Name { name: a.name.clone(), node: node.to_string() },
                 other => match as_tuple(other) {
                     Some([Term::Atom(n), Term::Atom(at)]) => {
@@ -162,7 +162,7 @@ pub fn decode_event(node: &str, t: &Term) -> Option<TraceEvent> {
             return Some(TraceEvent {
                 node: node.to_string(),
                 ts_us,
-                process: ProcessRef { pid: pid_of(&e[2])?, name: None },
+                process: TracedProcess { pid: pid_of(&e[2])?, name: None },
                 kind: EventKind::Other { detail: e[3].clone() },
             })
         }

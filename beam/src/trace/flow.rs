@@ -1,8 +1,9 @@
 //! From events to what people ask of a trace: message flows (each send paired with its receive, across
 //! nodes) and a summary (top talkers, messages per pair, calls per function).
 
-use super::event::{Destination, EventKind, ProcessRef, TraceEvent};
-use super::pattern::{function_text, module_text, Syntax};
+use super::event::{Destination, EventKind, TraceEvent, TracedProcess};
+use super::pattern::{function_text, module_text};
+use crate::names::Lang;
 use eetf::{Pid, Term};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -17,7 +18,7 @@ pub struct Participant {
 }
 
 impl Participant {
-    fn of(p: &ProcessRef, names: &HashMap<Pid, String>) -> Participant {
+    fn of(p: &TracedProcess, names: &HashMap<Pid, String>) -> Participant {
         Participant {
             node: p.node().to_string(),
             pid: Some(p.pid.clone()),
@@ -35,12 +36,12 @@ impl Participant {
     }
 
     /// `Bank.Ledger (a@host)`, `#PID<0.123.0> (a@host)` or, in Erlang syntax, `<0.123.0> (a@host)`.
-    pub fn label(&self, syntax: Syntax) -> String {
+    pub fn label(&self, syntax: Lang) -> String {
         format!("{} ({})", self.short_label(syntax), self.node)
     }
 
     /// The label without the node.
-    pub fn short_label(&self, syntax: Syntax) -> String {
+    pub fn short_label(&self, syntax: Lang) -> String {
         match (&self.name, &self.pid) {
             (Some(n), _) => process_name(n, syntax),
             (None, Some(p)) => pid_text(p, syntax),
@@ -50,15 +51,15 @@ impl Participant {
 }
 
 /// A registered name as the syntax writes it: `Bank.Ledger`, `:rex` / `rex`.
-pub fn process_name(name: &str, syntax: Syntax) -> String {
+pub fn process_name(name: &str, syntax: Lang) -> String {
     module_text(name, syntax)
 }
 
 /// A pid as its own node prints it.
-pub fn pid_text(p: &Pid, syntax: Syntax) -> String {
+pub fn pid_text(p: &Pid, syntax: Lang) -> String {
     match syntax {
-        Syntax::Elixir => format!("#PID<0.{}.{}>", p.id, p.serial),
-        Syntax::Erlang => format!("<0.{}.{}>", p.id, p.serial),
+        Lang::Elixir => format!("#PID<0.{}.{}>", p.id, p.serial),
+        Lang::Erlang => format!("<0.{}.{}>", p.id, p.serial),
     }
 }
 
@@ -94,7 +95,7 @@ fn known_names(events: &[TraceEvent]) -> HashMap<Pid, String> {
         if let Some(n) = &e.process.name {
             names.insert(e.process.pid.clone(), n.clone());
         }
-        if let EventKind::Send { to: Destination::Process(ProcessRef { pid, name: Some(n) }), .. } = &e.kind {
+        if let EventKind::Send { to: Destination::Process(TracedProcess { pid, name: Some(n) }), .. } = &e.kind {
             names.insert(pid.clone(), n.clone());
         }
     }
@@ -233,7 +234,7 @@ pub struct Summary {
 const UNTRACED: &str = "(untraced)";
 
 /// Counts `events` (and their message flows) into a [`Summary`], with names in `syntax`.
-pub fn summarize(events: &[TraceEvent], syntax: Syntax) -> Summary {
+pub fn summarize(events: &[TraceEvent], syntax: Lang) -> Summary {
     let mut s = Summary { events: events.len() as u64, ..Summary::default() };
     let mut per_node: BTreeMap<String, u64> = BTreeMap::new();
     let mut calls: BTreeMap<String, u64> = BTreeMap::new();
@@ -293,7 +294,7 @@ pub(crate) mod tests {
         TraceEvent {
             node: node.into(),
             ts_us: ts,
-            process: ProcessRef { pid: pid(node, from), name: None },
+            process: TracedProcess { pid: pid(node, from), name: None },
             kind: EventKind::Send { to, message: msg, hash, delivered: true },
         }
     }
@@ -302,13 +303,13 @@ pub(crate) mod tests {
         TraceEvent {
             node: node.into(),
             ts_us: ts,
-            process: ProcessRef { pid: pid(node, who), name: name.map(Into::into) },
+            process: TracedProcess { pid: pid(node, who), name: name.map(Into::into) },
             kind: EventKind::Receive { message: msg, hash },
         }
     }
 
     fn to_pid(node: &str, id: u32) -> Destination {
-        Destination::Process(ProcessRef { pid: pid(node, id), name: None })
+        Destination::Process(TracedProcess { pid: pid(node, id), name: None })
     }
 
     #[test]
@@ -350,7 +351,7 @@ pub(crate) mod tests {
         let call = |ts, f: &str| TraceEvent {
             node: "a@h".into(),
             ts_us: ts,
-            process: ProcessRef { pid: pid("a@h", 5), name: None },
+            process: TracedProcess { pid: pid("a@h", 5), name: None },
             kind: EventKind::Call {
                 module: "Elixir.Bank.Account".into(),
                 function: f.into(),
@@ -365,7 +366,7 @@ pub(crate) mod tests {
             recv("b@h", 11, 9, Some("srv"), atom("x"), 1),
             send("a@h", 12, 5, to_pid("b@h", 9), atom("x"), 1),
         ];
-        let s = summarize(&events, Syntax::Elixir);
+        let s = summarize(&events, Lang::Elixir);
         assert_eq!(s.events, 6);
         assert_eq!(s.calls[0], Count { name: "Bank.Account.deposit/2".into(), count: 2 });
         assert_eq!(s.calls[1].name, "Bank.Account.withdraw/2");

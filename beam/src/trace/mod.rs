@@ -20,12 +20,12 @@ mod pattern;
 pub mod render;
 mod session;
 
-pub use event::{decode_event, Destination, EventKind, ProcessRef, TraceEvent};
+pub use event::{decode_event, Destination, EventKind, TraceEvent, TracedProcess};
 pub use flow::{match_messages, summarize, Count, MessageFlow, PairCount, Participant, Summary};
 pub use pattern::{
-    function_text, module_text, CallForm, CallPattern, Limit, PatternError, ProcessSpec, Syntax, HOT_MODULES,
+    function_text, module_text, CallForm, CallPattern, Limit, PatternError, ProcessSelector, HOT_MODULES,
 };
 pub use session::{
-    pid_on, resolve_nodes, start, CallTrace, MatchSpec, MessageTrace, NodeStatus, StopReason, TraceError, TraceSession,
-    TraceSpec, TraceUpdate, HISTORY_MAX, UPDATES_MAX,
+    pid_on, start, CallTrace, MatchSpec, MessageTrace, NodeStatus, TraceError, TraceSession, TraceSpec,
+    TraceStopReason, TraceUpdate, HISTORY_MAX, UPDATES_MAX,
 };

@@ -3,16 +3,9 @@
 //! `'Elixir.Bank.Account':deposit/_`) form, processes by name or pid, and the limit every trace needs.
 //! Also the safety rule that refuses patterns too broad to trace.
 
+use crate::names::Lang;
+use crate::term::erlang_atom;
 use std::time::Duration;
-
-/// Which language a pattern was written in; output follows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Syntax {
-    #[default]
-    Elixir,
-    Erlang,
-}
 
 /// `Mod.fun/arity`: `function` and `arity` are `None` where the pattern says `_` (any).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,7 +14,7 @@ pub struct CallPattern {
     pub module: String,
     pub function: Option<String>,
     pub arity: Option<u8>,
-    pub syntax: Syntax,
+    pub syntax: Lang,
 }
 
 /// A pattern Orbit could not read, or will not trace.
@@ -68,11 +61,11 @@ impl CallPattern {
             let function = match rest {
                 "" => None,
                 r => match r.strip_prefix('.') {
-                    Some(f) => read_function(text, f, Syntax::Elixir)?,
+                    Some(f) => read_function(text, f, Lang::Elixir)?,
                     None => return Err(err(text, format!("unexpected {r:?} after the module"))),
                 },
             };
-            return Ok(CallPattern { module, function, arity, syntax: Syntax::Elixir });
+            return Ok(CallPattern { module, function, arity, syntax: Lang::Elixir });
         }
         if let Some(colon) = find_unquoted(head, ':') {
             // Erlang: `mod:fun`.
@@ -81,8 +74,8 @@ impl CallPattern {
             if !rest.is_empty() {
                 return Err(err(text, format!("unexpected {rest:?} in the module name")));
             }
-            let function = read_function(text, f, Syntax::Erlang)?;
-            return Ok(CallPattern { module, function, arity, syntax: Syntax::Erlang });
+            let function = read_function(text, f, Lang::Erlang)?;
+            return Ok(CallPattern { module, function, arity, syntax: Lang::Erlang });
         }
         // Elixir: `Bank.Account.deposit`, `Bank.Account`, `_.deposit`.
         let segments: Vec<&str> = head.split('.').collect();
@@ -91,7 +84,7 @@ impl CallPattern {
         }
         let (module_segments, function) = match segments.last() {
             Some(last) if segments.len() > 1 && !starts_upper(last) => {
-                (&segments[..segments.len() - 1], read_function(text, last, Syntax::Elixir)?)
+                (&segments[..segments.len() - 1], read_function(text, last, Lang::Elixir)?)
             }
             _ => (&segments[..], None),
         };
@@ -111,7 +104,7 @@ impl CallPattern {
             }
             format!("Elixir.{}", module_segments.join("."))
         };
-        Ok(CallPattern { module, function, arity, syntax: Syntax::Elixir })
+        Ok(CallPattern { module, function, arity, syntax: Lang::Elixir })
     }
 
     /// Refuses patterns too broad to trace safely: any module (`_`), and every function or every arity
@@ -248,8 +241,8 @@ fn matching_paren(s: &str, open: usize) -> Option<usize> {
 fn example(p: &CallPattern) -> String {
     match (p.syntax, p.module.as_str()) {
         (_, "_") => "Bank.Account.deposit/2".into(),
-        (Syntax::Erlang, m) => format!("{m}:seq/2"),
-        (Syntax::Elixir, m) => match m.strip_prefix("Elixir.") {
+        (Lang::Erlang, m) => format!("{m}:seq/2"),
+        (Lang::Elixir, m) => match m.strip_prefix("Elixir.") {
             Some(alias) => format!("{alias}.map/2"),
             None => format!(":{m}.seq/2"),
         },
@@ -265,50 +258,48 @@ impl std::fmt::Display for ModuleName<'_> {
 }
 
 /// A module as its syntax writes it: `Bank.Account`, `:lists` / `lists`, `'Elixir.Bank.Account'`.
-pub fn module_text(module: &str, syntax: Syntax) -> String {
+pub fn module_text(module: &str, syntax: Lang) -> String {
     match syntax {
-        Syntax::Elixir => match module.strip_prefix("Elixir.") {
+        Lang::Elixir => match module.strip_prefix("Elixir.") {
             Some(alias) => alias.to_string(),
             None if module == "_" => "_".to_string(),
-            None => format!(":{}", quote_atom(module, Syntax::Elixir)),
+            None => format!(":{}", elixir_quoted(module)),
         },
-        Syntax::Erlang => quote_atom(module, Syntax::Erlang),
+        Lang::Erlang if module == "_" => "_".to_string(),
+        Lang::Erlang => erlang_atom(module),
     }
 }
 
 /// `Mod.fun/arity` (Elixir) or `mod:fun/arity` (Erlang) for a concrete function.
-pub fn function_text(module: &str, function: &str, arity: Option<u32>, syntax: Syntax) -> String {
+pub fn function_text(module: &str, function: &str, arity: Option<u32>, syntax: Lang) -> String {
     let a = arity.map(|a| a.to_string()).unwrap_or_else(|| "_".into());
     match syntax {
-        Syntax::Elixir => format!("{}.{}/{a}", module_text(module, syntax), function_name(function, syntax)),
-        Syntax::Erlang => format!("{}:{}/{a}", module_text(module, syntax), function_name(function, syntax)),
+        Lang::Elixir => format!("{}.{}/{a}", module_text(module, syntax), function_name(function, syntax)),
+        Lang::Erlang => format!("{}:{}/{a}", module_text(module, syntax), function_name(function, syntax)),
     }
 }
 
-fn function_name(f: &str, syntax: Syntax) -> String {
+fn function_name(f: &str, syntax: Lang) -> String {
     if f == "_" {
         return f.to_string();
     }
     let plain = f.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && f.trim_end_matches(['?', '!']).chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@');
     match syntax {
-        Syntax::Elixir if plain && !f.contains('@') => f.to_string(),
-        Syntax::Elixir => format!("\"{}\"", f.replace('\\', "\\\\").replace('"', "\\\"")),
-        Syntax::Erlang if plain && !f.ends_with(['?', '!']) => f.to_string(),
-        Syntax::Erlang => quote_atom(f, Syntax::Erlang),
+        Lang::Elixir if plain && !f.contains('@') => f.to_string(),
+        Lang::Elixir => format!("\"{}\"", f.replace('\\', "\\\\").replace('"', "\\\"")),
+        Lang::Erlang => erlang_atom(f),
     }
 }
 
-fn quote_atom(a: &str, syntax: Syntax) -> String {
+/// An atom after `:` in Elixir: bare when it is a plain name, else in double quotes.
+fn elixir_quoted(a: &str) -> String {
     let plain = a.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@');
     if plain || a == "_" {
         return a.to_string();
     }
-    match syntax {
-        Syntax::Erlang => format!("'{}'", a.replace('\\', "\\\\").replace('\'', "\\'")),
-        Syntax::Elixir => format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\"")),
-    }
+    format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
 impl std::fmt::Display for CallPattern {
@@ -361,7 +352,7 @@ fn read_atom<'a>(text: &str, s: &'a str, _kind: AtomKind) -> Result<(String, &'a
     Ok((name.to_string(), &s[end..]))
 }
 
-fn read_function(text: &str, f: &str, syntax: Syntax) -> Result<Option<String>, PatternError> {
+fn read_function(text: &str, f: &str, syntax: Lang) -> Result<Option<String>, PatternError> {
     let f = f.trim();
     if f == "_" || f == "*" {
         return Ok(None);
@@ -373,8 +364,8 @@ fn read_function(text: &str, f: &str, syntax: Syntax) -> Result<Option<String>, 
         return Err(err(text, "unterminated quoted function name"));
     }
     let body = match syntax {
-        Syntax::Elixir => f.strip_suffix(['?', '!']).unwrap_or(f),
-        Syntax::Erlang => f,
+        Lang::Elixir => f.strip_suffix(['?', '!']).unwrap_or(f),
+        Lang::Erlang => f,
     };
     let ok = body.starts_with(|c: char| c.is_lowercase() || c == '_')
         && body.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '@');
@@ -405,7 +396,7 @@ fn find_unquoted(s: &str, c: char) -> Option<usize> {
 
 /// Which processes a message trace follows.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProcessSpec {
+pub enum ProcessSelector {
     /// Every process, existing and new.
     All,
     /// Processes spawned from now on.
@@ -416,15 +407,15 @@ pub enum ProcessSpec {
     Pid(eetf::Pid),
 }
 
-impl ProcessSpec {
+impl ProcessSelector {
     /// `all`, `new`, a registered name in Elixir (`Bank.Ledger`, `:rex`) or Erlang (`rex`,
-    /// `'Elixir.Bank.Ledger'`) form. Pids are node-relative and go through [`ProcessSpec::Pid`].
-    pub fn parse(text: &str) -> Result<ProcessSpec, PatternError> {
+    /// `'Elixir.Bank.Ledger'`) form. Pids are node-relative and go through [`ProcessSelector::Pid`].
+    pub fn parse(text: &str) -> Result<ProcessSelector, PatternError> {
         let t = text.trim();
         match t {
             "" => Err(err(text, "empty process name")),
-            "all" | "processes" => Ok(ProcessSpec::All),
-            "new" => Ok(ProcessSpec::New),
+            "all" | "processes" => Ok(ProcessSelector::All),
+            "new" => Ok(ProcessSelector::New),
             _ if t.starts_with('<') || t.starts_with("#PID<") => Err(err(
                 text,
                 "a pid names a process only together with its node; trace it with --nodes NODE and the pid as \
@@ -436,19 +427,19 @@ impl ProcessSpec {
                     if !tail.is_empty() {
                         return Err(err(text, format!("unexpected {tail:?} after the name")));
                     }
-                    return Ok(ProcessSpec::Name(name));
+                    return Ok(ProcessSelector::Name(name));
                 }
                 if starts_upper(t) {
                     if !t.split('.').all(|s| starts_upper(s) && s.chars().all(|c| c.is_alphanumeric() || c == '_')) {
                         return Err(err(text, "not an Elixir module-like name"));
                     }
-                    return Ok(ProcessSpec::Name(format!("Elixir.{t}")));
+                    return Ok(ProcessSelector::Name(format!("Elixir.{t}")));
                 }
                 let (name, tail) = read_atom(text, t, AtomKind::ErlangModule)?;
                 if !tail.is_empty() {
                     return Err(err(text, format!("unexpected {tail:?} after the name")));
                 }
-                Ok(ProcessSpec::Name(name))
+                Ok(ProcessSelector::Name(name))
             }
         }
     }
@@ -464,13 +455,13 @@ impl ProcessSpec {
     }
 }
 
-impl std::fmt::Display for ProcessSpec {
+impl std::fmt::Display for ProcessSelector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ProcessSpec::All => f.write_str("all"),
-            ProcessSpec::New => f.write_str("new"),
-            ProcessSpec::Name(n) => f.write_str(n.strip_prefix("Elixir.").unwrap_or(n)),
-            ProcessSpec::Pid(p) => write!(f, "<{}.{}> on {}", p.id, p.serial, p.node.name),
+            ProcessSelector::All => f.write_str("all"),
+            ProcessSelector::New => f.write_str("new"),
+            ProcessSelector::Name(n) => f.write_str(n.strip_prefix("Elixir.").unwrap_or(n)),
+            ProcessSelector::Pid(p) => write!(f, "<{}.{}> on {}", p.id, p.serial, p.node.name),
         }
     }
 }
@@ -522,6 +513,15 @@ impl std::fmt::Display for Limit {
 mod tests {
     use super::*;
 
+    #[test]
+    fn erlang_names_quote_reserved_words() {
+        assert_eq!(function_text("bank_ledger", "when", Some(1), Lang::Erlang), "bank_ledger:'when'/1");
+        assert_eq!(function_text("bank_ledger", "valid?", None, Lang::Erlang), "bank_ledger:'valid?'/_");
+        assert_eq!(module_text("receive", Lang::Erlang), "'receive'");
+        assert_eq!(module_text("_", Lang::Erlang), "_");
+        assert_eq!(function_text("Elixir.Bank", "when", Some(1), Lang::Erlang), "'Elixir.Bank':'when'/1");
+    }
+
     fn p(t: &str) -> CallPattern {
         CallPattern::parse(t).unwrap_or_else(|e| panic!("{e}"))
     }
@@ -533,7 +533,7 @@ mod tests {
             (d.module.as_str(), d.function.as_deref(), d.arity),
             ("Elixir.Bank.Account", Some("deposit"), Some(2))
         );
-        assert_eq!(d.syntax, Syntax::Elixir);
+        assert_eq!(d.syntax, Lang::Elixir);
         assert_eq!(p("Bank.Account.deposit/_").arity, None);
         assert_eq!(p("Bank.Account.deposit").arity, None);
         let m = p("Bank.Account");
@@ -542,7 +542,7 @@ mod tests {
         assert_eq!(p("Bank.Fees.valid?/1").function.as_deref(), Some("valid?"));
         let e = p(":bank_ledger.append/2");
         assert_eq!((e.module.as_str(), e.function.as_deref(), e.arity), ("bank_ledger", Some("append"), Some(2)));
-        assert_eq!(e.syntax, Syntax::Elixir);
+        assert_eq!(e.syntax, Lang::Elixir);
         assert_eq!(p("_.handle_call/3").module, "_");
         assert_eq!(p(" Bank.Account.deposit / 2 ").arity, Some(2));
     }
@@ -551,7 +551,7 @@ mod tests {
     fn erlang_forms() {
         let e = p("bank_ledger:append/2");
         assert_eq!((e.module.as_str(), e.function.as_deref(), e.arity), ("bank_ledger", Some("append"), Some(2)));
-        assert_eq!(e.syntax, Syntax::Erlang);
+        assert_eq!(e.syntax, Lang::Erlang);
         let q = p("'Elixir.Bank.Account':deposit/_");
         assert_eq!((q.module.as_str(), q.arity), ("Elixir.Bank.Account", None));
         assert_eq!(p("bank_ledger:_").function, None);
@@ -609,13 +609,13 @@ mod tests {
 
     #[test]
     fn processes_and_limits() {
-        assert_eq!(ProcessSpec::parse("Bank.Ledger").unwrap(), ProcessSpec::Name("Elixir.Bank.Ledger".into()));
-        assert_eq!(ProcessSpec::parse(":rex").unwrap(), ProcessSpec::Name("rex".into()));
-        assert_eq!(ProcessSpec::parse("rex").unwrap(), ProcessSpec::Name("rex".into()));
-        assert_eq!(ProcessSpec::parse("all").unwrap(), ProcessSpec::All);
-        assert!(ProcessSpec::parse("<0.1.0>").is_err());
-        assert_eq!(ProcessSpec::pid_text("#PID<0.12.0>").as_deref(), Some("<0.12.0>"));
-        assert_eq!(ProcessSpec::pid_text("<0.x.0>"), None);
+        assert_eq!(ProcessSelector::parse("Bank.Ledger").unwrap(), ProcessSelector::Name("Elixir.Bank.Ledger".into()));
+        assert_eq!(ProcessSelector::parse(":rex").unwrap(), ProcessSelector::Name("rex".into()));
+        assert_eq!(ProcessSelector::parse("rex").unwrap(), ProcessSelector::Name("rex".into()));
+        assert_eq!(ProcessSelector::parse("all").unwrap(), ProcessSelector::All);
+        assert!(ProcessSelector::parse("<0.1.0>").is_err());
+        assert_eq!(ProcessSelector::pid_text("#PID<0.12.0>").as_deref(), Some("<0.12.0>"));
+        assert_eq!(ProcessSelector::pid_text("<0.x.0>"), None);
         assert_eq!(Limit::parse_rate("50/1000").unwrap(), Limit::Rate { max: 50, per: Duration::from_secs(1) });
         assert!(Limit::parse_rate("50").is_err());
         assert!(Limit::parse_rate("0/10").is_err());

@@ -3,7 +3,8 @@
 
 use super::event::{Destination, EventKind, TraceEvent};
 use super::flow::{match_messages, pid_text, process_name, MessageFlow, Participant, Summary};
-use super::pattern::{function_text, module_text, Syntax};
+use super::pattern::{function_text, module_text};
+use crate::names::Lang;
 use crate::term::{render_elixir_with, render_erlang_with, Limits, RenderContext};
 use eetf::Term;
 use std::collections::{BTreeMap, HashMap};
@@ -17,11 +18,11 @@ pub const LABEL_LIMITS: Limits = Limits { max_depth: 3, max_items: 4, max_bytes:
 pub const MAX_DIAGRAM_ARROWS: usize = 400;
 
 /// A term in `syntax`, with pids of `node` printed as that node prints them.
-pub fn term_text(t: &Term, node: &str, syntax: Syntax, limits: Limits) -> String {
+pub fn term_text(t: &Term, node: &str, syntax: Lang, limits: Limits) -> String {
     let ctx = RenderContext { limits, local_node: Some(node.to_string()), ..RenderContext::default() };
     match syntax {
-        Syntax::Elixir => render_elixir_with(t, &ctx),
-        Syntax::Erlang => render_erlang_with(t, &ctx),
+        Lang::Elixir => render_elixir_with(t, &ctx),
+        Lang::Erlang => render_erlang_with(t, &ctx),
     }
 }
 
@@ -34,7 +35,7 @@ pub fn time_of_day(ts_us: i64) -> String {
 }
 
 /// One line for one event: time, node, process, then what happened.
-pub fn event_line(e: &TraceEvent, syntax: Syntax) -> String {
+pub fn event_line(e: &TraceEvent, syntax: Lang) -> String {
     let who = match &e.process.name {
         Some(n) => process_name(n, syntax),
         None => pid_text(&e.process.pid, syntax),
@@ -64,7 +65,7 @@ pub fn event_line(e: &TraceEvent, syntax: Syntax) -> String {
     format!("{} {} {who} {what}", time_of_day(e.ts_us), e.node)
 }
 
-fn destination_text(d: &Destination, node: &str, syntax: Syntax) -> String {
+fn destination_text(d: &Destination, node: &str, syntax: Lang) -> String {
     match d {
         Destination::Process(p) => {
             let who = match &p.name {
@@ -114,13 +115,13 @@ pub fn summary_text(s: &Summary, top: usize) -> String {
 }
 
 /// One event as JSON, terms rendered as text in `syntax`.
-pub fn event_json(e: &TraceEvent, syntax: Syntax) -> serde_json::Value {
+pub fn event_json(e: &TraceEvent, syntax: Lang) -> serde_json::Value {
     use serde_json::json;
     let t = |term: &Term| term_text(term, &e.node, syntax, LINE_LIMITS);
     let mut v = json!({
         "node": e.node,
         "ts_us": e.ts_us,
-        "pid": pid_text(&e.process.pid, Syntax::Erlang),
+        "pid": pid_text(&e.process.pid, Lang::Erlang),
         "name": e.process.name.as_deref().map(|n| process_name(n, syntax)),
     });
     let extra = match &e.kind {
@@ -163,7 +164,7 @@ impl Cast {
         Cast { ids: HashMap::new(), order: Vec::new() }
     }
 
-    fn id(&mut self, p: Option<&Participant>, syntax: Syntax) -> String {
+    fn id(&mut self, p: Option<&Participant>, syntax: Lang) -> String {
         let (key, label, node) = match p {
             Some(p) => (p.key(), p.label(syntax), p.node.clone()),
             None => ("?".to_string(), "(untraced)".to_string(), String::new()),
@@ -200,7 +201,7 @@ pub fn mermaid_escape(s: &str) -> String {
 /// The events as a Mermaid sequence diagram: one participant per process, one arrow per message
 /// (`->>` paired, `-)` receiver not traced, `-x` no such process, `-->>` sender not traced) and a note
 /// per call.
-pub fn mermaid(events: &[TraceEvent], syntax: Syntax) -> String {
+pub fn mermaid(events: &[TraceEvent], syntax: Lang) -> String {
     let flows = match_messages(events);
     let mut cast = Cast::new();
     let mut body = String::new();
@@ -289,7 +290,7 @@ pub fn dot_quote(s: &str) -> String {
 /// The events as a Graphviz DOT digraph: processes grouped by node, one edge per (sender, receiver) with
 /// the number of messages and the first message, and dashed edges from processes to the functions they
 /// called.
-pub fn dot(events: &[TraceEvent], syntax: Syntax) -> String {
+pub fn dot(events: &[TraceEvent], syntax: Lang) -> String {
     let flows = match_messages(events);
     let mut cast = Cast::new();
     let mut edges: BTreeMap<(String, String), (u64, String)> = BTreeMap::new();
@@ -454,7 +455,7 @@ pub fn check_dot(d: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::event::ProcessRef;
+    use super::super::event::TracedProcess;
     use super::super::flow::tests::{pid, recv, send};
     use super::*;
     use crate::term::{atom, binary, int, tuple};
@@ -465,7 +466,7 @@ mod tests {
                 "a@h",
                 10,
                 5,
-                Destination::Process(ProcessRef { pid: pid("b@h", 9), name: None }),
+                Destination::Process(TracedProcess { pid: pid("b@h", 9), name: None }),
                 tuple(vec![atom("deposit"), binary("a;b#c<d>\"e\\f\ng")]),
                 1,
             ),
@@ -477,12 +478,12 @@ mod tests {
                 tuple(vec![atom("deposit"), binary("a;b#c<d>\"e\\f\ng")]),
                 1,
             ),
-            send("a@h", 30, 5, Destination::Process(ProcessRef { pid: pid("c@h", 1), name: None }), int(1), 2),
+            send("a@h", 30, 5, Destination::Process(TracedProcess { pid: pid("c@h", 1), name: None }), int(1), 2),
             recv("b@h", 40, 9, Some("Elixir.Bank.Ledger"), atom("from_afar"), 3),
             TraceEvent {
                 node: "a@h".into(),
                 ts_us: 50,
-                process: ProcessRef { pid: pid("a@h", 5), name: None },
+                process: TracedProcess { pid: pid("a@h", 5), name: None },
                 kind: EventKind::Call {
                     module: "bank_ledger".into(),
                     function: "append".into(),
@@ -495,12 +496,12 @@ mod tests {
     #[test]
     fn lines_read_well() {
         let e = &sample()[4];
-        assert_eq!(event_line(e, Syntax::Elixir), "00:00:00.000050 a@h #PID<0.5.0> call :bank_ledger.append(1, 2)");
-        assert_eq!(event_line(e, Syntax::Erlang), "00:00:00.000050 a@h <0.5.0> call bank_ledger:append(1, 2)");
-        let s = event_line(&sample()[0], Syntax::Elixir);
+        assert_eq!(event_line(e, Lang::Elixir), "00:00:00.000050 a@h #PID<0.5.0> call :bank_ledger.append(1, 2)");
+        assert_eq!(event_line(e, Lang::Erlang), "00:00:00.000050 a@h <0.5.0> call bank_ledger:append(1, 2)");
+        let s = event_line(&sample()[0], Lang::Elixir);
         assert!(s.contains("send #PID<0.9.0> on b@h: {:deposit, "), "{s}");
         assert_eq!(time_of_day(3_723_000_001), "01:02:03.000001");
-        let j = event_json(e, Syntax::Elixir);
+        let j = event_json(e, Lang::Elixir);
         assert_eq!(j["kind"], "call");
         assert_eq!(j["args"][1], "2");
         assert_eq!(j["module"], ":bank_ledger");
@@ -508,7 +509,7 @@ mod tests {
 
     #[test]
     fn mermaid_is_well_formed_and_escaped() {
-        let m = mermaid(&sample(), Syntax::Elixir);
+        let m = mermaid(&sample(), Lang::Elixir);
         check_mermaid(&m).unwrap();
         assert!(m.contains("P1->>P2: {:deposit, \"a#59;b#35;c#60;d#62;"), "{m}");
         assert!(m.contains("P1-)P3: 1"), "{m}");
@@ -519,7 +520,7 @@ mod tests {
 
     #[test]
     fn dot_is_well_formed_and_escaped() {
-        let d = dot(&sample(), Syntax::Erlang);
+        let d = dot(&sample(), Lang::Erlang);
         check_dot(&d).unwrap();
         assert!(d.contains("subgraph cluster_"), "{d}");
         assert!(d.contains(r#"P1 -> P2 [label="{deposit,<<\"a;b#c<d>\\\"e\\\\f\\ng\">>}"];"#), "escaped: {d}");

@@ -59,7 +59,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 .with_group(beam::agent::Group::Debugger)
                 .with_group(beam::agent::Group::Reload)
                 .with_group(beam::agent::Group::Sandbox);
-            options.link.tls = args.connect.tls.resolve()?;
+            options.link.tls = args.connect.tls.resolve_with_env()?;
             options
         },
         project_dir: Some(project),

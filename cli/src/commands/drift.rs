@@ -3,7 +3,8 @@
 use crate::commands::observe::{print_json, Progress};
 use crate::connect::ConnectArgs;
 use crate::output::table;
-use beam::reload::{self, display_module, module_atom, DriftFilter, DriftKind, DriftReport, ModuleVersion};
+use beam::names::module_display;
+use beam::reload::{self, DriftFilter, DriftKind, DriftReport, ModuleVersion};
 use std::process::ExitCode;
 
 #[derive(clap::Args, Debug)]
@@ -32,8 +33,8 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let cluster = args.connect.connect_for(beam::agent::Group::Reload.into()).await?;
     progress.finish();
     let filter = match (&args.app, &args.prefix) {
-        (Some(app), _) => DriftFilter::App(app.trim_start_matches(':').to_string()),
-        (None, Some(p)) => DriftFilter::Prefix(module_atom(p)),
+        (Some(app), _) => DriftFilter::App(app.clone()),
+        (None, Some(p)) => DriftFilter::Prefix(p.clone()),
         (None, None) => DriftFilter::All,
     };
     let nodes = (!args.only.is_empty()).then_some(args.only.as_slice());
@@ -70,7 +71,7 @@ fn render(report: &DriftReport) -> String {
             .iter()
             .map(|m| {
                 let mut row = vec![
-                    display_module(&m.module),
+                    module_display(&m.module),
                     match m.kind {
                         DriftKind::Different => "DIFFERENT".into(),
                         DriftKind::NotLoadedEverywhere => "not loaded everywhere".into(),

@@ -3,7 +3,8 @@
 use crate::commands::observe::{print_json, Progress};
 use crate::connect::ConnectArgs;
 use crate::output::table;
-use beam::reload::{self, display_module, NodeOutcome, OnNodeDown, Origin, ReloadError, ReloadOptions, ReloadOutcome};
+use beam::names::module_display;
+use beam::reload::{self, NodeOutcome, OnNodeDown, Origin, ReloadError, ReloadOptions, ReloadOutcome};
 use beam::reload::{ReloadProgress, ReloadReport};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -128,7 +129,7 @@ fn render(report: &ReloadReport) -> String {
             Origin::Compiled { node } => format!("compiled on {node}"),
             Origin::Build { beam } => format!("from {beam}"),
         };
-        out.push_str(&format!("{} {} ({from})\n", display_module(&m.module), short(&m.md5)));
+        out.push_str(&format!("{} {} ({from})\n", module_display(&m.module), short(&m.md5)));
     }
     for w in &report.warnings {
         out.push_str(&format!("warning: {w}\n"));
@@ -154,7 +155,7 @@ fn render(report: &ReloadReport) -> String {
             rows.push(vec![
                 if i == 0 { n.node.clone() } else { String::new() },
                 if i == 0 { outcome_text(n.outcome).into() } else { String::new() },
-                display_module(&m.module),
+                module_display(&m.module),
                 m.md5.as_deref().map(short).unwrap_or_else(|| "-".into()),
                 m.previous_md5.as_deref().map(short).unwrap_or_else(|| "-".into()),
                 notes.join("; "),

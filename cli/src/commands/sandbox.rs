@@ -3,7 +3,7 @@
 use crate::commands::observe::{clock, print_json, Progress};
 use crate::connect::ConnectArgs;
 use crate::output::{bytes, duration_ms, table};
-use beam::reload::module_atom;
+use beam::names::module_atom;
 use beam::sandbox::{self, Children, CreateOptions, Sandbox, SandboxStatus, Strategy};
 use std::process::ExitCode;
 
@@ -403,7 +403,7 @@ fn render_status(s: &Sandbox) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use beam::sandbox::{DecidedBy, EventKind, SandboxEvent};
+    use beam::sandbox::{DecidedBy, SandboxEvent, SandboxEventKind};
 
     fn sandbox(status: SandboxStatus) -> Sandbox {
         Sandbox {
@@ -422,7 +422,7 @@ mod tests {
             handoff_ms: Some(0),
             handoff_children: vec!["Bank.Account".into()],
             history: vec![SandboxEvent {
-                kind: EventKind::Failover,
+                kind: SandboxEventKind::Failover,
                 from: "c@h".into(),
                 to: "a@h".into(),
                 at_ms: 60_000,

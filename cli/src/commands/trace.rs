@@ -3,7 +3,7 @@
 
 use crate::connect::ConnectArgs;
 use beam::trace::{
-    self, render, CallTrace, Limit, MatchSpec, MessageTrace, ProcessSpec, TraceSession, TraceSpec, TraceUpdate,
+    self, render, CallTrace, Limit, MatchSpec, MessageTrace, ProcessSelector, TraceSession, TraceSpec, TraceUpdate,
 };
 use std::io::Write;
 use std::process::ExitCode;
@@ -179,14 +179,14 @@ async fn build_spec(what: &What, cluster: &beam::cluster::Cluster, limit: Limit)
         What::Messages(m) => {
             let mut processes = Vec::new();
             for p in &m.processes {
-                if ProcessSpec::pid_text(p).is_some() {
+                if ProcessSelector::pid_text(p).is_some() {
                     let node = match m.common.trace_nodes.as_slice() {
-                        [one] => trace::resolve_nodes(cluster, std::slice::from_ref(one))?.remove(0),
+                        [one] => cluster.resolve_nodes(std::slice::from_ref(one))?.remove(0),
                         _ => anyhow::bail!("{p}: a pid is relative to its node; name exactly one with --nodes"),
                     };
-                    processes.push(ProcessSpec::Pid(trace::pid_on(cluster, &node, p).await?));
+                    processes.push(ProcessSelector::Pid(trace::pid_on(cluster, &node, p).await?));
                 } else {
-                    processes.push(ProcessSpec::parse(p)?);
+                    processes.push(ProcessSelector::parse(p)?);
                 }
             }
             let mt = MessageTrace { processes, send: !m.receive_only, receive: !m.send_only };

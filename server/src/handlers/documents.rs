@@ -1,8 +1,9 @@
 //! Document and configuration notifications.
 
 use crate::config::Settings;
-use crate::index::{self, Lang};
+use crate::index;
 use crate::main_loop::{file_mtime, Document, Server};
+use beam::names::Lang;
 use lsp_server::RequestId;
 use lsp_types::{
     CancelParams, DidChangeConfigurationParams, DidChangeTextDocumentParams, DidCloseTextDocumentParams,

@@ -7,7 +7,7 @@ use crate::dispatch::{HandlerError, HandlerResult, Reply};
 use crate::index::Span;
 use crate::lenses;
 use crate::main_loop::Server;
-use beam::reload::{display_module, module_atom};
+use beam::names::{module_atom, module_display};
 use lsp_server::RequestId;
 use lsp_types::{
     CodeActionParams, CodeActionResponse, CodeLens, CodeLensParams, ExecuteCommandParams, Hover, HoverContents,
@@ -26,8 +26,7 @@ pub fn cluster_status(server: &mut Server, _: RequestId, _: Option<Value>) -> Ha
 
 pub fn code_lens(server: &mut Server, _: RequestId, p: CodeLensParams) -> HandlerResult<Option<Vec<CodeLens>>> {
     let Some(doc) = server.docs.get(p.text_document.uri.as_str()) else { return Ok(Reply::Now(None)) };
-    let profile = commands::last_profile(&server.shared);
-    Ok(Reply::Now(Some(lenses::compute(&doc.index, &server.model, profile.as_deref()))))
+    Ok(Reply::Now(Some(lenses::compute(&doc.index, &server.model, server.profile.as_deref()))))
 }
 
 pub fn code_action(
@@ -52,7 +51,7 @@ pub fn execute_command(server: &mut Server, id: RequestId, p: ExecuteCommandPara
     };
     let needs_cluster =
         ![commands::STATUS, commands::PROFILE_RESULT, commands::PROFILE_CLEAR].contains(&p.command.as_str());
-    if needs_cluster && server.shared.cluster().is_none() {
+    if needs_cluster && server.cluster.is_none() {
         let e = CommandError::Failed("not connected to a cluster".into());
         server.show(MessageType::ERROR, format!("Orbit: {}: {}", p.command, e.message()));
         return Err(HandlerError::internal(e.message()));
@@ -95,12 +94,12 @@ pub fn hover(server: &mut Server, _: RequestId, p: HoverParams) -> HandlerResult
         return Ok(Reply::Now(None));
     }
     let mut parts = Vec::new();
-    if let Some(last) = commands::last_profile(&server.shared) {
-        if let Some(row) = commands::profiled(&last, &m.atom, &f.name, f.arity) {
-            parts.push(profile_hover(&last, row));
+    if let Some(last) = server.profile.as_deref() {
+        if let Some(row) = commands::profiled(last, &m.atom, &f.name, f.arity) {
+            parts.push(profile_hover(last, row));
         }
     }
-    if let Some(counts) = commands::trace_counts(&server.shared) {
+    if let Some(counts) = server.trace.as_ref().map(|t| &t.counts) {
         let calls = counts.get(&(m.atom.clone(), f.name.clone(), f.arity)).copied().unwrap_or(0);
         parts.push(format!(
             "**{}.{}/{}**: {calls} call{} traced so far",
@@ -166,7 +165,7 @@ fn markdown(value: String, span: Span) -> Hover {
 }
 
 fn module_hover(server: &Server, atom: &str) -> String {
-    let mut out = format!("**{}** on the cluster\n\n", display_module(atom));
+    let mut out = format!("**{}** on the cluster\n\n", module_display(atom));
     let versions = server.model.versions.get(atom);
     let drift = server.model.drift_of(atom);
     for (node, up) in &server.model.nodes {

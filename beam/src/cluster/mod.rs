@@ -9,16 +9,24 @@
 //! into one of their modules. The cluster remembers what was asked for, so a node that joins later gets
 //! the same groups before its `NodeUp`. Each node is installed on its own: one slow node never holds up
 //! the others.
+//!
+//! `members` keeps each node connected (reconnecting with backoff) and finds new members; `nodes` says which
+//! nodes an operation may use ([`Cluster::require_up`], [`Cluster::resolve_nodes`], [`NodeUnavailable`]).
+
+mod members;
+mod nodes;
 
 use crate::agent::{self, BinaryCache, Group, Groups, NodeAgent, Session};
-use crate::link::{Cookie, Delivery, Link, LinkClosed, LinkError, LinkOptions, LocalNode, NodeName};
+use crate::link::{Cookie, Link, LinkClosed, LinkError, LinkOptions, LocalNode, NodeName};
 use crate::rpc::{self, RpcError};
 use crate::term::atom;
 use dashmap::DashMap;
 use eetf::Term;
 use futures::StreamExt;
+use members::{connect_member, discover, discovery_loop, keep_member, membership_loop};
+pub use nodes::NodeUnavailable;
 use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, mpsc, watch};
 
@@ -94,7 +102,7 @@ pub enum NodeState {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("no seed node given: name at least one node, e.g. --node app@myhost")]
+    #[error("no seed node given: name at least one node, e.g. --node app@myhost, nodes in the editor's settings, node in a debug configuration, or ORBIT_NODE")]
     NoSeeds,
     #[error("could not connect to any seed node:\n{}", .0.iter().map(|(n, e)| format!("  {n}: {e}")).collect::<Vec<_>>().join("\n"))]
     NoSeedReachable(Vec<(String, LinkError)>),
@@ -104,7 +112,7 @@ pub enum ClusterError {
 
 /// What became of one node in [`Cluster::each_node`].
 #[derive(Debug, Clone, PartialEq)]
-pub enum NodeOutcome<T> {
+pub enum NodeAnswer<T> {
     /// The node answered.
     Answered(T),
     /// Nothing by the deadline: the node is still connecting, being installed, or computing (or its
@@ -160,9 +168,17 @@ struct Inner {
     requested: Mutex<Groups>,
     /// One install at a time per node.
     install_locks: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Counts changes of the members' states (a failed attempt to connect included), for those who wait
+    /// on them ([`Cluster::settle`], [`Cluster::each_node`]).
+    states: watch::Sender<u64>,
 }
 
 impl Inner {
+    /// Tells whoever waits on the members' states that one changed.
+    fn state_changed(&self) {
+        self.states.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     fn wanted_groups(&self) -> Groups {
         self.requested.lock().unwrap().union(self.options.groups).with(Group::Core)
     }
@@ -214,6 +230,7 @@ impl Cluster {
             cache,
             requested: Mutex::new(Groups::NONE),
             install_locks: DashMap::new(),
+            states: watch::channel(0).0,
         });
         let cluster = Cluster { _stop_on_drop: Arc::new(StopOnDrop(stop)), inner: inner.clone() };
 
@@ -238,6 +255,7 @@ impl Cluster {
                         m.state = NodeState::Down { reason: e.to_string() };
                         m.silent = matches!(e, LinkError::Timeout { .. });
                     }
+                    inner.state_changed();
                 }
                 keep_member(&inner, seed.clone(), result.is_ok(), false);
                 let _ = tx.send((seed, result));
@@ -529,15 +547,18 @@ impl Cluster {
     /// for, nodes that come up meanwhile are included — until every node has answered or is down, or
     /// `deadline` passes. One result per node Orbit knows, sorted by node: a node that is slow to connect
     /// or to answer is `NoAnswer` and never holds up the others beyond `deadline`.
-    pub async fn each_node<T, F, Fut>(&self, deadline: tokio::time::Instant, f: F) -> Vec<(String, NodeOutcome<T>)>
+    pub async fn each_node<T, F, Fut>(&self, deadline: tokio::time::Instant, f: F) -> Vec<(String, NodeAnswer<T>)>
     where
         F: Fn(String) -> Fut,
         Fut: std::future::Future<Output = T>,
     {
         let mut started: HashSet<String> = HashSet::new();
-        let mut results: BTreeMap<String, NodeOutcome<T>> = BTreeMap::new();
+        let mut results: BTreeMap<String, NodeAnswer<T>> = BTreeMap::new();
         let mut running = futures::stream::FuturesUnordered::new();
+        // A node that comes up (or gives up connecting) is seen when its state changes, not by polling.
+        let mut changes = self.inner.states.subscribe();
         loop {
+            changes.borrow_and_update();
             let nodes = self.nodes();
             for (node, state) in &nodes {
                 if *state == NodeState::Up && started.insert(node.clone()) {
@@ -552,9 +573,9 @@ impl Cluster {
             }
             tokio::select! {
                 Some((node, r)) = running.next(), if !running.is_empty() => {
-                    results.insert(node, r.map(NodeOutcome::Answered).unwrap_or(NodeOutcome::NoAnswer));
+                    results.insert(node, r.map(NodeAnswer::Answered).unwrap_or(NodeAnswer::NoAnswer));
                 }
-                _ = tokio::time::sleep(Duration::from_millis(10)) => {}
+                _ = changes.changed() => {}
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }
@@ -565,8 +586,8 @@ impl Cluster {
             // A node whose connection attempt timed out did not answer; one that refused or closed is down.
             let silent = self.inner.members.get(&node).is_some_and(|m| m.silent);
             let outcome = match state {
-                NodeState::Down { reason } if !started.contains(&node) && !silent => NodeOutcome::Down(reason),
-                _ => NodeOutcome::NoAnswer,
+                NodeState::Down { reason } if !started.contains(&node) && !silent => NodeAnswer::Down(reason),
+                _ => NodeAnswer::NoAnswer,
             };
             results.insert(node, outcome);
         }
@@ -618,185 +639,9 @@ impl Cluster {
     }
 }
 
-/// Connects to one node (link, agent, session) and records it as up. The agent install is bounded by
-/// the call timeout: a node that takes longer is recorded as up without it (calls that need it retry).
-async fn connect_member(inner: &Arc<Inner>, node: &NodeName) -> Result<(), LinkError> {
-    let link = Link::connect(inner.local.clone(), node, &inner.cookie, &inner.options.link).await?;
-    let mut member = Member::new(NodeState::Up);
-    if inner.options.install_agent {
-        let install = async {
-            // Groups asked for while this node was being installed are installed too.
-            let mut want = inner.wanted_groups();
-            loop {
-                let (found, _) = agent::install_groups(&link, want, &inner.cache).await?;
-                let now = inner.wanted_groups();
-                if want.covers(now) {
-                    let session = Session::start(&link, &inner.events_pid).await?;
-                    return Ok::<_, agent::AgentError>((found, want, session));
-                }
-                want = want.union(now);
-            }
-        };
-        match tokio::time::timeout(inner.options.call_timeout, install).await {
-            Ok(Ok((found, groups, session))) => {
-                member.agent = Some(found);
-                member.groups = groups;
-                member.session = Some(session);
-            }
-            Ok(Err(e)) => {
-                tracing::warn!("{node}: agent not installed: {e}");
-                member.install_failed = Some((inner.wanted_groups(), e.to_string(), Instant::now()));
-            }
-            Err(_) => tracing::warn!("{node}: agent not installed within {:?}", inner.options.call_timeout),
-        }
-    }
-    member.link = Some(link);
-    inner.members.insert(node.to_string(), member);
-    let _ = inner.events.send(ClusterEvent::NodeUp { node: node.to_string() });
-    Ok(())
-}
-
-/// Adds `node` (unless known) and keeps it connected until the cluster stops. `at_once`: connect without
-/// first waiting the shortest backoff (for members found when joining; a node that has just joined the
-/// cluster gets that moment to finish starting).
-fn spawn_member(inner: &Arc<Inner>, node: NodeName, at_once: bool) {
-    match inner.members.entry(node.to_string()) {
-        dashmap::Entry::Occupied(_) => return,
-        dashmap::Entry::Vacant(v) => {
-            v.insert(Member::new(NodeState::Connecting));
-        }
-    }
-    keep_member(inner, node, false, at_once);
-}
-
-/// Keeps `node` connected until the cluster stops, reconnecting with backoff. `connected` says the first
-/// connection was already made by the caller; `at_once`, that a node not connected is tried without
-/// waiting first.
-fn keep_member(inner: &Arc<Inner>, node: NodeName, connected: bool, at_once: bool) {
-    let weak = Arc::downgrade(inner);
-    let mut stop = inner.stop.subscribe();
-    tokio::spawn(async move {
-        let mut backoff = Duration::from_millis(250);
-        let mut up = connected;
-        let mut first = !connected && at_once;
-        loop {
-            if up {
-                let Some(link) = weak.upgrade().and_then(|i| i.members.get(node.as_str()).and_then(|m| m.link.clone()))
-                else {
-                    return;
-                };
-                let reason = tokio::select! {
-                    r = link.closed() => r,
-                    _ = stop.wait_for(|s| *s) => return,
-                };
-                drop(link);
-                let Some(inner) = weak.upgrade() else { return };
-                let reason = reason.to_string();
-                if let Some(mut m) = inner.members.get_mut(node.as_str()) {
-                    *m = Member { state: NodeState::Down { reason: reason.clone() }, ..Member::new(NodeState::Up) };
-                }
-                let _ = inner.events.send(ClusterEvent::NodeDown { node: node.to_string(), reason });
-                backoff = Duration::from_millis(250);
-                up = false;
-            }
-            if !first {
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = stop.wait_for(|s| *s) => return,
-                }
-            }
-            first = false;
-            let Some(inner) = weak.upgrade() else { return };
-            let attempt = tokio::select! {
-                r = connect_member(&inner, &node) => r,
-                _ = stop.wait_for(|s| *s) => return,
-            };
-            match attempt {
-                Ok(()) => up = true,
-                Err(e) => {
-                    if let Some(mut m) = inner.members.get_mut(node.as_str()) {
-                        if let NodeState::Down { .. } | NodeState::Connecting = m.state {
-                            m.state = NodeState::Down { reason: e.to_string() };
-                            m.silent = matches!(e, LinkError::Timeout { .. });
-                        }
-                    }
-                    backoff = (backoff * 2).min(inner.options.max_backoff);
-                }
-            }
-        }
-    });
-}
-
 fn agent_error(node: &str, mfa: &str, e: agent::AgentError) -> RpcError {
     match e {
         agent::AgentError::Rpc(e) => e,
         other => RpcError::Agent { node: node.to_string(), mfa: mfa.to_string(), detail: other.to_string() },
-    }
-}
-
-/// Asks every node that is up for `nodes()` and adds the ones Orbit does not know (`at_once`: see
-/// [`spawn_member`]).
-async fn discover(inner: &Arc<Inner>, at_once: bool) {
-    let links: Vec<Link> = inner.members.iter().filter_map(|m| m.link.clone()).collect();
-    let answers = futures::future::join_all(
-        links.iter().map(|l| rpc::call(l, "erlang", "nodes", vec![], inner.options.call_timeout)),
-    )
-    .await;
-    for answer in answers.into_iter().flatten() {
-        if let Term::List(l) = answer {
-            for n in l.elements {
-                if let Term::Atom(a) = n {
-                    add_node(inner, &a.name, at_once);
-                }
-            }
-        }
-    }
-}
-
-fn add_node(inner: &Arc<Inner>, name: &str, at_once: bool) {
-    if name == inner.local.name() || inner.members.contains_key(name) {
-        return;
-    }
-    if let Ok(n) = NodeName::parse(name) {
-        tracing::debug!("discovered {n}");
-        spawn_member(inner, n, at_once);
-    }
-}
-
-/// Membership events forwarded by the agents: `{orbit_membership, Reporter, nodeup|nodedown, Node, Reason}`.
-/// A node that joins is connected after the shortest backoff (it is usually still starting); a node that
-/// leaves is noticed by its own link closing.
-async fn membership_loop(inner: Weak<Inner>, mut mailbox: crate::link::Mailbox) {
-    let mut stop = match inner.upgrade() {
-        Some(i) => i.stop.subscribe(),
-        None => return,
-    };
-    loop {
-        let delivery = tokio::select! {
-            d = mailbox.recv() => match d { Some(d) => d, None => return },
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        let Delivery::Message { body: Term::Tuple(t), .. } = delivery else { continue };
-        if let [tag, _reporter, kind, Term::Atom(node), _reason] = t.elements.as_slice() {
-            if *tag == atom("orbit_membership") && *kind == atom("nodeup") {
-                let Some(i) = inner.upgrade() else { return };
-                add_node(&i, &node.name, false);
-            }
-        }
-    }
-}
-
-async fn discovery_loop(inner: Weak<Inner>) {
-    let (interval, mut stop) = match inner.upgrade() {
-        Some(i) => (i.options.discovery_interval, i.stop.subscribe()),
-        None => return,
-    };
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.wait_for(|s| *s) => return,
-        }
-        let Some(i) = inner.upgrade() else { return };
-        discover(&i, false).await;
     }
 }

@@ -298,22 +298,6 @@ async fn refusals_change_nothing() {
     cluster.disconnect().await;
 }
 
-/// Console text the engine produces within `ms`, or until `done` holds for what came so far.
-async fn output_until(engine: &mut beam::debugger::IntEngine, ms: u64, done: impl Fn(&str) -> bool) -> String {
-    use beam::debugger::{Engine, EngineEvent};
-    let mut text = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-    while !done(&text) {
-        let Ok(Some(raw)) = tokio::time::timeout_at(deadline, engine.next_raw()).await else { break };
-        for e in engine.handle_raw(raw).await {
-            if let EngineEvent::Output { text: t, .. } = e {
-                text.push_str(&t);
-            }
-        }
-    }
-    text
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_debug_console_profiles_and_prints_the_table_and_ending_the_session_ends_a_profile() {
     use beam::debugger::Engine;
@@ -324,7 +308,7 @@ async fn the_debug_console_profiles_and_prints_the_table_and_ending_the_session_
 
     let answer = engine.evaluate("/profile Bank.Fees 2s", None).await.expect("the profile starts");
     assert!(answer.value.starts_with("profiling Bank.Fees on 3 node(s) for 2 s"), "{}", answer.value);
-    let text = output_until(&mut engine, 30_000, |t| t.contains("function(s) called on")).await;
+    let text = common::output_until(&mut engine, 30_000, |t| t.contains("function(s) called on")).await;
     assert!(text.contains("profile of Bank.Fees, 3 node(s)"), "{text}");
     let first = text.lines().find(|l| l.starts_with("Bank.Fees.")).unwrap_or_default();
     assert!(first.starts_with("Bank.Fees.fee_for/1 "), "{text}");

@@ -14,8 +14,7 @@ use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
 
-/// Console text the engine produces within `ms`, or until `done` holds for what came so far (events
-/// produced while attaching come first).
+/// Console text: the events produced while attaching first, then as common::output_until.
 async fn output_until(engine: &mut IntEngine, ms: u64, done: impl Fn(&str) -> bool) -> String {
     let mut text = String::new();
     for e in engine.drain_events() {
@@ -23,16 +22,10 @@ async fn output_until(engine: &mut IntEngine, ms: u64, done: impl Fn(&str) -> bo
             text.push_str(&t);
         }
     }
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-    while !done(&text) {
-        let Ok(Some(raw)) = tokio::time::timeout_at(deadline, engine.next_raw()).await else { break };
-        for e in engine.handle_raw(raw).await {
-            if let EngineEvent::Output { text: t, .. } = e {
-                text.push_str(&t);
-            }
-        }
+    if done(&text) {
+        return text;
     }
-    text
+    text + &common::output_until(engine, ms, done).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@
 mod common;
 
 use beam::agent;
-use beam::debugger::{Engine, EngineEvent, IntEngine, LineBreakpoint};
+use beam::debugger::{Engine, LineBreakpoint};
 use beam::trace::{self, CallTrace, EventKind, Limit, MessageTrace, ProcessSelector, TraceError, TraceSpec};
 use common::join;
 use orbit_test_harness::{demo_dir, TestCluster};
@@ -227,21 +227,6 @@ async fn orbit_trace_leaves_a_users_own_trace_alone() {
     user_count_reaches(&nodes, HOT, 40, "after Orbit went away").await;
 }
 
-/// Console text the engine produces within `ms`, or until `done` holds for what came so far.
-async fn output_until(engine: &mut IntEngine, ms: u64, done: impl Fn(&str) -> bool) -> String {
-    let mut text = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-    while !done(&text) {
-        let Ok(Some(raw)) = tokio::time::timeout_at(deadline, engine.next_raw()).await else { break };
-        for e in engine.handle_raw(raw).await {
-            if let EngineEvent::Output { text: t, .. } = e {
-                text.push_str(&t);
-            }
-        }
-    }
-    text
-}
-
 fn fee_for(nodes: &TestCluster, amounts: &[i64]) {
     let list = amounts.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(", ");
     eval(nodes, &format!("[ 'Elixir.Bank.Fees':fee_for(A) || A <- [{list}] ]."));
@@ -266,7 +251,7 @@ async fn tracepoints_leave_a_users_own_trace_alone() {
     assert_eq!(bps[0].message.as_deref(), Some("traced, not interpreted"));
     assert_eq!(sessions_named(&nodes, "orbit_dbg_trace"), usize::from(sessions));
     fee_for(&nodes, &[1001, 1002, 1003]);
-    let text = output_until(&mut engine, 10_000, |t| t.contains("fee for 1003")).await;
+    let text = common::output_until(&mut engine, 10_000, |t| t.contains("fee for 1003")).await;
     for a in [1001, 1002, 1003] {
         assert!(text.contains(&format!("fee for {a}")), "{text}");
     }

@@ -17,21 +17,6 @@ async fn attach(nodes: &TestCluster, seed: usize) -> IntEngine {
     common::attach_demo(nodes, seed).await
 }
 
-/// Console text the engine produces within `ms`, or until `done` holds for what came so far.
-async fn output_until(engine: &mut IntEngine, ms: u64, done: impl Fn(&str) -> bool) -> String {
-    let mut text = String::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
-    while !done(&text) {
-        let Ok(Some(raw)) = tokio::time::timeout_at(deadline, engine.next_raw()).await else { break };
-        for e in engine.handle_raw(raw).await {
-            if let EngineEvent::Output { text: t, .. } = e {
-                text.push_str(&t);
-            }
-        }
-    }
-    text
-}
-
 const MFA: &str = "{'Elixir.Bank.Fees', fee_for, 1}";
 
 /// `{Meta, CallCount, Tracer, Interpreted, Sessions}` on node `i`: the trace patterns on
@@ -81,7 +66,7 @@ async fn a_tracepoint_on_a_hot_function_interprets_nothing_and_keeps_its_rate() 
 
     // One call: one line, with its return value, naming the node and the process.
     nodes.eval(1, "'Elixir.Bank.Fees':fee_for(2500).").unwrap();
-    let text = output_until(&mut engine, 10_000, |t| t.contains("fee for 2500")).await;
+    let text = common::output_until(&mut engine, 10_000, |t| t.contains("fee for 2500")).await;
     let line = text.lines().find(|l| l.contains("fee for 2500")).expect("a line");
     assert!(line.starts_with(&format!("[{} #PID<0.", nodes.name(1))), "{line}");
     assert!(line.ends_with("fee for 2500 is 26"), "{line}");
@@ -99,7 +84,7 @@ async fn a_tracepoint_on_a_hot_function_interprets_nothing_and_keeps_its_rate() 
             t.lines().filter_map(|l| l.split("tracepoints: ").nth(1)?.split(' ').next()?.parse::<u64>().ok()).sum();
         (lines, dropped)
     };
-    let text = output_until(&mut engine, 30_000, |t| {
+    let text = common::output_until(&mut engine, 30_000, |t| {
         let (lines, dropped) = counted(t);
         lines + dropped >= N - N / 100
     })
@@ -153,7 +138,8 @@ async fn function_log_points_are_tracepoints_until_their_module_is_interpreted()
     assert_eq!(bps[0].line, Some(12));
     nodes.eval(1, "'Elixir.Bank.Fees':fee_for(-5).").unwrap();
     nodes.eval(0, "'Elixir.Bank.Fees':fee_for(2500).").unwrap();
-    let text = output_until(&mut engine, 10_000, |t| t.contains("fee_for -> 26") && t.contains("fee_for -> 0")).await;
+    let text =
+        common::output_until(&mut engine, 10_000, |t| t.contains("fee_for -> 26") && t.contains("fee_for -> 0")).await;
     assert!(text.contains(&format!("[{} #PID<0.", nodes.name(1))), "every clause: {text}");
 
     // A breakpoint in the same module interprets it: the tracepoint becomes an interpreted log point.

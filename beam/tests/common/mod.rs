@@ -46,3 +46,19 @@ pub async fn attach_demo(nodes: &TestCluster, seed: usize) -> IntEngine {
     };
     IntEngine::attach(config).await.expect("attach")
 }
+
+/// Console text the engine produces within `ms`, or until `done` holds for what came so far.
+pub async fn output_until(engine: &mut IntEngine, ms: u64, done: impl Fn(&str) -> bool) -> String {
+    use beam::debugger::{Engine, EngineEvent};
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(ms);
+    while !done(&text) {
+        let Ok(Some(raw)) = tokio::time::timeout_at(deadline, engine.next_raw()).await else { break };
+        for e in engine.handle_raw(raw).await {
+            if let EngineEvent::Output { text: t, .. } = e {
+                text.push_str(&t);
+            }
+        }
+    }
+    text
+}

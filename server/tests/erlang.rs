@@ -59,15 +59,24 @@ fn erlang_module_drift_and_reload() {
     assert!(d.message.starts_with(&format!("{module}: version drift: ")), "{}", d.message);
     assert!(d.message.contains(&node1), "{}", d.message);
 
-    let lenses = client
-        .request::<CodeLensRequest>(CodeLensParams {
-            text_document: TextDocumentIdentifier { uri: uri.clone() },
-            work_done_progress_params: Default::default(),
-            partial_result_params: Default::default(),
-        })
-        .unwrap()
-        .unwrap();
-    let titles: Vec<String> = lenses.iter().map(|l| l.command.as_ref().unwrap().title.clone()).collect();
+    // The module's lens is "orbit: …" until the main loop has the cluster's answer (it asks the client to
+    // refresh lenses then): ask again until it has it.
+    let started = std::time::Instant::now();
+    let titles: Vec<String> = loop {
+        let lenses = client
+            .request::<CodeLensRequest>(CodeLensParams {
+                text_document: TextDocumentIdentifier { uri: uri.clone() },
+                work_done_progress_params: Default::default(),
+                partial_result_params: Default::default(),
+            })
+            .unwrap()
+            .unwrap();
+        let titles: Vec<String> = lenses.iter().map(|l| l.command.as_ref().unwrap().title.clone()).collect();
+        if titles.first().is_some_and(|t| t.contains("drift")) || started.elapsed() > WAIT {
+            break titles;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
     assert!(titles[0].contains("drift: 2 versions"), "{titles:?}");
     assert_eq!(titles.len(), 4, "module + init, handle_call, handle_cast: {titles:?}");
 

@@ -94,11 +94,10 @@ impl IntEngine {
                     )));
                 }
                 Ok(t) => {
+                    // {not_held, <<"25">>}: the node's OTP release.
                     let release = as_tuple(&t)
-                        .and_then(|p| p.get(1).map(text))
-                        .map(|r| {
-                            format!("OTP {}", r.trim_matches('"').trim_start_matches("<<\"").trim_end_matches("\">>"))
-                        })
+                        .and_then(|p| p.get(1).and_then(crate::term::as_str))
+                        .map(|r| format!("OTP {r}"))
                         .unwrap_or_else(|| text(&t));
                     late.push(format!(
                         "{who} ({} to it; {release} does not stop a suspended process's clock)",

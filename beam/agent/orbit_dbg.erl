@@ -400,8 +400,10 @@ cleanup(Mods, Breaks) ->
 
 busy({_, _, Status, _}) -> Status =:= break orelse Status =:= running orelse Status =:= waiting.
 
-%% Step 5, waiting up to N × 100 ms for the other nodes.
-server_cleanup(Server, Mods, N) ->
+%% Step 5, waiting up to N × 100 ms for the other nodes (then finishing in the background).
+server_cleanup(Server, Mods, N) -> server_cleanup(Server, Mods, N, now).
+
+server_cleanup(Server, Mods, N, When) ->
     Snapshot = catch_list(catch gen_server:call(Server, snapshot, 5000)),
     Paused = [P || {P, _, break, _} <- Snapshot],
     [case catch gen_server:call(Server, {get_meta, P}, 5000) of
@@ -416,11 +418,30 @@ server_cleanup(Server, Mods, N) ->
             gen_server:cast(Server, clear),
             stop_own_server(Server),
             [];
+        _ when N =< 0, When =:= later ->
+            [busy];
         _ when N =< 0 ->
+            %% Another node's clean-up is slower (all nodes run theirs at once when Orbit vanishes): a
+            %% process that settles later would otherwise stay in the server's snapshot for good.
+            _ = spawn(fun() -> finish_later(Server, Mods, 120) end),
             [{still_interpreted_on, Interpreted} || Interpreted =/= []] ++ [{inside_interpreted_code, Busy} || Busy =/= []];
         _ ->
             timer:sleep(100),
-            server_cleanup(Server, Mods, N - 1)
+            server_cleanup(Server, Mods, N - 1, When)
+    end.
+
+%% Step 5 once the other nodes have settled, retried every 500 ms for up to N tries; a new session
+%% (its keeper runs here again) owns the server from then on and this one gives up.
+finish_later(_Server, _Mods, 0) -> ok;
+finish_later(Server, Mods, N) ->
+    timer:sleep(500),
+    case whereis(orbit_dbg_keeper) =:= undefined andalso is_process_alive(Server) of
+        false -> ok;
+        true ->
+            case server_cleanup(Server, Mods, 0, later) of
+                [] -> ok;
+                _ -> finish_later(Server, Mods, N - 1)
+            end
     end.
 
 interpreted_on(Node, Mods) ->

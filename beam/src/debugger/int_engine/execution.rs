@@ -120,14 +120,16 @@ impl IntEngine {
                 self.frames.invalidate(thread);
                 Ok(vec![EngineEvent::Continued { thread }, EngineEvent::ThreadExited { thread }])
             }
-            ThreadState::Running | ThreadState::Exited => Err(DebugError(format!("thread {thread} is not stopped"))),
+            ThreadState::Running | ThreadState::Idle { .. } | ThreadState::Exited => {
+                Err(DebugError(format!("thread {thread} is not stopped")))
+            }
         }
     }
 
     pub(super) async fn pause(&mut self, thread: i64) -> Result<Vec<EngineEvent>, DebugError> {
         self.cluster.refuse(crate::read_only::Change::Pause)?;
         let t = self.threads.live(thread)?;
-        if !matches!(t.state, ThreadState::Running) {
+        if !matches!(t.state, ThreadState::Running | ThreadState::Idle { .. }) {
             return Err(DebugError(format!("thread {thread} is already stopped")));
         }
         let node = t.node.clone();

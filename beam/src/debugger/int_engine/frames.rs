@@ -199,7 +199,7 @@ impl IntEngine {
                     });
                 }
             }
-            ThreadState::Running | ThreadState::Exited => {
+            ThreadState::Running | ThreadState::Idle { .. } | ThreadState::Exited => {
                 return Err(DebugError(format!("thread {thread} is running: pause it to see its stack")));
             }
         }

@@ -10,11 +10,15 @@
 
 use super::threads::ThreadState;
 use super::util::{output, text};
-use super::IntEngine;
+use super::{IntEngine, Raw, CALL};
 use crate::debugger::EngineEvent;
 use crate::term::{as_atom, as_list, as_tuple, is_atom};
 use eetf::{Pid, Term};
 use std::collections::HashMap;
+
+/// How long after a stop its callers are looked for: a stop the user (or a script) continues at once costs
+/// its node no call, and a caller's timeout (seconds) is far off.
+pub(super) const CALLERS_AFTER: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// The callers held for each stopped thread.
 pub(super) struct Holds {
@@ -50,9 +54,28 @@ impl Holds {
 }
 
 impl IntEngine {
+    /// Asks the node of thread `id` who waits for its answer, if it is still at stop number `stop`.
+    pub(super) fn ask_callers(&mut self, id: i64, stop: u64) {
+        let Some(t) = self.threads.get(id) else { return };
+        let (true, Some(meta)) = (self.still_at(id, stop), t.meta.clone()) else { return };
+        let (cluster, tx, node) = (self.cluster.clone(), self.raw_tx.clone(), t.node.clone());
+        tokio::spawn(async move {
+            if let Ok(r) = cluster.call(&node, "orbit_dbg", "waiting_callers", vec![Term::from(meta)], CALL).await {
+                let callers = parse_callers(&r);
+                if !callers.is_empty() {
+                    let _ = tx.send(Raw::Callers(id, stop, callers));
+                }
+            }
+        });
+    }
+
+    fn still_at(&self, id: i64, stop: u64) -> bool {
+        self.threads.get(id).is_some_and(|t| t.stops == stop && matches!(t.state, ThreadState::Stopped { .. }))
+    }
+
     /// The callers of thread `id`, found after its stop was reported: held, or named on the console.
-    pub(super) async fn on_callers(&mut self, id: i64, callers: Vec<(Pid, String)>) -> Vec<EngineEvent> {
-        let still_stopped = self.threads.get(id).is_some_and(|t| matches!(t.state, ThreadState::Stopped { .. }));
+    pub(super) async fn on_callers(&mut self, id: i64, stop: u64, callers: Vec<(Pid, String)>) -> Vec<EngineEvent> {
+        let still_stopped = self.still_at(id, stop);
         if !still_stopped || callers.is_empty() || self.holds.held.contains_key(&id) {
             return Vec::new();
         }

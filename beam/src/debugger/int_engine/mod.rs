@@ -98,8 +98,13 @@ pub enum Raw {
     Note(String),
     /// A node that did not answer answers again (see `silence`).
     Awake(String),
-    /// The processes that wait for a stopped thread's answer (see `holds`).
-    Callers(i64, Vec<(Pid, String)>),
+    /// Time to ask who waits for a stopped thread's answer, if it is still at its stop number `.1`.
+    AskCallers(i64, u64),
+    /// The processes that wait for a stopped thread's answer, at its stop number `.1` (see `holds`).
+    Callers(i64, u64, Vec<(Pid, String)>),
+    /// A thread that left interpreted code at `since` (see `ThreadState::Idle`), to be reported gone if it
+    /// has not come back.
+    Idle(i64, u64),
     Tick,
 }
 
@@ -138,6 +143,8 @@ pub struct IntEngine {
     holds: Holds,
     /// Events produced while answering a request (e.g. a pause from the console), sent after its response.
     pending_events: Vec<EngineEvent>,
+    /// Counts threads leaving interpreted code, so a late `Raw::Idle` is told from a newer one.
+    idle_count: u64,
     ended: bool,
 }
 
@@ -241,6 +248,7 @@ impl IntEngine {
             silence: Silence::default(),
             holds: Holds::new(hold_callers),
             pending_events: Vec::new(),
+            idle_count: 0,
             ended: false,
         };
         if !engine.no_interpreter.is_empty() {
@@ -296,7 +304,12 @@ impl IntEngine {
             Raw::Note(text) if !text.is_empty() => vec![output(format!("{text}\n"))],
             Raw::Note(_) => Vec::new(),
             Raw::Awake(node) => self.on_awake(node).await,
-            Raw::Callers(id, callers) => self.on_callers(id, callers).await,
+            Raw::AskCallers(id, stop) => {
+                self.ask_callers(id, stop);
+                Vec::new()
+            }
+            Raw::Callers(id, stop, callers) => self.on_callers(id, stop, callers).await,
+            Raw::Idle(id, since) => self.on_idle_expired(id, since),
             Raw::Tick => {
                 self.probe_asleep();
                 let mut events = self.expire_crossings().await;

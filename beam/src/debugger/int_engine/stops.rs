@@ -4,7 +4,7 @@
 
 use super::execution::meta_command;
 use super::step_into::CrossingStop;
-use super::threads::ThreadState;
+use super::threads::{ThreadState, IDLE_GRACE};
 use super::util::{ok_value, output};
 use super::{IntEngine, Raw, CALL};
 use crate::debugger::names::Lang;
@@ -99,17 +99,17 @@ impl IntEngine {
             StopReason::Pause => format!("paused on {node}"),
             StopReason::Exception => format!("crash on {node}"),
         };
-        // Who waits for this process's answer: worked out after the stop is reported (see holds.rs).
-        if let Some(meta) = meta {
-            let cluster = self.cluster.clone();
+        // Who waits for this process's answer: asked a moment after the stop is reported, if it is still
+        // the same stop (see holds.rs), so that a stop continued at once costs its node no call.
+        if meta.is_some() {
+            let stop = self.threads.get_mut(id).map(|t| {
+                t.stops += 1;
+                t.stops
+            });
             let tx = self.raw_tx.clone();
             tokio::spawn(async move {
-                if let Ok(r) = cluster.call(&node, "orbit_dbg", "waiting_callers", vec![Term::from(meta)], CALL).await {
-                    let callers = super::holds::parse_callers(&r);
-                    if !callers.is_empty() {
-                        let _ = tx.send(Raw::Callers(id, callers));
-                    }
-                }
+                tokio::time::sleep(super::holds::CALLERS_AFTER).await;
+                let _ = tx.send(Raw::AskCallers(id, stop.unwrap_or_default()));
             });
         }
         let mut events = before;
@@ -201,7 +201,9 @@ impl IntEngine {
             // Left interpreted code: no longer a thread to show until it stops again.
             if let Some(t) = self.threads.get_mut(id) {
                 if matches!(t.state, ThreadState::Running | ThreadState::Awaiting { .. }) {
-                    t.state = ThreadState::Exited;
+                    self.idle_count += 1;
+                    let since = self.idle_count;
+                    t.state = ThreadState::Idle { since };
                     // A step or pause that ended by leaving interpreted code stays armed in the meta
                     // (`finish` would let no breakpoint stop this process again; `next` would stop it at
                     // the first line of its next call): detaching resets the meta to running (the
@@ -215,11 +217,27 @@ impl IntEngine {
                     }
                     self.frames.invalidate(id);
                     self.caller_left(id).await;
-                    return vec![EngineEvent::ThreadExited { thread: id }];
+                    let tx = self.raw_tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(IDLE_GRACE).await;
+                        let _ = tx.send(Raw::Idle(id, since));
+                    });
+                    return Vec::new();
                 }
             }
         }
         Vec::new()
+    }
+
+    /// A thread that left interpreted code and did not come back within `IDLE_GRACE`: gone for the editor.
+    pub(super) fn on_idle_expired(&mut self, id: i64, since: u64) -> Vec<EngineEvent> {
+        match self.threads.get(id) {
+            Some(t) if t.state == (ThreadState::Idle { since }) => {
+                self.threads.set_state(id, ThreadState::Exited);
+                vec![EngineEvent::ThreadExited { thread: id }]
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// The interpreter server's events: a process at a break (attach to it), a process that exited.

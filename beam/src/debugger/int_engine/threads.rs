@@ -35,8 +35,17 @@ pub(super) enum ThreadState {
         line: Option<u32>,
         reason: String,
     },
+    /// Left interpreted code a moment ago: still shown for `IDLE_GRACE`, so that a process that comes
+    /// straight back (a loop, a GenServer's next call) stops again without a thread-exited/started pair
+    /// (two messages per pass at the editor). `Raw::Idle` with the same `since` ends it.
+    Idle {
+        since: u64,
+    },
     Exited,
 }
+
+/// How long a thread that left interpreted code stays shown (see `ThreadState::Idle`).
+pub(super) const IDLE_GRACE: std::time::Duration = std::time::Duration::from_millis(300);
 
 #[derive(Debug)]
 pub(super) struct Thread {
@@ -62,6 +71,8 @@ pub(super) struct Thread {
     pub(super) stored: Vec<i64>,
     /// A caller held (suspended) while thread `held_for` is paused (see holds.rs).
     pub(super) held_for: Option<i64>,
+    /// Counts its stops, so that what is worked out after a stop is not applied to a later one.
+    pub(super) stops: u64,
 }
 
 /// Every process the session has shown as a thread, by id and by pid.
@@ -107,6 +118,7 @@ impl Threads {
                 echoes: 0,
                 stored: Vec::new(),
                 held_for: None,
+                stops: 0,
             },
         );
         (id, true)

@@ -27,8 +27,16 @@ fn every_module_has_a_group_and_the_core_comes_first() {
     assert_eq!(group_of("orbit_sandbox"), Some(Group::Sandbox));
     assert_eq!(group_of("orbit_profile"), Some(Group::Profiler));
     assert_eq!(group_of("lists"), None);
+    // Every module in its own group; the tracers' shared helper also in the groups of its other callers.
+    let shared = Groups::from(Group::Tracer).with(Group::Debugger).with(Group::Profiler);
+    assert_eq!(MODULES.iter().find(|m| m.name == "orbit_trace_lib").map(|m| m.groups()), Some(shared));
+    for g in [Group::Tracer, Group::Debugger, Group::Profiler] {
+        assert!(g.modules().any(|m| m.name == "orbit_trace_lib"), "{}", g.name());
+    }
     let total: usize = Group::ALL.iter().map(|g| g.modules().count()).sum();
-    assert_eq!(total, MODULES.len());
+    let extra: usize = MODULES.iter().map(|m| m.groups().iter().count() - 1).sum();
+    assert_eq!(total, MODULES.len() + extra);
+    assert_eq!(extra, 2);
 }
 
 #[test]

@@ -10,7 +10,7 @@
 
 -export([clear_conditions/1, condition/2, check/3, elixir_name/1, elixir_binding/1, erlang_binding/1,
          eval_parsed/2, eval_named/2, format_exception/4, inspect/2, inspect_naming_nodes/2, parse_expr/2,
-         parse_opt/2, parse_log/2, truthy/1, hit_reached/2, log_value/3, set_condition/2]).
+         parse_opt/2, parse_log/2, truthy/1, hit_reached/2, log_value/3, raised/3, set_condition/2]).
 
 %% Conditions, hit counts and log points (evaluated in the interpreter's meta process)
 
@@ -158,6 +158,16 @@ log_value(elixir, {ok, V}, _Inspect) when is_binary(V) -> V;
 log_value(Lang, {ok, V}, inspect) -> inspect(Lang, V);
 log_value(Lang, {ok, V}, inspect_naming_nodes) -> inspect_naming_nodes(Lang, V);
 log_value(_Lang, {error, Msg}, _Inspect) -> <<"<error: ", Msg/binary, ">">>.
+
+%% `{return}` in a tracepoint's message when the call raised: "raised ** (ArithmeticError) …" in Elixir,
+%% "raised error:badarith" in Erlang.
+raised(elixir, Class, Reason) ->
+    try 'Elixir.Exception':format_banner(Class, Reason, []) of
+        B -> <<"raised ", (unicode:characters_to_binary(B))/binary>>
+    catch _:_ -> raised(erlang, Class, Reason)
+    end;
+raised(erlang, Class, Reason) ->
+    unicode:characters_to_binary(io_lib:format("raised ~p:~0tP", [Class, Reason, 20])).
 
 %% ---------------------------------------------------------------------------------------------
 %% Evaluation with a frame's bindings

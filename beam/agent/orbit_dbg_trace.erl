@@ -751,7 +751,7 @@ part(B, _Lang, _Bs, _Result) when is_binary(B) -> B;
 part({expr, Parsed}, Lang, Bs, Result) ->
     case {bare_var(Parsed), Result} of
         {{ok, return}, {raised, {Class, Reason}}} ->
-            raised(Lang, Class, Reason);
+            orbit_dbg_eval:raised(Lang, Class, Reason);
         _ ->
             orbit_dbg_eval:log_value(Lang, eval(Lang, Parsed, Bs, Result), inspect_naming_nodes)
     end.
@@ -759,14 +759,6 @@ part({expr, Parsed}, Lang, Bs, Result) ->
 bare_var({elixir, {Name, Meta, Ctx}}) when is_atom(Name), is_list(Meta), is_atom(Ctx) -> {ok, Name};
 bare_var({erlang, [{var, _, Name}]}) -> {ok, Name};
 bare_var(_) -> none.
-
-raised(elixir, Class, Reason) ->
-    try 'Elixir.Exception':format_banner(Class, Reason, []) of
-        B -> <<"raised ", (unicode:characters_to_binary(B))/binary>>
-    catch _:_ -> raised(erlang, Class, Reason)
-    end;
-raised(erlang, Class, Reason) ->
-    unicode:characters_to_binary(io_lib:format("raised ~p:~0tP", [Class, Reason, 20])).
 
 %% Evaluates a parsed expression with a clause's bindings (and `return`); {ok, Value} | {error, Msg}.
 eval(Lang, Parsed, Bs, Result) ->

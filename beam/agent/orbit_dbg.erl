@@ -8,7 +8,8 @@
 %%   processes resumed, modules native again, the code path as it was;
 %% - orbit_dbg_code: which modules come from which files, and where the interpreter can stop;
 %% - orbit_dbg_keeper: the keeper process per node and session (condition table, suspensions, watchers);
-%% - orbit_dbg_eval: conditions, hit counts, log messages and evaluation in a frame (tracepoints use it too);
+%% - orbit_dbg_eval: conditions, hit counts, log messages, evaluation in a frame and how values and errors
+%%   are shown: how a breakpoint condition is evaluated (the tracepoints, orbit_dbg_trace, use it too);
 %% - orbit_dbg_pass: which checks of a breakpoint make one pass over its line;
 %% - orbit_dbg_frames: a paused process's stack, and who waits for its answer;
 %% - orbit_dbg_step: stepping into the process a call goes to;

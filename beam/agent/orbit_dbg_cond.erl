@@ -1,6 +1,8 @@
 %% Condition slots for the interpreter. int:test_at_break/3 takes {Module, Function} with no line or
 %% breakpoint argument, so each breakpoint with a condition, hit count or log message gets a slot of its
-%% own; each slot asks orbit_dbg:condition/2 about the spec stored for it. Generated: 256 slots.
+%% own; each slot asks orbit_dbg:condition/2 about the spec stored for it. Generated: 256 slots, by
+%% dbg_cond_source in beam/src/agent/tests.rs (ORBIT_WRITE_DBG_COND=1 cargo test -p orbit-beam --lib
+%% dbg_cond rewrites this file).
 -module(orbit_dbg_cond).
 %% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
 -compile(nowarn_deprecated_catch).

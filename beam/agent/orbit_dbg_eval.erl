@@ -1,13 +1,16 @@
-%% Evaluation in a paused frame, and what the interpreter asks at each breakpoint check: conditions, hit
-%% counts and log messages, parsed once (Elixir or Erlang), evaluated with the frame's bindings, errors
-%% worded as the frame's language prints them. Used by the interpreter path and by the tracepoints
-%% (orbit_dbg_trace).
+%% How a breakpoint condition is evaluated, and everything else the debugger evaluates or shows: what
+%% the interpreter asks at each breakpoint check (conditions, hit counts and log messages, parsed once,
+%% Elixir or Erlang, evaluated with the frame's bindings), evaluation in a paused frame, errors worded
+%% as the frame's language prints them, values as the language prints them. Used by the interpreter
+%% path (orbit_dbg_pass asks check/3 on the first check of each pass over a line) and by the
+%% tracepoints (orbit_dbg_trace, with a clause's bindings instead of a frame's).
 -module(orbit_dbg_eval).
 %% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
 -compile(nowarn_deprecated_catch).
 
--export([clear_conditions/1, condition/2, elixir_name/1, erlang_binding/1, eval_parsed/2, format_exception/4,
-         inspect/2, parse_expr/2, set_condition/2]).
+-export([clear_conditions/1, condition/2, check/3, elixir_name/1, elixir_binding/1, erlang_binding/1,
+         eval_parsed/2, eval_named/2, format_exception/4, inspect/2, inspect_naming_nodes/2, parse_expr/2,
+         parse_opt/2, parse_log/2, truthy/1, hit_reached/2, log_value/3, raised/3, set_condition/2]).
 
 %% Conditions, hit counts and log points (evaluated in the interpreter's meta process)
 
@@ -35,11 +38,12 @@ clear_conditions(Slots) ->
     catch [ets:delete(orbit_dbg_conds, {count, S}) || S <- Slots],
     ok.
 
+%% A condition: undefined when there is none.
 parse_opt(_Lang, undefined) -> undefined;
+parse_opt(_Lang, nil) -> undefined;
 parse_opt(_Lang, <<>>) -> undefined;
 parse_opt(Lang, Src) -> parse_expr(Lang, Src).
 
-%% Also the parser of orbit_dbg_trace's log messages.
 parse_expr(elixir, Src) ->
     case code:ensure_loaded('Elixir.Code') of
         {module, _} -> ok;
@@ -75,8 +79,9 @@ to_bin(L) when is_list(L) -> unicode:characters_to_binary(io_lib:format("~ts", [
 to_bin({A, B}) -> <<(to_bin(A))/binary, (to_bin(B))/binary>>;
 to_bin(T) -> unicode:characters_to_binary(io_lib:format("~tp", [T])).
 
-%% "x is {x}" -> [<<"x is ">>, {expr, Parsed}]
+%% A log message: "x is {x}" -> [<<"x is ">>, {expr, Parsed}]; undefined when there is none.
 parse_log(_Lang, undefined) -> undefined;
+parse_log(_Lang, nil) -> undefined;
 parse_log(Lang, Src) -> parse_log(Lang, Src, <<>>, []).
 
 parse_log(_Lang, <<>>, Lit, Acc) -> lists:reverse([Lit | Acc]);
@@ -99,13 +104,85 @@ condition(Slot, Bs) ->
         _ -> false
     end.
 
+%% The first check of a pass over a breakpoint's line (orbit_dbg_pass): whether the condition holds, the
+%% hit count is reached, and then a log point prints its message (no stop) or the breakpoint stops.
+check(Slot, #{condition := Cond, hit := Hit} = Spec, Bs) ->
+    Pass = case Cond of
+               undefined -> true;
+               Parsed ->
+                   case eval_parsed(Parsed, Bs) of
+                       {error, Msg} ->
+                           %% Said on the console, and taken as not holding.
+                           tell(Spec, <<"breakpoint condition `", (maps:get(condition_src, Spec, <<>>))/binary,
+                                        "` failed: ", Msg/binary>>),
+                           false;
+                       Result -> truthy(Result)
+                   end
+           end,
+    Pass andalso hit_ok(Slot, Hit) andalso log_or_stop(Spec, Bs).
+
+hit_ok(Slot, Hit) ->
+    hit_reached(ets:update_counter(orbit_dbg_conds, {count, Slot}, 1), Hit).
+
+log_or_stop(#{log := undefined}, _Bs) -> true;
+log_or_stop(#{log := Parts} = Spec, Bs) ->
+    tell(Spec, iolist_to_binary([log_part(P, Spec, Bs) || P <- Parts])),
+    false.
+
+%% A console line about the debugged process, from its meta.
+tell(#{events := Events, id := Id}, Text) ->
+    Debugged = case get(self) of P when is_pid(P) -> P; _ -> self() end,
+    Events ! {orbit_dbg_log, Id, node(), Debugged, Text}.
+
+log_part(B, _Spec, _Bs) when is_binary(B) -> B;
+log_part({expr, Parsed}, #{lang := Lang}, Bs) -> log_value(Lang, eval_parsed(Parsed, Bs), inspect).
+
+%% The rules a breakpoint and a tracepoint share.
+
+%% Whether a condition's value holds: anything but false and nil (an error does not hold).
+truthy({ok, false}) -> false;
+truthy({ok, nil}) -> false;
+truthy({ok, _}) -> true;
+truthy(_) -> false.
+
+%% Whether the Nth hit (counted from 1, when the condition holds) is one the hit count lets through.
+hit_reached(_N, none) -> true;
+hit_reached(N, {eq, K}) -> N =:= K;
+hit_reached(N, {ge, K}) -> N >= K;
+hit_reached(N, {gt, K}) -> N > K;
+hit_reached(N, {mod, K}) -> K > 0 andalso N rem K =:= 0.
+
+%% One `{...}` of a log message as printed: an Elixir string as it is, any other value as the language
+%% prints it (Inspect: inspect or inspect_naming_nodes), an error as <error: Message>.
+log_value(elixir, {ok, V}, _Inspect) when is_binary(V) -> V;
+log_value(Lang, {ok, V}, inspect) -> inspect(Lang, V);
+log_value(Lang, {ok, V}, inspect_naming_nodes) -> inspect_naming_nodes(Lang, V);
+log_value(_Lang, {error, Msg}, _Inspect) -> <<"<error: ", Msg/binary, ">">>.
+
+%% `{return}` in a tracepoint's message when the call raised: "raised ** (ArithmeticError) …" in Elixir,
+%% "raised error:badarith" in Erlang.
+raised(elixir, Class, Reason) ->
+    try 'Elixir.Exception':format_banner(Class, Reason, []) of
+        B -> <<"raised ", (unicode:characters_to_binary(B))/binary>>
+    catch _:_ -> raised(erlang, Class, Reason)
+    end;
+raised(erlang, Class, Reason) ->
+    unicode:characters_to_binary(io_lib:format("raised ~p:~0tP", [Class, Reason, 20])).
+
 %% ---------------------------------------------------------------------------------------------
 %% Evaluation with a frame's bindings
 
 %% Evaluates a parsed expression with raw interpreter bindings; {ok, Value} | {error, Message}.
-eval_parsed({elixir, Quoted}, Bs) ->
+eval_parsed({elixir, _} = Parsed, Bs) ->
+    eval_named(Parsed, elixir_binding(Bs));
+eval_parsed({erlang, _} = Parsed, Bs) ->
+    eval_named(Parsed, lists:reverse(Bs)).
+
+%% Evaluates a parsed expression with bindings as the language names them ([{Name, Value}]; Erlang: a
+%% later one of the same name wins); {ok, Value} | {error, Message}.
+eval_named({elixir, Quoted}, Named) ->
     Eval = fun() ->
-                   try 'Elixir.Code':eval_quoted(Quoted, elixir_binding(Bs)) of
+                   try 'Elixir.Code':eval_quoted(Quoted, Named) of
                        {V, _} -> {ok, V}
                    catch C:R:St -> {raised, C, R, St}
                    end
@@ -114,8 +191,8 @@ eval_parsed({elixir, Quoted}, Bs) ->
         {{ok, V}, _} -> {ok, V};
         {{raised, C, R, St}, Diagnostics} -> {error, compile_diagnostic(Diagnostics, format_exception(elixir, C, R, St))}
     end;
-eval_parsed({erlang, Exprs}, Bs) ->
-    try erl_eval:exprs(Exprs, erlang_binding(Bs)) of
+eval_named({erlang, Exprs}, Named) ->
+    try erl_eval:exprs(Exprs, add_bindings(Named)) of
         {value, V, _} -> {ok, V}
     catch C:R:St -> {error, format_exception(erlang, C, R, St)}
     end.
@@ -182,15 +259,43 @@ elixir_name(Var) ->
         nomatch -> none
     end.
 
+%% Interpreter bindings (newest first) as erl_eval's.
 erlang_binding(Bs) ->
-    lists:foldl(fun({Var, Val}, Acc) -> erl_eval:add_binding(Var, Val, Acc) end,
-                erl_eval:new_bindings(), lists:reverse(Bs)).
+    add_bindings(lists:reverse(Bs)).
 
+add_bindings(Named) ->
+    lists:foldl(fun({Var, Val}, Acc) -> erl_eval:add_binding(Var, Val, Acc) end, erl_eval:new_bindings(), Named).
+
+%% A value as the language prints it.
 inspect(elixir, V) ->
     case code:is_loaded('Elixir.Kernel') of
         {file, _} -> 'Elixir.Kernel':inspect(V, [{limit, 50}, {printable_limit, 1024}]);
         false -> inspect(erlang, V)
     end;
 inspect(erlang, V) -> unicode:characters_to_binary(io_lib:format("~0tP", [V, 20])).
+
+%% The same, pids of other nodes naming their node (#PID<b@host.123.0>): the tracepoints' lines.
+inspect_naming_nodes(Lang, V) ->
+    lists:foldl(fun(P, T) ->
+                        "<" ++ Inner = pid_to_list(P),
+                        [_ | Rest] = string:split(Inner, "."),
+                        Named = iolist_to_binary(["<", atom_to_list(node(P)), ".", Rest]),
+                        binary:replace(T, list_to_binary(pid_to_list(P)), Named, [global])
+                end, inspect(Lang, V), remote_pids(V, 6, [])).
+
+remote_pids(_, 0, Acc) -> Acc;
+remote_pids(P, _, Acc) when is_pid(P), node(P) =/= node() ->
+    case lists:member(P, Acc) orelse length(Acc) >= 50 of
+        true -> Acc;
+        false -> [P | Acc]
+    end;
+remote_pids(T, D, Acc) when is_tuple(T) -> remote_pids(tuple_to_list(T), D - 1, Acc);
+remote_pids(M, D, Acc) when is_map(M) -> remote_pids(maps:to_list(M), D - 1, Acc);
+remote_pids(L, D, Acc) when is_list(L) -> remote_list(L, D, Acc, 100);
+remote_pids(_, _, Acc) -> Acc.
+
+remote_list(_, _, Acc, 0) -> Acc;
+remote_list([H | T], D, Acc, N) -> remote_list(T, D, remote_pids(H, D - 1, Acc), N - 1);
+remote_list(_, _, Acc, _) -> Acc.
 
 %% ---------------------------------------------------------------------------------------------

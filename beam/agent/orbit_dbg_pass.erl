@@ -142,52 +142,8 @@ check(Slot, #{trap := Only} = Spec, Bs) ->
            end,
     Mine andalso ets:insert_new(orbit_dbg_conds, {{trap_fired, Slot, maps:get(id, Spec)}, true})
         andalso check(Slot, maps:remove(trap, Spec), Bs);
-check(Slot, #{condition := Cond, hit := Hit} = Spec, Bs) ->
-    Pass = case Cond of
-               undefined -> true;
-               Parsed ->
-                   case orbit_dbg_eval:eval_parsed(Parsed, Bs) of
-                       {error, Msg} ->
-                           %% Said on the console, and taken as not holding.
-                           tell(Spec, <<"breakpoint condition `", (maps:get(condition_src, Spec, <<>>))/binary,
-                                        "` failed: ", Msg/binary>>),
-                           false;
-                       Result -> truthy(Result)
-                   end
-           end,
-    Pass andalso hit_ok(Slot, Hit) andalso log_or_stop(Spec, Bs).
-
-truthy({ok, false}) -> false;
-truthy({ok, nil}) -> false;
-truthy({ok, _}) -> true;
-truthy(_) -> false.
-
-hit_ok(Slot, Hit) ->
-    N = ets:update_counter(orbit_dbg_conds, {count, Slot}, 1),
-    case Hit of
-        none -> true;
-        {eq, K} -> N =:= K;
-        {ge, K} -> N >= K;
-        {gt, K} -> N > K;
-        {mod, K} -> K > 0 andalso N rem K =:= 0
-    end.
-
-log_or_stop(#{log := undefined}, _Bs) -> true;
-log_or_stop(#{log := Parts} = Spec, Bs) ->
-    tell(Spec, iolist_to_binary([log_part(P, Spec, Bs) || P <- Parts])),
-    false.
-
-%% A console line about the debugged process, from its meta.
-tell(#{events := Events, id := Id}, Text) ->
-    Debugged = case get(self) of P when is_pid(P) -> P; _ -> self() end,
-    Events ! {orbit_dbg_log, Id, node(), Debugged, Text}.
-
-log_part(B, _Spec, _Bs) when is_binary(B) -> B;
-log_part({expr, Parsed}, #{lang := Lang}, Bs) ->
-    case orbit_dbg_eval:eval_parsed(Parsed, Bs) of
-        {ok, V} when Lang =:= elixir, is_binary(V) -> V;
-        {ok, V} -> orbit_dbg_eval:inspect(Lang, V);
-        {error, Msg} -> <<"<error: ", Msg/binary, ">">>
-    end.
+%% Otherwise the breakpoint's condition, hit count and log message decide (orbit_dbg_eval).
+check(Slot, Spec, Bs) ->
+    orbit_dbg_eval:check(Slot, Spec, Bs).
 
 %% ---------------------------------------------------------------------------------------------

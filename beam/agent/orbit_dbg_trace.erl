@@ -26,7 +26,9 @@
 %%   shown.
 %% - Each line goes to Orbit's event pid as a log point's does ({orbit_dbg_log, Id, Node, Pid, Text}):
 %%   the tracer matches the clause with erl_eval against the abstract code, binds the clause's variables
-%%   (Elixir names `_amount@1` read as `amount`) and evaluates the message there, on the node.
+%%   (Elixir names `_amount@1` read as `amount`) and evaluates the message there, on the node. Messages
+%%   and conditions are parsed, evaluated and shown by orbit_dbg_eval, as breakpoints' are, with the
+%%   same truthiness and hit-count rules.
 %% - The tracer ends with the session: when the debugger's keeper (orbit_dbg_keeper) exits, when
 %%   Orbit's node goes, or on stop/1; on its way out it removes every pattern it set (with trace
 %%   sessions: destroys its session). cleanup/2 is registered with Orbit's agent and removes what a
@@ -98,13 +100,10 @@ plan_function(Mod, F, A, Lang, Log, Cond) ->
             {no, Why}
     end.
 
-clause_line({clause, Anno, _, _, _}) -> line(Anno).
+clause_line({clause, Anno, _, _, _}) -> orbit_dbg_code:line(Anno).
 
 generated({clause, Anno, _, _, _}) when is_list(Anno) -> proplists:get_bool(generated, Anno);
 generated(_) -> false.
-
-line(Anno) when is_integer(Anno) -> Anno;
-line(Anno) -> try erl_anno:line(Anno) of L when is_integer(L) -> L; _ -> 0 catch _:_ -> 0 end.
 
 %% The names a message may use for the variables a clause's head binds.
 head_names(Lang, {clause, _, Patterns, _, _}) ->
@@ -118,44 +117,29 @@ pattern_vars(_, Acc) -> Acc.
 
 %% Elixir variables are `_name@N` in the abstract code (`__name@N` for `_name`); Erlang's as written.
 var_name(elixir, V) ->
-    case re:run(atom_to_list(V), "^_(.+)@([0-9]+)$", [{capture, all_but_first, list}, unicode]) of
-        {match, [Name, N]} -> {list_to_atom(Name), list_to_integer(N)};
-        nomatch -> {V, 0}
+    case orbit_dbg_eval:elixir_name(V) of
+        none -> {V, 0};
+        NameN -> NameN
     end;
 var_name(erlang, V) -> {V, 0}.
 
 %% The variables the message's expressions and the condition use; whether they use `return`.
 used_vars(Lang, Log, Cond) ->
-    Parts = parse_log(Lang, Log),
-    Exprs = [P || {expr, P, _} <- Parts] ++ [P || {ok, P} <- [parse_opt(Lang, Cond)]],
+    Parts = log_parts(Lang, Log),
+    Exprs = [P || {expr, P} <- Parts] ++ [P || P <- [orbit_dbg_eval:parse_opt(Lang, Cond)], P =/= undefined],
     Vars = lists:usort(lists:append([expr_vars(P) || P <- Exprs])),
     {Vars, lists:member(return_name(Lang), Vars)}.
 
 %% ---------------------------------------------------------------------------------------------------
 %% Messages and conditions
 
-%% "x is {x}" -> [<<"x is ">>, {expr, Parsed, Source}]
-parse_log(_Lang, undefined) -> [];
-parse_log(_Lang, nil) -> [];
-parse_log(Lang, Src) -> parse_log(Lang, Src, <<>>, []).
-
-parse_log(_Lang, <<>>, Lit, Acc) -> lists:reverse([Lit | Acc]);
-parse_log(Lang, <<"{{", Rest/binary>>, Lit, Acc) -> parse_log(Lang, Rest, <<Lit/binary, "{">>, Acc);
-parse_log(Lang, <<"}}", Rest/binary>>, Lit, Acc) -> parse_log(Lang, Rest, <<Lit/binary, "}">>, Acc);
-parse_log(Lang, <<"{", Rest/binary>>, Lit, Acc) ->
-    case binary:split(Rest, <<"}">>) of
-        [Expr, After] -> parse_log(Lang, After, <<>>, [{expr, parse_expr(Lang, Expr), Expr}, Lit | Acc]);
-        [_] -> throw({parse_error, <<"log message has a '{' without its '}'">>})
-    end;
-parse_log(Lang, <<C, Rest/binary>>, Lit, Acc) -> parse_log(Lang, Rest, <<Lit/binary, C>>, Acc).
-
-parse_opt(_Lang, undefined) -> none;
-parse_opt(_Lang, nil) -> none;
-parse_opt(_Lang, <<>>) -> none;
-parse_opt(Lang, Src) -> {ok, parse_expr(Lang, Src)}.
-
-%% Parsed as breakpoint conditions are (orbit_dbg, always loaded with this module).
-parse_expr(Lang, Src) -> orbit_dbg:parse_expr(Lang, Src).
+%% A log message's parts (orbit_dbg_eval parses messages and conditions for breakpoints and tracepoints
+%% alike): [] when there is none.
+log_parts(Lang, Log) ->
+    case orbit_dbg_eval:parse_log(Lang, Log) of
+        undefined -> [];
+        Parts -> Parts
+    end.
 
 %% Every variable an expression names (conservatively: also those it binds itself).
 expr_vars({elixir, Q}) -> lists:usort(ex_vars(Q, []));
@@ -212,13 +196,16 @@ stop(Events) ->
 cleanup(Events, MFAs) ->
     stop(Events),
     Live = whereis(orbit_dbg_tracer),
-    case has_sessions() of
+    case orbit_trace_lib:has_sessions() of
         true when Live =:= undefined ->
-            [t_destroy({session, W}) || W <- own_sessions()],
+            [orbit_trace_lib:destroy({session, W}) || W <- orbit_trace_lib:own_sessions(orbit_dbg_trace)],
             ok;
         true ->
             case request(Live, info) of
-                #{session := Kept} -> [t_destroy({session, W}) || W <- own_sessions(), W =/= Kept], ok;
+                #{session := Kept} ->
+                    [orbit_trace_lib:destroy({session, W})
+                     || W <- orbit_trace_lib:own_sessions(orbit_dbg_trace), W =/= Kept],
+                    ok;
                 _ -> ok
             end;
         false ->
@@ -227,7 +214,7 @@ cleanup(Events, MFAs) ->
 
 legacy_cleanup(Live, MFAs) ->
     lists:foreach(fun(MFA) ->
-                          case catch t_info(legacy, MFA, meta) of
+                          case catch orbit_trace_lib:info(legacy, MFA, meta) of
                               {meta, T} when is_pid(T), T =:= Live -> ok;
                               {meta, T} when is_pid(T) ->
                                   case is_process_alive(T) of
@@ -255,9 +242,9 @@ status() ->
 %% clean-up check): in the first tracepoint session where there are sessions ({meta, false} and
 %% {call_count, false} when there is none), else in the legacy session.
 patterns(MFAs) ->
-    Session = case has_sessions() of
+    Session = case orbit_trace_lib:has_sessions() of
                   true ->
-                      case own_sessions() of
+                      case orbit_trace_lib:own_sessions(orbit_dbg_trace) of
                           [W | _] -> {session, W};
                           [] -> none
                       end;
@@ -267,46 +254,21 @@ patterns(MFAs) ->
     [{MFA, patterns_info(Session, MFA, meta), patterns_info(Session, MFA, call_count)} || MFA <- MFAs].
 
 patterns_info(none, _MFA, Item) -> {Item, false};
-patterns_info(Session, MFA, Item) -> catch t_info(Session, MFA, Item).
+patterns_info(Session, MFA, Item) -> catch orbit_trace_lib:info(Session, MFA, Item).
 
 start_tracer(#{owner := Owner, events := Events}) ->
-    Ref = make_ref(),
-    Pid = proc_lib:spawn(orbit_dbg_trace, tracer_init, [{self(), Ref}, Owner, Events]),
-    Mon = erlang:monitor(process, Pid),
-    receive
-        {Ref, ok} -> erlang:demonitor(Mon, [flush]), Pid;
-        {Ref, {error, _} = E} -> erlang:demonitor(Mon, [flush]), throw_error(E);
-        {'DOWN', Mon, process, Pid, Why} -> throw_error({error, {tracer_died, Why}})
-    after 10000 ->
-        exit(Pid, kill),
-        erlang:demonitor(Mon, [flush]),
-        throw_error({error, start_timeout})
+    case orbit_trace_lib:start(orbit_dbg_trace, tracer_init, [Owner, Events], 10000, tracer_died) of
+        {ok, Pid} -> Pid;
+        {error, _} = E -> throw_error(E)
     end.
 
 throw_error(E) -> erlang:error(E).
 
 stop_tracer(Pid) ->
-    Ref = erlang:monitor(process, Pid),
-    Pid ! {orbit_dbg_trace, self(), Ref, stop},
-    receive
-        {'DOWN', Ref, process, _, _} -> ok
-    after 5000 ->
-        exit(Pid, kill),
-        receive {'DOWN', Ref, process, _, _} -> ok after 5000 -> ok end
-    end,
-    receive {Ref, _} -> ok after 0 -> ok end,
-    ok.
+    orbit_trace_lib:stop(orbit_dbg_trace, Pid, stop).
 
 request(Pid, Req) ->
-    Ref = erlang:monitor(process, Pid),
-    Pid ! {orbit_dbg_trace, self(), Ref, Req},
-    receive
-        {Ref, Reply} -> erlang:demonitor(Ref, [flush]), Reply;
-        {'DOWN', Ref, process, _, Why} -> {error, {no_tracer, Why}}
-    after 15000 ->
-        erlang:demonitor(Ref, [flush]),
-        {error, timeout}
-    end.
+    orbit_trace_lib:request(orbit_dbg_trace, Pid, Req, 15000, no_tracer).
 
 %% ---------------------------------------------------------------------------------------------------
 %% The tracer
@@ -314,7 +276,7 @@ request(Pid, Req) ->
 tracer_init({Caller, Ref}, Owner, Events) ->
     case catch register(orbit_dbg_tracer, self()) of
         true ->
-            case new_session() of
+            case orbit_trace_lib:new_session(orbit_dbg_trace) of
                 {error, _} = E ->
                     unregister(orbit_dbg_tracer),
                     Caller ! {Ref, E};
@@ -331,7 +293,7 @@ tracer_start(Caller, Ref, Owner, Events, Session) ->
                  undefined -> undefined;
                  K -> erlang:monitor(process, K)
              end,
-    Caller ! {Ref, ok},
+    Caller ! {Ref, {ok, self()}},
     orbit_dbg_trace:tracer_loop(#{owner => Owner, events => Events, keeper => Keeper, session => Session,
                                   rate => 100, tps => [], mfas => #{}, code => #{},
                                   mode => on, win_start => erlang:monotonic_time(millisecond) - 1000, left => 0, extra => 0,
@@ -349,7 +311,8 @@ tracer_loop(S) ->
             orbit_dbg_trace:tracer_loop(S1);
         {orbit_dbg_trace, From, Ref, info} ->
             Info = maps:with([owner, events, rate, mode], S),
-            From ! {Ref, Info#{patterns => maps:keys(map_get(mfas, S)), session => weak(session(S))}},
+            From ! {Ref, Info#{patterns => maps:keys(map_get(mfas, S)),
+                               session => orbit_trace_lib:weak(session(S))}},
             orbit_dbg_trace:tracer_loop(S);
         {orbit_dbg_trace, From, Ref, stop} ->
             untrace(S),
@@ -369,7 +332,7 @@ tracer_loop(S) ->
 
 %% Removes every pattern this tracer set (with trace sessions: ends its session, which holds them all).
 untrace(#{session := {session, _} = Session}) ->
-    t_destroy(Session);
+    orbit_trace_lib:destroy(Session);
 untrace(#{mfas := MFAs} = S) ->
     Session = session(S),
     [unpattern(Session, MFA) || MFA <- maps:keys(MFAs)],
@@ -429,8 +392,8 @@ prepare_one(#{module := M, function := F, arity := A, lang := Lang} = Tp, Code0)
                             {error, no_such_function, Code};
                         {ok, Clauses} ->
                             try
-                                Parts = parse_log(Lang, maps:get(log, Tp, undefined)),
-                                Cond = parse_opt(Lang, maps:get(condition, Tp, undefined)),
+                                Parts = log_parts(Lang, maps:get(log, Tp, undefined)),
+                                Cond = orbit_dbg_eval:parse_opt(Lang, maps:get(condition, Tp, undefined)),
                                 {ok, Tp#{parts => Parts, condition_parsed => Cond, clauses => Clauses,
                                          return => maps:get(return, Tp, false) =:= true}, Code}
                             catch
@@ -466,25 +429,19 @@ module_code(M, Code) ->
             end
     end.
 
+%% The module's abstract code (orbit_dbg_code) and the md5 of the module as loaded (else of its file).
 abstract_code(Mod) ->
-    Path = case code:which(Mod) of
-               P when is_list(P) -> P;
-               _ -> code:where_is_file(atom_to_list(Mod) ++ ".beam")
-           end,
-    case is_list(Path) andalso erl_prim_loader:get_file(Path) of
-        {ok, Bin, _} ->
-            case beam_lib:chunks(Bin, [abstract_code]) of
-                {ok, {_, [{abstract_code, {raw_abstract_v1, Forms}}]}} ->
-                    MD5 = case erlang:module_loaded(Mod) of
-                              true -> Mod:module_info(md5);
-                              false -> beam_lib_md5(Bin)
-                          end,
-                    {ok, Forms, MD5};
-                _ ->
-                    {error, no_debug_info}
-            end;
-        _ ->
-            {error, not_loaded}
+    case orbit_dbg_code:abstract_code(Mod) of
+        {ok, Forms, Bin} ->
+            MD5 = case erlang:module_loaded(Mod) of
+                      true -> Mod:module_info(md5);
+                      false -> beam_lib_md5(Bin)
+                  end,
+            {ok, Forms, MD5};
+        {error, no_beam} ->
+            {error, not_loaded};
+        {error, _} = E ->
+            E
     end.
 
 beam_lib_md5(Bin) ->
@@ -637,14 +594,14 @@ fire(Pid, MFA, Args, Matched, #{tps := Tps}, Armed, S) ->
 
 holds(#{condition_parsed := Cond, lang := Lang, id := Id} = Tp, Bs, S) ->
     Pass = case Cond of
-               none -> true;
-               {ok, Parsed} ->
+               undefined -> true;
+               Parsed ->
                    case eval(Lang, Parsed, Bs, none) of
-                       {ok, V} -> V =/= false andalso V =/= nil;
                        {error, Msg} ->
                            note(S, Id, <<"tracepoint condition `", (maps:get(condition, Tp))/binary,
                                          "` failed: ", Msg/binary>>),
-                           false
+                           false;
+                       Result -> orbit_dbg_eval:truthy(Result)
                    end
            end,
     case Pass of
@@ -652,14 +609,7 @@ holds(#{condition_parsed := Cond, lang := Lang, id := Id} = Tp, Bs, S) ->
         true ->
             Hits = map_get(hits, S),
             N = maps:get(Id, Hits, 0) + 1,
-            Ok = case maps:get(hit, Tp, none) of
-                     none -> true;
-                     {eq, H} -> N =:= H;
-                     {ge, H} -> N >= H;
-                     {gt, H} -> N > H;
-                     {mod, H} -> H > 0 andalso N rem H =:= 0
-                 end,
-            {Ok, S#{hits := Hits#{Id => N}}}
+            {orbit_dbg_eval:hit_reached(N, maps:get(hit, Tp, none)), S#{hits := Hits#{Id => N}}}
     end.
 
 push_pending(_Pid, _MFA, false, _Entry, S) ->
@@ -755,7 +705,7 @@ window_end(#{mfas := MFAs, extra := Extra, quiet := {From, _}} = S) ->
        left := map_get(rate, S)}.
 
 call_count(Session, MFA) ->
-    case catch t_info(Session, MFA, call_count) of
+    case catch orbit_trace_lib:info(Session, MFA, call_count) of
         {call_count, N} when is_integer(N) -> N;
         _ -> 0
     end.
@@ -766,51 +716,18 @@ call_count(Session, MFA) ->
 %% Where the node has trace sessions (OTP 27+, the trace module), the tracer's meta and call_count
 %% patterns are set in a session of its own, named orbit_dbg_trace, whose tracer is the tracer process
 %% (a session's meta patterns send to its tracer): a user's dbg or recon_trace in the node's legacy
-%% session and the tracepoints then never see or remove each other's patterns. The tracer holds the
-%% session in its state for as long as it runs (a session whose last strong reference is
-%% garbage-collected ends silently, so a killed tracer's session ends with it) and destroys it when it
-%% stops. On OTP 25/26 the patterns go to the legacy session with erlang:trace_pattern/3.
-
-has_sessions() ->
-    _ = code:ensure_loaded(trace),
-    erlang:function_exported(trace, session_create, 3).
-
-%% legacy | {session, Session} | {error, {trace_session, Reason}}, with the caller (the tracer) as the
-%% session's tracer. A node that cannot make one more session gets no tracepoints.
-new_session() ->
-    case has_sessions() of
-        true ->
-            try trace:session_create(orbit_dbg_trace, self(), []) of
-                S -> {session, S}
-            catch
-                error:Reason -> {error, {trace_session, Reason}}
-            end;
-        false ->
-            legacy
-    end.
+%% session and the tracepoints then never see or remove each other's patterns (orbit_trace_lib, shared
+%% with orbit_trace and the profiler, makes, finds and ends the sessions). On OTP 25/26 the patterns go
+%% to the legacy session with erlang:trace_pattern/3.
 
 %% A tracer's session (a tracer started by an older version of this module has none: legacy).
 session(S) -> maps:get(session, S, legacy).
-
-weak({session, {_Strong, Weak}}) -> Weak;
-weak(legacy) -> legacy.
-
-%% The tracepoint sessions on this node (weak references).
-own_sessions() ->
-    [W || {orbit_dbg_trace, _} = W <- trace:session_info(all)].
 
 %% Kind: meta (the caller, the tracer, receives the messages) or call_count; MS false removes it.
 t_pattern(legacy, MFA, false, Kind) -> erlang:trace_pattern(MFA, false, [Kind]);
 t_pattern(legacy, MFA, MS, meta) -> erlang:trace_pattern(MFA, MS, [{meta, self()}]);
 t_pattern(legacy, MFA, MS, Kind) -> erlang:trace_pattern(MFA, MS, [Kind]);
 t_pattern({session, S}, MFA, MS, Kind) -> trace:function(S, MFA, MS, [Kind]).
-
-t_info(legacy, MFA, Item) -> erlang:trace_info(MFA, Item);
-t_info({session, S}, MFA, Item) -> trace:info(S, MFA, Item).
-
-%% Ends a session (strong or weak reference) and with it every pattern set in it.
-t_destroy({session, S}) -> catch trace:session_destroy(S), ok;
-t_destroy(legacy) -> ok.
 
 mfa_text({M, F, A}) ->
     Fun = atom_to_binary(F, utf8),
@@ -825,40 +742,23 @@ mfa_text({M, F, A}) ->
 
 say(#{id := Id, parts := Parts, lang := Lang}, Pid, Bs, Result, S) ->
     Text = iolist_to_binary([part(P, Lang, Bs, Result) || P <- Parts]),
-    send(map_get(events, S), {orbit_dbg_log, Id, node(), Pid, Text}).
+    orbit_trace_lib:send(map_get(events, S), {orbit_dbg_log, Id, node(), Pid, Text}).
 
 note(S, Id, Text) ->
-    send(map_get(events, S), {orbit_dbg_trace_note, Id, node(), Text}).
-
-%% Orbit is a hidden node that accepts no connections: never try to connect to it.
-send(Dest, Msg) ->
-    catch erlang:send(Dest, Msg, [noconnect]),
-    ok.
+    orbit_trace_lib:send(map_get(events, S), {orbit_dbg_trace_note, Id, node(), Text}).
 
 part(B, _Lang, _Bs, _Result) when is_binary(B) -> B;
-part({expr, Parsed, _Src}, Lang, Bs, Result) ->
+part({expr, Parsed}, Lang, Bs, Result) ->
     case {bare_var(Parsed), Result} of
         {{ok, return}, {raised, {Class, Reason}}} ->
-            raised(Lang, Class, Reason);
+            orbit_dbg_eval:raised(Lang, Class, Reason);
         _ ->
-            case eval(Lang, Parsed, Bs, Result) of
-                {ok, V} when Lang =:= elixir, is_binary(V) -> V;
-                {ok, V} -> inspect(Lang, V);
-                {error, Msg} -> <<"<error: ", Msg/binary, ">">>
-            end
+            orbit_dbg_eval:log_value(Lang, eval(Lang, Parsed, Bs, Result), inspect_naming_nodes)
     end.
 
 bare_var({elixir, {Name, Meta, Ctx}}) when is_atom(Name), is_list(Meta), is_atom(Ctx) -> {ok, Name};
 bare_var({erlang, [{var, _, Name}]}) -> {ok, Name};
 bare_var(_) -> none.
-
-raised(elixir, Class, Reason) ->
-    try 'Elixir.Exception':format_banner(Class, Reason, []) of
-        B -> <<"raised ", (unicode:characters_to_binary(B))/binary>>
-    catch _:_ -> raised(erlang, Class, Reason)
-    end;
-raised(erlang, Class, Reason) ->
-    unicode:characters_to_binary(io_lib:format("raised ~p:~0tP", [Class, Reason, 20])).
 
 %% Evaluates a parsed expression with a clause's bindings (and `return`); {ok, Value} | {error, Msg}.
 eval(Lang, Parsed, Bs, Result) ->
@@ -866,94 +766,19 @@ eval(Lang, Parsed, Bs, Result) ->
                                    {value, V} -> [{return_name(Lang), V}];
                                    _ -> []
                                end,
-    case {bare_var(Parsed), Lang} of
-        {{ok, Name}, _} ->
+    case bare_var(Parsed) of
+        {ok, Name} ->
             case lists:keyfind(Name, 1, Named) of
                 {_, V1} -> {ok, V1};
-                false -> full_eval(Lang, Parsed, Named)
+                false -> orbit_dbg_eval:eval_named(Parsed, Named)
             end;
-        _ ->
-            full_eval(Lang, Parsed, Named)
+        none ->
+            orbit_dbg_eval:eval_named(Parsed, Named)
     end.
 
 return_name(elixir) -> return;
 return_name(erlang) -> 'Return'.
 
-full_eval(elixir, {elixir, Quoted}, Named) ->
-    try 'Elixir.Code':eval_quoted(Quoted, Named) of
-        {V, _} -> {ok, V}
-    catch C:R:St -> {error, format_exception(elixir, C, R, St)}
-    end;
-full_eval(erlang, {erlang, Exprs}, Named) ->
-    Bs = lists:foldl(fun({K, V}, Acc) -> erl_eval:add_binding(K, V, Acc) end, erl_eval:new_bindings(), Named),
-    try erl_eval:exprs(Exprs, Bs) of
-        {value, V, _} -> {ok, V}
-    catch C:R:St -> {error, format_exception(erlang, C, R, St)}
-    end;
-full_eval(_, _, _) ->
-    {error, <<"cannot evaluate">>}.
-
 %% A clause's bindings as the message names them (Elixir: the highest version of each name).
-named(elixir, Bs) ->
-    Best = lists:foldl(fun({Var, Val}, Acc) ->
-                               case var_name(elixir, Var) of
-                                   {Var, 0} -> Acc;
-                                   {Name, N} ->
-                                       case maps:find(Name, Acc) of
-                                           {ok, {M, _}} when M >= N -> Acc;
-                                           _ -> Acc#{Name => {N, Val}}
-                                       end
-                               end
-                       end, #{}, erl_eval:bindings(Bs)),
-    [{Name, Val} || {Name, {_, Val}} <- maps:to_list(Best)];
-named(erlang, Bs) ->
-    erl_eval:bindings(Bs).
-
-format_exception(elixir, C, R, St) ->
-    try
-        Banner = 'Elixir.Exception':format_banner(C, R, St),
-        case re:run(Banner, "undefined function ([a-z_][a-zA-Z0-9_]*)/0 \\(there is no such import\\)",
-                    [{capture, all_but_first, binary}, unicode]) of
-            {match, [Var]} -> <<"undefined variable \"", Var/binary, "\"">>;
-            nomatch -> re:replace(Banner, "^\\*\\* \\(CompileError\\) nofile:[0-9]+: ", "** (CompileError) ",
-                                  [{return, binary}, unicode])
-        end
-    catch _:_ -> format_exception(erlang, C, R, St)
-    end;
-format_exception(erlang, error, {unbound_var, V}, _St) ->
-    unicode:characters_to_binary(io_lib:format("variable ~tp is unbound", [V]));
-format_exception(erlang, C, R, _St) ->
-    unicode:characters_to_binary(io_lib:format("~p: ~0tP", [C, R, 20])).
-
-%% A value as the language prints it; pids of other nodes name their node (#PID<b@host.123.0>).
-inspect(Lang, V) ->
-    Text = case Lang of
-               elixir ->
-                   case code:is_loaded('Elixir.Kernel') of
-                       {file, _} -> 'Elixir.Kernel':inspect(V, [{limit, 50}, {printable_limit, 1024}]);
-                       false -> unicode:characters_to_binary(io_lib:format("~0tP", [V, 20]))
-                   end;
-               erlang ->
-                   unicode:characters_to_binary(io_lib:format("~0tP", [V, 20]))
-           end,
-    lists:foldl(fun(P, T) ->
-                        "<" ++ Inner = pid_to_list(P),
-                        [_ | Rest] = string:split(Inner, "."),
-                        Named = iolist_to_binary(["<", atom_to_list(node(P)), ".", Rest]),
-                        binary:replace(T, list_to_binary(pid_to_list(P)), Named, [global])
-                end, Text, remote_pids(V, 6, [])).
-
-remote_pids(_, 0, Acc) -> Acc;
-remote_pids(P, _, Acc) when is_pid(P), node(P) =/= node() ->
-    case lists:member(P, Acc) orelse length(Acc) >= 50 of
-        true -> Acc;
-        false -> [P | Acc]
-    end;
-remote_pids(T, D, Acc) when is_tuple(T) -> remote_pids(tuple_to_list(T), D - 1, Acc);
-remote_pids(M, D, Acc) when is_map(M) -> remote_pids(maps:to_list(M), D - 1, Acc);
-remote_pids(L, D, Acc) when is_list(L) -> remote_list(L, D, Acc, 100);
-remote_pids(_, _, Acc) -> Acc.
-
-remote_list(_, _, Acc, 0) -> Acc;
-remote_list([H | T], D, Acc, N) -> remote_list(T, D, remote_pids(H, D - 1, Acc), N - 1);
-remote_list(_, _, Acc, _) -> Acc.
+named(elixir, Bs) -> orbit_dbg_eval:elixir_binding(erl_eval:bindings(Bs));
+named(erlang, Bs) -> erl_eval:bindings(Bs).

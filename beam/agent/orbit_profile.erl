@@ -47,7 +47,7 @@ check_node(Spec) ->
                                 ok ->
                                     {ok, #{targets => Targets, modules => length(Modules),
                                            functions => Functions, call_memory => has_call_memory(),
-                                           session => has_sessions()}};
+                                           session => orbit_trace_lib:has_sessions()}};
                                 Error ->
                                     Error
                             end
@@ -73,7 +73,7 @@ free_for(Owner) ->
 %% Orbit's tracer, another tracer (dbg, recon_trace, a debugger's tracepoints) or another profile
 %% (eprof, tprof, cprof) already uses them.
 legacy_clash(Modules) ->
-    case has_sessions() of
+    case orbit_trace_lib:has_sessions() of
         true -> ok;
         false ->
             case whereis(orbit_tracer) of
@@ -131,11 +131,6 @@ counting(MFA) ->
                           _ -> false
                       end
               end, [call_time, call_count]).
-
-%% OTP 27+: isolated trace sessions.
-has_sessions() ->
-    _ = code:ensure_loaded(trace),
-    erlang:function_exported(trace, session_create, 3).
 
 %% OTP 26+: call_memory trace patterns.
 has_call_memory() ->
@@ -200,20 +195,7 @@ count_functions(Modules) ->
 %% Starts the profiler: {ok, #{modules => [M], functions => N, call_memory => Bool, session => Bool}}
 %% or {error, Reason}.
 start(#{id := _, owner := _, duration_ms := _} = Spec) ->
-    Ref = make_ref(),
-    Pid = proc_lib:spawn(orbit_profile, holder_init, [{self(), Ref}, Spec]),
-    Mon = erlang:monitor(process, Pid),
-    receive
-        {Ref, Reply} ->
-            erlang:demonitor(Mon, [flush]),
-            Reply;
-        {'DOWN', Mon, process, Pid, Reason} ->
-            {error, {profiler_died, Reason}}
-    after 30000 ->
-        exit(Pid, kill),
-        erlang:demonitor(Mon, [flush]),
-        {error, start_timeout}
-    end.
+    orbit_trace_lib:start(orbit_profile, holder_init, [Spec], 30000, profiler_died).
 
 %% The result of profile Id: ends the window now if it still runs, and the profiler exits once it has
 %% answered. {ok, Result} or {error, not_running}.
@@ -285,7 +267,7 @@ holder_init({Caller, Ref}, Spec) ->
                     catch
                         Class:Reason ->
                             %% A session, if one was made, ends with this process.
-                            case has_sessions() of
+                            case orbit_trace_lib:has_sessions() of
                                 true -> ok;
                                 false -> untrace(#{handle => legacy, modules => Modules})
                             end,
@@ -301,34 +283,16 @@ holder_init({Caller, Ref}, Spec) ->
     end.
 
 %% Takes the name orbit_profiler, replacing a profiler of the same owner.
-claim(_Owner, 0) ->
-    {error, {busy, unknown}};
 claim(Owner, Tries) ->
-    case whereis(orbit_profiler) of
-        undefined ->
-            try register(orbit_profiler, self()) of
-                true -> ok
-            catch
-                error:badarg -> claim(Owner, Tries - 1)
-            end;
-        Pid ->
-            case request(Pid, info, 5000) of
-                #{owner := Owner} ->
-                    stop_holder(Pid),
-                    claim(Owner, Tries - 1);
-                #{owner := Other} ->
-                    {error, {busy, Other}};
-                _ ->
-                    claim(Owner, Tries - 1)
-            end
-    end.
+    orbit_trace_lib:claim(orbit_profiler, Owner, Tries, fun(Pid) -> request(Pid, info, 5000) end,
+                          fun stop_holder/1).
 
 unregister_self() ->
     try unregister(orbit_profiler) catch error:badarg -> ok end.
 
 setup(Spec, Modules) ->
     Memory = maps:get(memory, Spec, true) andalso has_call_memory(),
-    Session = has_sessions(),
+    Session = orbit_trace_lib:has_sessions(),
     Self = self(),
     {Handle, MemoryOn} =
         case Session of
@@ -592,34 +556,9 @@ stacks_out(#{stacks := Stacks}) ->
 %% Talking to a profiler
 
 request(Pid, Request, Timeout) ->
-    Ref = erlang:monitor(process, Pid),
-    Pid ! {orbit_profile_req, self(), Ref, Request},
-    receive
-        {Ref, Reply} ->
-            erlang:demonitor(Ref, [flush]),
-            Reply;
-        {'DOWN', Ref, process, _, Reason} ->
-            {error, {no_profiler, Reason}}
-    after Timeout ->
-        erlang:demonitor(Ref, [flush]),
-        {error, timeout}
-    end.
+    orbit_trace_lib:request(orbit_profile_req, Pid, Request, Timeout, no_profiler).
 
 %% Asks a profiler to stop and waits until it is gone; kills it when it does not go within 5 s (its
 %% session, if any, goes with it).
 stop_holder(Pid) ->
-    Ref = erlang:monitor(process, Pid),
-    Pid ! {orbit_profile_req, self(), Ref, stop},
-    receive
-        {'DOWN', Ref, process, _, _} -> ok
-    after 5000 ->
-        exit(Pid, kill),
-        receive
-            {'DOWN', Ref, process, _, _} -> ok
-        after 5000 -> ok
-        end
-    end,
-    receive
-        {Ref, _} -> ok
-    after 0 -> ok
-    end.
+    orbit_trace_lib:stop(orbit_profile_req, Pid, stop).

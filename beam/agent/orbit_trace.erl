@@ -14,8 +14,10 @@
 %%   - forwards events in batches (every batch_ms, or batch_max events), each argument and message cut
 %%     to a bounded size, with erlang:phash2/1 of every message so Orbit can pair sends and receives.
 %% Orbit registers stop/2 as an agent clean-up before starting a tracer, so a trace never outlives
-%% Orbit's session. Installed from source: no macros, no includes; the tracer loops through fully
-%% qualified calls and wakes every batch_ms, so a newer version takes over soon after a load.
+%% Orbit's session. Match specs as people write them are read by orbit_trace_ms; what the tracers of
+%% Orbit share (talking to one, trace sessions) is in orbit_trace_lib. Installed from source: no
+%% macros, no includes; the tracer loops through fully qualified calls and wakes every batch_ms, so a
+%% newer version takes over soon after a load.
 -module(orbit_trace).
 %% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
 -compile(nowarn_deprecated_catch).
@@ -43,20 +45,7 @@ check(#{owner := Owner, calls := Calls, procs := Procs}) ->
 
 %% Starts the tracer: {ok, #{tracer => Pid, calls => [{M, F, A, Count}], procs => N}} or {error, Reason}.
 start(#{id := _, owner := _, dest := _, calls := _, procs := _, limit := _} = Opts) ->
-    Ref = make_ref(),
-    Pid = proc_lib:spawn(orbit_trace, tracer_init, [{self(), Ref}, Opts]),
-    Mon = erlang:monitor(process, Pid),
-    receive
-        {Ref, Reply} ->
-            erlang:demonitor(Mon, [flush]),
-            Reply;
-        {'DOWN', Mon, process, Pid, Reason} ->
-            {error, {tracer_died, Reason}}
-    after 15000 ->
-        exit(Pid, kill),
-        erlang:demonitor(Mon, [flush]),
-        {error, start_timeout}
-    end.
+    orbit_trace_lib:start(orbit_trace, tracer_init, [Opts], 15000, tracer_died).
 
 %% Orbit's clean-up: stops the tracer of session Id if it still runs, then removes what a tracer killed
 %% before it could clean up may have left: on OTP 25/26 the session's patterns unless a live tracer uses
@@ -78,7 +67,7 @@ stop(Id, Patterns) ->
                            unknown
                    end
            end,
-    case {has_sessions(), Live} of
+    case {orbit_trace_lib:has_sessions(), Live} of
         {true, unknown} ->
             %% A live tracer that does not answer: which session is its own is not known.
             ok;
@@ -87,7 +76,8 @@ stop(Id, Patterns) ->
                        #{session := W} -> W;
                        _ -> none
                    end,
-            [t_destroy({session, W}) || W <- own_sessions(), W =/= Kept];
+            [orbit_trace_lib:destroy({session, W})
+             || W <- orbit_trace_lib:own_sessions(orbit_trace), W =/= Kept];
         {false, _} ->
             LivePatterns = case Live of
                                #{patterns := Ps} -> Ps;
@@ -109,338 +99,11 @@ status() ->
         Pid -> request(Pid, info, 5000)
     end.
 
-%% A match spec from a fun in dbg:fun2ms/1 style, e.g. "fun([_, A]) when A > 100 -> return_trace() end".
-fun_to_ms(Text) ->
-    case parse_exprs(Text) of
-        {ok, [{'fun', _, {clauses, Clauses}}]} ->
-            case ms_transform:transform_from_shell(dbg, Clauses, []) of
-                {error, [{_, [{_, _, Code} | _]} | _], _} ->
-                    {error, iolist_to_binary(ms_transform:format_error(Code))};
-                {error, _} = E ->
-                    E;
-                MS ->
-                    {ok, MS}
-            end;
-        {ok, _} ->
-            {error, <<"expected one fun, e.g. fun([_, Amount]) when Amount > 100 -> true end">>};
-        Error ->
-            Error
-    end.
-
-%% A match spec written as an Erlang term, e.g. "[{['_', '$1'], [{'>', '$1', 100}], []}]".
-parse_ms(Text) ->
-    case scan(Text) of
-        {ok, Tokens} ->
-            case erl_parse:parse_term(Tokens) of
-                {ok, Term} -> {ok, Term};
-                {error, {_, Mod, Desc}} -> {error, iolist_to_binary(Mod:format_error(Desc))}
-            end;
-        Error ->
-            Error
-    end.
-
-%% A call with a match condition written in Elixir, e.g. "Bank.Account.deposit(_, amount) when amount >
-%% 100": {ok, Arity, MatchSpec} with the arguments as the head and the guard as its guards, or {error,
-%% Message} for what does not parse or what a match spec cannot express (function calls other than
-%% guards, binary patterns, pins, ...). Parsed by Elixir on this node.
-elixir_ms(Text) ->
-    case code:ensure_loaded('Elixir.Code') of
-        {module, _} ->
-            case 'Elixir.Code':string_to_quoted(Text) of
-                {ok, Quoted} ->
-                    try ex_call(Quoted) of
-                        {Head, Guards} -> {ok, length(Head), [{Head, Guards, []}]}
-                    catch
-                        throw:{ms_error, Msg} -> {error, iolist_to_binary(Msg)}
-                    end;
-                {error, {_Meta, Msg, Token}} ->
-                    {error, iolist_to_binary([ex_text(Msg), ex_text(Token)])}
-            end;
-        _ ->
-            {error, <<"Elixir is not available on this node: write the condition in Erlang with "
-                      "--match 'fun([A, B]) when B > 100 -> true end'">>}
-    end.
-
-ex_text(B) when is_binary(B) -> B;
-ex_text(L) when is_list(L) -> unicode:characters_to_binary(io_lib:format("~ts", [L]));
-ex_text({A, B}) -> [ex_text(A), ex_text(B)];
-ex_text(T) -> io_lib:format("~tp", [T]).
-
-ex_call({'when', _, [Call, Guard]}) ->
-    {Head, Vars} = ex_head(Call),
-    {Head, [ex_guard(Guard, Vars)]};
-ex_call(Call) ->
-    {Head, _} = ex_head(Call),
-    {Head, []}.
-
-ex_head({{'.', _, [_Module, _Fun]}, _, Args}) when is_list(Args) ->
-    lists:mapfoldl(fun ex_pat/2, #{}, Args);
-ex_head(Other) ->
-    ms_error(["expected a call such as Bank.Account.deposit(_, amount) when amount > 100, not ",
-              ex_show(Other)]).
-
-ms_error(Msg) -> throw({ms_error, Msg}).
-
-ex_show(Q) ->
-    try 'Elixir.Macro':to_string(Q) catch _:_ -> io_lib:format("~tp", [Q]) end.
-
-%% Argument patterns: variables (`_` and `_name` match anything; a name used twice means equal values),
-%% literals, tuples, lists, maps and structs.
-ex_pat({'_', _, Ctx}, Vars) when is_atom(Ctx) -> {'_', Vars};
-ex_pat({Name, Meta, Ctx} = Q, Vars) when is_atom(Name), is_list(Meta), is_atom(Ctx) ->
-    case atom_to_list(Name) of
-        "__" ++ _ -> ms_error([ex_show(Q), " cannot be used in an argument pattern"]);
-        "_" ++ _ -> {'_', Vars};
-        _ ->
-            case maps:find(Name, Vars) of
-                {ok, V} -> {V, Vars};
-                error ->
-                    V = list_to_atom("$" ++ integer_to_list(map_size(Vars) + 1)),
-                    {V, Vars#{Name => V}}
-            end
-    end;
-ex_pat({'{}', _, Elems}, Vars) when is_list(Elems) ->
-    {Ps, Vars1} = lists:mapfoldl(fun ex_pat/2, Vars, Elems),
-    {list_to_tuple(Ps), Vars1};
-ex_pat({'%{}', _, Pairs}, Vars) when is_list(Pairs) ->
-    ex_map_pat(Pairs, Vars, #{});
-ex_pat({'%', _, [Struct, {'%{}', _, Pairs}]} = Q, Vars) ->
-    case ex_literal(Struct) of
-        {ok, Name} when is_atom(Name) -> ex_map_pat(Pairs, Vars, #{'__struct__' => Name});
-        _ -> ms_error([ex_show(Q), ": the struct must be named"])
-    end;
-ex_pat({'__aliases__', _, _} = Q, Vars) ->
-    {ok, A} = ex_literal(Q),
-    {ex_atom_pat(A, Q), Vars};
-ex_pat({'-', _, [N]}, Vars) when is_number(N) -> {-N, Vars};
-ex_pat({'+', _, [N]}, Vars) when is_number(N) -> {N, Vars};
-ex_pat({Op, _, _} = Q, _Vars) when Op =:= '='; Op =:= '<>'; Op =:= '<<>>'; Op =:= '^'; Op =:= '@';
-                                   Op =:= '..'; Op =:= '::' ->
-    ms_error([ex_show(Q), ": ", pattern_why(Op)]);
-ex_pat({_, Meta, _} = Q, _Vars) when is_list(Meta) ->
-    ms_error([ex_show(Q), " is not a pattern a match spec can express"]);
-ex_pat({A, B}, Vars) ->
-    {PA, Vars1} = ex_pat(A, Vars),
-    {PB, Vars2} = ex_pat(B, Vars1),
-    {{PA, PB}, Vars2};
-ex_pat(L, Vars) when is_list(L) ->
-    ex_list_pat(L, Vars);
-ex_pat(A, Vars) when is_atom(A) -> {ex_atom_pat(A, A), Vars};
-ex_pat(T, Vars) when is_number(T); is_binary(T) -> {T, Vars}.
-
-pattern_why('=') -> "a match spec cannot bind a pattern to a name as well (`pattern = name`)";
-pattern_why('<>') -> "binary prefixes cannot be matched by a match spec";
-pattern_why('<<>>') -> "binary patterns cannot be matched by a match spec";
-pattern_why('^') -> "there are no outer variables to pin in a trace";
-pattern_why('@') -> "module attributes are not known here; write the value";
-pattern_why('..') -> "a range is not a pattern; use `when x in a..b`";
-pattern_why('::') -> "type specifications are not patterns".
-
-ex_atom_pat(A, Q) ->
-    case atom_to_list(A) of
-        "_" -> ms_error([ex_show(Q), ": the atom :_ cannot be matched by a match spec"]);
-        "$" ++ _ -> ms_error([ex_show(Q), ": atoms starting with $ cannot be matched by a match spec"]);
-        _ -> A
-    end.
-
-ex_list_pat([], Vars) -> {[], Vars};
-ex_list_pat([{'|', _, [H, T]}], Vars) ->
-    {PH, Vars1} = ex_pat(H, Vars),
-    {PT, Vars2} = ex_pat(T, Vars1),
-    {[PH | PT], Vars2};
-ex_list_pat([H | T], Vars) ->
-    {PH, Vars1} = ex_pat(H, Vars),
-    {PT, Vars2} = ex_list_pat(T, Vars1),
-    {[PH | PT], Vars2}.
-
-ex_map_pat([], Vars, Acc) -> {Acc, Vars};
-ex_map_pat([{K, V} | Rest], Vars, Acc) ->
-    Key = case ex_literal(K) of
-              {ok, Lit} -> Lit;
-              error -> ms_error([ex_show(K), ": map keys in a pattern must be literals"])
-          end,
-    {PV, Vars1} = ex_pat(V, Vars),
-    ex_map_pat(Rest, Vars1, Acc#{Key => PV}).
-
-%% A literal term, or error.
-ex_literal({'__aliases__', _, Parts}) when is_list(Parts) ->
-    case lists:all(fun is_atom/1, Parts) of
-        true -> {ok, list_to_atom(string:join(["Elixir" | [atom_to_list(P) || P <- Parts]], "."))};
-        false -> error
-    end;
-ex_literal({'-', _, [N]}) when is_number(N) -> {ok, -N};
-ex_literal({'{}', _, Elems}) when is_list(Elems) ->
-    ex_literals(Elems, fun list_to_tuple/1);
-ex_literal({_, Meta, _}) when is_list(Meta) -> error;
-ex_literal({A, B}) -> ex_literals([A, B], fun list_to_tuple/1);
-ex_literal(L) when is_list(L) -> ex_literals(L, fun(X) -> X end);
-ex_literal(T) when is_atom(T); is_number(T); is_binary(T) -> {ok, T};
-ex_literal(_) -> error.
-
-ex_literals(Qs, Make) ->
-    Ls = [ex_literal(Q) || Q <- Qs],
-    case lists:all(fun({ok, _}) -> true; (_) -> false end, Ls) of
-        true -> {ok, Make([L || {ok, L} <- Ls])};
-        false -> error
-    end.
-
-%% Guards: comparisons, boolean and arithmetic operators, `in` with a literal list or range, Kernel's
-%% guard functions, :erlang's guard BIFs, `map.key` (map_get). Anything else (a call to another function,
-%% a variable the arguments do not bind) cannot run in a match spec: said with the expression.
-ex_guard({Name, Meta, Ctx} = Q, Vars) when is_atom(Name), is_list(Meta), is_atom(Ctx) ->
-    case maps:find(Name, Vars) of
-        {ok, V} -> V;
-        error -> ms_error(["`", ex_show(Q), "` is not bound by the arguments; a guard can only use them"])
-    end;
-ex_guard({'when', _, [A, B]}, Vars) ->
-    {'orelse', ex_guard(A, Vars), ex_guard(B, Vars)};
-ex_guard({'in', _, [X, Set]} = Q, Vars) ->
-    ex_in(ex_guard(X, Vars), Set, Q);
-ex_guard({'not', _, [{'in', _, [X, Set]} = In]}, Vars) ->
-    {'not', ex_in(ex_guard(X, Vars), Set, In)};
-ex_guard({{'.', _, [Left, Key]}, Meta, []}, Vars) when is_atom(Key), is_list(Meta) ->
-    case proplists:get_bool(no_parens, Meta) of
-        true -> {map_get, {const, Key}, ex_guard(Left, Vars)};
-        false -> ex_remote(Left, Key, [], Vars)
-    end;
-ex_guard({{'.', _, [Mod, Fun]}, _, Args}, Vars) when is_atom(Fun), is_list(Args) ->
-    ex_remote(Mod, Fun, Args, Vars);
-ex_guard({'{}', _, Elems}, Vars) when is_list(Elems) ->
-    {list_to_tuple([ex_guard(E, Vars) || E <- Elems])};
-ex_guard({'%{}', _, Pairs} = Q, Vars) when is_list(Pairs) ->
-    maps:from_list([{case ex_literal(K) of {ok, L} -> L; error -> ms_error([ex_show(Q), ": keys must be literals"]) end,
-                     ex_guard(V, Vars)} || {K, V} <- Pairs]);
-ex_guard({'__aliases__', _, _} = Q, _Vars) ->
-    {ok, A} = ex_literal(Q),
-    {const, A};
-ex_guard({Op, _, Args} = Q, Vars) when is_atom(Op), is_list(Args) ->
-    ex_local(Op, Args, Q, Vars);
-ex_guard({A, B}, Vars) ->
-    {{ex_guard(A, Vars), ex_guard(B, Vars)}};
-ex_guard(L, Vars) when is_list(L) ->
-    case ex_literal(L) of
-        {ok, Lit} -> {const, Lit};
-        error -> [ex_guard(E, Vars) || E <- L]
-    end;
-ex_guard(N, _Vars) when is_number(N) -> N;
-ex_guard(T, _Vars) -> {const, T}.
-
-ex_in(X, Set, Q) ->
-    case Set of
-        {'..', _, [Lo, Hi]} when is_integer(Lo), is_integer(Hi) ->
-            {'andalso', {is_integer, X}, {'andalso', {'>=', X, Lo}, {'=<', X, Hi}}};
-        _ ->
-            case ex_literal(Set) of
-                {ok, []} -> {const, false};
-                {ok, [First | Rest]} ->
-                    lists:foldl(fun(E, Acc) -> {'orelse', Acc, {'=:=', X, {const, E}}} end,
-                                {'=:=', X, {const, First}}, Rest);
-                _ -> ms_error(["`", ex_show(Q), "`: `in` takes a literal list or an integer range such as 1..10"])
-            end
-    end.
-
-ex_local(Op, Args, Q, Vars) ->
-    N = length(Args),
-    G = fun() -> [ex_guard(A, Vars) || A <- Args] end,
-    case {Op, N} of
-        {'==', 2} -> list_to_tuple(['==' | G()]);
-        {'!=', 2} -> list_to_tuple(['/=' | G()]);
-        {'===', 2} -> list_to_tuple(['=:=' | G()]);
-        {'!==', 2} -> list_to_tuple(['=/=' | G()]);
-        {'<', 2} -> list_to_tuple(['<' | G()]);
-        {'>', 2} -> list_to_tuple(['>' | G()]);
-        {'<=', 2} -> list_to_tuple(['=<' | G()]);
-        {'>=', 2} -> list_to_tuple(['>=' | G()]);
-        {'and', 2} -> list_to_tuple(['andalso' | G()]);
-        {'or', 2} -> list_to_tuple(['orelse' | G()]);
-        {'not', 1} -> list_to_tuple(['not' | G()]);
-        {'+', 2} -> list_to_tuple(['+' | G()]);
-        {'-', 2} -> list_to_tuple(['-' | G()]);
-        {'*', 2} -> list_to_tuple(['*' | G()]);
-        {'/', 2} -> list_to_tuple(['/' | G()]);
-        {'-', 1} -> list_to_tuple(['-' | G()]);
-        {'+', 1} -> hd(G());
-        {'&&', 2} -> ms_error(["`", ex_show(Q), "`: && is not allowed in guards, use and"]);
-        {'||', 2} -> ms_error(["`", ex_show(Q), "`: || is not allowed in guards, use or"]);
-        {'!', 1} -> ms_error(["`", ex_show(Q), "`: ! is not allowed in guards, use not"]);
-        {'is_nil', 1} -> {'==', hd(G()), {const, nil}};
-        {'elem', 2} ->
-            [T, I] = G(),
-            {element, case I of _ when is_integer(I) -> I + 1; _ -> {'+', I, 1} end, T};
-        {'is_map_key', 2} -> [M, K] = G(), {is_map_key, K, M};
-        {'map_get', 2} -> list_to_tuple([map_get | G()]);
-        {'is_struct', 1} ->
-            [X] = G(),
-            {'andalso', {is_map, X}, {'andalso', {is_map_key, {const, '__struct__'}, X},
-                                      {is_atom, {map_get, {const, '__struct__'}, X}}}};
-        {'is_struct', 2} ->
-            [X, Name] = G(),
-            {'andalso', {is_map, X}, {'andalso', {is_map_key, {const, '__struct__'}, X},
-                                      {'=:=', {map_get, {const, '__struct__'}, X}, Name}}};
-        {'&&&', 2} -> list_to_tuple(['band' | G()]);
-        {'|||', 2} -> list_to_tuple(['bor' | G()]);
-        {'<<<', 2} -> list_to_tuple(['bsl' | G()]);
-        {'>>>', 2} -> list_to_tuple(['bsr' | G()]);
-        _ ->
-            case guard_function(Op, N) of
-                true -> list_to_tuple([Op | G()]);
-                false ->
-                    ms_error(["`", ex_show(Q), "` cannot be part of a match spec: ", atom_to_list(Op), "/",
-                              integer_to_list(N), " is not a guard (a match spec can use comparisons, and/or/not, "
-                              "arithmetic, in, is_* checks, elem/2, tuple_size/1, map_size/1, map_get/2, "
-                              "is_map_key/2, hd/1, tl/1, length/1, abs/1, div/2, rem/2, node/0, self/0, ...)"])
-            end
-    end.
-
-ex_remote(Mod, Fun, Args, Vars) ->
-    N = length(Args),
-    Name = case Mod of
-               erlang -> erlang;
-               {'__aliases__', _, ['Kernel']} -> kernel;
-               {'__aliases__', _, ['Bitwise']} -> kernel;
-               _ -> other
-           end,
-    Q = {{'.', [], [Mod, Fun]}, [], Args},
-    case Name of
-        kernel -> ex_local(Fun, Args, Q, Vars);
-        erlang ->
-            case guard_function(Fun, N) of
-                true -> list_to_tuple([Fun | [ex_guard(A, Vars) || A <- Args]]);
-                false -> ms_error(["`", ex_show(Q), "` cannot be part of a match spec: :erlang.", atom_to_list(Fun),
-                                   "/", integer_to_list(N), " is not a guard BIF"])
-            end;
-        other ->
-            ms_error(["`", ex_show(Q), "` cannot be part of a match spec: it calls a function, and a match "
-                      "spec can only use guards (comparisons, and/or/not, arithmetic, is_* checks, elem/2, "
-                      "map_size/1, ...); trace without the condition and filter the output instead"])
-    end.
-
-%% The guard BIFs a match spec accepts (erlang:match_spec_test/3 decides).
-guard_function(F, N) ->
-    Vars = [list_to_atom("$" ++ integer_to_list(I)) || I <- lists:seq(1, N)],
-    Args = lists:duplicate(N, 0),
-    case catch erlang:match_spec_test(Args, [{Vars, [list_to_tuple([F | Vars])], []}], trace) of
-        {ok, _, _, _} -> true;
-        _ -> false
-    end.
-
-parse_exprs(Text) ->
-    case scan(Text) of
-        {ok, Tokens} ->
-            case erl_parse:parse_exprs(Tokens) of
-                {ok, Exprs} -> {ok, Exprs};
-                {error, {_, Mod, Desc}} -> {error, iolist_to_binary(Mod:format_error(Desc))}
-            end;
-        Error ->
-            Error
-    end.
-
-scan(Text) ->
-    String = unicode:characters_to_list(Text),
-    case erl_scan:string(String ++ " .") of
-        {ok, Tokens, _} -> {ok, Tokens};
-        {error, {_, Mod, Desc}, _} -> {error, iolist_to_binary(Mod:format_error(Desc))}
-    end.
+%% Match specs as people write them (orbit_trace_ms): a fun in dbg:fun2ms/1 style, an Erlang term, or
+%% a call with a condition written in Elixir.
+fun_to_ms(Text) -> orbit_trace_ms:fun_to_ms(Text).
+parse_ms(Text) -> orbit_trace_ms:parse_ms(Text).
+elixir_ms(Text) -> orbit_trace_ms:elixir_ms(Text).
 
 %% ---------------------------------------------------------------------------------------------------
 %% Checks
@@ -461,7 +124,7 @@ free_for(Owner) ->
 %% and so would an Orbit profile there (its profiler is then the tracer of every process); in a trace
 %% session of Orbit's own (OTP 27+) neither can.
 no_foreign_tracer(Ours) ->
-    case has_sessions() orelse t_info(legacy, new_processes, tracer) of
+    case orbit_trace_lib:has_sessions() orelse orbit_trace_lib:info(legacy, new_processes, tracer) of
         true -> ok;
         {tracer, []} -> ok;
         {tracer, Ours} -> ok;
@@ -562,7 +225,7 @@ tracer_init({Caller, Ref}, Opts) ->
         ok ->
             case no_foreign_tracer(self()) of
                 ok ->
-                    case new_session() of
+                    case orbit_trace_lib:new_session(orbit_trace) of
                         {error, _} = Error ->
                             unregister(orbit_tracer),
                             Caller ! {Ref, Error};
@@ -583,27 +246,9 @@ tracer_init({Caller, Ref}, Opts) ->
     end.
 
 %% Takes the name orbit_tracer, replacing a tracer of the same owner.
-claim(_Owner, 0) ->
-    {error, {busy, unknown}};
 claim(Owner, Tries) ->
-    case whereis(orbit_tracer) of
-        undefined ->
-            try register(orbit_tracer, self()) of
-                true -> ok
-            catch
-                error:badarg -> claim(Owner, Tries - 1)
-            end;
-        Pid ->
-            case request(Pid, info, 5000) of
-                #{owner := Owner} ->
-                    stop_tracer(Pid, replaced),
-                    claim(Owner, Tries - 1);
-                #{owner := Other} ->
-                    {error, {busy, Other}};
-                _ ->
-                    claim(Owner, Tries - 1)
-            end
-    end.
+    orbit_trace_lib:claim(orbit_tracer, Owner, Tries, fun(Pid) -> request(Pid, info, 5000) end,
+                          fun(Pid) -> stop_tracer(Pid, replaced) end).
 
 setup(Opts, Session) ->
     Calls = maps:get(calls, Opts, []),
@@ -651,7 +296,7 @@ trace_target(Session, new, Flags, _Self) ->
     t_flags(Session, new_processes, true, Flags ++ [timestamp]),
     0;
 trace_target(Session, Pid, Flags, Self) ->
-    case t_info(Session, Pid, tracer) of
+    case orbit_trace_lib:info(Session, Pid, tracer) of
         {tracer, T} when T =:= [] orelse T =:= Self ->
             try t_flags(Session, Pid, true, Flags ++ [timestamp]) catch error:badarg -> 0 end;
         _ ->
@@ -686,7 +331,7 @@ tracer_loop(State) ->
 %% The session as its weak reference ({Name, N}, or legacy): the strong one stays with the tracer.
 info(State) ->
     Info = maps:with([id, owner, patterns, count, dropped], State),
-    Info#{session => weak(maps:get(session, State, legacy))}.
+    Info#{session => orbit_trace_lib:weak(maps:get(session, State, legacy))}.
 
 event(Msg, State) ->
     #{count := Count, batch := Batch, blen := Len, limit := Limit} = State,
@@ -742,13 +387,8 @@ tick(State) ->
 flush(#{blen := 0} = State) ->
     State;
 flush(#{batch := Batch, dest := Dest, id := Id} = State) ->
-    send(Dest, {orbit_trace, Id, node(), self(), events, lists:reverse(Batch)}),
+    orbit_trace_lib:send(Dest, {orbit_trace, Id, node(), self(), events, lists:reverse(Batch)}),
     State#{batch := [], blen := 0}.
-
-%% Orbit is a hidden node that accepts no connections: never try to connect to it.
-send(Dest, Msg) ->
-    catch erlang:send(Dest, Msg, [noconnect]),
-    ok.
 
 %% Removes every flag and pattern, forwards what is left (within the limit), and says why it stopped.
 shutdown(Reason, State) ->
@@ -760,22 +400,23 @@ shutdown(Reason, State) ->
     State2 = drop_rest(State1),
     State3 = flush(State2),
     #{dest := Dest, id := Id, count := Count, dropped := Dropped} = State3,
-    send(Dest, {orbit_trace, Id, node(), self(), stopped, Reason, #{events => Count, dropped => Dropped}}),
+    orbit_trace_lib:send(Dest, {orbit_trace, Id, node(), self(), stopped, Reason,
+                                #{events => Count, dropped => Dropped}}),
     catch unregister(orbit_tracer),
     ok.
 
 untrace(#{session := {session, _} = Session}) ->
     %% Everything the tracer set is in its session, and nothing else is.
-    t_destroy(Session);
+    orbit_trace_lib:destroy(Session);
 untrace(#{patterns := Patterns}) ->
     Self = self(),
     lists:foreach(fun(MFA) -> catch t_pattern(legacy, MFA, false) end, Patterns),
-    case t_info(legacy, new_processes, tracer) of
+    case orbit_trace_lib:info(legacy, new_processes, tracer) of
         {tracer, Self} -> catch t_flags(legacy, new_processes, false, [all]);
         _ -> ok
     end,
     lists:foreach(fun(P) ->
-                          case t_info(legacy, P, tracer) of
+                          case orbit_trace_lib:info(legacy, P, tracer) of
                               {tracer, Self} -> catch t_flags(legacy, P, false, [all]);
                               _ -> ok
                           end
@@ -787,35 +428,9 @@ untrace(#{patterns := Patterns}) ->
 %% Where the node has trace sessions (OTP 27+, the trace module), the tracer's patterns and flags are
 %% set in a session of its own, named orbit_trace, with the tracer as its tracer: a user's dbg or
 %% recon_trace (the legacy session) and Orbit then each get their own trace messages, and ending one
-%% leaves the other's patterns and flags as they were. The tracer holds the session in its state for as
-%% long as it runs (a session whose last strong reference is garbage-collected ends silently, so a killed
-%% tracer's session ends with it) and destroys it when it stops. On OTP 25/26 everything goes to the
-%% node's one legacy session with erlang:trace/3 and erlang:trace_pattern/3.
-
-has_sessions() ->
-    _ = code:ensure_loaded(trace),
-    erlang:function_exported(trace, session_create, 3).
-
-%% legacy | {session, Session} | {error, {trace_session, Reason}}, with the caller (the tracer) as the
-%% session's tracer. A node that cannot make one more session is refused, not traced in the legacy one.
-new_session() ->
-    case has_sessions() of
-        true ->
-            try trace:session_create(orbit_trace, self(), []) of
-                S -> {session, S}
-            catch
-                error:Reason -> {error, {trace_session, Reason}}
-            end;
-        false ->
-            legacy
-    end.
-
-weak({session, {_Strong, Weak}}) -> Weak;
-weak(legacy) -> legacy.
-
-%% Orbit's call tracing sessions on this node (weak references).
-own_sessions() ->
-    [W || {orbit_trace, _} = W <- trace:session_info(all)].
+%% leaves the other's patterns and flags as they were (see orbit_trace_lib, which the debugger's
+%% tracepoints and the profiler share). On OTP 25/26 everything goes to the node's one legacy session
+%% with erlang:trace/3 and erlang:trace_pattern/3.
 
 %% A call trace pattern (local: private functions too); the number of functions it matched.
 t_pattern(legacy, MFA, MS) -> erlang:trace_pattern(MFA, MS, [local]);
@@ -825,13 +440,6 @@ t_pattern({session, S}, MFA, MS) -> trace:function(S, MFA, MS, [local]).
 t_flags(legacy, Procs, true, Flags) -> erlang:trace(Procs, true, Flags ++ [{tracer, self()}]);
 t_flags(legacy, Procs, false, Flags) -> erlang:trace(Procs, false, Flags);
 t_flags({session, S}, Procs, How, Flags) -> trace:process(S, Procs, How, Flags).
-
-t_info(legacy, What, Item) -> erlang:trace_info(What, Item);
-t_info({session, S}, What, Item) -> trace:info(S, What, Item).
-
-%% Ends a session (strong or weak reference) and with it every pattern and flag set in it.
-t_destroy({session, S}) -> catch trace:session_destroy(S), ok;
-t_destroy(legacy) -> ok.
 
 %% Trace messages already queued: kept while the limit allows (not after a limit tripped).
 drain(_Reason, State, 0) ->
@@ -956,33 +564,8 @@ shrink_list(Tail, D, _) -> shrink(Tail, D).
 %% Talking to a tracer
 
 request(Pid, Request, Timeout) ->
-    Ref = erlang:monitor(process, Pid),
-    Pid ! {orbit_trace_req, self(), Ref, Request},
-    receive
-        {Ref, Reply} ->
-            erlang:demonitor(Ref, [flush]),
-            Reply;
-        {'DOWN', Ref, process, _, Reason} ->
-            {error, {no_tracer, Reason}}
-    after Timeout ->
-        erlang:demonitor(Ref, [flush]),
-        {error, timeout}
-    end.
+    orbit_trace_lib:request(orbit_trace_req, Pid, Request, Timeout, no_tracer).
 
 %% Asks a tracer to stop and waits until it is gone; kills it when it does not go within 5 s.
 stop_tracer(Pid, Reason) ->
-    Ref = erlang:monitor(process, Pid),
-    Pid ! {orbit_trace_req, self(), Ref, {stop, Reason}},
-    receive
-        {'DOWN', Ref, process, _, _} -> ok
-    after 5000 ->
-        exit(Pid, kill),
-        receive
-            {'DOWN', Ref, process, _, _} -> ok
-        after 5000 -> ok
-        end
-    end,
-    receive
-        {Ref, _} -> ok
-    after 0 -> ok
-    end.
+    orbit_trace_lib:stop(orbit_trace_req, Pid, {stop, Reason}).

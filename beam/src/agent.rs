@@ -33,15 +33,15 @@ pub enum Group {
     /// `orbit_agent` (sessions, clean-ups, membership events, the installer's helpers), `orbit_health`,
     /// `orbit_procs`: status, top, processes, inspect. Always installed with the agent.
     Core,
-    /// `orbit_dbg` and its parts (`orbit_dbg_*`), `orbit_dbg_cond`: `orbit dap`.
+    /// `orbit_dbg` and its parts (`orbit_dbg_*`), `orbit_dbg_cond`, `orbit_trace_lib`: `orbit dap`.
     Debugger,
-    /// `orbit_trace`: `orbit trace`.
+    /// `orbit_trace`, `orbit_trace_ms` (match specs), `orbit_trace_lib`: `orbit trace`.
     Tracer,
     /// `orbit_reload`: `orbit reload`, `orbit drift`.
     Reload,
     /// `orbit_sandbox`: `orbit sandbox`.
     Sandbox,
-    /// `orbit_profile`: `orbit profile`.
+    /// `orbit_profile`, `orbit_trace_lib`: `orbit profile`.
     Profiler,
 }
 
@@ -55,7 +55,7 @@ impl Group {
 
     /// The modules of the group, in install order.
     pub fn modules(self) -> impl Iterator<Item = &'static AgentModule> {
-        MODULES.iter().filter(move |m| m.group == self)
+        MODULES.iter().filter(move |m| m.groups().contains(self))
     }
 
     pub fn name(self) -> &'static str {
@@ -130,10 +130,24 @@ pub struct AgentModule {
     pub group: Group,
 }
 
+impl AgentModule {
+    /// The groups that install the module: its own, and those of [`SHARED`] that use it too.
+    pub fn groups(&self) -> Groups {
+        let also = SHARED.iter().filter(|(name, _)| *name == self.name).flat_map(|(_, groups)| groups.iter().copied());
+        also.fold(Groups::from(self.group), Groups::with)
+    }
+}
+
+/// Modules that the modules of other groups call too, and those groups: `orbit_trace_lib`, what the
+/// tracer (`orbit_trace`), the debugger's tracepoints (`orbit_dbg_trace`) and the profiler share.
+const SHARED: &[(&str, &[Group])] = &[("orbit_trace_lib", &[Group::Debugger, Group::Profiler])];
+
 /// Every module of the agent, in install order (`orbit_agent` first: it installs the others).
 pub const MODULES: &[AgentModule] = &[
     AgentModule { name: "orbit_agent", source: include_str!("../agent/orbit_agent.erl"), group: Group::Core },
     AgentModule { name: "orbit_health", source: include_str!("../agent/orbit_health.erl"), group: Group::Core },
+    // Before the tracers that call it (orbit_dbg_trace, orbit_trace, orbit_profile): see SHARED.
+    AgentModule { name: "orbit_trace_lib", source: include_str!("../agent/orbit_trace_lib.erl"), group: Group::Tracer },
     // The debugger's parts before its façade: a keeper of an older agent loops through orbit_dbg, which
     // then calls into them.
     AgentModule { name: "orbit_dbg_code", source: include_str!("../agent/orbit_dbg_code.erl"), group: Group::Debugger },
@@ -159,6 +173,7 @@ pub const MODULES: &[AgentModule] = &[
         group: Group::Debugger,
     },
     AgentModule { name: "orbit_procs", source: include_str!("../agent/orbit_procs.erl"), group: Group::Core },
+    AgentModule { name: "orbit_trace_ms", source: include_str!("../agent/orbit_trace_ms.erl"), group: Group::Tracer },
     AgentModule { name: "orbit_trace", source: include_str!("../agent/orbit_trace.erl"), group: Group::Tracer },
     AgentModule { name: "orbit_reload", source: include_str!("../agent/orbit_reload.erl"), group: Group::Reload },
     AgentModule { name: "orbit_sandbox", source: include_str!("../agent/orbit_sandbox.erl"), group: Group::Sandbox },
@@ -444,7 +459,8 @@ pub async fn install_groups(
 ) -> Result<(NodeAgent, Vec<(&'static str, InstallOutcome)>), AgentError> {
     let started = std::time::Instant::now();
     let groups = groups.with(Group::Core);
-    let wanted: Vec<&'static AgentModule> = MODULES.iter().filter(|m| groups.contains(m.group)).collect();
+    let wanted: Vec<&'static AgentModule> =
+        MODULES.iter().filter(|m| m.groups().iter().any(|g| groups.contains(g))).collect();
     let names: Vec<&str> = wanted.iter().map(|m| m.name).collect();
     let mut outcomes: HashMap<&'static str, InstallOutcome> = HashMap::new();
 

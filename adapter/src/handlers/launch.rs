@@ -4,10 +4,10 @@ use super::{args, body, Reply};
 use crate::protocol::requests as r;
 use crate::protocol::{Capabilities, ExceptionBreakpointsFilter, InitializedEvent, NodesSpec, Request};
 use crate::session::Session;
-use beam::cluster::{Cluster, ClusterOptions, NodeState};
+use beam::cluster::{Cluster, ClusterOptions};
 use beam::debugger::{AttachConfig, IntEngine, SourceMap, FILTER_CRASHES, FILTER_CRASH_REPORTS};
 use beam::launch::{generated_names, random_cookie, LaunchSpec, LaunchedCluster};
-use beam::link::{Cookie, NodeName};
+use beam::link::{Cookie, NodeName, TlsSettings};
 use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::AsyncWrite;
@@ -84,14 +84,9 @@ impl<W: AsyncWrite + Unpin> Session<W> {
         if let Some(ms) = a.tick_time_ms {
             cluster.link.tick_time = Duration::from_millis(ms.max(1000));
         }
-        let tls = beam::link::TlsSettings {
-            cert: a.tls_cert,
-            key: a.tls_key,
-            ca: a.tls_ca,
-            ssl_dist_optfile: a.ssl_dist_optfile,
-            verify: a.tls_verify,
-            server_name: a.tls_server_name,
-        };
+        // The TLS keys (sslDistOptfile, tlsCert, …) as TlsSettings reads them from the arguments, as the
+        // language server reads its settings (AttachArguments declares them for the schema).
+        let tls = serde_json::from_value::<TlsSettings>(req.arguments.clone()).map_err(|e| e.to_string())?;
         cluster.link.tls = tls.with_env().resolve().map_err(|e| e.to_string())?;
         let config = AttachConfig {
             seeds: seeds.clone(),
@@ -176,12 +171,7 @@ impl<W: AsyncWrite + Unpin> Session<W> {
         for name in &names {
             let _ = cluster.call(name, "global", "sync", vec![], Duration::from_secs(15)).await;
         }
-        for _ in 0..200 {
-            if cluster.nodes().iter().all(|(_, s)| *s != NodeState::Connecting) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        cluster.settle(Duration::from_secs(5)).await;
         let mut engine = IntEngine::with_cluster(cluster, config).await.map_err(|e| e.to_string())?;
         if let Some(rate) = a.log_point_rate {
             engine.set_log_point_rate(rate).await;

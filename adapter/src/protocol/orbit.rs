@@ -68,6 +68,7 @@ pub struct AttachArguments {
     /// is considered down. Should match the cluster's `net_ticktime`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tick_time_ms: Option<u64>,
+    // The six TLS keys are declared here for the schema; attach reads them with beam's TlsSettings.
     /// TLS distribution (`-proto_dist inet_tls`): the cluster's `-ssl_dist_optfile`, read as Erlang reads
     /// it (its `client` options, then the `server` options' `certfile`, `keyfile` and `cacertfile`).
     /// `tlsCert`, `tlsKey`, `tlsCa`, `tlsVerify` and `tlsServerName` override what it says. When no TLS key

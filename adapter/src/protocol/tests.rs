@@ -450,6 +450,26 @@ fn attach_and_launch_arguments() {
 }
 
 #[test]
+fn the_tls_keys_are_read_by_tls_settings() {
+    // attach reads the TLS keys with beam's TlsSettings (as the language server reads its settings);
+    // AttachArguments declares the same keys for the extension's schema.
+    let config = json!({
+        "node": "a@h", "sslDistOptfile": "/o", "tlsCert": "/c.pem", "tlsKey": "/k.pem", "tlsCa": "/ca.pem",
+        "tlsVerify": "verify_none", "tlsServerName": "disable"
+    });
+    let tls: beam::link::TlsSettings = serde_json::from_value(config.clone()).unwrap();
+    let args: AttachArguments = serde_json::from_value(config).unwrap();
+    assert_eq!(
+        [tls.ssl_dist_optfile, tls.cert, tls.key, tls.ca, tls.verify, tls.server_name],
+        [args.ssl_dist_optfile, args.tls_cert, args.tls_key, args.tls_ca, args.tls_verify, args.tls_server_name]
+    );
+    let props = attach_schema()["properties"].as_object().unwrap().clone();
+    for key in ["sslDistOptfile", "tlsCert", "tlsKey", "tlsCa", "tlsVerify", "tlsServerName"] {
+        assert!(props.contains_key(key), "the schema declares {key}");
+    }
+}
+
+#[test]
 fn schemas_for_the_extension() {
     let attach = attach_schema();
     assert_eq!(attach["type"], "object");

@@ -27,8 +27,16 @@ fn every_module_has_a_group_and_the_core_comes_first() {
     assert_eq!(group_of("orbit_sandbox"), Some(Group::Sandbox));
     assert_eq!(group_of("orbit_profile"), Some(Group::Profiler));
     assert_eq!(group_of("lists"), None);
+    // Every module in its own group; the tracers' shared helper also in the groups of its other callers.
+    let shared = Groups::from(Group::Tracer).with(Group::Debugger).with(Group::Profiler);
+    assert_eq!(MODULES.iter().find(|m| m.name == "orbit_trace_lib").map(|m| m.groups()), Some(shared));
+    for g in [Group::Tracer, Group::Debugger, Group::Profiler] {
+        assert!(g.modules().any(|m| m.name == "orbit_trace_lib"), "{}", g.name());
+    }
     let total: usize = Group::ALL.iter().map(|g| g.modules().count()).sum();
-    assert_eq!(total, MODULES.len());
+    let extra: usize = MODULES.iter().map(|m| m.groups().iter().count() - 1).sum();
+    assert_eq!(total, MODULES.len() + extra);
+    assert_eq!(extra, 2);
 }
 
 #[test]
@@ -118,4 +126,45 @@ fn agent_sources_declare_their_module() {
         assert!(m.source.contains(&format!("-module({}).", m.name)), "{}", m.name);
         assert!(!m.source.contains("?MODULE"), "{}: no preprocessor when installing from source", m.name);
     }
+}
+
+/// The source of `orbit_dbg_cond`: one exported `bN/1` per condition slot (as many as the interpreter
+/// engine's `CONDITION_SLOTS`, `debugger/int_engine/breakpoints.rs`), each asking `orbit_dbg:condition/2`.
+fn dbg_cond_source(slots: u32) -> String {
+    let mut s = String::from(
+        "%% Condition slots for the interpreter. int:test_at_break/3 takes {Module, Function} with no line or\n\
+         %% breakpoint argument, so each breakpoint with a condition, hit count or log message gets a slot of its\n",
+    );
+    s.push_str(&format!(
+        "%% own; each slot asks orbit_dbg:condition/2 about the spec stored for it. Generated: {slots} slots, by\n\
+         %% dbg_cond_source in beam/src/agent/tests.rs (ORBIT_WRITE_DBG_COND=1 cargo test -p orbit-beam --lib\n\
+         %% dbg_cond rewrites this file).\n"
+    ));
+    s.push_str("-module(orbit_dbg_cond).\n");
+    s.push_str(
+        "%% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.\n",
+    );
+    s.push_str("-compile(nowarn_deprecated_catch).\n\n");
+    let exports: Vec<String> = (1..=slots).map(|n| format!("b{n}/1")).collect();
+    let rows: Vec<String> = exports.chunks(16).map(|row| row.join(", ")).collect();
+    s.push_str(&format!("-export([{}]).\n\n", rows.join(",\n         ")));
+    for n in 1..=slots {
+        s.push_str(&format!("b{n}(Bs) -> orbit_dbg:condition({n}, Bs).\n"));
+    }
+    s
+}
+
+#[test]
+fn dbg_cond_is_what_its_generator_writes() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("agent/orbit_dbg_cond.erl");
+    let generated = dbg_cond_source(256);
+    if std::env::var_os("ORBIT_WRITE_DBG_COND").is_some() {
+        std::fs::write(&path, &generated).unwrap();
+    }
+    let source = MODULES.iter().find(|m| m.name == "orbit_dbg_cond").unwrap().source;
+    assert!(
+        source == generated,
+        "{} differs from dbg_cond_source: ORBIT_WRITE_DBG_COND=1 cargo test -p orbit-beam --lib dbg_cond",
+        path.display()
+    );
 }

@@ -155,12 +155,7 @@ impl IntEngine {
             .await
             .map_err(|e| DebugError(e.to_string()))?;
         // Let discovered nodes finish connecting so the first breakpoints reach them all.
-        for _ in 0..200 {
-            if cluster.nodes().iter().all(|(_, s)| *s != crate::cluster::NodeState::Connecting) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        cluster.settle(Duration::from_secs(5)).await;
         Self::with_cluster(cluster, config).await
     }
 

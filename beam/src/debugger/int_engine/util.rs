@@ -3,7 +3,7 @@
 use crate::debugger::names::module_display;
 use crate::debugger::{DebugError, EngineEvent, OutputCategory};
 use crate::rpc::RpcError;
-use crate::term::{as_str, as_tuple, atom, int, is_atom, Limits};
+use crate::term::{as_tuple, atom, int, is_atom};
 use eetf::{Pid, Term};
 
 /// What a user must know where a node's Erlang installation has no OTP debugger application (a release
@@ -24,13 +24,9 @@ pub(super) fn rpc_err(e: RpcError) -> DebugError {
     DebugError(e.to_string())
 }
 
-/// A term as text: strings as they are, anything else as Erlang prints it.
-pub(super) fn text(t: &Term) -> String {
-    match as_str(t) {
-        Some(s) => s.to_string(),
-        None => crate::term::render_erlang(t, &Limits::default()),
-    }
-}
+/// A term as text for a message: the one reader of `term::accessors` (binaries, Erlang strings and atoms
+/// as their text, anything else as Erlang prints it).
+pub(super) use crate::term::text;
 
 pub(super) fn pid_of(t: &Term) -> Option<Pid> {
     match t {

@@ -62,7 +62,7 @@ pub fn function_display(module: &str, function: &str, arity: u32) -> String {
         };
     }
     match lang {
-        Lang::Elixir => format!("{m}.{}/{arity}", elixir_function_name(function)),
+        Lang::Elixir => format!("{m}.{}/{arity}", crate::term::elixir_function_name(function)),
         Lang::Erlang => format!("{m}:{}/{arity}", crate::term::erlang_atom(function)),
     }
 }
@@ -76,15 +76,6 @@ fn parse_fun_name(name: &str) -> Option<(String, u32)> {
     Some((outer.to_string(), index))
 }
 
-fn elixir_function_name(name: &str) -> String {
-    let plain = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '?' || c == '!');
-    if plain {
-        name.to_string()
-    } else {
-        format!("{name:?}")
-    }
-}
 
 /// A function reference typed by a user: `Bank.Account.deposit/2`, `bank_ledger:append/2`,
 /// `:bank_ledger.append/2`. Returns (module atom, function, arity).
@@ -119,7 +110,7 @@ mod tests {
         assert_eq!(function_display("bank_ledger", "append", 2), "bank_ledger:append/2");
         assert_eq!(function_display("bank_ledger", "-total/1-fun-2-", 1), "fun bank_ledger:total/1-2");
         assert_eq!(function_display("Elixir.Bank", "handle_call", 3), "Bank.handle_call/3");
-        assert_eq!(function_display("Elixir.Kernel", "+", 2), "Kernel.\"+\"/2");
+        assert_eq!(function_display("Elixir.Kernel", "+", 2), "Kernel.+/2");
         // Erlang names are quoted by the one Erlang quoting (term::erlang_atom), reserved words included.
         assert_eq!(function_display("bank_ledger", "when", 1), "bank_ledger:'when'/1");
         assert_eq!(function_display("bank_ledger", "valid?", 1), "bank_ledger:'valid?'/1");

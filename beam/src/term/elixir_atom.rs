@@ -23,7 +23,7 @@ enum Class {
 }
 
 /// How an atom appears as a value: `:ok`, `nil`, `Foo.Bar`, `:"with space"`.
-pub(crate) fn literal(name: &str) -> String {
+pub fn literal(name: &str) -> String {
     if matches!(name, "nil" | "true" | "false") {
         return name.to_string();
     }
@@ -52,7 +52,7 @@ pub(crate) fn key(name: &str) -> String {
 }
 
 /// How an atom appears as the function of a remote call, as in `&Mod.fun/1`.
-pub(crate) fn remote_call(name: &str) -> String {
+pub fn remote_call(name: &str) -> String {
     match classify(name) {
         Class::Identifier | Class::UnquotedOperator | Class::QuotedOperator => name.to_string(),
         Class::NotCallable | Class::Alias => format!("\"{name}\""),

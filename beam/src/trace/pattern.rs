@@ -263,7 +263,7 @@ pub fn module_text(module: &str, syntax: Lang) -> String {
         Lang::Elixir => match module.strip_prefix("Elixir.") {
             Some(alias) => alias.to_string(),
             None if module == "_" => "_".to_string(),
-            None => format!(":{}", elixir_quoted(module)),
+            None => crate::term::elixir_atom_literal(module),
         },
         Lang::Erlang if module == "_" => "_".to_string(),
         Lang::Erlang => erlang_atom(module),
@@ -283,24 +283,12 @@ fn function_name(f: &str, syntax: Lang) -> String {
     if f == "_" {
         return f.to_string();
     }
-    let plain = f.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && f.trim_end_matches(['?', '!']).chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@');
     match syntax {
-        Lang::Elixir if plain && !f.contains('@') => f.to_string(),
-        Lang::Elixir => format!("\"{}\"", f.replace('\\', "\\\\").replace('"', "\\\"")),
+        Lang::Elixir => crate::term::elixir_function_name(f),
         Lang::Erlang => erlang_atom(f),
     }
 }
 
-/// An atom after `:` in Elixir: bare when it is a plain name, else in double quotes.
-fn elixir_quoted(a: &str) -> String {
-    let plain = a.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && a.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '@');
-    if plain || a == "_" {
-        return a.to_string();
-    }
-    format!("\"{}\"", a.replace('\\', "\\\\").replace('"', "\\\""))
-}
 
 impl std::fmt::Display for CallPattern {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -22,13 +22,43 @@ set_condition(Slot, Spec0) ->
         Lang = maps:get(lang, Spec0),
         Cond = parse_opt(Lang, maps:get(condition, Spec0, undefined)),
         Log = parse_log(Lang, maps:get(log, Spec0, undefined)),
-        Spec = Spec0#{condition := Cond, log => Log, condition_src => src(maps:get(condition, Spec0, undefined))},
+        Spec = Spec0#{condition := Cond, log => Log, condition_src => src(maps:get(condition, Spec0, undefined)),
+                      simple => simple_points(maps:get(points, Spec0, []))},
         ets:insert(orbit_dbg_conds, [{Slot, Spec}, {{count, Slot}, 0}]),
         ok
     catch
         throw:{parse_error, Msg} -> {error, Msg};
         error:badarg -> {error, <<"no debug session on this node">>}
     end.
+
+%% Whether each of a breakpoint's points {Module, Line} is the start of exactly one expression of any body
+%% (what dbg_ieval:seq/3 checks a breakpoint before): then every check there is a new pass. false where
+%% the code cannot be read, so that the pass rule decides.
+simple_points([]) -> false;
+simple_points(Points) ->
+    lists:all(fun({M, L}) ->
+                      case catch orbit_dbg_code:abstract_code(M) of
+                          {ok, Forms, _} -> body_starts(Forms, L, 0) =:= 1;
+                          _ -> false
+                      end;
+                 (_) -> false
+              end, Points).
+
+body_starts([], _L, N) -> N;
+body_starts([H | T], L, N) -> body_starts(T, L, body_starts(H, L, N));
+body_starts({clause, _, Ps, Gs, Body}, L, N) -> body_starts([Ps, Gs, Body], L, N + on(Body, L));
+body_starts({block, _, Body}, L, N) -> body_starts(Body, L, N + on(Body, L));
+body_starts({'try', _, Body, Cs1, Cs2, After}, L, N) ->
+    body_starts([Body, Cs1, Cs2, After], L, N + on(Body, L) + on(After, L));
+body_starts({'receive', _, Cs, T, After}, L, N) -> body_starts([Cs, T, After], L, N + on(After, L));
+body_starts({'maybe', _, Body}, L, N) -> body_starts(Body, L, N + on(Body, L));
+body_starts({'maybe', _, Body, Else}, L, N) -> body_starts([Body, Else], L, N + on(Body, L));
+body_starts(T, L, N) when is_tuple(T), tuple_size(T) > 1 -> body_starts(tl(tuple_to_list(T)), L, N);
+body_starts(_, _L, N) -> N.
+
+on(Body, L) when is_list(Body) ->
+    length([E || E <- Body, is_tuple(E), tuple_size(E) >= 2, orbit_dbg_code:line(element(2, E)) =:= L]);
+on(_, _) -> 0.
 
 src(B) when is_binary(B) -> B;
 src(_) -> <<>>.

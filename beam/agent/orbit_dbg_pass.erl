@@ -25,6 +25,10 @@
 %% so a recursive call's passes do not end the caller's. The first check of a pass decides (condition,
 %% hit count, log message); the other checks of the pass never stop. A step (next, step in) that lands
 %% on its own line and level asks the same rule through step_landed/2.
+pass_check(Slot, #{simple := true} = Spec, Bs) ->
+    %% Only one expression of any body starts on the breakpoint's lines (orbit_dbg_eval:set_condition/2
+    %% found so): every check is a pass of its own, and reading the interpreter's frames is not needed.
+    check(Slot, Spec, Bs);
 pass_check(Slot, Spec, Bs) ->
     Key = {orbit_pass, Slot},
     Istk = istk_here(),

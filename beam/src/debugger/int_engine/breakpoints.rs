@@ -462,6 +462,8 @@ impl IntEngine {
             (atom("hit"), hit),
             (atom("log"), opt(&bp.spec.log_message)),
             (atom("events"), Term::from(self.events_pid.clone())),
+            // Where it holds: lines where one expression alone starts need no pass rule on the node.
+            (atom("points"), list(bp.points().iter().map(|(m, l)| tuple(vec![atom(m), int(*l as i64)])).collect())),
         ]))
     }
 

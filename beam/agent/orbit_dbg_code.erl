@@ -4,7 +4,7 @@
 %% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
 -compile(nowarn_deprecated_catch).
 
--export([loadable/1, abstract_code/1, beam_md5/1, line/1, module_lines/1, module_lines/2, module_source/1,
+-export([loadable/1, abstract_code/1, abstract_code/2, beam_md5/1, line/1, module_lines/1, module_lines/2, module_source/1,
          source_index/1]).
 
 %% Sources and lines
@@ -105,6 +105,38 @@ abstract_code(Mod) ->
                 _ -> {error, no_debug_info}
             end;
         E -> E
+    end.
+
+%% {ok, Forms, MD5}: the module's abstract code and the md5 of the module as loaded (else of its file);
+%% where this node's copy has no debug info (a release strips it), that of Beam, the project's own build
+%% of it, if it is the same code (md5). {error, no_beam | no_debug_info}.
+abstract_code(Mod, Beam) ->
+    case abstract_code(Mod) of
+        {ok, Forms, Bin} ->
+            {ok, Forms, loaded_md5(Mod, beam_md5_of(Bin))};
+        {error, no_debug_info} when is_binary(Beam) ->
+            _ = code:ensure_loaded(Mod),
+            case {loaded_md5(Mod, undefined), beam_md5_of(Beam)} of
+                {MD5, MD5} when MD5 =/= undefined ->
+                    case catch beam_lib:chunks(Beam, [abstract_code]) of
+                        {ok, {_, [{abstract_code, {raw_abstract_v1, Forms}}]}} -> {ok, Forms, MD5};
+                        _ -> {error, no_debug_info}
+                    end;
+                _ -> {error, no_debug_info}
+            end;
+        E -> E
+    end.
+
+loaded_md5(Mod, Else) ->
+    case erlang:module_loaded(Mod) of
+        true -> Mod:module_info(md5);
+        false -> Else
+    end.
+
+beam_md5_of(Bin) ->
+    case beam_lib:md5(Bin) of
+        {ok, {_, MD5}} -> MD5;
+        _ -> undefined
     end.
 
 %% The object code of Mod as this node has it: the file the loaded module came from, else the code path.

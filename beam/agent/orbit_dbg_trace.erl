@@ -42,15 +42,19 @@
 %% erlang:now/0: the stamps of meta trace messages come from the same clock (see the rate limit).
 -compile({nowarn_deprecated_function, [{erlang, now, 0}]}).
 
--export([plan/5, plan_function/6, set/2, stop/1, cleanup/2, status/0, patterns/1,
+-export([plan/5, plan/6, plan_function/6, plan_function/7, set/2, stop/1, cleanup/2, status/0, patterns/1,
          tracer_init/3, tracer_loop/1]).
 
 %% ---------------------------------------------------------------------------------------------------
 %% Planning (on one node): can this log point be a tracepoint?
 
 %% {ok, #{function, arity, clause, md5, return}} | {no, Why} | {error, ParseMessage}
-plan(Mod, Line, Lang, Log, Cond) ->
-    case abstract_code(Mod) of
+plan(Mod, Line, Lang, Log, Cond) -> plan(Mod, Line, Lang, Log, Cond, none).
+
+%% Beam: the project's own build of Mod (or none), read where the node's copy has no debug info (a
+%% release strips it) and it is the same code (md5).
+plan(Mod, Line, Lang, Log, Cond, Beam) ->
+    case abstract_code(Mod, Beam) of
         {ok, Forms, MD5} ->
             Heads = [{A, F, K, C} || {function, _, F, A, Cs} <- Forms,
                                      {K, C} <- lists:zip(lists:seq(1, length(Cs)), Cs),
@@ -68,7 +72,8 @@ plan(Mod, Line, Lang, Log, Cond) ->
                         case [V || V <- Vars, not lists:member(V, [Return | Names])] of
                             [] ->
                                 {ok, #{function => F, arity => A, clause => K, md5 => MD5,
-                                       return => UsesReturn andalso not lists:member(Return, Names)}};
+                                       return => UsesReturn andalso not lists:member(Return, Names),
+                                       build => from_build(Mod, Beam)}};
                             [V | _] ->
                                 {no, {not_an_argument, V}}
                         end
@@ -82,14 +87,17 @@ plan(Mod, Line, Lang, Log, Cond) ->
 
 %% A function breakpoint marked as a log point: every clause, any variable a clause binds.
 %% {ok, #{line, md5, return}} | {no, Why} | {error, ParseMessage}
-plan_function(Mod, F, A, Lang, Log, Cond) ->
-    case abstract_code(Mod) of
+plan_function(Mod, F, A, Lang, Log, Cond) -> plan_function(Mod, F, A, Lang, Log, Cond, none).
+
+plan_function(Mod, F, A, Lang, Log, Cond, Beam) ->
+    case abstract_code(Mod, Beam) of
         {ok, Forms, MD5} ->
             case [Cs || {function, _, F1, A1, Cs} <- Forms, F1 =:= F, A1 =:= A] of
                 [[First | _]] ->
                     try used_vars(Lang, Log, Cond) of
                         {_Vars, UsesReturn} ->
-                            {ok, #{line => clause_line(First), md5 => MD5, return => UsesReturn}}
+                            {ok, #{line => clause_line(First), md5 => MD5, return => UsesReturn,
+                                   build => from_build(Mod, Beam)}}
                     catch
                         throw:{parse_error, Msg} -> {error, Msg}
                     end;
@@ -101,6 +109,11 @@ plan_function(Mod, F, A, Lang, Log, Cond) ->
     end.
 
 clause_line({clause, Anno, _, _, _}) -> orbit_dbg_code:line(Anno).
+
+%% Whether the plan read the project's build (the node's copy has no debug info): then every node's
+%% tracer needs it too.
+from_build(Mod, Beam) ->
+    is_binary(Beam) andalso element(1, orbit_dbg_code:abstract_code(Mod)) =/= ok.
 
 generated({clause, Anno, _, _, _}) when is_list(Anno) -> proplists:get_bool(generated, Anno);
 generated(_) -> false.
@@ -380,7 +393,7 @@ prepare([#{id := Id} = Tp | Rest], Code, Results, Tps) ->
     end.
 
 prepare_one(#{module := M, function := F, arity := A, lang := Lang} = Tp, Code0) ->
-    case module_code(M, Code0) of
+    case module_code(M, maps:get(beam, Tp, none), Code0) of
         {ok, #{md5 := MD5, functions := Funs}, Code} ->
             Want = maps:get(md5, Tp, any),
             case Want =:= any orelse Want =:= MD5 of
@@ -407,7 +420,7 @@ prepare_one(#{module := M, function := F, arity := A, lang := Lang} = Tp, Code0)
 
 %% The module's clauses per function and its md5, loading it first (interactive mode loads modules on
 %% their first call: a tracepoint set before that call loads it here).
-module_code(M, Code) ->
+module_code(M, Beam, Code) ->
     _ = code:ensure_loaded(M),
     case erlang:module_loaded(M) of
         false ->
@@ -418,7 +431,7 @@ module_code(M, Code) ->
                 {ok, #{md5 := MD5} = C} ->
                     {ok, C, Code};
                 _ ->
-                    case abstract_code(M) of
+                    case abstract_code(M, Beam) of
                         {ok, Forms, _} ->
                             Funs = maps:from_list([{{F, A}, Cs} || {function, _, F, A, Cs} <- Forms]),
                             C = #{md5 => MD5, functions => Funs},
@@ -429,25 +442,11 @@ module_code(M, Code) ->
             end
     end.
 
-%% The module's abstract code (orbit_dbg_code) and the md5 of the module as loaded (else of its file).
-abstract_code(Mod) ->
-    case orbit_dbg_code:abstract_code(Mod) of
-        {ok, Forms, Bin} ->
-            MD5 = case erlang:module_loaded(Mod) of
-                      true -> Mod:module_info(md5);
-                      false -> beam_lib_md5(Bin)
-                  end,
-            {ok, Forms, MD5};
-        {error, no_beam} ->
-            {error, not_loaded};
-        {error, _} = E ->
-            E
-    end.
-
-beam_lib_md5(Bin) ->
-    case beam_lib:md5(Bin) of
-        {ok, {_, MD5}} -> MD5;
-        _ -> undefined
+%% The module's abstract code and md5 (orbit_dbg_code:abstract_code/2), not_loaded where it has none.
+abstract_code(Mod, Beam) ->
+    case orbit_dbg_code:abstract_code(Mod, Beam) of
+        {error, no_beam} -> {error, not_loaded};
+        R -> R
     end.
 
 %% MFA -> #{ms, tps, precise}: the match spec of each traced function, from its tracepoints.

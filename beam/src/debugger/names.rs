@@ -76,7 +76,6 @@ fn parse_fun_name(name: &str) -> Option<(String, u32)> {
     Some((outer.to_string(), index))
 }
 
-
 /// A function reference typed by a user: `Bank.Account.deposit/2`, `bank_ledger:append/2`,
 /// `:bank_ledger.append/2`. Returns (module atom, function, arity).
 pub fn parse_function_ref(text: &str) -> Result<(String, String, u32), String> {

@@ -26,10 +26,10 @@ pub use accessors::{
 };
 pub use builders::{atom, binary, drop_deep, int, keyword, list, map, nil, tuple};
 pub use context::{RenderContext, NO_NODE};
-pub use float::{elixir_float, erlang_float};
 /// How Elixir writes an atom as a value (`:ok`, `:"a b"`) and as the function of a remote call
 /// (`Kernel.+`, `Mod."odd name"`): the one place for Elixir quoting.
 pub use elixir_atom::{literal as elixir_atom_literal, remote_call as elixir_function_name};
+pub use float::{elixir_float, erlang_float};
 pub use limits::{Limits, ELLIPSIS, HARD_MAX_DEPTH};
 pub use order::{compare, compare_exact, sorted_map_entries};
 pub use render_elixir::{render_elixir, render_elixir_with};

@@ -289,7 +289,6 @@ fn function_name(f: &str, syntax: Lang) -> String {
     }
 }
 
-
 impl std::fmt::Display for CallPattern {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let func = self.function.as_deref().unwrap_or("_");

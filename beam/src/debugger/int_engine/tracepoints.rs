@@ -57,6 +57,9 @@ pub(super) struct Trace {
     pub(super) clause: Option<u32>,
     md5: Term,
     returns: bool,
+    /// The project's build of the module, where the nodes' copies have no debug info (a release):
+    /// every node's tracer reads the clauses from it.
+    build: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 /// A function breakpoint's name with a log message: `Bank.Account.deposit/2 log deposit {amount}` →
@@ -97,6 +100,14 @@ pub(super) fn hit_term(hit: Option<&str>) -> Result<Term, String> {
     })
 }
 
+/// The project's build as the agent takes it: the beam's bytes, or `none`.
+fn build_term(build: &Option<std::sync::Arc<Vec<u8>>>) -> Term {
+    match build {
+        Some(b) => Term::Binary(eetf::Binary::from(b.as_slice().to_vec())),
+        None => atom("none"),
+    }
+}
+
 fn parse_error(lang: Lang, msg: &Term) -> String {
     let msg = as_str(msg).map(str::to_string).unwrap_or_else(|| text(msg));
     format!("{}: {msg}", if lang == Lang::Elixir { "Elixir" } else { "Erlang" })
@@ -124,12 +135,14 @@ impl IntEngine {
             if self.modules.in_server().any(|m| m == module) {
                 continue;
             }
+            let build = self.project_build(module);
             let args = vec![
                 atom(module),
                 int(spec.line as i64),
                 atom(lang.as_str()),
                 binary(log.as_bytes()),
                 opt(&spec.condition),
+                build_term(&build),
             ];
             let Some(reply) = self.plan_call("plan", args).await else { continue };
             match as_tuple(&reply) {
@@ -149,6 +162,7 @@ impl IntEngine {
                         clause: Some(k as u32),
                         md5: get("md5").cloned().unwrap_or_else(|| atom("any")),
                         returns: get("return").is_some_and(|r| is_atom(r, "true")),
+                        build: build.filter(|_| get("build").is_some_and(|b| is_atom(b, "true"))),
                     }));
                 }
                 Some([e, msg]) if is_atom(e, "error") => return Some(Err(parse_error(lang, msg))),
@@ -171,6 +185,7 @@ impl IntEngine {
         if self.modules.in_server().any(|m| m == module) {
             return None;
         }
+        let build = self.project_build(module);
         let args = vec![
             atom(module),
             atom(function),
@@ -178,6 +193,7 @@ impl IntEngine {
             atom(lang.as_str()),
             opt(&spec.log_message),
             opt(&spec.condition),
+            build_term(&build),
         ];
         let reply = self.plan_call("plan_function", args).await?;
         match as_tuple(&reply) {
@@ -193,6 +209,7 @@ impl IntEngine {
                         clause: None,
                         md5: get("md5").cloned().unwrap_or_else(|| atom("any")),
                         returns: get("return").is_some_and(|r| is_atom(r, "true")),
+                        build: build.filter(|_| get("build").is_some_and(|b| is_atom(b, "true"))),
                     },
                 )))
             }
@@ -202,6 +219,12 @@ impl IntEngine {
             }
             _ => None,
         }
+    }
+
+    /// The project's own build of `module` (see `sources::project_beam`), read once per plan.
+    fn project_build(&self, module: &str) -> Option<std::sync::Arc<Vec<u8>>> {
+        let dir = self.config.project_dir.as_deref()?;
+        crate::debugger::sources::project_beam(dir, module).map(std::sync::Arc::new)
     }
 
     /// `orbit_dbg_trace:F(Args)` on the entry node, else the first other node that answers.
@@ -242,6 +265,7 @@ impl IntEngine {
                     (atom("condition"), opt(&bp.spec.condition)),
                     (atom("hit"), hit),
                     (atom("return"), atom(if t.returns { "true" } else { "false" })),
+                    (atom("beam"), build_term(&t.build)),
                 ]))
             })
             .collect()

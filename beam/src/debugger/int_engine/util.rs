@@ -13,8 +13,8 @@ pub(super) fn no_debugger_text(nodes: &str, count: usize) -> String {
     format!(
         "{nodes} {has} no OTP debugger application in {it} Erlang installation (a release with bundled ERTS \
          includes only the applications it lists), so line breakpoints cannot stop there; tracepoints (log \
-         points: they read the module's debug info, which `mix release` strips unless `strip_beams: false`), \
-         threads, pause, evaluate, processes, trace and reload still work. To stop there, add \
+         points on a function's first line; where `mix release` stripped the debug info they read it from \
+         the project's own build of the same code), threads, pause, evaluate, processes, trace and reload still work. To stop there, add \
          `:debugger` to the release's applications (`applications: [debugger: :load]` in mix.exs) or run \
          the node on OTP 28+ with `+D` for native breakpoints"
     )

@@ -1,0 +1,69 @@
+//! The composition of the two engines: nodes started with `+D` (OTP 28+) take native breakpoints
+//! (`crate::debugger::native_engine`), every other node the interpreter. This part decides per node, and
+//! routes each request by its id: native threads, frames and variable references live in their own range
+//! (`native_engine::BASE` and up). A breakpoint is resolved once (module and line, condition slot) and then
+//! armed on both kinds of node.
+
+use super::breakpoints::Bp;
+use super::IntEngine;
+use crate::debugger::native_engine::Native;
+use crate::debugger::EngineEvent;
+
+/// A breakpoint's (module, line) points.
+type Points = Vec<(String, u32)>;
+
+impl IntEngine {
+    /// Starts the native debugger on `node` where it runs with `+D`; returns console lines.
+    pub(super) async fn start_native(&mut self, node: &str) -> Vec<String> {
+        let events = self.events_pid.clone();
+        self.native.start(&self.cluster, node, &events).await.into_iter().collect()
+    }
+
+    /// Whether every ready node takes native breakpoints (then the interpreter is not needed at all, and
+    /// no module is interpreted anywhere).
+    pub(super) fn all_native(&self) -> bool {
+        let ready = self.ready_nodes.list();
+        !ready.is_empty() && ready.iter().all(|n| self.native.is_native(n))
+    }
+
+    pub(super) fn is_native_node(&self, node: &str) -> bool {
+        self.native.is_native(node)
+    }
+
+    /// Arms `bp` on the native nodes; console lines go out with the next events. Whether it holds on one.
+    pub(super) async fn place_native(&mut self, bp: &Bp) -> bool {
+        let Some(slot) = bp.slot else { return false };
+        let (notes, any) = self.native.place(&self.cluster, bp.id, slot, &bp.points()).await;
+        self.pending_events.extend(notes.into_iter().map(|l| super::util::output(format!("{l}\n"))));
+        any
+    }
+
+    pub(super) async fn remove_native(&mut self, bp: &Bp) {
+        self.native.remove(&self.cluster, bp.id, &bp.points()).await;
+    }
+
+    /// Every breakpoint on a native node that joined. Returns console lines.
+    pub(super) async fn place_all_native_on(&mut self, node: &str) -> Vec<String> {
+        let bps: Vec<(i64, u32, Points)> = self
+            .breakpoints
+            .list
+            .iter()
+            .filter_map(|b| Some((b.id, b.slot?, b.points())))
+            .filter(|(_, _, p)| !p.is_empty())
+            .collect();
+        let mut lines = Vec::new();
+        for (id, slot, points) in bps {
+            lines.extend(self.native.place_on(&self.cluster, node, id, slot, &points).await.0);
+        }
+        lines
+    }
+
+    /// A stop reported by a node's native debugger.
+    pub(super) fn on_native_stop(&mut self, body: &eetf::Term) -> Vec<EngineEvent> {
+        self.native.on_stop(body)
+    }
+
+    pub(super) fn owns_native(id: i64) -> bool {
+        Native::owns(id)
+    }
+}

@@ -1,0 +1,143 @@
+'use strict';
+// Native breakpoints (OTP 28+, nodes started with +D): the same debugger as with the interpreter, on
+// erl_debugger. A breakpoint in a GenServer stops every pass, shows the variables by their Elixir names,
+// evaluates in the frame, steps with `next`; no module is ever interpreted; `disconnect` and a SIGKILLed
+// adapter leave each node with its original code (same md5), no breakpoint, no paused process, and
+// erl_debugger free for another tool. In a mixed cluster (one node with +D, one without) the same
+// breakpoint stops on both, and each thread's name says which engine stopped it. A node whose
+// erl_debugger another tool holds falls back to the interpreter, and the console says so.
+//
+// Runs where the nodes' OTP has erl_debugger (ORBIT_OTP=otp29); skipped on the host's OTP 25 and otp27.
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { request, guard, waitForStopped } = require('../lib/client');
+const { OTP_ROOT_NAME } = require('../lib/cluster');
+const { FILES, withCluster, openAccountOn, depositFrom, resultOf, leftovers, eventually, topFrame } = require('../lib/bank');
+
+const TEST_TIMEOUT = 240000;
+const CLEAN = '{[],[],[],[],[],[],[]}';
+const DEPOSIT = 74; // new_balance = state.balance + amount   (handle_call({:deposit, amount}, …))
+const otp = Number((/^otp(\d+)$/.exec(OTP_ROOT_NAME) || [])[1] || 25);
+const skip = otp < 28 ? `native breakpoints need OTP 28+ (erl_debugger); these nodes run OTP ${otp} (set ORBIT_OTP=otp29)` : false;
+
+const MD5 = "erlang:md5(term_to_binary('Elixir.Bank.Account':module_info(md5)))";
+const STATE = "{erl_debugger:whereis(), 'Elixir.Bank.Account':module_info(md5) =:= element(2, element(2, beam_lib:md5(code:which('Elixir.Bank.Account'))))}";
+
+test('native: a GenServer stops every pass, Elixir names, evaluate, next; disconnect restores the node', { timeout: TEST_TIMEOUT, skip }, withCluster(2, async ({ cluster, attach }) => {
+  const id = await openAccountOn(cluster, 0, 10, 'nat_');
+  const before = [await cluster.eval(0, MD5), await cluster.eval(1, MD5)];
+  const { dap, output } = await attach(0, { breakpoints: { [FILES.account]: [DEPOSIT] } });
+  await output.waitFor(/breakpoints are native there/, { timeout: 30000 });
+
+  // First pass.
+  let hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  let call = depositFrom(cluster, 1, id, 5);
+  let ev = await hit;
+  const threadId = ev.body.threadId;
+  const threads = (await request(dap, 'threads')).body.threads;
+  assert.match(threads.find((t) => t.id === threadId).name, /\[native\]/, JSON.stringify(threads));
+  const { frame, vars } = await topFrame(dap, threadId);
+  assert.equal(frame.line, DEPOSIT);
+  assert.match(frame.name, /handle_call\/3/);
+  assert.ok(frame.source && frame.source.path.endsWith('lib/bank/account.ex'), JSON.stringify(frame.source));
+  const names = vars.Locals.map((v) => v.name);
+  assert.ok(names.includes('amount') && names.includes('state'), JSON.stringify(names));
+  assert.equal(vars.Locals.find((v) => v.name === 'amount').value, '5');
+  const r = await request(dap, 'evaluate', { expression: 'state.balance + amount', frameId: frame.id, context: 'watch' });
+  assert.equal(r.body.result, '15');
+  // Nothing is interpreted, on any node.
+  for (let i = 0; i < 2; i++) {
+    const held = await leftovers(cluster, i);
+    assert.match(held, /^\{\[\],\[\],/, `node ${i}: no module interpreted: ${held}`);
+  }
+  await request(dap, 'continue', { threadId });
+  assert.equal(await resultOf(call, 'first deposit'), '{ok,15}');
+
+  // Second pass into the same long-lived process stops again; `next` goes to the next line.
+  hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  call = depositFrom(cluster, 1, id, 6);
+  ev = await hit;
+  const second = ev.body.threadId;
+  const stepped = waitForStopped(dap, { threadId: second, reason: 'step', timeout: 30000 });
+  await request(dap, 'next', { threadId: second });
+  await stepped;
+  const after = await topFrame(dap, second);
+  assert.equal(after.frame.line, DEPOSIT + 1);
+  assert.equal(after.vars.Locals.find((v) => v.name === 'new_balance').value, '21');
+  await request(dap, 'continue', { threadId: second });
+  assert.equal(await resultOf(call, 'second deposit'), '{ok,21}');
+
+  // Paused at disconnect: the call completes, the node is as it was.
+  hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  call = depositFrom(cluster, 1, id, 1);
+  await hit;
+  await guard(dap, dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
+  assert.equal(await resultOf(call, 'deposit paused at disconnect'), '{ok,22}');
+  for (let i = 0; i < 2; i++) {
+    assert.equal(await cluster.eval(i, MD5), before[i], `node ${i} runs its original Bank.Account`);
+    assert.equal((await cluster.eval(i, STATE)).replace(/\s/g, ''), '{undefined,true}', `node ${i}: erl_debugger free, code as on disk`);
+    await eventually(async () => (await leftovers(cluster, i)) === CLEAN, 30000, `node ${i} clean`);
+  }
+}, { plusD: true }));
+
+test('native: the adapter killed with SIGKILL, the node restores itself', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const id = await openAccountOn(cluster, 0, 10, 'natk_');
+  const before = await cluster.eval(0, MD5);
+  const { dap } = await attach(0, { breakpoints: { [FILES.account]: [DEPOSIT] } });
+  const hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  const call = depositFrom(cluster, 0, id, 5);
+  await hit;
+  dap._adapterProcess.kill('SIGKILL');
+  await dap.exited;
+  assert.equal(await resultOf(call, 'the paused deposit'), '{ok,15}');
+  await eventually(async () => (await cluster.eval(0, STATE)).replace(/\s/g, '') === '{undefined,true}', 30000, 'erl_debugger free');
+  assert.equal(await cluster.eval(0, MD5), before);
+  await eventually(async () => (await leftovers(cluster, 0)) === CLEAN, 30000, 'node clean');
+  // The bank works on, with no debugger.
+  assert.equal(await resultOf(depositFrom(cluster, 0, id, 1), 'a deposit after'), '{ok,16}');
+}, { plusD: true }));
+
+test('native: a mixed cluster (+D and not) stops at the same breakpoint on both nodes', { timeout: TEST_TIMEOUT, skip }, withCluster(2, async ({ cluster, attach }) => {
+  const ids = [await openAccountOn(cluster, 0, 10, 'mix0_'), await openAccountOn(cluster, 1, 20, 'mix1_')];
+  const { dap } = await attach(0, { breakpoints: { [FILES.account]: [DEPOSIT] } });
+  const stops = new Map();
+  dap.on('stopped', (e) => stops.set(e.body.threadId, e.body));
+  const calls = [depositFrom(cluster, 1, ids[0], 5), depositFrom(cluster, 0, ids[1], 5)];
+  await eventually(async () => stops.size >= 2, 30000, 'a stop on each node');
+  const threads = (await request(dap, 'threads')).body.threads;
+  const on = (i) => threads.find((t) => stops.has(t.id) && t.name.includes(cluster.name(i)));
+  assert.ok(on(0) && /\[native\]/.test(on(0).name), `node 0 (+D) stopped natively: ${JSON.stringify(threads)}`);
+  assert.ok(on(1) && !/\[native\]/.test(on(1).name), `node 1 stopped in the interpreter: ${JSON.stringify(threads)}`);
+  for (const t of [on(0), on(1)]) {
+    const { frame, vars } = await topFrame(dap, t.id);
+    assert.equal(frame.line, DEPOSIT);
+    assert.equal(vars.Locals.find((v) => v.name === 'amount').value, '5');
+    await request(dap, 'continue', { threadId: t.id });
+  }
+  assert.equal(await resultOf(calls[0], 'deposit on node 0'), '{ok,15}');
+  assert.equal(await resultOf(calls[1], 'deposit on node 1'), '{ok,25}');
+  const native = await leftovers(cluster, 0);
+  assert.match(native, /^\{\[\],/, `node 0 interprets nothing: ${native}`);
+  await guard(dap, dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
+  for (let i = 0; i < 2; i++) await eventually(async () => (await leftovers(cluster, i)) === CLEAN, 30000, `node ${i} clean`);
+  assert.equal((await cluster.eval(0, STATE)).replace(/\s/g, ''), '{undefined,true}');
+}, { plusD: [true, false] }));
+
+test('native: where another tool holds erl_debugger, the console says so and the interpreter stops there', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const id = await openAccountOn(cluster, 0, 10, 'held_');
+  const holder = await cluster.eval(0, "P = spawn(fun() -> {ok, _} = erl_debugger:register(self()), receive stop -> ok end end), register(other_debugger, P), timer:sleep(200), erl_debugger:whereis() =:= P");
+  assert.equal(holder, 'true');
+  const { dap, output } = await attach(0, { breakpoints: { [FILES.account]: [DEPOSIT] } });
+  await output.waitFor(/another tool holds OTP's erl_debugger/, { timeout: 30000 });
+  const hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  const call = depositFrom(cluster, 0, id, 5);
+  const ev = await hit;
+  const threads = (await request(dap, 'threads')).body.threads;
+  assert.doesNotMatch(threads.find((t) => t.id === ev.body.threadId).name, /\[native\]/);
+  await request(dap, 'continue', { threadId: ev.body.threadId });
+  assert.equal(await resultOf(call, 'deposit'), '{ok,15}');
+  await guard(dap, dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
+  assert.equal(await cluster.eval(0, "erl_debugger:whereis() =:= whereis(other_debugger)"), 'true', 'the other tool keeps erl_debugger');
+  await cluster.eval(0, 'other_debugger ! stop');
+}, { plusD: true }));

@@ -13,11 +13,12 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const { request, guard, waitForStopped } = require('../lib/client');
 const { OTP_ROOT_NAME } = require('../lib/cluster');
-const { FILES, withCluster, openAccountOn, depositFrom, resultOf, leftovers, eventually, topFrame } = require('../lib/bank');
+const { FILES, withCluster, openAccountOn, depositFrom, resultOf, leftovers, eventually, within, topFrame } = require('../lib/bank');
 
 const TEST_TIMEOUT = 240000;
 const CLEAN = '{[],[],[],[],[],[],[]}';
 const DEPOSIT = 74; // new_balance = state.balance + amount   (handle_call({:deposit, amount}, …))
+const FEE_IF = 16; //  fee = if amount >= 1_000, do: fee + 1, else: fee   (fees.ex: nested expressions)
 const otp = Number((/^otp(\d+)$/.exec(OTP_ROOT_NAME) || [])[1] || 25);
 const skip = otp < 28 ? `native breakpoints need OTP 28+ (erl_debugger); these nodes run OTP ${otp} (set ORBIT_OTP=otp29)` : false;
 
@@ -140,4 +141,50 @@ test('native: where another tool holds erl_debugger, the console says so and the
   await guard(dap, dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
   assert.equal(await cluster.eval(0, "erl_debugger:whereis() =:= whereis(other_debugger)"), 'true', 'the other tool keeps erl_debugger');
   await cluster.eval(0, 'other_debugger ! stop');
+}, { plusD: true }));
+
+/** Continues every stop as it comes; returns the list of stopped bodies (it grows). */
+function continueEveryStop(dap) {
+  const stops = [];
+  dap.on('stopped', async (e) => {
+    stops.push(e.body);
+    await request(dap, 'continue', { threadId: e.body.threadId }).catch((err) => stops.push({ error: err.message }));
+  });
+  return stops;
+}
+
+test('native: one stop per pass on a line with nested expressions; conditions, hit counts and log points', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const { dap, output } = await attach(0, { breakpoints: { [FILES.fees]: [FEE_IF] } });
+  let stops = continueEveryStop(dap);
+  const three = "list_to_tuple(['Elixir.Bank.Fees':fee_for(A) || A <- [2500, 2500, 300]])";
+  assert.equal((await cluster.eval(0, three, 120)).replace(/\s/g, ''), '{26,26,3}');
+  await eventually(async () => stops.length >= 3, 10000, '3 stops');
+  await within(new Promise(() => {}), 500);
+  assert.equal(stops.length, 3, `plain: one stop per call: ${JSON.stringify(stops)}`);
+  assert.ok(stops.every((s) => /native/.test(s.description)), JSON.stringify(stops[0]));
+
+  dap.removeAllListeners('stopped');
+  stops = continueEveryStop(dap);
+  await request(dap, 'setBreakpoints', { source: { path: FILES.fees }, breakpoints: [{ line: FEE_IF, condition: 'amount >= 1000' }] });
+  assert.equal((await cluster.eval(0, three, 120)).replace(/\s/g, ''), '{26,26,3}');
+  await within(new Promise(() => {}), 1000);
+  assert.equal(stops.length, 2, `condition: ${JSON.stringify(stops)}`);
+
+  dap.removeAllListeners('stopped');
+  stops = continueEveryStop(dap);
+  await request(dap, 'setBreakpoints', { source: { path: FILES.fees }, breakpoints: [{ line: FEE_IF, hitCondition: '%2' }] });
+  const four = "list_to_tuple(['Elixir.Bank.Fees':fee_for(A) || A <- [2500, 2500, 2500, 2500]])";
+  assert.equal((await cluster.eval(0, four, 120)).replace(/\s/g, ''), '{26,26,26,26}');
+  await within(new Promise(() => {}), 1000);
+  assert.equal(stops.length, 2, `hit count %2 over 4 passes: ${JSON.stringify(stops)}`);
+
+  await request(dap, 'setBreakpoints', { source: { path: FILES.fees }, breakpoints: [] });
+  const id = await openAccountOn(cluster, 0, 100, 'natlog_');
+  await request(dap, 'setBreakpoints', { source: { path: FILES.account }, breakpoints: [{ line: DEPOSIT, logMessage: 'deposit of {amount} onto {state.balance}' }] });
+  const before = stops.length;
+  assert.equal(await resultOf(depositFrom(cluster, 0, id, 5), 'deposit'), '{ok,105}', 'a log point does not hold the call');
+  await output.waitFor(/deposit of 5 onto 100/, { timeout: 15000 });
+  assert.equal(stops.length, before, 'a log point never stops');
+  const held = await leftovers(cluster, 0);
+  assert.match(held, /^\{\[\],\[\],/, `no module interpreted: ${held}`);
 }, { plusD: true }));

@@ -20,7 +20,7 @@
 %% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
 -compile(nowarn_deprecated_catch).
 
--export([available/0, start/2, stop/0, prepare/1, set_break/4, clear_break/3, frames/1, eval/3,
+-export([available/0, start/2, stop/0, prepare/1, prepare/2, set_break/4, clear_break/3, frames/1, eval/3,
          resume/2, server_init/3, server_loop/1]).
 
 %% The largest value (in words) read out of a frame.
@@ -66,7 +66,10 @@ start(OrbitNode, Events) ->
     end.
 
 stop() -> call(stop, 60000).
-prepare(M) -> call({prepare, M}, 60000).
+prepare(M) -> call({prepare, M, node}, 60000).
+%% With the project's own build of M (Beam), for a node whose beams carry no debug info (a release built
+%% with strip_beams): taken only when it is exactly the code the node runs (same md5).
+prepare(M, Beam) -> call({prepare, M, {project, Beam}}, 60000).
 set_break(M, Line, Slot, Id) -> call({set_break, M, Line, Slot, Id}, 30000).
 clear_break(M, Line, Id) -> call({clear_break, M, Line, Id}, 30000).
 resume(Pid, How) -> call({resume, Pid, How}, 30000).
@@ -106,7 +109,11 @@ server_init(OrbitNode, Events, From) ->
 server_loop(#{orbit := OrbitNode, session := Session} = S) ->
     receive
         {debugger_event, Session, {breakpoint, Pid, MFA, Line, Resume}} ->
-            orbit_native:server_loop(hit(Pid, MFA, Line, Resume, S));
+            %% Whatever goes wrong deciding, the process must not stay paused.
+            S1 = try hit(Pid, MFA, Line, Resume, S)
+                 catch _:_ -> go(Pid, #{resume => Resume}), S
+                 end,
+            orbit_native:server_loop(S1);
         {nodedown, OrbitNode} ->
             restore(S);
         {orbit_native, From, Ref, stop} ->
@@ -123,11 +130,11 @@ server_loop(#{orbit := OrbitNode, session := Session} = S) ->
         orbit_native:server_loop(S)
     end.
 
-request({prepare, M}, #{mods := Mods} = S) ->
+request({prepare, M, From}, #{mods := Mods} = S) ->
     case maps:find(M, Mods) of
         {ok, #{lines := Lines}} -> {{ok, Lines}, S};
         error ->
-            case instrument(M) of
+            case instrument(M, From) of
                 {ok, Info} -> {{ok, maps:get(lines, Info)}, S#{mods := Mods#{M => Info}}};
                 {error, _} = E -> {E, S}
             end
@@ -368,23 +375,38 @@ eval(Pid, FrameNo, Src) ->
 %% ---------------------------------------------------------------------------------------------
 %% Instrumenting a module, and putting the original back
 
-instrument(M) ->
+instrument(M, From) ->
     case code:ensure_loaded(M) of
         {error, _} -> {error, not_loaded};
         {module, M} ->
             Md5 = M:module_info(md5),
-            case code:get_object_code(M) of
-                {M, Orig, File} ->
-                    case beam_lib:md5(Orig) of
-                        {ok, {M, Md5}} -> recompile(M, Orig, File, Md5);
-                        _ -> {error, changed_on_disk}
-                    end;
-                error -> {error, no_beam}
+            OnDisk = case code:get_object_code(M) of
+                         {M, Orig, File} ->
+                             case beam_lib:md5(Orig) of
+                                 {ok, {M, Md5}} -> {ok, Orig, File};
+                                 _ -> {error, changed_on_disk}
+                             end;
+                         error -> {error, no_beam}
+                     end,
+            case {OnDisk, From} of
+                {{ok, Orig1, File1}, node} -> recompile(M, Orig1, Orig1, File1, Md5);
+                {{error, _} = E, node} -> E;
+                {_, {project, Beam}} ->
+                    %% The original to restore: the node's own binary, else the project's (same code).
+                    {Orig2, File2} = case OnDisk of
+                                         {ok, O, F} -> {O, F};
+                                         _ -> {Beam, atom_to_list(M) ++ ".beam"}
+                                     end,
+                    case beam_lib:md5(Beam) of
+                        {ok, {M, Md5}} -> recompile(M, Beam, Orig2, File2, Md5);
+                        _ -> {error, other_build}
+                    end
             end
     end.
 
-recompile(M, Orig, File, Md5) ->
-    case beam_lib:chunks(Orig, [debug_info]) of
+%% Source: the binary whose debug info is compiled; Orig: the binary to put back.
+recompile(M, Source, Orig, File, Md5) ->
+    case beam_lib:chunks(Source, [debug_info]) of
         {ok, {M, [{debug_info, {debug_info_v1, Backend, Data}}]}} ->
             case catch Backend:debug_info(erlang_v1, M, Data, []) of
                 {ok, Forms} ->
@@ -392,6 +414,7 @@ recompile(M, Orig, File, Md5) ->
                         {ok, M, Bin} -> swap(M, Orig, File, Md5, Bin);
                         Other -> {error, {compile, Other}}
                     end;
+                {error, _} -> {error, no_debug_info};
                 Other -> {error, {debug_info, Other}}
             end;
         _ -> {error, no_debug_info}
@@ -406,7 +429,7 @@ swap(M, Orig, File, Md5, Bin) ->
                 {ok, ByFun} ->
                     Lines = [{F, A, lists:sort(maps:keys(Ls))} || {{F, A}, Ls} <- maps:to_list(ByFun),
                                                                  map_size(Ls) > 0],
-                    {ok, #{orig => Orig, file => File, md5 => Md5, lines => Lines}};
+                    {ok, #{orig => Orig, file => File, md5 => Md5, lines => Lines, ours => NewMd5}};
                 Other ->
                     _ = load(M, File, Orig, Md5),
                     {error, {no_breakpoints, Other}}
@@ -438,7 +461,9 @@ restore(#{session := Session, mods := Mods, breaks := Bs, paused := Paused, step
     [catch D:breakpoint(M, L, false) || {M, L} <- Points],
     [go(Pid, P) || {Pid, P} <- maps:to_list(Paused)],
     flush_hits(Session),
-    [catch load(M, File, Orig, Md5) || {M, #{orig := Orig, file := File, md5 := Md5}} <- maps:to_list(Mods)],
+    %% Only over Orbit's own build: code loaded since (a reload) stays.
+    [catch load(M, File, Orig, Md5) || {M, #{orig := Orig, file := File, md5 := Md5, ours := Ours}} <- maps:to_list(Mods),
+                                       (catch M:module_info(md5)) =:= Ours],
     catch D:unregister(self(), Session),
     catch unregister(orbit_native),
     ok.

@@ -107,3 +107,37 @@ async fn native_breakpoint_every_pass_variables_evaluate_next_and_cleanup() {
         assert_eq!(nodes.eval(i, LEFT).unwrap().replace(' ', ""), "{undefined,[]}", "node {i}");
     }
 }
+
+/// A release's beams carry no debug info (`strip_beams`) and its Erlang installation no OTP debugger
+/// application: with `+D` its breakpoints are native, from the project's build of the same code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_breakpoints_in_a_stripped_release_from_the_projects_build() {
+    if !native_otp() {
+        return;
+    }
+    let nodes = TestCluster::demo_release_native(1);
+    let facts =
+        "{erl_debugger:supported(), element(1, beam_lib:chunks(code:which('Elixir.Bank.Fees'), [debug_info]))}.";
+    assert_eq!(nodes.eval(0, facts).unwrap().replace(' ', ""), "{true,error}");
+    let md5 = "'Elixir.Bank.Fees':module_info(md5).";
+    let before = nodes.eval(0, md5).unwrap();
+    let mut engine = common::attach_demo(&nodes, 0).await;
+    let fees = demo_dir().join("lib/bank/fees.ex");
+    let bps = engine.set_breakpoints(&fees, vec![LineBreakpoint { line: 14, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let call = spawn_eval(&nodes, 0, "'Elixir.Bank.Fees':fee_for(500).".into());
+    let e = until(&mut engine, "a stop", |e| matches!(e, EngineEvent::Stopped { .. })).await;
+    let EngineEvent::Stopped { thread, .. } = e else { unreachable!() };
+    let frames = engine.stack_trace(thread).await.expect("stack");
+    assert_eq!(frames[0].line, 14);
+    let scopes = engine.scopes(frames[0].id).await.expect("scopes");
+    let vars = engine.variables(scopes[0].variables_reference, None, None).await.expect("variables");
+    let fee = vars.iter().find(|v| v.name == "fee").map(|v| v.value.clone());
+    assert_eq!(fee.as_deref(), Some("5"), "{vars:?}");
+    engine.resume(thread, Resume::Continue).await.expect("continue");
+    assert_eq!(call.join().unwrap().unwrap(), "5");
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    assert_eq!(nodes.eval(0, md5).unwrap(), before, "the release's own code is back");
+    assert_eq!(nodes.eval(0, "erl_debugger:whereis().").unwrap(), "undefined");
+}

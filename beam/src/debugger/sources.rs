@@ -116,6 +116,17 @@ fn common_suffix(a: &Path, b: &Path) -> usize {
     a.iter().rev().zip(b.iter().rev()).take_while(|(x, y)| x == y).count()
 }
 
+/// The project's own build of `module` (`_build/<env>/lib/<app>/ebin/<module>.beam`), the newest if several.
+pub fn project_beam(project: &Path, module: &str) -> Option<Vec<u8>> {
+    let read = |p: PathBuf| std::fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path());
+    let file = format!("{module}.beam");
+    let newest = read(project.join("_build"))
+        .flat_map(|env| read(env.join("lib")).map(|app| app.join("ebin").join(&file)).collect::<Vec<_>>())
+        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+        .max()?;
+    std::fs::read(newest.1).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

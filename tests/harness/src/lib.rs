@@ -224,6 +224,13 @@ impl TestCluster {
         Self::start_opts(NodeKind::Demo, n, Vec::new(), false, true)
     }
 
+    /// Like [`demo_release`](Self::demo_release), every node started with `+D` (`ERL_FLAGS=+D`, as a
+    /// release's operator would): its beams are stripped, so native breakpoints need the project's build.
+    pub fn demo_release_native(n: usize) -> TestCluster {
+        build_demo_release();
+        Self::start_opts(NodeKind::Release, n, Vec::new(), false, true)
+    }
+
     /// Like [`erlang`](Self::erlang), with distribution over TLS.
     pub fn erlang_tls(n: usize) -> TestCluster {
         Self::start_full(NodeKind::Erlang, n, Vec::new(), true)
@@ -350,6 +357,9 @@ impl TestCluster {
                 c.env("RELEASE_NODE", &short);
                 c.env("RELEASE_DISTRIBUTION", "sname");
                 c.env("RELEASE_COOKIE", &self.cookie);
+                if self.plus_d {
+                    c.env("ERL_FLAGS", "+D");
+                }
                 c
             }
         };

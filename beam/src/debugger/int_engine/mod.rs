@@ -247,9 +247,7 @@ impl IntEngine {
             pending_events: Vec::new(),
             ended: false,
         };
-        if !engine.no_interpreter.is_empty() {
-            engine.pending_events.push(output(format!("{}\n", engine.no_interpreter)));
-        }
+        engine.native.project = engine.config.project_dir.clone();
         for node in engine.cluster.up_nodes() {
             let lines = engine.prepare_node(&node).await;
             for l in lines {
@@ -258,6 +256,10 @@ impl IntEngine {
             for l in engine.start_native(&node).await {
                 engine.pending_events.push(output(format!("{l}\n")));
             }
+        }
+        // Where every node takes native breakpoints, no interpreter is needed (nor missed).
+        if !engine.no_interpreter.is_empty() && !engine.all_native() {
+            engine.pending_events.push(output(format!("{}\n", engine.no_interpreter)));
         }
         engine.refresh_index().await;
         engine.interpret_up_front().await;

@@ -178,7 +178,9 @@ impl IntEngine {
         nodes.extend(self.cluster.up_nodes().into_iter().filter(|n| *n != self.entry));
         let mut asks: Vec<(String, Vec<Term>)> = nodes.into_iter().map(|n| (n, vec![atom(module)])).collect();
         // Last, the project's own build of it, read on the entry node: a release's beams have no debug info.
-        if let Some(bin) = self.config.project_dir.as_deref().and_then(|d| project_beam(d, module)) {
+        if let Some(bin) =
+            self.config.project_dir.as_deref().and_then(|d| crate::debugger::sources::project_beam(d, module))
+        {
             asks.push((self.entry.clone(), vec![atom(module), Term::Binary(bin.into())]));
         }
         for (node, args) in asks {
@@ -390,17 +392,6 @@ impl IntEngine {
         }
         notes
     }
-}
-
-/// The project's own build of `module` (`_build/<env>/lib/<app>/ebin/<module>.beam`), the newest if several.
-fn project_beam(project: &Path, module: &str) -> Option<Vec<u8>> {
-    let read = |p: PathBuf| std::fs::read_dir(p).into_iter().flatten().flatten().map(|e| e.path());
-    let file = format!("{module}.beam");
-    let newest = read(project.join("_build"))
-        .flat_map(|env| read(env.join("lib")).map(|app| app.join("ebin").join(&file)).collect::<Vec<_>>())
-        .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
-        .max()?;
-    std::fs::read(newest.1).ok()
 }
 
 /// (module, source) of every beam under the project's `_build/<env>/lib/<app>/ebin` that records its source.

@@ -42,6 +42,8 @@ pub struct Native {
     frames: BTreeMap<i64, (i64, i64)>,
     vars: BTreeMap<i64, Vec<VariableInfo>>,
     next: i64,
+    /// The project whose build gives the debug info a node's stripped beams lack.
+    pub project: Option<PathBuf>,
 }
 
 /// The agent's answer as text.
@@ -57,8 +59,9 @@ pub fn prepare_error(module: &str, node: &str, why: &Term) -> String {
     let m = crate::debugger::names::module_display(module);
     let reason = as_tuple(why).and_then(|p| p.get(1)).unwrap_or(why);
     let detail = match as_atom(reason) {
-        Some("no_debug_info") => "its beam carries no debug info (a release built with `strip_beams`: set \
-                                  `strip_beams: false` in the release, or debug that node with the interpreter)"
+        Some("no_debug_info") => "its beam carries no debug info (a release built with `strip_beams`) and the \
+                                  project (projectDir) has no build of the same code: set `strip_beams: false` in \
+                                  the release, or give the project whose build it runs"
             .to_string(),
         Some("changed_on_disk") => {
             "the beam on its disk is not the code it runs (reload the module or restart the node)".to_string()
@@ -67,6 +70,7 @@ pub fn prepare_error(module: &str, node: &str, why: &Term) -> String {
             "a process still runs an old version of it (try again once it has moved on)".to_string()
         }
         Some("not_loaded") | Some("no_beam") => "the node cannot load it".to_string(),
+        Some("other_build") => "the project's build of it is not the code the node runs".to_string(),
         _ => text(reason),
     };
     format!("{node}: native breakpoints in {m} are not possible: {detail}")
@@ -170,7 +174,7 @@ impl Native {
         let mut ok = !points.is_empty();
         for (module, line) in points {
             if !self.prepared.contains(&(node.to_string(), module.clone())) {
-                match cluster.call(node, "orbit_native", "prepare", vec![atom(module)], Duration::from_secs(60)).await {
+                match self.prepare(cluster, node, module).await {
                     Ok(t) if as_tuple(&t).is_some_and(|p| is_atom(&p[0], "ok")) => {
                         self.prepared.insert((node.to_string(), module.clone()));
                     }
@@ -201,6 +205,23 @@ impl Native {
             }
         }
         (notes, ok)
+    }
+
+    /// Recompiles `module` on `node` from its own debug info, or where its beam has none (a stripped
+    /// release) from the project's build of it, when that is the same code.
+    async fn prepare(&self, cluster: &Cluster, node: &str, module: &str) -> Result<Term, crate::rpc::RpcError> {
+        let t = Duration::from_secs(60);
+        let r = cluster.call(node, "orbit_native", "prepare", vec![atom(module)], t).await?;
+        let stripped = as_tuple(&r).is_some_and(|p| p.len() == 2 && is_atom(&p[1], "no_debug_info"));
+        let beam = self.project.as_deref().and_then(|d| crate::debugger::sources::project_beam(d, module));
+        match beam {
+            Some(beam) if stripped => {
+                let r2 = cluster.call(node, "orbit_native", "prepare", vec![atom(module), binary(beam)], t).await?;
+                // The project's build is another build: say why the node's own beam does not do.
+                Ok(if as_tuple(&r2).is_some_and(|p| p.len() == 2 && is_atom(&p[1], "other_build")) { r } else { r2 })
+            }
+            _ => Ok(r),
+        }
     }
 
     /// Clears a breakpoint's points on every native node.

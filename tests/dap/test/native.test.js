@@ -188,3 +188,37 @@ test('native: one stop per pass on a line with nested expressions; conditions, h
   const held = await leftovers(cluster, 0);
   assert.match(held, /^\{\[\],\[\],/, `no module interpreted: ${held}`);
 }, { plusD: true }));
+
+test('native: stepOut returns to the caller; a +D node that joins mid-session takes the breakpoints', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const RECORD = 99; // Enum.take([{kind, amount, DateTime.utc_now()} | history], @history_max)   (record/3)
+  const id = await openAccountOn(cluster, 0, 10, 'natout_');
+  const { dap, output } = await attach(0, { breakpoints: { [FILES.account]: [RECORD] } });
+  let hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  let call = depositFrom(cluster, 0, id, 5);
+  const ev = await hit;
+  const threadId = ev.body.threadId;
+  assert.match((await topFrame(dap, threadId)).frame.name, /record\/3/);
+  const out = waitForStopped(dap, { threadId, reason: 'step', timeout: 30000 });
+  await request(dap, 'stepOut', { threadId });
+  await out;
+  const caller = await topFrame(dap, threadId);
+  assert.match(caller.frame.name, /handle_call\/3/);
+  assert.ok(caller.frame.line > DEPOSIT, `back in the caller after the call: line ${caller.frame.line}`);
+  await request(dap, 'continue', { threadId });
+  assert.equal(await resultOf(call, 'deposit'), '{ok,15}');
+
+  // A node that joins (also with +D) gets the breakpoint, natively.
+  const added = await cluster.addNode();
+  await output.waitFor(new RegExp(`${cluster.name(added)}: breakpoints are native there`), { timeout: 30000 });
+  const id2 = await openAccountOn(cluster, added, 10, 'natjoin_');
+  hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  call = depositFrom(cluster, added, id2, 7);
+  const ev2 = await hit;
+  assert.match(ev2.body.text, new RegExp(`${cluster.name(added)}.*\\[native\\]`));
+  await request(dap, 'continue', { threadId: ev2.body.threadId });
+  assert.equal(await resultOf(call, 'deposit on the new node'), '{ok,17}');
+  await guard(dap, dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
+  for (let i = 0; i <= added; i++) {
+    assert.equal((await cluster.eval(i, STATE)).replace(/\s/g, ''), '{undefined,true}', `node ${i}`);
+  }
+}, { plusD: true }));

@@ -381,9 +381,10 @@ impl IntEngine {
 
     /// Resolves and installs one breakpoint; on failure it stays unverified with the reason.
     pub(super) async fn install(&mut self, mut bp: Bp, modules: &[String]) -> Bp {
-        // Where every node takes native breakpoints, the interpreter has no part.
-        let all_native = self.all_native();
-        if let (Err(e), false) = (self.interpreter(), all_native) {
+        // Where every node takes native breakpoints (or no other node has an interpreter), the interpreter
+        // has no part.
+        let use_int = self.uses_interpreter();
+        if let (Err(e), false) = (self.interpreter(), self.any_native()) {
             bp.message = Some(e.0);
             return bp;
         }
@@ -421,7 +422,7 @@ impl IntEngine {
                 return bp;
             }
         };
-        if !all_native {
+        if use_int {
             if let Err(e) = self.interpret(&module).await {
                 bp.message = Some(e.0);
                 return bp;
@@ -499,7 +500,7 @@ impl IntEngine {
             condition = tuple(vec![atom("orbit_dbg_cond"), atom(format!("b{slot}"))]);
         }
         let native = self.place_native(bp).await;
-        if self.all_native() {
+        if !self.uses_interpreter() {
             return if native { Ok(()) } else { Err("it holds on no node (see the console)".into()) };
         }
         let (server, server_node) = self.interpreter().map_err(|e| e.0)?;

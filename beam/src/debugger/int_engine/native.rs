@@ -26,6 +26,16 @@ impl IntEngine {
         !ready.is_empty() && ready.iter().all(|n| self.native.is_native(n))
     }
 
+    /// Whether some node takes native breakpoints.
+    pub(super) fn any_native(&self) -> bool {
+        !self.native.nodes().is_empty()
+    }
+
+    /// Whether breakpoints go to the interpreter too: some node is not native and the cluster has one.
+    pub(super) fn uses_interpreter(&self) -> bool {
+        !self.all_native() && self.interpreter().is_ok()
+    }
+
     pub(super) fn is_native_node(&self, node: &str) -> bool {
         self.native.is_native(node)
     }

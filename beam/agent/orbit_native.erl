@@ -191,17 +191,17 @@ go(Pid, #{resume := Resume}) ->
 %% ---------------------------------------------------------------------------------------------
 %% Hits
 
-hit(Pid, {M, F, A}, Line, Resume, #{events := Events, breaks := Bs, steps := Steps, paused := Paused} = S) ->
+hit(Pid, {M, F, A}, Line, Resume, #{events := Events, breaks := Bs, steps := Steps} = S0) ->
     Suspended = (catch erlang:suspend_process(Pid)) =:= true,
     P = #{resume => Resume, suspended => Suspended},
-    Stepped = case maps:find(Pid, Steps) of
-                  {ok, #{lines := Ls, depth := D0}} ->
-                      lists:member({M, Line}, Ls) andalso depth(Pid) =< D0;
-                  error -> false
-              end,
+    {Frames, X} = user_frames(Pid, frames_or_none(Pid)),
+    {Stepped, S} = case maps:find(Pid, Steps) of
+                       {ok, Step} -> step_hit(Pid, {M, Line}, Frames, Step, S0);
+                       error -> {false, S0}
+                   end,
     Ids = case maps:find({M, Line}, Bs) of
               {ok, Slots} when not Stepped ->
-                  Vars = top_bindings(Pid),
+                  Vars = case Frames of [Top | _] -> bindings(Top, X); [] -> [] end,
                   [Id || {Slot, Id} <- lists:reverse(Slots),
                          (catch orbit_dbg_pass:native_check(Slot, Pid, Vars)) =:= true];
               _ -> []
@@ -211,11 +211,29 @@ hit(Pid, {M, F, A}, Line, Resume, #{events := Events, breaks := Bs, steps := Ste
             S1 = drop_step(Pid, S),
             Reason = case Stepped of true -> step; false -> breakpoint end,
             Events ! {orbit_native_stop, node(), Pid, M, F, A, Line, Reason, Ids},
-            S1#{paused := Paused#{Pid => P}};
+            S1#{paused := maps:put(Pid, P, maps:get(paused, S1))};
         false ->
             go(Pid, P),
             S
     end.
+
+%% A stepping process at a line: {StopsHere, State}. The step belongs to one activation, told by the frames
+%% below the one it started in (their functions, return addresses and slots): a hit under those frames
+%% (in the function or its caller) is the step's; a deeper one (recursion) is not, and keeps the step; any
+%% other means the activation returned (a GenServer back in its loop, serving the next call): the step
+%% is over, its lines disarmed, and the hit is an ordinary one.
+step_hit(Pid, Point, Frames, #{lines := Ls, anchor := Anchor}, S) ->
+    Below = case Frames of [_ | B] -> strip(B); [] -> [] end,
+    case length(Below) > length(Anchor) of
+        true -> {false, S};
+        false ->
+            case lists:suffix(Below, Anchor) of
+                true -> {lists:member(Point, Ls), S};
+                false -> {false, drop_step(Pid, S)}
+            end
+    end.
+
+strip(Frames) -> [{Fun, Info} || {_, Fun, Info} <- Frames].
 
 %% Next: the other lines of this function, and the lines of its caller (when it has breakpoint lines).
 %% Step out: the caller's lines. A step into a call is a next here.
@@ -226,17 +244,14 @@ plan_step(Pid, How, _P, S) ->
                        step_out -> [];
                        _ -> [{M, L} || L <- function_lines(M, F, A), L =/= Line]
                    end,
-            Caller = case [Fr || {_, #{function := _}, _} = Fr <- Callers] of
+            Caller = case Callers of
                          [{_, #{function := {CM, CF, CA}, line := CL}, _} | _] ->
                              [{CM, L} || L <- function_lines(CM, CF, CA), L =/= CL];
                          _ -> []
                      end,
-            Lines = Here ++ Caller,
             D = dbg(),
-            Armed = [P || {M1, L1} = P <- Lines, (catch D:breakpoint(M1, L1, true)) =:= ok],
-            Depth = length(Callers) + 1,
-            Want = case How of step_out -> Depth - 1; _ -> Depth end,
-            S#{steps := maps:put(Pid, #{lines => Armed, depth => Want}, maps:get(steps, S))};
+            Armed = [P || {M1, L1} = P <- Here ++ Caller, (catch D:breakpoint(M1, L1, true)) =:= ok],
+            S#{steps := maps:put(Pid, #{lines => Armed, anchor => strip(Callers)}, maps:get(steps, S))};
         _ -> S
     end.
 
@@ -274,16 +289,6 @@ user_frames([_ | Rest], All, Acc) -> user_frames(Rest, All, Acc);
 user_frames([], All, _) -> {real(All), []}.
 
 real(Frames) -> [F || {_, #{function := _}, _} = F <- Frames].
-
-depth(Pid) ->
-    {Frames, _} = user_frames(Pid, frames_or_none(Pid)),
-    length(Frames).
-
-top_bindings(Pid) ->
-    case user_frames(Pid, frames_or_none(Pid)) of
-        {[Top | _], X} -> bindings(Top, X);
-        _ -> []
-    end.
 
 %% [{Var, Value}] of a frame, raw names (`_x@1` in Elixir code), from the module's debug info at the line.
 bindings({_, #{function := {M, _, _}, line := Line}, #{slots := Y}}, X) when is_integer(Line) ->

@@ -222,3 +222,30 @@ test('native: stepOut returns to the caller; a +D node that joins mid-session ta
     assert.equal((await cluster.eval(i, STATE)).replace(/\s/g, ''), '{undefined,true}', `node ${i}`);
   }
 }, { plusD: true }));
+
+test('native: a step that leaves the callback does not stay armed: the next call stops at the breakpoint, not before', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const REPLY = DEPOSIT + 2; // {:reply, {:ok, new_balance}, state}
+  const id = await openAccountOn(cluster, 0, 10, 'natleave_');
+  const { dap } = await attach(0, { breakpoints: { [FILES.account]: [REPLY] } });
+  const stops = [];
+  dap.on('stopped', (e) => stops.push(e.body));
+  let expected = 10;
+  for (const how of ['next', 'stepOut']) {
+    const hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+    expected += 5;
+    const call = depositFrom(cluster, 0, id, 5);
+    const ev = await hit;
+    assert.equal((await topFrame(dap, ev.body.threadId)).frame.line, REPLY);
+    await request(dap, how, { threadId: ev.body.threadId });
+    // The callback returns into gen_server (no breakpoint lines there): the call completes.
+    assert.equal(await resultOf(call, `deposit after ${how}`), `{ok,${expected}}`);
+  }
+  const before = stops.length;
+  const hit = waitForStopped(dap, { timeout: 30000 });
+  const call = depositFrom(cluster, 0, id, 5);
+  const ev = await hit;
+  assert.equal(ev.body.reason, 'breakpoint', `the next call stops at the breakpoint: ${JSON.stringify(stops.slice(before))}`);
+  assert.equal((await topFrame(dap, ev.body.threadId)).frame.line, REPLY);
+  await request(dap, 'continue', { threadId: ev.body.threadId });
+  assert.equal(await resultOf(call, 'last deposit'), `{ok,${expected + 5}}`);
+}, { plusD: true }));

@@ -164,7 +164,9 @@ request({resume, Pid, How}, #{paused := Paused} = S) ->
                      _ -> plan_step(Pid, How, P, S1)
                  end,
             go(Pid, P),
-            {ok, S2}
+            %% running: no line can take the step (the function returns into code without breakpoint
+            %% lines), so the process simply runs on.
+            {case maps:is_key(Pid, maps:get(steps, S2)) of true -> ok; false -> running end, S2}
     end;
 request(Other, S) -> {{error, {unknown_request, Other}}, S}.
 
@@ -229,7 +231,9 @@ step_hit(Pid, Point, Frames, #{lines := Ls, anchor := Anchor}, S) ->
         false ->
             case lists:suffix(Below, Anchor) of
                 true -> {lists:member(Point, Ls), S};
-                false -> {false, drop_step(Pid, S)}
+                false ->
+                    maps:get(events, S) ! {orbit_native_left, node(), Pid},
+                    {false, drop_step(Pid, S)}
             end
     end.
 
@@ -250,8 +254,10 @@ plan_step(Pid, How, _P, S) ->
                          _ -> []
                      end,
             D = dbg(),
-            Armed = [P || {M1, L1} = P <- Here ++ Caller, (catch D:breakpoint(M1, L1, true)) =:= ok],
-            S#{steps := maps:put(Pid, #{lines => Armed, anchor => strip(Callers)}, maps:get(steps, S))};
+            case [P || {M1, L1} = P <- Here ++ Caller, (catch D:breakpoint(M1, L1, true)) =:= ok] of
+                [] -> S;
+                Armed -> S#{steps := maps:put(Pid, #{lines => Armed, anchor => strip(Callers)}, maps:get(steps, S))}
+            end;
         _ -> S
     end.
 

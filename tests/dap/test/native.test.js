@@ -239,6 +239,11 @@ test('native: a step that leaves the callback does not stay armed: the next call
     await request(dap, how, { threadId: ev.body.threadId });
     // The callback returns into gen_server (no breakpoint lines there): the call completes.
     assert.equal(await resultOf(call, `deposit after ${how}`), `{ok,${expected}}`);
+    if (how === 'stepOut') {
+      // Nothing above the callback takes a step: the process runs on, and is no thread any more.
+      const threads = (await request(dap, 'threads')).body.threads;
+      assert.ok(!threads.some((t) => t.id === ev.body.threadId), JSON.stringify(threads));
+    }
   }
   const before = stops.length;
   const hit = waitForStopped(dap, { timeout: 30000 });

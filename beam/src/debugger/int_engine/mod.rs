@@ -334,6 +334,7 @@ impl IntEngine {
                     .unwrap_or_default()
             }
             [tag, ..] if is_atom(tag, "orbit_native_stop") => self.on_native_stop(&body),
+            [tag, ..] if is_atom(tag, "orbit_native_left") => self.native.on_left(&body),
             [tag, node, who, report, frames, reason] if is_atom(tag, "orbit_crash") => {
                 self.crash_report(node, who, report, frames, reason)
             }

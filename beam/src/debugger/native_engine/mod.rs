@@ -423,7 +423,8 @@ impl Native {
             .call(&t.node, "orbit_native", "resume", vec![Term::from(t.pid.clone()), atom(how_t)], CALL)
             .await
             .map_err(|e| DebugError(e.to_string()))?;
-        if !is_atom(&r, "ok") {
+        let runs_on = is_atom(&r, "running");
+        if !is_atom(&r, "ok") && !runs_on {
             return Err(DebugError(format!("{}: {}", t.node, text(&r))));
         }
         self.frames.retain(|_, (th, _)| *th != thread);
@@ -433,10 +434,28 @@ impl Native {
         let mut events = vec![EngineEvent::Continued { thread }];
         // A running process is no thread to show until it stops again (as the interpreter's leave); a
         // stepping one stays, to stop again under the same id.
-        if how == Resume::Continue {
+        if how == Resume::Continue || runs_on {
             self.threads.remove(&thread);
             events.push(EngineEvent::ThreadExited { thread });
         }
         Ok(events)
+    }
+
+    /// `{orbit_native_left, Node, Pid}`: a stepping process left the function it stepped in (a callback
+    /// returned); it is no thread until it stops again.
+    pub fn on_left(&mut self, body: &Term) -> Vec<EngineEvent> {
+        let Some([_, node, Term::Pid(pid)]) = as_tuple(body).and_then(|t| <&[Term; 3]>::try_from(t).ok()) else {
+            return Vec::new();
+        };
+        let Some(node) = as_atom(node) else { return Vec::new() };
+        let gone: Vec<i64> =
+            self.threads.iter().filter(|(_, t)| t.node == node && t.pid == *pid).map(|(id, _)| *id).collect();
+        gone.into_iter()
+            .map(|thread| {
+                self.threads.remove(&thread);
+                self.frames.retain(|_, (th, _)| *th != thread);
+                EngineEvent::ThreadExited { thread }
+            })
+            .collect()
     }
 }

@@ -51,7 +51,7 @@ available() ->
 %% Starts the server for the Orbit node OrbitNode; hits go to Events. {ok, Pid} | {error, Why}.
 start(OrbitNode, Events) ->
     case whereis(orbit_native) of
-        Pid when is_pid(Pid) -> {error, {held, Pid}};
+        Pid when is_pid(Pid) -> {error, {held_by_orbit, Pid}};
         undefined ->
             case available() of
                 true ->

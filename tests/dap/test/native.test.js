@@ -254,3 +254,14 @@ test('native: a step that leaves the callback does not stay armed: the next call
   await request(dap, 'continue', { threadId: ev.body.threadId });
   assert.equal(await resultOf(call, 'last deposit'), `{ok,${expected + 5}}`);
 }, { plusD: true }));
+
+test('native: a second Orbit session on a +D node uses the interpreter there, and says why', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const first = await attach(0, { breakpoints: {} });
+  await first.output.waitFor(/breakpoints are native there/, { timeout: 30000 });
+  const second = await attach(0, { breakpoints: {} });
+  await second.output.waitFor(/another Orbit session holds OTP's erl_debugger/, { timeout: 30000 });
+  await guard(second.dap, second.dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
+  assert.notEqual((await cluster.eval(0, 'erl_debugger:whereis()')).trim(), 'undefined', 'the first session keeps it');
+  await guard(first.dap, first.dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
+  assert.equal((await cluster.eval(0, 'erl_debugger:whereis()')).trim(), 'undefined');
+}, { plusD: true }));

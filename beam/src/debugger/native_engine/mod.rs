@@ -111,6 +111,12 @@ impl Native {
             return Some(format!("{node}: breakpoints are native there (OTP erl_debugger, +D)"));
         }
         let why = as_tuple(&r).and_then(|p| p.get(1)).cloned().unwrap_or(r);
+        if as_tuple(&why).is_some_and(|p| is_atom(&p[0], "held_by_orbit")) {
+            return Some(format!(
+                "{node}: another Orbit session holds OTP's erl_debugger there (one whose connection has not \
+                 timed out yet lets go when it does); Orbit uses the interpreter on that node"
+            ));
+        }
         if as_tuple(&why).is_some_and(|p| is_atom(&p[0], "held")) {
             let holder = as_tuple(&why).map(|p| text(&p[1])).unwrap_or_default();
             return Some(format!(

@@ -21,6 +21,7 @@
 -compile(nowarn_deprecated_catch).
 
 -export([available/0, start/2, stop/0, prepare/1, prepare/2, set_break/4, clear_break/3, frames/1, eval/3,
+         callers/1,
          resume/2, server_init/3, server_loop/1]).
 
 %% The largest value (in words) read out of a frame.
@@ -364,6 +365,27 @@ shown(elixir, Bs) ->
                      end
              end, #{}, Bs),
     lists:sort([{atom_to_binary(N, utf8), V} || {N, {_, V}} <- maps:to_list(Best), N =/= '']).
+
+%% The processes waiting for paused Pid's answer, as orbit_dbg:waiting_callers/1 gives them for an
+%% interpreted one: [{CallerPid, gen_server_call | erpc}]. A GenServer keeps the caller's `From`
+%% ({Pid, Tag}) in a slot of its own frames until it replies: the first such value there is the caller.
+callers(Pid) ->
+    {Frames, _} = user_frames(Pid, frames_or_none(Pid)),
+    Slots = lists:append([Y || {_, #{function := {gen_server, _, _}}, #{slots := Y}} <- Frames]),
+    case [C || {value, {C, Tag}} <- Slots, is_pid(C), is_reference(Tag) orelse alias_tag(Tag)] of
+        [Caller | _] -> [{Caller, gen_server_call} | erpc_parents(Caller, 3)];
+        [] -> []
+    end.
+
+alias_tag([alias | R]) -> is_reference(R);
+alias_tag(_) -> false.
+
+erpc_parents(_Pid, 0) -> [];
+erpc_parents(Pid, N) ->
+    case catch erpc:call(node(Pid), orbit_dbg, erpc_parent, [Pid], 2000) of
+        {ok, Parent} -> [{Parent, erpc} | erpc_parents(Parent, N - 1)];
+        _ -> []
+    end.
 
 %% Evaluates Src in frame FrameNo of Pid with the bindings read from it: {ok, Text} | {error, Message}.
 eval(Pid, FrameNo, Src) ->

@@ -265,3 +265,22 @@ test('native: a second Orbit session on a +D node uses the interpreter there, an
   await guard(first.dap, first.dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
   assert.equal((await cluster.eval(0, 'erl_debugger:whereis()')).trim(), 'undefined');
 }, { plusD: true }));
+
+test('native: a caller waiting on a GenServer paused natively is held (OTP 29) and gets its answer after a 7 s pause', { timeout: TEST_TIMEOUT, skip: skip || (otp < 29 && 'holding callers needs OTP 29') }, withCluster(2, async ({ cluster, attach }) => {
+  const id = await openAccountOn(cluster, 1, 100, 'natheld_');
+  const { dap, output } = await attach(0, { breakpoints: { [FILES.account]: [DEPOSIT] } });
+  const stopped = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  // gen_server:call/2: the default 5 s timeout.
+  const call = cluster.evalAsync(0, `catch gen_server:call('Elixir.Bank':whereis(<<"${id}">>), {deposit, 5})`, 60).result;
+  const ev = await stopped;
+  await output.waitFor(/held while it is paused/, { timeout: 10000 });
+  assert.match(output.text(), new RegExp(`${cluster.name(0)} #PID<[^>]+>.* waits for ${cluster.name(1)} #PID<[^>]+>.*\\[native\\]`));
+  const held = (await request(dap, 'threads')).body.threads.filter((t) => /held for thread/.test(t.name));
+  assert.equal(held.length, 1);
+  await new Promise((r) => setTimeout(r, 7000));
+  await request(dap, 'continue', { threadId: ev.body.threadId });
+  const r = await call;
+  assert.equal(r.ok && r.value.replace(/\s/g, ''), '{ok,105}', `the caller got its answer: ${JSON.stringify(r)}`);
+  const after = (await request(dap, 'threads')).body.threads;
+  assert.ok(!after.some((t) => /held for thread/.test(t.name)), JSON.stringify(after));
+}, { plusD: true }));

@@ -52,11 +52,15 @@ impl Holds {
 impl IntEngine {
     /// The callers of thread `id`, found after its stop was reported: held, or named on the console.
     pub(super) async fn on_callers(&mut self, id: i64, callers: Vec<(Pid, String)>) -> Vec<EngineEvent> {
-        let still_stopped = self.threads.get(id).is_some_and(|t| matches!(t.state, ThreadState::Stopped { .. }));
+        let still_stopped = if Self::owns_native(id) {
+            self.native.stopped(id).is_some()
+        } else {
+            self.threads.get(id).is_some_and(|t| matches!(t.state, ThreadState::Stopped { .. }))
+        };
         if !still_stopped || callers.is_empty() || self.holds.held.contains_key(&id) {
             return Vec::new();
         }
-        let label = self.thread_label(id);
+        let label = if Self::owns_native(id) { self.native.label(id) } else { self.thread_label(id) };
         let mut events = Vec::new();
         let mut held = Vec::new();
         let mut late = Vec::new();

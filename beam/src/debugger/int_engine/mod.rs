@@ -493,7 +493,10 @@ impl Engine for IntEngine {
 
     async fn resume(&mut self, thread: i64, how: Resume) -> Result<Vec<EngineEvent>, DebugError> {
         if Self::owns_native(thread) {
-            return self.native.resume(&self.cluster, thread, how).await;
+            let mut events = self.native.resume(&self.cluster, thread, how).await?;
+            // The callers held for it go on with it.
+            events.extend(self.release_holds(thread).await);
+            return Ok(events);
         }
         self.resume(thread, how).await
     }

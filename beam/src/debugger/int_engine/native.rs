@@ -68,9 +68,25 @@ impl IntEngine {
         lines
     }
 
-    /// A stop reported by a node's native debugger.
+    /// A stop reported by a node's native debugger. Who waits for the stopped process's answer is worked
+    /// out after the stop is reported, as for an interpreted one (see `holds`).
     pub(super) fn on_native_stop(&mut self, body: &eetf::Term) -> Vec<EngineEvent> {
-        self.native.on_stop(body)
+        let events = self.native.on_stop(body);
+        for e in &events {
+            let EngineEvent::Stopped { thread, .. } = e else { continue };
+            let Some((node, pid)) = self.native.stopped(*thread) else { continue };
+            let (cluster, tx, id) = (self.cluster.clone(), self.raw_tx.clone(), *thread);
+            tokio::spawn(async move {
+                let args = vec![eetf::Term::from(pid)];
+                if let Ok(r) = cluster.call(&node, "orbit_native", "callers", args, super::CALL).await {
+                    let callers = super::holds::parse_callers(&r);
+                    if !callers.is_empty() {
+                        let _ = tx.send(super::Raw::Callers(id, callers));
+                    }
+                }
+            });
+        }
+        events
     }
 
     pub(super) fn owns_native(id: i64) -> bool {

@@ -291,7 +291,12 @@ impl Native {
         gone.into_iter().map(|thread| EngineEvent::ThreadExited { thread }).collect()
     }
 
-    fn label(&self, id: i64) -> String {
+    /// The node and pid of a thread stopped now.
+    pub fn stopped(&self, id: i64) -> Option<(String, Pid)> {
+        self.threads.get(&id).filter(|t| t.at.is_some()).map(|t| (t.node.clone(), t.pid.clone()))
+    }
+
+    pub fn label(&self, id: i64) -> String {
         let Some(t) = self.threads.get(&id) else { return format!("thread {id}") };
         let pid = format!("#PID<0.{}.{}>", t.pid.id, t.pid.serial);
         let at = match &t.at {

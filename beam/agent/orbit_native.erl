@@ -21,7 +21,7 @@
 -compile(nowarn_deprecated_catch).
 
 -export([available/0, start/2, stop/0, prepare/1, prepare/2, set_break/4, clear_break/3, frames/1, eval/3,
-         callers/1,
+         callers/1, scope/2,
          resume/2, server_init/3, server_loop/1]).
 
 %% The largest value (in words) read out of a frame.
@@ -365,6 +365,21 @@ shown(elixir, Bs) ->
                      end
              end, #{}, Bs),
     lists:sort([{atom_to_binary(N, utf8), V} || {N, {_, V}} <- maps:to_list(Best), N =/= '']).
+
+%% The variables of frame FrameNo of Pid as orbit_dbg:scope/3 gives an interpreted frame's: {ok, Lang,
+%% [{Name, Shrunk, Kind, Size, Stored}]}, each value kept on the node (orbit_dbg_pure:store/1) so that
+%% the editor can expand it.
+scope(Pid, FrameNo) ->
+    {Frames, X} = user_frames(Pid, frames_or_none(Pid)),
+    case [Fr || {No, _, _} = Fr <- Frames, No =:= FrameNo] of
+        [{_, #{function := {M, _, _}}, _} = Fr | _] ->
+            Xs = case Frames of [Fr | _] -> X; _ -> [] end,
+            Lang = lang(M),
+            Limits = orbit_dbg_step:limits(),
+            {ok, Lang, [{Name, orbit_dbg_step:shrink(V, Limits), orbit_dbg_step:kind(V), orbit_dbg_step:size_of(V),
+                         orbit_dbg_pure:store(V)} || {Name, V} <- shown(Lang, bindings(Fr, Xs))]};
+        _ -> {error, <<"no such frame (the process may have moved on)">>}
+    end.
 
 %% The processes waiting for paused Pid's answer, as orbit_dbg:waiting_callers/1 gives them for an
 %% interpreted one: [{CallerPid, gen_server_call | erpc}]. A GenServer keeps the caller's `From`

@@ -45,6 +45,12 @@ test('native: a GenServer stops every pass, Elixir names, evaluate, next; discon
   const names = vars.Locals.map((v) => v.name);
   assert.ok(names.includes('amount') && names.includes('state'), JSON.stringify(names));
   assert.equal(vars.Locals.find((v) => v.name === 'amount').value, '5');
+  // Values expand as in interpreted frames: the struct's fields.
+  const state = vars.Locals.find((v) => v.name === 'state');
+  assert.match(state.value, /^%Bank\.Account\{/);
+  assert.ok(state.variablesReference > 0, JSON.stringify(state));
+  const fields = (await request(dap, 'variables', { variablesReference: state.variablesReference })).body.variables;
+  assert.equal(fields.find((f) => f.name === 'balance').value, '10', JSON.stringify(fields));
   const r = await request(dap, 'evaluate', { expression: 'state.balance + amount', frameId: frame.id, context: 'watch' });
   assert.equal(r.body.result, '15');
   // Nothing is interpreted, on any node.

@@ -469,7 +469,7 @@ impl Engine for IntEngine {
         count: Option<u64>,
     ) -> Result<Vec<VariableInfo>, DebugError> {
         if Self::owns_native(reference) {
-            return self.native.variables(reference);
+            return self.native_variables(reference).await;
         }
         self.variables(reference, start, count).await
     }

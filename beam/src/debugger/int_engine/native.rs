@@ -6,8 +6,11 @@
 
 use super::breakpoints::Bp;
 use super::IntEngine;
+use crate::debugger::names::Lang;
 use crate::debugger::native_engine::Native;
-use crate::debugger::EngineEvent;
+use crate::debugger::{DebugError, EngineEvent, VariableInfo};
+use crate::term::{as_list, as_tuple, atom, int, is_atom, tuple};
+use eetf::Term;
 
 /// A breakpoint's (module, line) points.
 type Points = Vec<(String, u32)>;
@@ -87,6 +90,38 @@ impl IntEngine {
             });
         }
         events
+    }
+
+    /// A native frame's variables, rendered and expandable as an interpreted frame's (the values are kept on
+    /// the node; their children come through the interpreter engine's references).
+    pub(super) async fn native_variables(&mut self, reference: i64) -> Result<Vec<VariableInfo>, DebugError> {
+        let (node, pid, no, thread) = self.native.scope_target(reference)?;
+        let args = vec![Term::from(pid), int(no)];
+        let r =
+            self.cluster.call(&node, "orbit_native", "scope", args, super::CALL).await.map_err(super::util::rpc_err)?;
+        let (lang, items) = match as_tuple(&r) {
+            Some([ok, lang, items]) if is_atom(ok, "ok") => (
+                if is_atom(lang, "elixir") { Lang::Elixir } else { Lang::Erlang },
+                as_list(items).map(|l| l.to_vec()).unwrap_or_default(),
+            ),
+            _ => return Err(DebugError(format!("{node}: {}", super::util::error_text(&r)))),
+        };
+        self.learn_structs(&node, &items.iter().collect::<Vec<_>>()).await;
+        let mut out = Vec::new();
+        for item in items {
+            let Some([name, summary, kind, size, stored]) =
+                as_tuple(&item).and_then(|t| <&[Term; 5]>::try_from(t).ok())
+            else {
+                continue;
+            };
+            let name = super::util::text(name);
+            let root = tuple(vec![atom("stored"), stored.clone()]);
+            self.native.remember_stored(thread, stored.clone());
+            let mut v = self.variable(&node, lang, name.clone(), (summary, kind, size), Some((root, vec![])));
+            v.evaluate_name = Some(name);
+            out.push(v);
+        }
+        Ok(out)
     }
 
     pub(super) fn owns_native(id: i64) -> bool {

@@ -41,6 +41,10 @@ pub struct Native {
     /// Frame id → (thread, the VM's frame number).
     frames: BTreeMap<i64, (i64, i64)>,
     vars: BTreeMap<i64, Vec<VariableInfo>>,
+    /// Scope reference → frame id, for the variables read on request (expandable; see `int_engine::native`).
+    scopes: BTreeMap<i64, i64>,
+    /// Values kept on the node for each thread (forgotten when it goes on).
+    stored: BTreeMap<i64, Vec<Term>>,
     next: i64,
     /// The project whose build gives the debug info a node's stripped beams lack.
     pub project: Option<PathBuf>,
@@ -378,10 +382,10 @@ impl Native {
     }
 
     pub fn scopes(&mut self, frame: i64) -> Result<Vec<ScopeInfo>, DebugError> {
-        let vars = self.vars.get(&frame).cloned().ok_or_else(|| DebugError(format!("no frame {frame}")))?;
-        let r = self.id();
+        let vars = self.vars.get(&frame).ok_or_else(|| DebugError(format!("no frame {frame}")))?;
         let n = vars.len() as u64;
-        self.vars.insert(r, vars);
+        let r = self.id();
+        self.scopes.insert(r, frame);
         Ok(vec![ScopeInfo {
             name: "Locals".into(),
             variables_reference: r,
@@ -390,11 +394,26 @@ impl Native {
         }])
     }
 
-    pub fn variables(&self, reference: i64) -> Result<Vec<VariableInfo>, DebugError> {
-        self.vars
-            .get(&reference)
-            .cloned()
-            .ok_or_else(|| DebugError(format!("no variables reference {reference} (the process may have moved on)")))
+    /// The node, process, frame number and thread a scope reference reads.
+    pub fn scope_target(&self, reference: i64) -> Result<(String, Pid, i64, i64), DebugError> {
+        let gone = || DebugError(format!("no variables reference {reference} (the process may have moved on)"));
+        let frame = self.scopes.get(&reference).ok_or_else(gone)?;
+        let (thread, no) = *self.frames.get(frame).ok_or_else(gone)?;
+        let t = self.thread(thread)?;
+        Ok((t.node.clone(), t.pid.clone(), no, thread))
+    }
+
+    pub fn remember_stored(&mut self, thread: i64, stored: Term) {
+        self.stored.entry(thread).or_default().push(stored);
+    }
+
+    /// Lets the node drop the values it kept for a thread that goes on.
+    fn forget_stored(&mut self, cluster: &Cluster, thread: i64) {
+        let (Some(refs), Some(t)) = (self.stored.remove(&thread), self.threads.get(&thread)) else { return };
+        let (cluster, node) = (cluster.clone(), t.node.clone());
+        tokio::spawn(async move {
+            let _ = cluster.call(&node, "orbit_dbg", "forget", vec![crate::term::list(refs)], CALL).await;
+        });
     }
 
     pub async fn evaluate(&self, cluster: &Cluster, expression: &str, frame: i64) -> Result<VariableInfo, DebugError> {
@@ -438,6 +457,7 @@ impl Native {
         if !is_atom(&r, "ok") && !runs_on {
             return Err(DebugError(format!("{}: {}", t.node, text(&r))));
         }
+        self.forget_stored(cluster, thread);
         self.frames.retain(|_, (th, _)| *th != thread);
         if let Some(t) = self.threads.get_mut(&thread) {
             t.at = None;

@@ -290,3 +290,23 @@ test('native: a caller waiting on a GenServer paused natively is held (OTP 29) a
   const after = (await request(dap, 'threads')).body.threads;
   assert.ok(!after.some((t) => /held for thread/.test(t.name)), JSON.stringify(after));
 }, { plusD: true }));
+
+test('native: an Erlang module stops natively too, with Erlang names and Erlang evaluation', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const FEE1 = 71; // Fee1 = max(Fee0, 1),
+  const { dap } = await attach(0, { breakpoints: { [FILES.bankLedger]: [FEE1] } });
+  const hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  const call = cluster.evalAsync(0, 'bank_ledger:fee(500)');
+  const ev = await hit;
+  const { frame, vars } = await topFrame(dap, ev.body.threadId);
+  assert.equal(frame.line, FEE1);
+  assert.match(frame.name, /bank_ledger:fee\/1/);
+  const names = vars.Locals.map((v) => v.name);
+  assert.ok(names.includes('Amount') && names.includes('Fee0'), JSON.stringify(names));
+  assert.equal(vars.Locals.find((v) => v.name === 'Fee0').value, '5');
+  const r = await request(dap, 'evaluate', { expression: 'Amount * 2 + Fee0', frameId: frame.id, context: 'watch' });
+  assert.equal(r.body.result, '1005');
+  await request(dap, 'continue', { threadId: ev.body.threadId });
+  assert.equal(await resultOf(call, 'fee'), '6');
+  const held = await leftovers(cluster, 0);
+  assert.match(held, /^\{\[\],\[\],/, `no module interpreted: ${held}`);
+}, { plusD: true }));

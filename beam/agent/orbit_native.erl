@@ -104,7 +104,7 @@ server_init(OrbitNode, Events, From) ->
                 {error, Why} ->
                     From ! {self(), {error, {held, Why}}}
             end;
-        _ -> From ! {self(), {error, {held, whereis(orbit_native)}}}
+        _ -> From ! {self(), {error, {held_by_orbit, whereis(orbit_native)}}}
     end.
 
 server_loop(#{orbit := OrbitNode, session := Session} = S) ->

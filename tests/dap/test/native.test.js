@@ -310,3 +310,21 @@ test('native: an Erlang module stops natively too, with Erlang names and Erlang 
   const held = await leftovers(cluster, 0);
   assert.match(held, /^\{\[\],\[\],/, `no module interpreted: ${held}`);
 }, { plusD: true }));
+
+test('native: a function breakpoint stops natively at the function\'s first line, in every clause', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const { dap } = await attach(0, { breakpoints: {} });
+  const fn = (await request(dap, 'setFunctionBreakpoints', { breakpoints: [{ name: 'Bank.Fees.fee_for/1' }] })).body.breakpoints;
+  assert.ok(fn[0].verified, JSON.stringify(fn));
+  for (const [amount, line, result] of [[500, 13, '5'], [0, 20, '0']]) {
+    const hit = waitForStopped(dap, { timeout: 30000 });
+    const call = cluster.evalAsync(0, `'Elixir.Bank.Fees':fee_for(${amount})`);
+    const ev = await hit;
+    assert.match(ev.body.description, /native/);
+    assert.equal(ev.body.reason, 'function breakpoint');
+    assert.equal((await topFrame(dap, ev.body.threadId)).frame.line, line);
+    await request(dap, 'continue', { threadId: ev.body.threadId });
+    assert.equal(await resultOf(call, `fee_for(${amount})`), result);
+  }
+  const held = await leftovers(cluster, 0);
+  assert.match(held, /^\{\[\],\[\],/, `no module interpreted: ${held}`);
+}, { plusD: true }));

@@ -8,7 +8,7 @@ use super::breakpoints::Bp;
 use super::IntEngine;
 use crate::debugger::names::Lang;
 use crate::debugger::native_engine::Native;
-use crate::debugger::{DebugError, EngineEvent, VariableInfo};
+use crate::debugger::{DebugError, EngineEvent, StopReason, VariableInfo};
 use crate::term::{as_list, as_tuple, atom, int, is_atom, tuple};
 use eetf::Term;
 
@@ -74,7 +74,14 @@ impl IntEngine {
     /// A stop reported by a node's native debugger. Who waits for the stopped process's answer is worked
     /// out after the stop is reported, as for an interpreted one (see `holds`).
     pub(super) fn on_native_stop(&mut self, body: &eetf::Term) -> Vec<EngineEvent> {
-        let events = self.native.on_stop(body);
+        let mut events = self.native.on_stop(body);
+        for e in events.iter_mut() {
+            if let EngineEvent::Stopped { reason, breakpoints, .. } = e {
+                if *reason == StopReason::Breakpoint && self.breakpoints.any_function(breakpoints) {
+                    *reason = StopReason::FunctionBreakpoint;
+                }
+            }
+        }
         for e in &events {
             let EngineEvent::Stopped { thread, .. } = e else { continue };
             let Some((node, pid)) = self.native.stopped(*thread) else { continue };

@@ -3,7 +3,7 @@
 %% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
 -compile(nowarn_deprecated_catch).
 
--export([pass_check/3, step/2, step_landed/2]).
+-export([native_check/3, pass_check/3, step/2, step_landed/2]).
 
 %% Passes: one stop each time execution reaches a breakpoint's line, no more and no fewer
 %%
@@ -41,6 +41,18 @@ pass_check(Slot, Spec, Bs) ->
                 false -> decide(Key, Slot, Spec, Bs, Istk, Anchor, Anchors)
             end;
         false -> decide(Key, Slot, Spec, Bs, Istk, Anchor, Anchors)
+    end.
+
+%% The native engine's check (orbit_native, OTP 28+): the VM reports one hit per pass over a line, so
+%% every hit is a pass; Pid is the process that hit the line (named in log points).
+native_check(Slot, Pid, Bs) ->
+    case catch ets:lookup(orbit_dbg_conds, Slot) of
+        [{Slot, Spec}] ->
+            put(self, Pid),
+            R = check(Slot, maps:remove(trap, Spec), Bs),
+            erase(self),
+            R =:= true;
+        _ -> false
     end.
 
 decide(Key, Slot, Spec, Bs, Istk, Anchor, Anchors) ->

@@ -172,6 +172,7 @@ pub const MODULES: &[AgentModule] = &[
         source: include_str!("../agent/orbit_dbg_trace.erl"),
         group: Group::Debugger,
     },
+    AgentModule { name: "orbit_native", source: include_str!("../agent/orbit_native.erl"), group: Group::Debugger },
     AgentModule { name: "orbit_procs", source: include_str!("../agent/orbit_procs.erl"), group: Group::Core },
     AgentModule { name: "orbit_trace_ms", source: include_str!("../agent/orbit_trace_ms.erl"), group: Group::Tracer },
     AgentModule { name: "orbit_trace", source: include_str!("../agent/orbit_trace.erl"), group: Group::Tracer },

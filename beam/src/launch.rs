@@ -98,11 +98,15 @@ impl LaunchedCluster {
             }
         }
         let host = short_host();
+        // OTP 28+: `+D` lets Orbit's breakpoints be native there (erl_debugger) instead of interpreted.
+        let native: &[&str] = if otp_release().await.is_some_and(|r| r >= 28) { &["--erl", "+D"] } else { &[] };
         let mut nodes = Vec::new();
         for name in &spec.names {
             let full = format!("{name}@{host}");
             let mut cmd = Command::new("elixir");
-            cmd.args(["--sname", name, "--cookie", spec.cookie.secret(), "-S"])
+            cmd.args(["--sname", name, "--cookie", spec.cookie.secret()])
+                .args(native)
+                .arg("-S")
                 .args(&argv)
                 .current_dir(dir)
                 .envs(&spec.env)
@@ -199,4 +203,14 @@ where
 /// True when `dir` is a mix project.
 pub fn is_mix_project(dir: &Path) -> bool {
     dir.join("mix.exs").is_file()
+}
+
+/// The OTP release of the `erl` the nodes start with (`None` when it cannot be told).
+async fn otp_release() -> Option<u32> {
+    let out = Command::new("erl")
+        .args(["-noshell", "-eval", "io:put_chars(erlang:system_info(otp_release)), halt()."])
+        .stdin(Stdio::null())
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(30), out).await.ok()?.ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }

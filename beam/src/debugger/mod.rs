@@ -3,11 +3,13 @@
 //! every node as it was.
 //!
 //! [`Engine`] is what the debug adapter drives; [`IntEngine`] implements it with OTP's interpreter (`int`),
-//! the only debugger OTP 25 has. OTP 28's `erl_debugger` can be added as another implementation.
+//! the only debugger OTP 25 has; on nodes started with `+D` (OTP 28+) its breakpoints are native
+//! ([`native_engine`]: `erl_debugger`), node by node, in the same session.
 
 pub mod breakpoints;
 mod int_engine;
 pub mod names;
+pub mod native_engine;
 pub mod sources;
 
 pub use breakpoints::{HitCondition, LineBreakpoint};

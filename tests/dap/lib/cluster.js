@@ -28,6 +28,10 @@
 //   ORBIT_OTP              otp27 | otp29: the nodes run the Erlang/OTP and Elixir of that Debian root
 //                          (scripts/otp-roots), on the root's own copy of fixtures/demo (its own _build),
 //                          as `chroot ROOT env -C DIR elixir …`, the same pid as a node on the host
+//
+// Native-breakpoint clusters (`new Cluster(n, { plusD: true })`, or `[true, false]` per node): those nodes run
+// with `--erl +D` (OTP 28+).
+//
 //   ORBIT_TEST_JOIN_SECS   how long a node may take to start and join (default 90)
 //   ORBIT_TEST_KEEP_LOGS   1 to keep the node logs (in $TMPDIR/orbit-dap-nodes/<tag>) after a pass
 
@@ -259,7 +263,12 @@ class Cluster {
     const log = path.join(this.logDir, `${short}.log`);
     const fd = fs.openSync(log, 'w');
     const tls = this.tls ? ['--erl', `-proto_dist inet_tls -ssl_dist_optfile ${this.tls.optfile}`] : [];
-    const elixir = ['--sname', short, '--cookie', this.cookie, ...tls, '-S', 'mix', 'run', '--no-halt', '--no-compile'];
+    // `plusD`: true, or [bool per node index]: those nodes run with the emulator flag +D (OTP 28+'s
+    // erl_debugger, native breakpoints).
+    const index = Number(short.split('_').pop());
+    const plusD = this.options.plusD === true || (Array.isArray(this.options.plusD) && this.options.plusD[index]);
+    const native = plusD ? ['--erl', '+D'] : [];
+    const elixir = ['--sname', short, '--cookie', this.cookie, ...tls, ...native, '-S', 'mix', 'run', '--no-halt', '--no-compile'];
     const args = ['--pdeathsig', 'KILL', ...beamArgv('elixir', elixir, DEMO_DIR)];
     const child = spawn('setpriv', args, {
       cwd: DEMO_DIR,

@@ -181,6 +181,8 @@ pub struct TestCluster {
     tag: String,
     code_path: Vec<PathBuf>,
     tls: Option<TlsFiles>,
+    /// Demo nodes run with the emulator flag `+D` (OTP 28+'s erl_debugger: native breakpoints).
+    plus_d: bool,
 }
 
 impl TestCluster {
@@ -213,6 +215,20 @@ impl TestCluster {
     pub fn demo_tls(n: usize) -> TestCluster {
         build_demo_fixture();
         Self::start_full(NodeKind::Demo, n, Vec::new(), true)
+    }
+
+    /// Like [`demo`](Self::demo), every node started with `+D` (`elixir --erl +D`): on OTP 28+ Orbit's
+    /// breakpoints there are native (erl_debugger).
+    pub fn demo_native(n: usize) -> TestCluster {
+        build_demo_fixture();
+        Self::start_opts(NodeKind::Demo, n, Vec::new(), false, true)
+    }
+
+    /// Like [`demo_release`](Self::demo_release), every node started with `+D` (`ERL_FLAGS=+D`, as a
+    /// release's operator would): its beams are stripped, so native breakpoints need the project's build.
+    pub fn demo_release_native(n: usize) -> TestCluster {
+        build_demo_release();
+        Self::start_opts(NodeKind::Release, n, Vec::new(), false, true)
     }
 
     /// Like [`erlang`](Self::erlang), with distribution over TLS.
@@ -256,6 +272,10 @@ impl TestCluster {
     }
 
     fn start_full(kind: NodeKind, n: usize, code_path: Vec<PathBuf>, tls: bool) -> TestCluster {
+        Self::start_opts(kind, n, code_path, tls, false)
+    }
+
+    fn start_opts(kind: NodeKind, n: usize, code_path: Vec<PathBuf>, tls: bool, plus_d: bool) -> TestCluster {
         let tag = unique_name("t");
         let log_dir = std::env::temp_dir().join("orbit-test-nodes").join(&tag);
         std::fs::create_dir_all(&log_dir).expect("log dir");
@@ -269,6 +289,7 @@ impl TestCluster {
             tag,
             code_path,
             tls,
+            plus_d,
         };
         let names: Vec<String> = (0..n).map(|i| cluster.node_name(i)).collect();
         for name in &names {
@@ -319,6 +340,9 @@ impl TestCluster {
                 if let Some(tls) = &self.tls {
                     c.arg("--erl").arg(format!("-proto_dist inet_tls -ssl_dist_optfile {}", tls.optfile.display()));
                 }
+                if self.plus_d {
+                    c.args(["--erl", "+D"]);
+                }
                 c.args(["-S", "mix", "run", "--no-halt", "--no-compile"]);
                 let others: Vec<&str> = peers.iter().map(|s| s.as_str()).filter(|p| *p != full_name).collect();
                 c.env("BANK_PEERS", others.join(","));
@@ -333,6 +357,9 @@ impl TestCluster {
                 c.env("RELEASE_NODE", &short);
                 c.env("RELEASE_DISTRIBUTION", "sname");
                 c.env("RELEASE_COOKIE", &self.cookie);
+                if self.plus_d {
+                    c.env("ERL_FLAGS", "+D");
+                }
                 c
             }
         };

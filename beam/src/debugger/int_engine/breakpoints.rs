@@ -33,7 +33,7 @@ pub(super) struct Bp {
     pub(super) at: Option<(String, u32)>,
     /// More places it holds: a function breakpoint also stops at the first line of its other clauses.
     extra: Vec<(String, u32)>,
-    slot: Option<u32>,
+    pub(super) slot: Option<u32>,
     pub(super) message: Option<String>,
     /// A tracepoint: served by the nodes' tracers, not by the interpreter.
     pub(super) trace: Option<Trace>,
@@ -41,7 +41,7 @@ pub(super) struct Bp {
 
 impl Bp {
     /// Every (module, line) it holds at in the interpreter server (none for a tracepoint).
-    fn points(&self) -> Vec<(String, u32)> {
+    pub(super) fn points(&self) -> Vec<(String, u32)> {
         match &self.at {
             Some(_) if self.trace.is_some() => Vec::new(),
             Some(at) => std::iter::once(at).chain(self.extra.iter()).cloned().collect(),
@@ -71,7 +71,7 @@ impl Bp {
 
 /// Every breakpoint of the session, the next id, and the condition slots still free.
 pub(super) struct Breakpoints {
-    list: Vec<Bp>,
+    pub(super) list: Vec<Bp>,
     next_id: i64,
     free_slots: BTreeSet<u32>,
     pub(super) tracepoints: Tracepoints,
@@ -381,7 +381,10 @@ impl IntEngine {
 
     /// Resolves and installs one breakpoint; on failure it stays unverified with the reason.
     pub(super) async fn install(&mut self, mut bp: Bp, modules: &[String]) -> Bp {
-        if let Err(e) = self.interpreter() {
+        // Where every node takes native breakpoints (or no other node has an interpreter), the interpreter
+        // has no part.
+        let use_int = self.uses_interpreter();
+        if let (Err(e), false) = (self.interpreter(), self.any_native()) {
             bp.message = Some(e.0);
             return bp;
         }
@@ -419,9 +422,11 @@ impl IntEngine {
                 return bp;
             }
         };
-        if let Err(e) = self.interpret(&module).await {
-            bp.message = Some(e.0);
-            return bp;
+        if use_int {
+            if let Err(e) = self.interpret(&module).await {
+                bp.message = Some(e.0);
+                return bp;
+            }
         }
         bp.at = Some((module.clone(), line));
         let at = bp.at.clone();
@@ -496,6 +501,10 @@ impl IntEngine {
             }
             condition = tuple(vec![atom("orbit_dbg_cond"), atom(format!("b{slot}"))]);
         }
+        let native = self.place_native(bp).await;
+        if !self.uses_interpreter() {
+            return if native { Ok(()) } else { Err("it holds on no node (see the console)".into()) };
+        }
         let (server, server_node) = self.interpreter().map_err(|e| e.0)?;
         let link = self.cluster.link(server_node).ok_or("the interpreter's node is not connected")?;
         for (module, line) in bp.points() {
@@ -517,6 +526,7 @@ impl IntEngine {
     }
 
     async fn remove_from_server(&mut self, bp: &Bp) {
+        self.remove_native(bp).await;
         if let Some((server, link)) = self.interpreter_link() {
             for (module, line) in bp.points() {
                 let point = tuple(vec![atom(&module), int(line as i64)]);

@@ -51,7 +51,8 @@ impl IntEngine {
         if let Some((server, link)) = self.interpreter_link() {
             let _ = link.exit(&self.sub_pid, server, atom("normal"));
         }
-        let mut notes = Vec::new();
+        // Native breakpoints first: cleared, their paused processes resumed, original code back.
+        let mut notes = self.native.end(&self.cluster).await;
         let nodes: Vec<String> = self.cluster.up_nodes();
         if let Some(args) = self.trace_cleanup_args() {
             // Tracepoints first: their tracers stop and every trace pattern goes.

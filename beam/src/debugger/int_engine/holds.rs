@@ -75,11 +75,13 @@ impl IntEngine {
 
     /// The callers of thread `id`, found after its stop was reported: held, or named on the console.
     pub(super) async fn on_callers(&mut self, id: i64, stop: u64, callers: Vec<(Pid, String)>) -> Vec<EngineEvent> {
-        let still_stopped = self.still_at(id, stop);
+        // A native stop has no stop number: its callers are asked at once (see native.rs).
+        let still_stopped =
+            if Self::owns_native(id) { self.native.stopped(id).is_some() } else { self.still_at(id, stop) };
         if !still_stopped || callers.is_empty() || self.holds.held.contains_key(&id) {
             return Vec::new();
         }
-        let label = self.thread_label(id);
+        let label = if Self::owns_native(id) { self.native.label(id) } else { self.thread_label(id) };
         let mut events = Vec::new();
         let mut held = Vec::new();
         let mut late = Vec::new();

@@ -55,12 +55,16 @@ impl IntEngine {
                 }
                 // Prepare it off the loop, then report.
                 let mut lines = self.prepare_node(&node).await;
+                lines.extend(self.start_native(&node).await);
                 // Conditions live per node: give the newcomer the current ones before its calls go through
                 // the interpreter (a breakpoint without its condition on a node does not stop there).
                 self.push_conditions_to(&node).await;
                 lines.extend(self.push_tracepoints_to(&node).await);
                 let (modules, notes) = self.interpret_all_on(&node).await;
                 lines.extend(notes);
+                if self.is_native_node(&node) {
+                    lines.extend(self.place_all_native_on(&node).await);
+                }
                 self.register_cleanup(&node).await;
                 let n = self.breakpoints.holding();
                 let joined = if self.waits_on(&node) {
@@ -80,6 +84,7 @@ impl IntEngine {
                 let mut out = vec![output(format!(
                     "{node} left the cluster ({reason}); the session goes on with the other nodes\n"
                 ))];
+                out.extend(self.native.lose_node(&node));
                 for id in self.threads.lose_node(&node) {
                     self.frames.invalidate(id);
                     self.forget_crossings_of(id).await;

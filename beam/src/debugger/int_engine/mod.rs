@@ -30,6 +30,7 @@ mod frames;
 mod holds;
 mod membership;
 mod modules;
+mod native;
 mod profile;
 mod render;
 mod silence;
@@ -141,6 +142,8 @@ pub struct IntEngine {
     ready_nodes: ReadyNodes,
     silence: Silence,
     holds: Holds,
+    /// Native breakpoints on nodes started with `+D` (see `native`).
+    native: crate::debugger::native_engine::Native,
     /// Events produced while answering a request (e.g. a pause from the console), sent after its response.
     pending_events: Vec<EngineEvent>,
     /// Counts threads leaving interpreted code, so a late `Raw::Idle` is told from a newer one.
@@ -242,18 +245,24 @@ impl IntEngine {
             ready_nodes: ReadyNodes::default(),
             silence: Silence::default(),
             holds: Holds::new(hold_callers),
+            native: Default::default(),
             pending_events: Vec::new(),
             idle_count: 0,
             ended: false,
         };
-        if !engine.no_interpreter.is_empty() {
-            engine.pending_events.push(output(format!("{}\n", engine.no_interpreter)));
-        }
+        engine.native.project = engine.config.project_dir.clone();
         for node in engine.cluster.up_nodes() {
             let lines = engine.prepare_node(&node).await;
             for l in lines {
                 tracing::debug!("{l}");
             }
+            for l in engine.start_native(&node).await {
+                engine.pending_events.push(output(format!("{l}\n")));
+            }
+        }
+        // Where every node takes native breakpoints, no interpreter is needed (nor missed).
+        if !engine.no_interpreter.is_empty() && !engine.all_native() {
+            engine.pending_events.push(output(format!("{}\n", engine.no_interpreter)));
         }
         engine.refresh_index().await;
         engine.interpret_up_front().await;
@@ -332,6 +341,8 @@ impl IntEngine {
                     .map(|l| vec![output(format!("{l}\n"))])
                     .unwrap_or_default()
             }
+            [tag, ..] if is_atom(tag, "orbit_native_stop") => self.on_native_stop(&body),
+            [tag, ..] if is_atom(tag, "orbit_native_left") => self.native.on_left(&body),
             [tag, node, who, report, frames, reason] if is_atom(tag, "orbit_crash") => {
                 self.crash_report(node, who, report, frames, reason)
             }
@@ -439,14 +450,23 @@ impl Engine for IntEngine {
     }
 
     fn threads(&self) -> Vec<ThreadInfo> {
-        self.thread_infos()
+        let mut all = self.thread_infos();
+        all.extend(self.native.threads());
+        all
     }
 
     async fn stack_trace(&mut self, thread: i64) -> Result<Vec<FrameInfo>, DebugError> {
+        if Self::owns_native(thread) {
+            let modules = &self.modules;
+            return self.native.stack_trace(&self.cluster, thread, |m| modules.path_of(m).map(Path::to_path_buf)).await;
+        }
         self.stack_trace(thread).await
     }
 
     async fn scopes(&mut self, frame: i64) -> Result<Vec<ScopeInfo>, DebugError> {
+        if Self::owns_native(frame) {
+            return self.native.scopes(frame);
+        }
         self.scopes(frame).await
     }
 
@@ -456,22 +476,43 @@ impl Engine for IntEngine {
         start: Option<u64>,
         count: Option<u64>,
     ) -> Result<Vec<VariableInfo>, DebugError> {
+        if Self::owns_native(reference) {
+            return self.native_variables(reference).await;
+        }
         self.variables(reference, start, count).await
     }
 
     async fn set_variable(&mut self, reference: i64, name: &str, value: &str) -> Result<VariableInfo, DebugError> {
+        if Self::owns_native(reference) {
+            return Err(DebugError::new(
+                "setting a variable is not possible at a native breakpoint: OTP's erl_debugger reads a paused \
+                 process's registers but cannot write them",
+            ));
+        }
         self.set_variable(reference, name, value).await
     }
 
     async fn evaluate(&mut self, expression: &str, frame: Option<i64>) -> Result<VariableInfo, DebugError> {
+        if let Some(f) = frame.filter(|f| Self::owns_native(*f)) {
+            return self.native.evaluate(&self.cluster, expression, f).await;
+        }
         self.evaluate(expression, frame).await
     }
 
     async fn resume(&mut self, thread: i64, how: Resume) -> Result<Vec<EngineEvent>, DebugError> {
+        if Self::owns_native(thread) {
+            let mut events = self.native.resume(&self.cluster, thread, how).await?;
+            // The callers held for it go on with it.
+            events.extend(self.release_holds(thread).await);
+            return Ok(events);
+        }
         self.resume(thread, how).await
     }
 
     async fn pause(&mut self, thread: i64) -> Result<Vec<EngineEvent>, DebugError> {
+        if Self::owns_native(thread) {
+            return Err(DebugError::new("this process runs native code (+D): pause is not available for it yet"));
+        }
         self.pause(thread).await
     }
 

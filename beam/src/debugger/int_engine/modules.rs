@@ -334,6 +334,8 @@ impl IntEngine {
         nodes: &[String],
         state: &mut Interpreted,
     ) -> Vec<String> {
+        // Nodes with native breakpoints never interpret (see `native`).
+        let nodes: Vec<String> = nodes.iter().filter(|n| !self.is_native_node(n)).cloned().collect();
         let answers = futures::future::join_all(nodes.iter().map(|n| async move {
             (n.clone(), self.node_call(n, "orbit_dbg", "interpret", vec![atom(module), md5.clone()]).await)
         }))

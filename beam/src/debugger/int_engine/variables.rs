@@ -233,7 +233,7 @@ impl IntEngine {
 
     /// A value summary from `orbit_dbg` as a variable.
     /// `value` is what `orbit_dbg` reports of a value: (summary, kind, size).
-    fn variable(
+    pub(super) fn variable(
         &mut self,
         node: &str,
         lang: Lang,

@@ -1,0 +1,492 @@
+//! The debugger on OTP 28+'s native breakpoints (`erl_debugger`, nodes started with `+D`).
+//!
+//! On such a node the agent's `orbit_native` server is Orbit's registered debugger: it recompiles a
+//! module with `beam_debug_info` from its own debug info, arms lines, suspends a process that hits one and
+//! reads its frames (see `beam/agent/orbit_native.erl`). This part keeps what Orbit knows of it: which
+//! nodes take native breakpoints, the processes stopped there as threads, their frames and variables.
+//! Its ids (threads, frames, variable references) start at [`BASE`], so they never meet the
+//! interpreter's: the engine routes a request by its id alone. No module is ever interpreted here.
+
+use crate::cluster::Cluster;
+use crate::debugger::names::function_display;
+use crate::debugger::{DebugError, EngineEvent, FrameInfo, Resume, ScopeInfo, StopReason, ThreadInfo, VariableInfo};
+use crate::term::{as_atom, as_integer, as_list, as_str, as_tuple, atom, binary, int, is_atom, Limits};
+use eetf::{Pid, Term};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// First id of native threads, frames and variable references (the interpreter's count up from 1).
+pub const BASE: i64 = 1 << 40;
+
+const CALL: Duration = Duration::from_secs(30);
+
+/// A process stopped (or once stopped) at a native breakpoint.
+#[derive(Debug, Clone)]
+struct Thread {
+    node: String,
+    pid: Pid,
+    /// Where it stopped; `None` while it runs.
+    at: Option<(String, String, u32, u32)>,
+}
+
+/// What Orbit knows of the native side. See the module docs.
+#[derive(Default)]
+pub struct Native {
+    /// Nodes whose breakpoints are native.
+    nodes: BTreeSet<String>,
+    /// Modules recompiled for breakpoints, per node.
+    prepared: BTreeSet<(String, String)>,
+    threads: BTreeMap<i64, Thread>,
+    /// Frame id → (thread, the VM's frame number).
+    frames: BTreeMap<i64, (i64, i64)>,
+    vars: BTreeMap<i64, Vec<VariableInfo>>,
+    /// Scope reference → frame id, for the variables read on request (expandable; see `int_engine::native`).
+    scopes: BTreeMap<i64, i64>,
+    /// Values kept on the node for each thread (forgotten when it goes on).
+    stored: BTreeMap<i64, Vec<Term>>,
+    next: i64,
+    /// The project whose build gives the debug info a node's stripped beams lack.
+    pub project: Option<PathBuf>,
+}
+
+/// The agent's answer as text.
+fn text(t: &Term) -> String {
+    match as_str(t) {
+        Some(s) => s.to_string(),
+        None => crate::term::render_erlang(t, &Limits::default()),
+    }
+}
+
+/// Why a module cannot take native breakpoints on a node, worded for the user.
+pub fn prepare_error(module: &str, node: &str, why: &Term) -> String {
+    let m = crate::debugger::names::module_display(module);
+    let reason = as_tuple(why).and_then(|p| p.get(1)).unwrap_or(why);
+    let detail = match as_atom(reason) {
+        Some("no_debug_info") => "its beam carries no debug info (a release built with `strip_beams`) and the \
+                                  project (projectDir) has no build of the same code: set `strip_beams: false` in \
+                                  the release, or give the project whose build it runs"
+            .to_string(),
+        Some("changed_on_disk") => {
+            "the beam on its disk is not the code it runs (reload the module or restart the node)".to_string()
+        }
+        Some("old_code_in_use") => {
+            "a process still runs an old version of it (try again once it has moved on)".to_string()
+        }
+        Some("not_loaded") | Some("no_beam") => "the node cannot load it".to_string(),
+        Some("other_build") => "the project's build of it is not the code the node runs".to_string(),
+        _ => text(reason),
+    };
+    format!("{node}: native breakpoints in {m} are not possible: {detail}")
+}
+
+impl Native {
+    fn id(&mut self) -> i64 {
+        self.next += 1;
+        BASE + self.next
+    }
+
+    pub fn owns(id: i64) -> bool {
+        id >= BASE
+    }
+
+    pub fn is_native(&self, node: &str) -> bool {
+        self.nodes.contains(node)
+    }
+
+    pub fn nodes(&self) -> Vec<String> {
+        self.nodes.iter().cloned().collect()
+    }
+
+    /// Starts the agent's debugger on `node` where it runs with `+D`. Returns a console line, if any.
+    pub async fn start(&mut self, cluster: &Cluster, node: &str, events: &Pid) -> Option<String> {
+        let me = atom(cluster.local_name());
+        let r = cluster.call(node, "orbit_native", "start", vec![me, Term::from(events.clone())], CALL).await;
+        let r = match r {
+            Ok(r) => r,
+            Err(e) => return Some(format!("{node}: native breakpoints are not available: {e}")),
+        };
+        if as_tuple(&r).is_some_and(|p| is_atom(&p[0], "ok")) {
+            self.nodes.insert(node.to_string());
+            let key = atom("orbit_native");
+            if let Err(e) = cluster.register_cleanup(node, key, "orbit_native", "stop", vec![]).await {
+                tracing::warn!("{node}: cannot register the native debugger's clean-up: {e}");
+            }
+            return Some(format!("{node}: breakpoints are native there (OTP erl_debugger, +D)"));
+        }
+        let why = as_tuple(&r).and_then(|p| p.get(1)).cloned().unwrap_or(r);
+        if as_tuple(&why).is_some_and(|p| is_atom(&p[0], "held_by_orbit")) {
+            return Some(format!(
+                "{node}: another Orbit session holds OTP's erl_debugger there (one whose connection has not \
+                 timed out yet lets go when it does); Orbit uses the interpreter on that node"
+            ));
+        }
+        if as_tuple(&why).is_some_and(|p| is_atom(&p[0], "held")) {
+            let holder = as_tuple(&why).map(|p| text(&p[1])).unwrap_or_default();
+            return Some(format!(
+                "{node}: another tool holds OTP's erl_debugger there ({holder}); Orbit uses the interpreter on \
+                 that node"
+            ));
+        }
+        // No +D, or OTP before 28: the interpreter, as ever (nothing to say).
+        None
+    }
+
+    /// Lets go of every native node (disconnect): breakpoints cleared, paused processes resumed, original
+    /// code back, the registration gone. Returns what could not be undone.
+    pub async fn end(&mut self, cluster: &Cluster) -> Vec<String> {
+        let nodes = self.nodes();
+        let answers = futures::future::join_all(
+            nodes.iter().map(|n| cluster.call(n, "orbit_native", "stop", vec![], Duration::from_secs(60))),
+        )
+        .await;
+        let mut notes = Vec::new();
+        for (node, a) in nodes.iter().zip(answers) {
+            match a {
+                Ok(t) if is_atom(&t, "ok") => {}
+                Ok(t) => notes.push(format!("{node}: the native debugger did not stop cleanly: {}", text(&t))),
+                Err(e) => notes.push(format!("{node}: {e}")),
+            }
+        }
+        self.nodes.clear();
+        self.threads.clear();
+        notes
+    }
+
+    /// Arms `points` of a breakpoint on every native node (the module recompiled first where needed).
+    /// Returns console lines for the nodes where it does not hold, and whether it holds on any.
+    pub async fn place(
+        &mut self,
+        cluster: &Cluster,
+        id: i64,
+        slot: u32,
+        points: &[(String, u32)],
+    ) -> (Vec<String>, bool) {
+        let mut notes = Vec::new();
+        let mut any = false;
+        for node in self.nodes() {
+            let (n, ok) = self.place_on(cluster, &node, id, slot, points).await;
+            notes.extend(n);
+            any |= ok;
+        }
+        (notes, any)
+    }
+
+    pub async fn place_on(
+        &mut self,
+        cluster: &Cluster,
+        node: &str,
+        id: i64,
+        slot: u32,
+        points: &[(String, u32)],
+    ) -> (Vec<String>, bool) {
+        let mut notes = Vec::new();
+        let mut ok = !points.is_empty();
+        for (module, line) in points {
+            if !self.prepared.contains(&(node.to_string(), module.clone())) {
+                match self.prepare(cluster, node, module).await {
+                    Ok(t) if as_tuple(&t).is_some_and(|p| is_atom(&p[0], "ok")) => {
+                        self.prepared.insert((node.to_string(), module.clone()));
+                    }
+                    Ok(t) => {
+                        notes.push(prepare_error(module, node, &t));
+                        ok = false;
+                        continue;
+                    }
+                    Err(e) => {
+                        notes.push(format!("{node}: {e}"));
+                        ok = false;
+                        continue;
+                    }
+                }
+            }
+            let args = vec![atom(module), int(*line as i64), int(slot as i64), int(id)];
+            match cluster.call(node, "orbit_native", "set_break", args, CALL).await {
+                Ok(t) if is_atom(&t, "ok") => {}
+                Ok(t) => {
+                    let m = crate::debugger::names::module_display(module);
+                    notes.push(format!("{node}: the breakpoint at {m}:{line} does not hold there: {}", text(&t)));
+                    ok = false;
+                }
+                Err(e) => {
+                    notes.push(format!("{node}: {e}"));
+                    ok = false;
+                }
+            }
+        }
+        (notes, ok)
+    }
+
+    /// Recompiles `module` on `node` from its own debug info, or where its beam has none (a stripped
+    /// release) from the project's build of it, when that is the same code.
+    async fn prepare(&self, cluster: &Cluster, node: &str, module: &str) -> Result<Term, crate::rpc::RpcError> {
+        let t = Duration::from_secs(60);
+        let r = cluster.call(node, "orbit_native", "prepare", vec![atom(module)], t).await?;
+        let stripped = as_tuple(&r).is_some_and(|p| p.len() == 2 && is_atom(&p[1], "no_debug_info"));
+        let beam = self.project.as_deref().and_then(|d| crate::debugger::sources::project_beam(d, module));
+        match beam {
+            Some(beam) if stripped => {
+                let r2 = cluster.call(node, "orbit_native", "prepare", vec![atom(module), binary(beam)], t).await?;
+                // The project's build is another build: say why the node's own beam does not do.
+                Ok(if as_tuple(&r2).is_some_and(|p| p.len() == 2 && is_atom(&p[1], "other_build")) { r } else { r2 })
+            }
+            _ => Ok(r),
+        }
+    }
+
+    /// Clears a breakpoint's points on every native node.
+    pub async fn remove(&self, cluster: &Cluster, id: i64, points: &[(String, u32)]) {
+        for node in &self.nodes {
+            for (module, line) in points {
+                let args = vec![atom(module), int(*line as i64), int(id)];
+                let _ = cluster.call(node, "orbit_native", "clear_break", args, CALL).await;
+            }
+        }
+    }
+
+    /// `{orbit_native_stop, Node, Pid, M, F, A, Line, Reason, Ids}` from a node's server.
+    pub fn on_stop(&mut self, body: &Term) -> Vec<EngineEvent> {
+        let Some([_, node, Term::Pid(pid), m, f, a, line, reason, ids]) =
+            as_tuple(body).and_then(|t| <&[Term; 9]>::try_from(t).ok())
+        else {
+            return Vec::new();
+        };
+        let (Some(node), Some(m), Some(f), Some(a), Some(line)) =
+            (as_atom(node), as_atom(m), as_atom(f), as_integer(a), as_integer(line))
+        else {
+            return Vec::new();
+        };
+        let at = Some((m.to_string(), f.to_string(), a as u32, line as u32));
+        let existing = self.threads.iter().find(|(_, t)| t.node == node && t.pid == *pid).map(|(id, _)| *id);
+        let mut events = Vec::new();
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let id = self.id();
+                self.threads.insert(id, Thread { node: node.to_string(), pid: pid.clone(), at: None });
+                events.push(EngineEvent::ThreadStarted { thread: id });
+                id
+            }
+        };
+        if let Some(t) = self.threads.get_mut(&id) {
+            t.at = at;
+        }
+        let step = is_atom(reason, "step");
+        let bps: Vec<i64> = as_list(ids).map(|l| l.iter().filter_map(as_integer).collect()).unwrap_or_default();
+        let label = self.label(id);
+        events.push(EngineEvent::Stopped {
+            thread: id,
+            reason: if step { StopReason::Step } else { StopReason::Breakpoint },
+            description: format!("{} on {node} (native)", if step { "step" } else { "breakpoint" }),
+            text: Some(label),
+            breakpoints: bps,
+        });
+        events
+    }
+
+    /// A node left: its threads go.
+    pub fn lose_node(&mut self, node: &str) -> Vec<EngineEvent> {
+        self.nodes.remove(node);
+        self.prepared.retain(|(n, _)| n != node);
+        let gone: Vec<i64> = self.threads.iter().filter(|(_, t)| t.node == node).map(|(id, _)| *id).collect();
+        gone.iter().for_each(|id| {
+            self.threads.remove(id);
+        });
+        gone.into_iter().map(|thread| EngineEvent::ThreadExited { thread }).collect()
+    }
+
+    /// The node and pid of a thread stopped now.
+    pub fn stopped(&self, id: i64) -> Option<(String, Pid)> {
+        self.threads.get(&id).filter(|t| t.at.is_some()).map(|t| (t.node.clone(), t.pid.clone()))
+    }
+
+    pub fn label(&self, id: i64) -> String {
+        let Some(t) = self.threads.get(&id) else { return format!("thread {id}") };
+        let pid = format!("#PID<0.{}.{}>", t.pid.id, t.pid.serial);
+        let at = match &t.at {
+            Some((m, f, a, _)) => format!(" {}", function_display(m, f, *a)),
+            None => String::new(),
+        };
+        format!("{} {pid}{at} [native]", t.node)
+    }
+
+    pub fn threads(&self) -> Vec<ThreadInfo> {
+        self.threads.keys().map(|id| ThreadInfo { id: *id, name: self.label(*id) }).collect()
+    }
+
+    fn thread(&self, id: i64) -> Result<&Thread, DebugError> {
+        self.threads.get(&id).ok_or_else(|| DebugError(format!("no thread {id}")))
+    }
+
+    pub async fn stack_trace(
+        &mut self,
+        cluster: &Cluster,
+        thread: i64,
+        source: impl Fn(&str) -> Option<PathBuf>,
+    ) -> Result<Vec<FrameInfo>, DebugError> {
+        let t = self.thread(thread)?.clone();
+        if t.at.is_none() {
+            return Err(DebugError::new("the process runs (it is not stopped at a breakpoint)"));
+        }
+        let r = cluster
+            .call(&t.node, "orbit_native", "frames", vec![Term::from(t.pid.clone())], CALL)
+            .await
+            .map_err(|e| DebugError(e.to_string()))?;
+        let frames = as_tuple(&r)
+            .filter(|p| is_atom(&p[0], "ok"))
+            .and_then(|p| as_list(&p[1]).map(|l| l.to_vec()))
+            .ok_or_else(|| DebugError(format!("{}: {}", t.node, text(&r))))?;
+        self.frames.retain(|_, (th, _)| *th != thread);
+        let mut out = Vec::new();
+        for f in frames {
+            let Some([no, m, fun, a, line, vars]) = as_tuple(&f).and_then(|t| <&[Term; 6]>::try_from(t).ok()) else {
+                continue;
+            };
+            let (Some(no), Some(m), Some(fun), Some(a), Some(line)) =
+                (as_integer(no), as_atom(m), as_atom(fun), as_integer(a), as_integer(line))
+            else {
+                continue;
+            };
+            let id = self.id();
+            self.frames.insert(id, (thread, no));
+            let vars: Vec<VariableInfo> = as_list(vars)
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|v| {
+                            let [n, val] = as_tuple(v).and_then(|t| <&[Term; 2]>::try_from(t).ok())?;
+                            Some(VariableInfo {
+                                name: text(n),
+                                value: text(val),
+                                type_name: None,
+                                variables_reference: 0,
+                                named_variables: None,
+                                indexed_variables: None,
+                                evaluate_name: Some(text(n)),
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let src = source(m);
+            let subtle = vars.is_empty() && src.is_none();
+            self.vars.insert(id, vars);
+            out.push(FrameInfo {
+                id,
+                name: function_display(m, fun, a as u32),
+                source: src,
+                line: line as u32,
+                subtle,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn scopes(&mut self, frame: i64) -> Result<Vec<ScopeInfo>, DebugError> {
+        let vars = self.vars.get(&frame).ok_or_else(|| DebugError(format!("no frame {frame}")))?;
+        let n = vars.len() as u64;
+        let r = self.id();
+        self.scopes.insert(r, frame);
+        Ok(vec![ScopeInfo {
+            name: "Locals".into(),
+            variables_reference: r,
+            named_variables: Some(n),
+            expensive: false,
+        }])
+    }
+
+    /// The node, process, frame number and thread a scope reference reads.
+    pub fn scope_target(&self, reference: i64) -> Result<(String, Pid, i64, i64), DebugError> {
+        let gone = || DebugError(format!("no variables reference {reference} (the process may have moved on)"));
+        let frame = self.scopes.get(&reference).ok_or_else(gone)?;
+        let (thread, no) = *self.frames.get(frame).ok_or_else(gone)?;
+        let t = self.thread(thread)?;
+        Ok((t.node.clone(), t.pid.clone(), no, thread))
+    }
+
+    pub fn remember_stored(&mut self, thread: i64, stored: Term) {
+        self.stored.entry(thread).or_default().push(stored);
+    }
+
+    /// Lets the node drop the values it kept for a thread that goes on.
+    fn forget_stored(&mut self, cluster: &Cluster, thread: i64) {
+        let (Some(refs), Some(t)) = (self.stored.remove(&thread), self.threads.get(&thread)) else { return };
+        let (cluster, node) = (cluster.clone(), t.node.clone());
+        tokio::spawn(async move {
+            let _ = cluster.call(&node, "orbit_dbg", "forget", vec![crate::term::list(refs)], CALL).await;
+        });
+    }
+
+    pub async fn evaluate(&self, cluster: &Cluster, expression: &str, frame: i64) -> Result<VariableInfo, DebugError> {
+        let (thread, no) = *self.frames.get(&frame).ok_or_else(|| DebugError(format!("no frame {frame}")))?;
+        let t = self.thread(thread)?;
+        let args = vec![Term::from(t.pid.clone()), int(no), binary(expression.as_bytes())];
+        let r =
+            cluster.call(&t.node, "orbit_native", "eval", args, CALL).await.map_err(|e| DebugError(e.to_string()))?;
+        match as_tuple(&r) {
+            Some([tag, v]) if is_atom(tag, "ok") => Ok(VariableInfo {
+                name: expression.to_string(),
+                value: text(v),
+                type_name: None,
+                variables_reference: 0,
+                named_variables: None,
+                indexed_variables: None,
+                evaluate_name: None,
+            }),
+            Some([_, why]) => Err(DebugError(text(why))),
+            _ => Err(DebugError(text(&r))),
+        }
+    }
+
+    pub async fn resume(
+        &mut self,
+        cluster: &Cluster,
+        thread: i64,
+        how: Resume,
+    ) -> Result<Vec<EngineEvent>, DebugError> {
+        let t = self.thread(thread)?.clone();
+        let how_t = match how {
+            Resume::Continue => "continue",
+            Resume::Next | Resume::StepIn => "next",
+            Resume::StepOut => "step_out",
+        };
+        let r = cluster
+            .call(&t.node, "orbit_native", "resume", vec![Term::from(t.pid.clone()), atom(how_t)], CALL)
+            .await
+            .map_err(|e| DebugError(e.to_string()))?;
+        let runs_on = is_atom(&r, "running");
+        if !is_atom(&r, "ok") && !runs_on {
+            return Err(DebugError(format!("{}: {}", t.node, text(&r))));
+        }
+        self.forget_stored(cluster, thread);
+        self.frames.retain(|_, (th, _)| *th != thread);
+        if let Some(t) = self.threads.get_mut(&thread) {
+            t.at = None;
+        }
+        let mut events = vec![EngineEvent::Continued { thread }];
+        // A running process is no thread to show until it stops again (as the interpreter's leave); a
+        // stepping one stays, to stop again under the same id.
+        if how == Resume::Continue || runs_on {
+            self.threads.remove(&thread);
+            events.push(EngineEvent::ThreadExited { thread });
+        }
+        Ok(events)
+    }
+
+    /// `{orbit_native_left, Node, Pid}`: a stepping process left the function it stepped in (a callback
+    /// returned); it is no thread until it stops again.
+    pub fn on_left(&mut self, body: &Term) -> Vec<EngineEvent> {
+        let Some([_, node, Term::Pid(pid)]) = as_tuple(body).and_then(|t| <&[Term; 3]>::try_from(t).ok()) else {
+            return Vec::new();
+        };
+        let Some(node) = as_atom(node) else { return Vec::new() };
+        let gone: Vec<i64> =
+            self.threads.iter().filter(|(_, t)| t.node == node && t.pid == *pid).map(|(id, _)| *id).collect();
+        gone.into_iter()
+            .map(|thread| {
+                self.threads.remove(&thread);
+                self.frames.retain(|_, (th, _)| *th != thread);
+                EngineEvent::ThreadExited { thread }
+            })
+            .collect()
+    }
+}

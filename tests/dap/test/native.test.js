@@ -1,0 +1,330 @@
+'use strict';
+// Native breakpoints (OTP 28+, nodes started with +D): the same debugger as with the interpreter, on
+// erl_debugger. A breakpoint in a GenServer stops every pass, shows the variables by their Elixir names,
+// evaluates in the frame, steps with `next`; no module is ever interpreted; `disconnect` and a SIGKILLed
+// adapter leave each node with its original code (same md5), no breakpoint, no paused process, and
+// erl_debugger free for another tool. In a mixed cluster (one node with +D, one without) the same
+// breakpoint stops on both, and each thread's name says which engine stopped it. A node whose
+// erl_debugger another tool holds falls back to the interpreter, and the console says so.
+//
+// Runs where the nodes' OTP has erl_debugger (ORBIT_OTP=otp29); skipped on the host's OTP 25 and otp27.
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { request, guard, waitForStopped } = require('../lib/client');
+const { OTP_ROOT_NAME } = require('../lib/cluster');
+const { FILES, withCluster, openAccountOn, depositFrom, resultOf, leftovers, eventually, within, topFrame } = require('../lib/bank');
+
+const TEST_TIMEOUT = 240000;
+const CLEAN = '{[],[],[],[],[],[],[]}';
+const DEPOSIT = 74; // new_balance = state.balance + amount   (handle_call({:deposit, amount}, …))
+const FEE_IF = 16; //  fee = if amount >= 1_000, do: fee + 1, else: fee   (fees.ex: nested expressions)
+const otp = Number((/^otp(\d+)$/.exec(OTP_ROOT_NAME) || [])[1] || 25);
+const skip = otp < 28 ? `native breakpoints need OTP 28+ (erl_debugger); these nodes run OTP ${otp} (set ORBIT_OTP=otp29)` : false;
+
+const MD5 = "erlang:md5(term_to_binary('Elixir.Bank.Account':module_info(md5)))";
+const STATE = "{erl_debugger:whereis(), 'Elixir.Bank.Account':module_info(md5) =:= element(2, element(2, beam_lib:md5(code:which('Elixir.Bank.Account'))))}";
+
+test('native: a GenServer stops every pass, Elixir names, evaluate, next; disconnect restores the node', { timeout: TEST_TIMEOUT, skip }, withCluster(2, async ({ cluster, attach }) => {
+  const id = await openAccountOn(cluster, 0, 10, 'nat_');
+  const before = [await cluster.eval(0, MD5), await cluster.eval(1, MD5)];
+  const { dap, output } = await attach(0, { breakpoints: { [FILES.account]: [DEPOSIT] } });
+  await output.waitFor(/breakpoints are native there/, { timeout: 30000 });
+
+  // First pass.
+  let hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  let call = depositFrom(cluster, 1, id, 5);
+  let ev = await hit;
+  const threadId = ev.body.threadId;
+  const threads = (await request(dap, 'threads')).body.threads;
+  assert.match(threads.find((t) => t.id === threadId).name, /\[native\]/, JSON.stringify(threads));
+  const { frame, vars } = await topFrame(dap, threadId);
+  assert.equal(frame.line, DEPOSIT);
+  assert.match(frame.name, /handle_call\/3/);
+  assert.ok(frame.source && frame.source.path.endsWith('lib/bank/account.ex'), JSON.stringify(frame.source));
+  const names = vars.Locals.map((v) => v.name);
+  assert.ok(names.includes('amount') && names.includes('state'), JSON.stringify(names));
+  assert.equal(vars.Locals.find((v) => v.name === 'amount').value, '5');
+  // Values expand as in interpreted frames: the struct's fields.
+  const state = vars.Locals.find((v) => v.name === 'state');
+  assert.match(state.value, /^%Bank\.Account\{/);
+  assert.ok(state.variablesReference > 0, JSON.stringify(state));
+  const fields = (await request(dap, 'variables', { variablesReference: state.variablesReference })).body.variables;
+  assert.equal(fields.find((f) => f.name === 'balance').value, '10', JSON.stringify(fields));
+  const r = await request(dap, 'evaluate', { expression: 'state.balance + amount', frameId: frame.id, context: 'watch' });
+  assert.equal(r.body.result, '15');
+  // Nothing is interpreted, on any node.
+  for (let i = 0; i < 2; i++) {
+    const held = await leftovers(cluster, i);
+    assert.match(held, /^\{\[\],\[\],/, `node ${i}: no module interpreted: ${held}`);
+  }
+  await request(dap, 'continue', { threadId });
+  assert.equal(await resultOf(call, 'first deposit'), '{ok,15}');
+
+  // Second pass into the same long-lived process stops again; `next` goes to the next line.
+  hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  call = depositFrom(cluster, 1, id, 6);
+  ev = await hit;
+  const second = ev.body.threadId;
+  const stepped = waitForStopped(dap, { threadId: second, reason: 'step', timeout: 30000 });
+  await request(dap, 'next', { threadId: second });
+  await stepped;
+  const after = await topFrame(dap, second);
+  assert.equal(after.frame.line, DEPOSIT + 1);
+  assert.equal(after.vars.Locals.find((v) => v.name === 'new_balance').value, '21');
+  await request(dap, 'continue', { threadId: second });
+  assert.equal(await resultOf(call, 'second deposit'), '{ok,21}');
+
+  // Paused at disconnect: the call completes, the node is as it was.
+  hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  call = depositFrom(cluster, 1, id, 1);
+  await hit;
+  await guard(dap, dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
+  assert.equal(await resultOf(call, 'deposit paused at disconnect'), '{ok,22}');
+  for (let i = 0; i < 2; i++) {
+    assert.equal(await cluster.eval(i, MD5), before[i], `node ${i} runs its original Bank.Account`);
+    assert.equal((await cluster.eval(i, STATE)).replace(/\s/g, ''), '{undefined,true}', `node ${i}: erl_debugger free, code as on disk`);
+    await eventually(async () => (await leftovers(cluster, i)) === CLEAN, 30000, `node ${i} clean`);
+  }
+}, { plusD: true }));
+
+test('native: the adapter killed with SIGKILL, the node restores itself', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const id = await openAccountOn(cluster, 0, 10, 'natk_');
+  const before = await cluster.eval(0, MD5);
+  const { dap } = await attach(0, { breakpoints: { [FILES.account]: [DEPOSIT] } });
+  const hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  const call = depositFrom(cluster, 0, id, 5);
+  await hit;
+  dap._adapterProcess.kill('SIGKILL');
+  await dap.exited;
+  assert.equal(await resultOf(call, 'the paused deposit'), '{ok,15}');
+  await eventually(async () => (await cluster.eval(0, STATE)).replace(/\s/g, '') === '{undefined,true}', 30000, 'erl_debugger free');
+  assert.equal(await cluster.eval(0, MD5), before);
+  await eventually(async () => (await leftovers(cluster, 0)) === CLEAN, 30000, 'node clean');
+  // The bank works on, with no debugger.
+  assert.equal(await resultOf(depositFrom(cluster, 0, id, 1), 'a deposit after'), '{ok,16}');
+}, { plusD: true }));
+
+test('native: a mixed cluster (+D and not) stops at the same breakpoint on both nodes', { timeout: TEST_TIMEOUT, skip }, withCluster(2, async ({ cluster, attach }) => {
+  const ids = [await openAccountOn(cluster, 0, 10, 'mix0_'), await openAccountOn(cluster, 1, 20, 'mix1_')];
+  const { dap } = await attach(0, { breakpoints: { [FILES.account]: [DEPOSIT] } });
+  const stops = new Map();
+  dap.on('stopped', (e) => stops.set(e.body.threadId, e.body));
+  const calls = [depositFrom(cluster, 1, ids[0], 5), depositFrom(cluster, 0, ids[1], 5)];
+  await eventually(async () => stops.size >= 2, 30000, 'a stop on each node');
+  const threads = (await request(dap, 'threads')).body.threads;
+  const on = (i) => threads.find((t) => stops.has(t.id) && t.name.includes(cluster.name(i)));
+  assert.ok(on(0) && /\[native\]/.test(on(0).name), `node 0 (+D) stopped natively: ${JSON.stringify(threads)}`);
+  assert.ok(on(1) && !/\[native\]/.test(on(1).name), `node 1 stopped in the interpreter: ${JSON.stringify(threads)}`);
+  for (const t of [on(0), on(1)]) {
+    const { frame, vars } = await topFrame(dap, t.id);
+    assert.equal(frame.line, DEPOSIT);
+    assert.equal(vars.Locals.find((v) => v.name === 'amount').value, '5');
+    await request(dap, 'continue', { threadId: t.id });
+  }
+  assert.equal(await resultOf(calls[0], 'deposit on node 0'), '{ok,15}');
+  assert.equal(await resultOf(calls[1], 'deposit on node 1'), '{ok,25}');
+  const native = await leftovers(cluster, 0);
+  assert.match(native, /^\{\[\],/, `node 0 interprets nothing: ${native}`);
+  await guard(dap, dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
+  for (let i = 0; i < 2; i++) await eventually(async () => (await leftovers(cluster, i)) === CLEAN, 30000, `node ${i} clean`);
+  assert.equal((await cluster.eval(0, STATE)).replace(/\s/g, ''), '{undefined,true}');
+}, { plusD: [true, false] }));
+
+test('native: where another tool holds erl_debugger, the console says so and the interpreter stops there', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const id = await openAccountOn(cluster, 0, 10, 'held_');
+  const holder = await cluster.eval(0, "P = spawn(fun() -> {ok, _} = erl_debugger:register(self()), receive stop -> ok end end), register(other_debugger, P), timer:sleep(200), erl_debugger:whereis() =:= P");
+  assert.equal(holder, 'true');
+  const { dap, output } = await attach(0, { breakpoints: { [FILES.account]: [DEPOSIT] } });
+  await output.waitFor(/another tool holds OTP's erl_debugger/, { timeout: 30000 });
+  const hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  const call = depositFrom(cluster, 0, id, 5);
+  const ev = await hit;
+  const threads = (await request(dap, 'threads')).body.threads;
+  assert.doesNotMatch(threads.find((t) => t.id === ev.body.threadId).name, /\[native\]/);
+  await request(dap, 'continue', { threadId: ev.body.threadId });
+  assert.equal(await resultOf(call, 'deposit'), '{ok,15}');
+  await guard(dap, dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
+  assert.equal(await cluster.eval(0, "erl_debugger:whereis() =:= whereis(other_debugger)"), 'true', 'the other tool keeps erl_debugger');
+  await cluster.eval(0, 'other_debugger ! stop');
+}, { plusD: true }));
+
+/** Continues every stop as it comes; returns the list of stopped bodies (it grows). */
+function continueEveryStop(dap) {
+  const stops = [];
+  dap.on('stopped', async (e) => {
+    stops.push(e.body);
+    await request(dap, 'continue', { threadId: e.body.threadId }).catch((err) => stops.push({ error: err.message }));
+  });
+  return stops;
+}
+
+test('native: one stop per pass on a line with nested expressions; conditions, hit counts and log points', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const { dap, output } = await attach(0, { breakpoints: { [FILES.fees]: [FEE_IF] } });
+  let stops = continueEveryStop(dap);
+  const three = "list_to_tuple(['Elixir.Bank.Fees':fee_for(A) || A <- [2500, 2500, 300]])";
+  assert.equal((await cluster.eval(0, three, 120)).replace(/\s/g, ''), '{26,26,3}');
+  await eventually(async () => stops.length >= 3, 10000, '3 stops');
+  await within(new Promise(() => {}), 500);
+  assert.equal(stops.length, 3, `plain: one stop per call: ${JSON.stringify(stops)}`);
+  assert.ok(stops.every((s) => /native/.test(s.description)), JSON.stringify(stops[0]));
+
+  dap.removeAllListeners('stopped');
+  stops = continueEveryStop(dap);
+  await request(dap, 'setBreakpoints', { source: { path: FILES.fees }, breakpoints: [{ line: FEE_IF, condition: 'amount >= 1000' }] });
+  assert.equal((await cluster.eval(0, three, 120)).replace(/\s/g, ''), '{26,26,3}');
+  await within(new Promise(() => {}), 1000);
+  assert.equal(stops.length, 2, `condition: ${JSON.stringify(stops)}`);
+
+  dap.removeAllListeners('stopped');
+  stops = continueEveryStop(dap);
+  await request(dap, 'setBreakpoints', { source: { path: FILES.fees }, breakpoints: [{ line: FEE_IF, hitCondition: '%2' }] });
+  const four = "list_to_tuple(['Elixir.Bank.Fees':fee_for(A) || A <- [2500, 2500, 2500, 2500]])";
+  assert.equal((await cluster.eval(0, four, 120)).replace(/\s/g, ''), '{26,26,26,26}');
+  await within(new Promise(() => {}), 1000);
+  assert.equal(stops.length, 2, `hit count %2 over 4 passes: ${JSON.stringify(stops)}`);
+
+  await request(dap, 'setBreakpoints', { source: { path: FILES.fees }, breakpoints: [] });
+  const id = await openAccountOn(cluster, 0, 100, 'natlog_');
+  await request(dap, 'setBreakpoints', { source: { path: FILES.account }, breakpoints: [{ line: DEPOSIT, logMessage: 'deposit of {amount} onto {state.balance}' }] });
+  const before = stops.length;
+  assert.equal(await resultOf(depositFrom(cluster, 0, id, 5), 'deposit'), '{ok,105}', 'a log point does not hold the call');
+  await output.waitFor(/deposit of 5 onto 100/, { timeout: 15000 });
+  assert.equal(stops.length, before, 'a log point never stops');
+  const held = await leftovers(cluster, 0);
+  assert.match(held, /^\{\[\],\[\],/, `no module interpreted: ${held}`);
+}, { plusD: true }));
+
+test('native: stepOut returns to the caller; a +D node that joins mid-session takes the breakpoints', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const RECORD = 99; // Enum.take([{kind, amount, DateTime.utc_now()} | history], @history_max)   (record/3)
+  const id = await openAccountOn(cluster, 0, 10, 'natout_');
+  const { dap, output } = await attach(0, { breakpoints: { [FILES.account]: [RECORD] } });
+  let hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  let call = depositFrom(cluster, 0, id, 5);
+  const ev = await hit;
+  const threadId = ev.body.threadId;
+  assert.match((await topFrame(dap, threadId)).frame.name, /record\/3/);
+  const out = waitForStopped(dap, { threadId, reason: 'step', timeout: 30000 });
+  await request(dap, 'stepOut', { threadId });
+  await out;
+  const caller = await topFrame(dap, threadId);
+  assert.match(caller.frame.name, /handle_call\/3/);
+  assert.ok(caller.frame.line > DEPOSIT, `back in the caller after the call: line ${caller.frame.line}`);
+  await request(dap, 'continue', { threadId });
+  assert.equal(await resultOf(call, 'deposit'), '{ok,15}');
+
+  // A node that joins (also with +D) gets the breakpoint, natively.
+  const added = await cluster.addNode();
+  await output.waitFor(new RegExp(`${cluster.name(added)}: breakpoints are native there`), { timeout: 30000 });
+  const id2 = await openAccountOn(cluster, added, 10, 'natjoin_');
+  hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  call = depositFrom(cluster, added, id2, 7);
+  const ev2 = await hit;
+  assert.match(ev2.body.text, new RegExp(`${cluster.name(added)}.*\\[native\\]`));
+  await request(dap, 'continue', { threadId: ev2.body.threadId });
+  assert.equal(await resultOf(call, 'deposit on the new node'), '{ok,17}');
+  await guard(dap, dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
+  for (let i = 0; i <= added; i++) {
+    assert.equal((await cluster.eval(i, STATE)).replace(/\s/g, ''), '{undefined,true}', `node ${i}`);
+  }
+}, { plusD: true }));
+
+test('native: a step that leaves the callback does not stay armed: the next call stops at the breakpoint, not before', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const REPLY = DEPOSIT + 2; // {:reply, {:ok, new_balance}, state}
+  const id = await openAccountOn(cluster, 0, 10, 'natleave_');
+  const { dap } = await attach(0, { breakpoints: { [FILES.account]: [REPLY] } });
+  const stops = [];
+  dap.on('stopped', (e) => stops.push(e.body));
+  let expected = 10;
+  for (const how of ['next', 'stepOut']) {
+    const hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+    expected += 5;
+    const call = depositFrom(cluster, 0, id, 5);
+    const ev = await hit;
+    assert.equal((await topFrame(dap, ev.body.threadId)).frame.line, REPLY);
+    await request(dap, how, { threadId: ev.body.threadId });
+    // The callback returns into gen_server (no breakpoint lines there): the call completes.
+    assert.equal(await resultOf(call, `deposit after ${how}`), `{ok,${expected}}`);
+    if (how === 'stepOut') {
+      // Nothing above the callback takes a step: the process runs on, and is no thread any more.
+      const threads = (await request(dap, 'threads')).body.threads;
+      assert.ok(!threads.some((t) => t.id === ev.body.threadId), JSON.stringify(threads));
+    }
+  }
+  const before = stops.length;
+  const hit = waitForStopped(dap, { timeout: 30000 });
+  const call = depositFrom(cluster, 0, id, 5);
+  const ev = await hit;
+  assert.equal(ev.body.reason, 'breakpoint', `the next call stops at the breakpoint: ${JSON.stringify(stops.slice(before))}`);
+  assert.equal((await topFrame(dap, ev.body.threadId)).frame.line, REPLY);
+  await request(dap, 'continue', { threadId: ev.body.threadId });
+  assert.equal(await resultOf(call, 'last deposit'), `{ok,${expected + 5}}`);
+}, { plusD: true }));
+
+test('native: a second Orbit session on a +D node uses the interpreter there, and says why', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const first = await attach(0, { breakpoints: {} });
+  await first.output.waitFor(/breakpoints are native there/, { timeout: 30000 });
+  const second = await attach(0, { breakpoints: {} });
+  await second.output.waitFor(/another Orbit session holds OTP's erl_debugger/, { timeout: 30000 });
+  await guard(second.dap, second.dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
+  assert.notEqual((await cluster.eval(0, 'erl_debugger:whereis()')).trim(), 'undefined', 'the first session keeps it');
+  await guard(first.dap, first.dap.disconnectRequest({ terminateDebuggee: false }), 'disconnect', 90000);
+  assert.equal((await cluster.eval(0, 'erl_debugger:whereis()')).trim(), 'undefined');
+}, { plusD: true }));
+
+test('native: a caller waiting on a GenServer paused natively is held (OTP 29) and gets its answer after a 7 s pause', { timeout: TEST_TIMEOUT, skip: skip || (otp < 29 && 'holding callers needs OTP 29') }, withCluster(2, async ({ cluster, attach }) => {
+  const id = await openAccountOn(cluster, 1, 100, 'natheld_');
+  const { dap, output } = await attach(0, { breakpoints: { [FILES.account]: [DEPOSIT] } });
+  const stopped = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  // gen_server:call/2: the default 5 s timeout.
+  const call = cluster.evalAsync(0, `catch gen_server:call('Elixir.Bank':whereis(<<"${id}">>), {deposit, 5})`, 60).result;
+  const ev = await stopped;
+  await output.waitFor(/held while it is paused/, { timeout: 10000 });
+  assert.match(output.text(), new RegExp(`${cluster.name(0)} #PID<[^>]+>.* waits for ${cluster.name(1)} #PID<[^>]+>.*\\[native\\]`));
+  const held = (await request(dap, 'threads')).body.threads.filter((t) => /held for thread/.test(t.name));
+  assert.equal(held.length, 1);
+  await new Promise((r) => setTimeout(r, 7000));
+  await request(dap, 'continue', { threadId: ev.body.threadId });
+  const r = await call;
+  assert.equal(r.ok && r.value.replace(/\s/g, ''), '{ok,105}', `the caller got its answer: ${JSON.stringify(r)}`);
+  const after = (await request(dap, 'threads')).body.threads;
+  assert.ok(!after.some((t) => /held for thread/.test(t.name)), JSON.stringify(after));
+}, { plusD: true }));
+
+test('native: an Erlang module stops natively too, with Erlang names and Erlang evaluation', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const FEE1 = 71; // Fee1 = max(Fee0, 1),
+  const { dap } = await attach(0, { breakpoints: { [FILES.bankLedger]: [FEE1] } });
+  const hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  const call = cluster.evalAsync(0, 'bank_ledger:fee(500)');
+  const ev = await hit;
+  const { frame, vars } = await topFrame(dap, ev.body.threadId);
+  assert.equal(frame.line, FEE1);
+  assert.match(frame.name, /bank_ledger:fee\/1/);
+  const names = vars.Locals.map((v) => v.name);
+  assert.ok(names.includes('Amount') && names.includes('Fee0'), JSON.stringify(names));
+  assert.equal(vars.Locals.find((v) => v.name === 'Fee0').value, '5');
+  const r = await request(dap, 'evaluate', { expression: 'Amount * 2 + Fee0', frameId: frame.id, context: 'watch' });
+  assert.equal(r.body.result, '1005');
+  await request(dap, 'continue', { threadId: ev.body.threadId });
+  assert.equal(await resultOf(call, 'fee'), '6');
+  const held = await leftovers(cluster, 0);
+  assert.match(held, /^\{\[\],\[\],/, `no module interpreted: ${held}`);
+}, { plusD: true }));
+
+test('native: a function breakpoint stops natively at the function\'s first line, in every clause', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  const { dap } = await attach(0, { breakpoints: {} });
+  const fn = (await request(dap, 'setFunctionBreakpoints', { breakpoints: [{ name: 'Bank.Fees.fee_for/1' }] })).body.breakpoints;
+  assert.ok(fn[0].verified, JSON.stringify(fn));
+  for (const [amount, line, result] of [[500, 13, '5'], [0, 20, '0']]) {
+    const hit = waitForStopped(dap, { timeout: 30000 });
+    const call = cluster.evalAsync(0, `'Elixir.Bank.Fees':fee_for(${amount})`);
+    const ev = await hit;
+    assert.match(ev.body.description, /native/);
+    assert.equal(ev.body.reason, 'function breakpoint');
+    assert.equal((await topFrame(dap, ev.body.threadId)).frame.line, line);
+    await request(dap, 'continue', { threadId: ev.body.threadId });
+    assert.equal(await resultOf(call, `fee_for(${amount})`), result);
+  }
+  const held = await leftovers(cluster, 0);
+  assert.match(held, /^\{\[\],\[\],/, `no module interpreted: ${held}`);
+}, { plusD: true }));

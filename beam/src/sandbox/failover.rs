@@ -34,7 +34,11 @@ async fn failover_of(
         .await?
         .into_iter()
         .filter_map(|s| {
-            if s.node == down_node && s.status == SandboxStatus::Orphaned {
+            // Orbit can hear of the node's end before the survivors do (they still list the sandbox as
+            // running): failover_one waits until they have noticed.
+            let orphaned =
+                s.status == SandboxStatus::Orphaned || (survivors_first && s.status == SandboxStatus::Running);
+            if s.node == down_node && orphaned {
                 Some(s)
             } else if survivors_first
                 && s.node != down_node

@@ -306,3 +306,43 @@ async fn a_reply_nested_too_deep_is_an_error_not_a_crash() {
     // the link is still good
     assert_eq!(rpc::call(&link, "erlang", "abs", vec![int(-5)], T).await.unwrap(), int(5));
 }
+
+/// Every kind of term a node of this release puts in a reply — long UTF-8 atoms, large tuples, bit strings,
+/// big integers of either size, funs (local and exported), ports, improper lists, maps with list keys — is
+/// measured and decoded by the link, and the same term sent back is the one the node made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_term_crosses_the_link_both_ways_intact() {
+    let cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let src = r#"-module(orbit_test_kinds).
+-export([all/0, differing/1]).
+%% Made once and kept, so that the pid and the reference in it are the same for every call.
+all() ->
+    case persistent_term:get(orbit_test_kinds, none) of
+        none -> persistent_term:put(orbit_test_kinds, make()), all();
+        Terms -> Terms
+    end.
+make() ->
+    Long = list_to_atom(lists:duplicate(200, 16#e9)),
+    [Long, 'short', list_to_tuple(lists:seq(1, 300)), <<1:3>>, <<255, 7:5>>,
+     1 bsl 70, -(1 bsl 70), 1 bsl 2400, 3.25, [1, 2 | 3], [-1, 300 | tail],
+     #{[1, -2] => {a, [b | c]}, <<"k">> => #{nested => [1.5]}},
+     fun lists:map/2, fun() -> ok end, hd(erlang:ports()), self(), make_ref(), "bytes", []].
+%% The positions (from 1) where what came back differs from what was sent.
+differing(Back) ->
+    [I || {I, A, B} <- lists:zip3(lists:seq(1, length(all())), all(), Back), A =/= B].
+"#;
+    beam::agent::load_from_source(&link, "orbit_test_kinds", src).await.unwrap();
+    let all = rpc::call(&link, "orbit_test_kinds", "all", vec![], T).await.expect("the terms arrive");
+    let items = beam::term::as_list(&all).expect("a list").to_vec();
+    assert_eq!(items.len(), 19, "{all:?}");
+    assert!(matches!(&items[0], Term::Atom(a) if a.name == "é".repeat(200)), "the 400-byte atom: {:?}", items[0]);
+    assert!(matches!(&items[2], Term::Tuple(t) if t.elements.len() == 300));
+    assert!(matches!(&items[3], Term::BitBinary(b) if b.tail_bits_size == 3));
+    assert!(matches!(&items[7], Term::BigInteger(_)));
+    assert!(matches!(&items[12], Term::ExternalFun(f) if f.module.name == "lists" && f.function.name == "map"));
+    assert!(matches!(&items[13], Term::InternalFun(_)));
+    assert!(matches!(&items[14], Term::Port(_)));
+    let differing = rpc::call(&link, "orbit_test_kinds", "differing", vec![all.clone()], T).await.unwrap();
+    assert_eq!(differing, Term::from(List::nil()), "sent back, the node sees the terms it made (positions differing)");
+}

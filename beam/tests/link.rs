@@ -346,3 +346,104 @@ differing(Back) ->
     let differing = rpc::call(&link, "orbit_test_kinds", "differing", vec![all.clone()], T).await.unwrap();
     assert_eq!(differing, Term::from(List::nil()), "sent back, the node sees the terms it made (positions differing)");
 }
+
+/// What a node's processes do to Orbit's hidden node: a spawn request is refused (`notsup`: Orbit runs no
+/// code), a monitor of a registered name fires `noproc` at once (Orbit's node registers none) while one of
+/// a mailbox's pid stays, `exit/2` reaches the mailbox, and a link that the node's process undoes leaves nothing
+/// behind (no exit when that process ends, nor when the node goes away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_from_the_node_to_orbits_processes() {
+    let mut cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let src = r#"-module(orbit_test_signals).
+-export([spawn_on/1, watch/1, exit_to/2, link_then_unlink/1]).
+spawn_on(Node) ->
+    Ref = erlang:spawn_request(Node, erlang, node, [], []),
+    receive {spawn_reply, Ref, error, Why} -> {error, Why}; {spawn_reply, Ref, ok, _} -> spawned
+    after 5000 -> timeout end.
+watch(Target) ->
+    Ref = erlang:monitor(process, Target),
+    receive {'DOWN', Ref, process, _, Why} -> {down, Why}
+    after 500 -> erlang:demonitor(Ref, [flush]), watching end.
+exit_to(Pid, Why) -> exit(Pid, Why).
+link_then_unlink(Pid) ->
+    {Child, Mref} = spawn_monitor(fun() -> link(Pid), unlink(Pid), exit(gone) end),
+    receive {'DOWN', Mref, process, _, _} -> ok end,
+    Pid ! {done, Child},
+    ok.
+"#;
+    beam::agent::load_from_source(&link, "orbit_test_signals", src).await.unwrap();
+    let local = link.local().clone();
+    let orbit_node = atom(local.name());
+    let mut mb = local.open_mailbox();
+    let call = |f: &'static str, args: Vec<Term>| rpc::call(&link, "orbit_test_signals", f, args, T);
+    let pair = |a: &str, b: Term| Term::from(eetf::Tuple::from(vec![atom(a), b]));
+
+    assert_eq!(call("spawn_on", vec![orbit_node.clone()]).await.unwrap(), pair("error", atom("notsup")));
+
+    let by_name = Term::from(eetf::Tuple::from(vec![atom("no_such_name"), orbit_node.clone()]));
+    assert_eq!(call("watch", vec![by_name]).await.unwrap(), pair("down", atom("noproc")));
+    assert_eq!(call("watch", vec![Term::from(mb.pid().clone())]).await.unwrap(), atom("watching"));
+
+    call("exit_to", vec![Term::from(mb.pid().clone()), atom("told_to")]).await.unwrap();
+    match tokio::time::timeout(T, mb.recv()).await.expect("the exit arrives").unwrap() {
+        Delivery::Exit { reason, .. } => assert_eq!(reason, atom("told_to")),
+        other => panic!("expected the exit signal, got {other:?}"),
+    }
+
+    call("link_then_unlink", vec![Term::from(mb.pid().clone())]).await.unwrap();
+    let child = loop {
+        match tokio::time::timeout(T, mb.recv()).await.expect("the link, then the message").unwrap() {
+            Delivery::Link { .. } => continue,
+            Delivery::Message { body: Term::Tuple(t), .. }
+                if t.elements.len() == 2 && t.elements[0] == atom("done") =>
+            {
+                break t.elements[1].clone()
+            }
+            other => panic!("nothing but the link may come before the message (no exit: it unlinked), got {other:?}"),
+        }
+    };
+    assert!(matches!(child, Term::Pid(_)));
+    // The node goes away: the undone link does not fire with noconnection.
+    cluster.nodes[0].kill();
+    tokio::time::timeout(T, link.closed()).await.expect("the link closes");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(mb.try_recv().is_none(), "nothing is delivered for a link that was undone");
+}
+
+/// Orbit's own demonitor and unlink: once undone, the process's end delivers neither `DOWN` nor an exit
+/// (a message the node sends after that end arrives first: the link is ordered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_and_a_link_orbit_undoes_deliver_nothing() {
+    let cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let mut mb = link.local().open_mailbox();
+    let spawned = rpc::call(
+        &link,
+        "erlang",
+        "spawn",
+        vec![atom("timer"), atom("sleep"), Term::from(List::from(vec![atom("infinity")]))],
+        T,
+    )
+    .await
+    .unwrap();
+    let Term::Pid(pid) = spawned else { panic!("spawn returned no pid") };
+    let by_pid = link.monitor(mb.pid(), MonitorTarget::Pid(pid.clone())).unwrap();
+    let by_name = link.monitor(mb.pid(), MonitorTarget::Name("init".into())).unwrap();
+    link.link_process(mb.pid(), &pid).unwrap();
+    link.demonitor(&by_pid).unwrap();
+    link.demonitor(&by_name).unwrap();
+    link.demonitor(&by_name).unwrap(); // twice: the second is a no-op
+    link.unlink_process(mb.pid(), &pid).unwrap();
+    rpc::call(&link, "erlang", "exit", vec![Term::from(pid.clone()), atom("kill")], T).await.unwrap();
+    rpc::call(&link, "erlang", "send", vec![Term::from(mb.pid().clone()), atom("after_the_end")], T).await.unwrap();
+    match tokio::time::timeout(T, mb.recv()).await.expect("the message arrives").unwrap() {
+        Delivery::Message { body, .. } => assert_eq!(body, atom("after_the_end")),
+        other => panic!("expected only the message, got {other:?}"),
+    }
+    assert!(mb.try_recv().is_none());
+    // The node still answers, and Orbit's process is not linked to it: closing the link delivers nothing.
+    link.close();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(mb.try_recv().is_none());
+}

@@ -640,3 +640,48 @@ async fn match_conditions_written_in_elixir_become_match_specs() {
     }
     cluster.disconnect().await;
 }
+
+/// With return values, a call that returns and one that raises are traced as such, and read the same in the
+/// text line and in JSON: `return m:f/1 -> value`, `raise m:f/1 error: reason`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returns_and_exceptions_are_traced_and_rendered() {
+    let nodes = TestCluster::erlang(1);
+    let cluster = join(&nodes, 0).await;
+    let node = nodes.name(0).to_string();
+    let src = "-module(tracetest_returns).\n-export([half/1, try_half/1]).\n\
+               half(X) -> 10 div X.\n\
+               try_half(X) -> try tracetest_returns:half(X) catch error:R -> {caught, R} end.\n";
+    agent::load_from_source(&cluster.link(&node).unwrap(), "tracetest_returns", src).await.unwrap();
+    let half = CallTrace::parse("tracetest_returns:half/1").unwrap().with_return_values();
+    let mut session = trace::start(&cluster, TraceSpec::calls(vec![half], Limit::Count(100))).await.unwrap();
+    let r = cluster.call(&node, "tracetest_returns", "try_half", vec![int(2)], T).await.unwrap();
+    assert_eq!(r, int(5));
+    let r = cluster.call(&node, "tracetest_returns", "try_half", vec![int(0)], T).await.unwrap();
+    assert_eq!(r, tuple(vec![atom("caught"), atom("badarith")]));
+    eventually(20, "a return and an exception", || {
+        let h = session.history();
+        h.iter().any(|e| matches!(e.kind, EventKind::Return { .. }))
+            && h.iter().any(|e| matches!(e.kind, EventKind::Exception { .. }))
+    })
+    .await;
+    assert_eq!(session.stop().await, TraceStopReason::Stopped);
+    let history = session.history();
+    let syntax = session.syntax();
+    let lines: Vec<String> = history.iter().map(|e| render::event_line(e, syntax)).collect();
+    assert!(lines.iter().any(|l| l.contains("return tracetest_returns:half/1 -> 5")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("raise tracetest_returns:half/1 error: badarith")), "{lines:#?}");
+    let json: Vec<serde_json::Value> = history.iter().map(|e| render::event_json(e, syntax)).collect();
+    let ret = json.iter().find(|j| j["kind"] == "return").expect("a return in JSON");
+    assert_eq!(
+        (&ret["module"], &ret["function"], &ret["arity"], &ret["value"]),
+        (
+            &serde_json::json!("tracetest_returns"),
+            &serde_json::json!("half"),
+            &serde_json::json!(1),
+            &serde_json::json!("5")
+        )
+    );
+    let raised = json.iter().find(|j| j["kind"] == "exception").expect("an exception in JSON");
+    assert_eq!((&raised["class"], &raised["reason"]), (&serde_json::json!("error"), &serde_json::json!("badarith")));
+    cluster.disconnect().await;
+}

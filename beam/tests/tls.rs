@@ -115,3 +115,40 @@ async fn an_expired_node_certificate_is_named() {
     let text = err.to_string();
     assert!(text.contains(nodes.name(0)) && text.contains("expired"), "{text}");
 }
+
+/// Without a CA Orbit does what Erlang did before OTP 26 (`verify_none`): it joins a TLS node whatever CA
+/// signed the node's certificate, and so does an explicit `verify_none` beside a CA that would refuse it.
+/// Settings that cannot work are refused before connecting, naming what is missing or which file is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_ca_nodes_are_not_checked_and_bad_settings_are_named() {
+    let nodes = TestCluster::erlang_tls(1);
+    let files = nodes.tls().unwrap().clone();
+
+    let no_ca = TlsConfig::pem(Some(files.cert.clone()), Some(files.key.clone()), None);
+    let link = connect(&nodes, Some(no_ca)).await.expect("verify_none: the node's certificate is not checked");
+    assert_eq!(rpc::call(&link, "erlang", "node", vec![], T).await.unwrap(), atom(nodes.name(0)));
+    link.close();
+    let mut none_despite_ca =
+        TlsConfig::pem(Some(files.cert.clone()), Some(files.key.clone()), Some(files.other_ca.clone()));
+    none_despite_ca.verify = Some(beam::link::Verify::None);
+    connect(&nodes, Some(none_despite_ca)).await.expect("an explicit verify_none ignores the CA").close();
+
+    let mut peer_without_ca = TlsConfig::pem(Some(files.cert.clone()), Some(files.key.clone()), None);
+    peer_without_ca.verify = Some(beam::link::Verify::Peer);
+    let err = connect(&nodes, Some(peer_without_ca)).await.unwrap_err();
+    assert!(
+        matches!(err, LinkError::TlsConfig { .. }) && err.to_string().contains("verify_peer needs the CA"),
+        "{err}"
+    );
+
+    let key_only = TlsConfig::pem(None, Some(files.key.clone()), Some(files.ca.clone()));
+    let err = connect(&nodes, Some(key_only)).await.unwrap_err();
+    assert!(err.to_string().contains("a TLS key without a certificate"), "{err}");
+
+    let empty = files.dir.join("empty-ca.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let bad_ca = TlsConfig::pem(Some(files.cert.clone()), Some(files.key.clone()), Some(empty.clone()));
+    let err = connect(&nodes, Some(bad_ca)).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&empty.display().to_string()) && text.contains("holds no PEM certificate"), "{text}");
+}

@@ -270,3 +270,36 @@ async fn kill_by_name_a_process_that_traps_exits_and_a_page_too_far() {
     assert!(matches!(e, ProcessError::Invalid(_)) && e.to_string().contains("page too far"), "{e}");
     cluster.disconnect().await;
 }
+
+/// A process linked to a port and monitoring a registered name on another node: its info names the port
+/// (from its own node's point of view) and the monitored name with that node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_names_a_linked_port_and_a_name_monitored_on_another_node() {
+    let nodes = TestCluster::erlang(2);
+    let cluster = join(&nodes, 0).await;
+    let (here, there) = (nodes.name(0).to_string(), nodes.name(1).to_string());
+    let started = nodes.eval(
+        0,
+        &format!(
+            "Self = self(), \
+             P = spawn(fun() -> open_port({{spawn, \"cat\"}}, []), monitor(process, {{rex, '{there}'}}), \
+                                Self ! ready, receive stop -> ok end end), \
+             register(orbit_port_owner, P), receive ready -> ok after 5000 -> timeout end."
+        ),
+    );
+    assert_eq!(started.as_deref(), Ok("ok"));
+    let spec = ProcessSpec::parse(":orbit_port_owner").unwrap();
+    let info = processes::info(&cluster, &here, &spec, InfoOptions::default(), T).await.unwrap();
+    assert!(
+        info.links.iter().any(|l| l.node == here && l.id.starts_with("#Port<0.")),
+        "the port, as its node writes it: {:?}",
+        info.links
+    );
+    assert!(
+        info.monitors.iter().any(|m| m.node == there && m.id == ":rex"),
+        "rex on the other node: {:?}",
+        info.monitors
+    );
+    nodes.eval(0, "orbit_port_owner ! stop.").unwrap();
+    cluster.disconnect().await;
+}

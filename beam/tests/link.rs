@@ -447,3 +447,24 @@ async fn a_monitor_and_a_link_orbit_undoes_deliver_nothing() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(mb.try_recv().is_none());
 }
+
+/// A node that allows only some nodes to connect (`net_kernel:allow/1`) refuses another Orbit's hidden node,
+/// and the error names the node and where to look; once that name is allowed, the connection is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_does_not_allow_orbit_refuses_it_by_name() {
+    let cluster = TestCluster::erlang(1);
+    let first = link_to(&cluster, 0).await;
+    let peer = NodeName::parse(cluster.name(0)).unwrap();
+    let me = format!("orbit_test_{}@{}", rand_suffix(), peer.host());
+    // Only the first Orbit (already connected) is allowed.
+    let allow = |names: Vec<Term>| rpc::call(&first, "net_kernel", "allow", vec![Term::from(List::from(names))], T);
+    assert_eq!(allow(vec![atom(first.local().name())]).await.unwrap(), atom("ok"));
+    let cookie = Cookie::new(cluster.cookie.clone());
+    let err = Link::connect(LocalNode::new(me.clone()), &peer, &cookie, &LinkOptions::default()).await.unwrap_err();
+    assert!(matches!(err, LinkError::NotAllowed { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(cluster.name(0)) && text.contains("net_kernel:allow/1"), "{text}");
+    assert_eq!(allow(vec![atom(&me)]).await.unwrap(), atom("ok"));
+    let link = Link::connect(LocalNode::new(me), &peer, &cookie, &LinkOptions::default()).await.expect("allowed now");
+    assert_eq!(rpc::call(&link, "erlang", "node", vec![], T).await.unwrap(), atom(cluster.name(0)));
+}

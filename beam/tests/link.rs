@@ -468,3 +468,39 @@ async fn a_node_that_does_not_allow_orbit_refuses_it_by_name() {
     let link = Link::connect(LocalNode::new(me), &peer, &cookie, &LinkOptions::default()).await.expect("allowed now");
     assert_eq!(rpc::call(&link, "erlang", "node", vec![], T).await.unwrap(), atom(cluster.name(0)));
 }
+
+/// `gen_server` calls and casts from Orbit to a server on the node: replies arrive, a cast is applied before a
+/// later call, a call that times out leaves its late reply harmless, and on a closed link both fail at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gen_server_calls_and_casts_a_late_reply_and_a_closed_link() {
+    let cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let src = r#"-module(orbit_test_gs).
+-behaviour(gen_server).
+-export([start/0, init/1, handle_call/3, handle_cast/2]).
+start() -> {ok, Pid} = gen_server:start(orbit_test_gs, [], []), Pid.
+init([]) -> {ok, 0}.
+handle_call(ping, _From, S) -> {reply, pong, S};
+handle_call(get, _From, S) -> {reply, S, S};
+handle_call(slow, _From, S) -> timer:sleep(1500), {reply, late, S}.
+handle_cast({set, V}, _S) -> {noreply, V}.
+"#;
+    beam::agent::load_from_source(&link, "orbit_test_gs", src).await.unwrap();
+    let Term::Pid(server) = rpc::call(&link, "orbit_test_gs", "start", vec![], T).await.unwrap() else {
+        panic!("no pid")
+    };
+    assert_eq!(rpc::gen_call(&link, &server, atom("ping"), T).await.unwrap(), atom("pong"));
+    rpc::gen_cast(&link, &server, Term::from(eetf::Tuple::from(vec![atom("set"), int(42)]))).unwrap();
+    assert_eq!(rpc::gen_call(&link, &server, atom("get"), T).await.unwrap(), int(42));
+
+    let err = rpc::gen_call(&link, &server, atom("slow"), Duration::from_millis(200)).await.unwrap_err();
+    assert!(matches!(err, RpcError::Timeout { .. }), "{err}");
+    // The late reply comes while the next call waits; that call gets its own answer.
+    assert_eq!(rpc::gen_call(&link, &server, atom("ping"), T).await.unwrap(), atom("pong"));
+
+    link.close();
+    let err = rpc::gen_cast(&link, &server, atom("x")).unwrap_err();
+    assert!(matches!(err, RpcError::NodeDown { .. }) && err.to_string().contains(cluster.name(0)), "{err}");
+    let err = rpc::gen_call(&link, &server, atom("ping"), T).await.unwrap_err();
+    assert!(matches!(err, RpcError::NodeDown { .. }), "{err}");
+}

@@ -305,3 +305,32 @@ async fn a_one_off_check_reports_every_node() {
     assert!(err.to_string().contains("nope@nowhere"), "{err}");
     cluster.disconnect().await;
 }
+
+/// A node frozen past the tick time is reported down (it stops answering), and when it is thawed and Orbit
+/// has it back, it comes up and its status goes from down to healthy again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_is_down_then_healthy_again_when_it_comes_back() {
+    let nodes = TestCluster::erlang(2);
+    let cluster = join(&nodes, 0).await;
+    let monitor = HealthMonitor::start(&cluster, fast(Thresholds::default()));
+    monitor.wait_rounds(1, Duration::from_secs(60)).await;
+    let mut events = monitor.subscribe();
+    let frozen = nodes.name(1).to_string();
+    nodes.nodes[1].freeze();
+    wait_event(&mut events, "NodeDown", |e| matches!(e, HealthEvent::NodeDown { node, .. } if *node == frozen)).await;
+    assert_eq!(monitor.report().status(&frozen), Some(Status::Down));
+    nodes.nodes[1].thaw();
+    wait_event(&mut events, "NodeUp", |e| matches!(e, HealthEvent::NodeUp { node } if *node == frozen)).await;
+    let back = wait_event(
+        &mut events,
+        "the status change",
+        |e| matches!(e, HealthEvent::StatusChanged { node, .. } if *node == frozen),
+    )
+    .await;
+    let HealthEvent::StatusChanged { from, to, .. } = back else { unreachable!() };
+    assert_eq!((from, to), (Status::Down, Status::Healthy));
+    monitor.wait_rounds(monitor.rounds() + 1, Duration::from_secs(60)).await;
+    assert_eq!(monitor.report().status(&frozen), Some(Status::Healthy));
+    monitor.stop().await;
+    cluster.disconnect().await;
+}

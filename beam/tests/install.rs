@@ -189,3 +189,47 @@ async fn a_watched_node_answers_at_once_from_the_agents_readings() {
     assert_eq!(nodes.eval(0, "whereis(orbit_health_sampler).").unwrap(), "undefined");
     cluster.disconnect().await;
 }
+
+/// The binaries compiled for a release are kept on Orbit's disk, private to its user: a later Orbit (a new
+/// cache on the same directory) installs the agent on fresh nodes of that release compiling nothing, and a
+/// kept file that others may write is not trusted: that module is compiled again and its file replaced.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binaries_kept_on_disk_serve_a_later_orbit_unless_others_may_write_them() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("agent-cache"));
+    let core: Vec<&str> = Group::Core.modules().map(|m| m.name).collect();
+
+    let nodes = TestCluster::erlang(1);
+    let first = Arc::new(BinaryCache::new(Some(dir.clone())));
+    join_with(&nodes, &first).await.disconnect().await;
+    assert_eq!(first.compiles(), core.len());
+    let release_dir = dir.join(format!("otp-{}", otp_release(&nodes)));
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&release_dir), 0o700);
+    let mut kept: Vec<_> = std::fs::read_dir(&release_dir).unwrap().map(|e| e.unwrap().path()).collect();
+    kept.sort();
+    assert_eq!(kept.len(), core.len(), "one file per module: {kept:?}");
+    for (path, module) in kept.iter().zip(["orbit_agent", "orbit_health", "orbit_procs"]) {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        assert!(name.starts_with(&format!("{module}-")) && name.ends_with(".beam"), "{name}");
+        assert_eq!(mode(path), 0o600, "{name}");
+    }
+
+    // A later Orbit, fresh nodes: everything comes from the disk.
+    let nodes = TestCluster::erlang(1);
+    let later = Arc::new(BinaryCache::new(Some(dir.clone())));
+    join_with(&nodes, &later).await.disconnect().await;
+    assert_eq!(later.compiles(), 0, "nothing compiled");
+    assert_eq!(loaded_agent_modules(&nodes, 0), core);
+
+    // A kept file others may write is not used: that module alone is compiled, and its file made private again.
+    let health = kept.iter().find(|p| p.to_string_lossy().contains("orbit_health-")).unwrap();
+    std::fs::set_permissions(health, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let nodes = TestCluster::erlang(1);
+    let wary = Arc::new(BinaryCache::new(Some(dir.clone())));
+    join_with(&nodes, &wary).await.disconnect().await;
+    assert_eq!(wary.compiles(), 1, "only orbit_health was compiled");
+    assert_eq!(loaded_agent_modules(&nodes, 0), core);
+    assert_eq!(mode(health), 0o600, "replaced by a private file");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -306,3 +306,201 @@ async fn a_reply_nested_too_deep_is_an_error_not_a_crash() {
     // the link is still good
     assert_eq!(rpc::call(&link, "erlang", "abs", vec![int(-5)], T).await.unwrap(), int(5));
 }
+
+/// Every kind of term a node of this release puts in a reply — long UTF-8 atoms, large tuples, bit strings,
+/// big integers of either size, funs (local and exported), ports, improper lists, maps with list keys — is
+/// measured and decoded by the link, and the same term sent back is the one the node made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_term_crosses_the_link_both_ways_intact() {
+    let cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let src = r#"-module(orbit_test_kinds).
+-export([all/0, differing/1]).
+%% Made once and kept, so that the pid and the reference in it are the same for every call.
+all() ->
+    case persistent_term:get(orbit_test_kinds, none) of
+        none -> persistent_term:put(orbit_test_kinds, make()), all();
+        Terms -> Terms
+    end.
+make() ->
+    Long = list_to_atom(lists:duplicate(200, 16#e9)),
+    [Long, 'short', list_to_tuple(lists:seq(1, 300)), <<1:3>>, <<255, 7:5>>,
+     1 bsl 70, -(1 bsl 70), 1 bsl 2400, 3.25, [1, 2 | 3], [-1, 300 | tail],
+     #{[1, -2] => {a, [b | c]}, <<"k">> => #{nested => [1.5]}},
+     fun lists:map/2, fun() -> ok end, hd(erlang:ports()), self(), make_ref(), "bytes", []].
+%% The positions (from 1) where what came back differs from what was sent.
+differing(Back) ->
+    [I || {I, A, B} <- lists:zip3(lists:seq(1, length(all())), all(), Back), A =/= B].
+"#;
+    beam::agent::load_from_source(&link, "orbit_test_kinds", src).await.unwrap();
+    let all = rpc::call(&link, "orbit_test_kinds", "all", vec![], T).await.expect("the terms arrive");
+    let items = beam::term::as_list(&all).expect("a list").to_vec();
+    assert_eq!(items.len(), 19, "{all:?}");
+    assert!(matches!(&items[0], Term::Atom(a) if a.name == "é".repeat(200)), "the 400-byte atom: {:?}", items[0]);
+    assert!(matches!(&items[2], Term::Tuple(t) if t.elements.len() == 300));
+    assert!(matches!(&items[3], Term::BitBinary(b) if b.tail_bits_size == 3));
+    assert!(matches!(&items[7], Term::BigInteger(_)));
+    assert!(matches!(&items[12], Term::ExternalFun(f) if f.module.name == "lists" && f.function.name == "map"));
+    assert!(matches!(&items[13], Term::InternalFun(_)));
+    assert!(matches!(&items[14], Term::Port(_)));
+    let differing = rpc::call(&link, "orbit_test_kinds", "differing", vec![all.clone()], T).await.unwrap();
+    assert_eq!(differing, Term::from(List::nil()), "sent back, the node sees the terms it made (positions differing)");
+}
+
+/// What a node's processes do to Orbit's hidden node: a spawn request is refused (`notsup`: Orbit runs no
+/// code), a monitor of a registered name fires `noproc` at once (Orbit's node registers none) while one of
+/// a mailbox's pid stays, `exit/2` reaches the mailbox, and a link that the node's process undoes leaves nothing
+/// behind (no exit when that process ends, nor when the node goes away).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signals_from_the_node_to_orbits_processes() {
+    let mut cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let src = r#"-module(orbit_test_signals).
+-export([spawn_on/1, watch/1, exit_to/2, link_then_unlink/1]).
+spawn_on(Node) ->
+    Ref = erlang:spawn_request(Node, erlang, node, [], []),
+    receive {spawn_reply, Ref, error, Why} -> {error, Why}; {spawn_reply, Ref, ok, _} -> spawned
+    after 5000 -> timeout end.
+watch(Target) ->
+    Ref = erlang:monitor(process, Target),
+    receive {'DOWN', Ref, process, _, Why} -> {down, Why}
+    after 500 -> erlang:demonitor(Ref, [flush]), watching end.
+exit_to(Pid, Why) -> exit(Pid, Why).
+link_then_unlink(Pid) ->
+    {Child, Mref} = spawn_monitor(fun() -> link(Pid), unlink(Pid), exit(gone) end),
+    receive {'DOWN', Mref, process, _, _} -> ok end,
+    Pid ! {done, Child},
+    ok.
+"#;
+    beam::agent::load_from_source(&link, "orbit_test_signals", src).await.unwrap();
+    let local = link.local().clone();
+    let orbit_node = atom(local.name());
+    let mut mb = local.open_mailbox();
+    let call = |f: &'static str, args: Vec<Term>| rpc::call(&link, "orbit_test_signals", f, args, T);
+    let pair = |a: &str, b: Term| Term::from(eetf::Tuple::from(vec![atom(a), b]));
+
+    assert_eq!(call("spawn_on", vec![orbit_node.clone()]).await.unwrap(), pair("error", atom("notsup")));
+
+    let by_name = Term::from(eetf::Tuple::from(vec![atom("no_such_name"), orbit_node.clone()]));
+    assert_eq!(call("watch", vec![by_name]).await.unwrap(), pair("down", atom("noproc")));
+    assert_eq!(call("watch", vec![Term::from(mb.pid().clone())]).await.unwrap(), atom("watching"));
+
+    call("exit_to", vec![Term::from(mb.pid().clone()), atom("told_to")]).await.unwrap();
+    match tokio::time::timeout(T, mb.recv()).await.expect("the exit arrives").unwrap() {
+        Delivery::Exit { reason, .. } => assert_eq!(reason, atom("told_to")),
+        other => panic!("expected the exit signal, got {other:?}"),
+    }
+
+    call("link_then_unlink", vec![Term::from(mb.pid().clone())]).await.unwrap();
+    let child = loop {
+        match tokio::time::timeout(T, mb.recv()).await.expect("the link, then the message").unwrap() {
+            Delivery::Link { .. } => continue,
+            Delivery::Message { body: Term::Tuple(t), .. }
+                if t.elements.len() == 2 && t.elements[0] == atom("done") =>
+            {
+                break t.elements[1].clone()
+            }
+            other => panic!("nothing but the link may come before the message (no exit: it unlinked), got {other:?}"),
+        }
+    };
+    assert!(matches!(child, Term::Pid(_)));
+    // The node goes away: the undone link does not fire with noconnection.
+    cluster.nodes[0].kill();
+    tokio::time::timeout(T, link.closed()).await.expect("the link closes");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(mb.try_recv().is_none(), "nothing is delivered for a link that was undone");
+}
+
+/// Orbit's own demonitor and unlink: once undone, the process's end delivers neither `DOWN` nor an exit
+/// (a message the node sends after that end arrives first: the link is ordered).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_monitor_and_a_link_orbit_undoes_deliver_nothing() {
+    let cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let mut mb = link.local().open_mailbox();
+    let spawned = rpc::call(
+        &link,
+        "erlang",
+        "spawn",
+        vec![atom("timer"), atom("sleep"), Term::from(List::from(vec![atom("infinity")]))],
+        T,
+    )
+    .await
+    .unwrap();
+    let Term::Pid(pid) = spawned else { panic!("spawn returned no pid") };
+    let by_pid = link.monitor(mb.pid(), MonitorTarget::Pid(pid.clone())).unwrap();
+    let by_name = link.monitor(mb.pid(), MonitorTarget::Name("init".into())).unwrap();
+    link.link_process(mb.pid(), &pid).unwrap();
+    link.demonitor(&by_pid).unwrap();
+    link.demonitor(&by_name).unwrap();
+    link.demonitor(&by_name).unwrap(); // twice: the second is a no-op
+    link.unlink_process(mb.pid(), &pid).unwrap();
+    rpc::call(&link, "erlang", "exit", vec![Term::from(pid.clone()), atom("kill")], T).await.unwrap();
+    rpc::call(&link, "erlang", "send", vec![Term::from(mb.pid().clone()), atom("after_the_end")], T).await.unwrap();
+    match tokio::time::timeout(T, mb.recv()).await.expect("the message arrives").unwrap() {
+        Delivery::Message { body, .. } => assert_eq!(body, atom("after_the_end")),
+        other => panic!("expected only the message, got {other:?}"),
+    }
+    assert!(mb.try_recv().is_none());
+    // The node still answers, and Orbit's process is not linked to it: closing the link delivers nothing.
+    link.close();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(mb.try_recv().is_none());
+}
+
+/// A node that allows only some nodes to connect (`net_kernel:allow/1`) refuses another Orbit's hidden node,
+/// and the error names the node and where to look; once that name is allowed, the connection is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_does_not_allow_orbit_refuses_it_by_name() {
+    let cluster = TestCluster::erlang(1);
+    let first = link_to(&cluster, 0).await;
+    let peer = NodeName::parse(cluster.name(0)).unwrap();
+    let me = format!("orbit_test_{}@{}", rand_suffix(), peer.host());
+    // Only the first Orbit (already connected) is allowed.
+    let allow = |names: Vec<Term>| rpc::call(&first, "net_kernel", "allow", vec![Term::from(List::from(names))], T);
+    assert_eq!(allow(vec![atom(first.local().name())]).await.unwrap(), atom("ok"));
+    let cookie = Cookie::new(cluster.cookie.clone());
+    let err = Link::connect(LocalNode::new(me.clone()), &peer, &cookie, &LinkOptions::default()).await.unwrap_err();
+    assert!(matches!(err, LinkError::NotAllowed { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains(cluster.name(0)) && text.contains("net_kernel:allow/1"), "{text}");
+    assert_eq!(allow(vec![atom(&me)]).await.unwrap(), atom("ok"));
+    let link = Link::connect(LocalNode::new(me), &peer, &cookie, &LinkOptions::default()).await.expect("allowed now");
+    assert_eq!(rpc::call(&link, "erlang", "node", vec![], T).await.unwrap(), atom(cluster.name(0)));
+}
+
+/// `gen_server` calls and casts from Orbit to a server on the node: replies arrive, a cast is applied before a
+/// later call, a call that times out leaves its late reply harmless, and on a closed link both fail at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gen_server_calls_and_casts_a_late_reply_and_a_closed_link() {
+    let cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let src = r#"-module(orbit_test_gs).
+-behaviour(gen_server).
+-export([start/0, init/1, handle_call/3, handle_cast/2]).
+start() -> {ok, Pid} = gen_server:start(orbit_test_gs, [], []), Pid.
+init([]) -> {ok, 0}.
+handle_call(ping, _From, S) -> {reply, pong, S};
+handle_call(get, _From, S) -> {reply, S, S};
+handle_call(slow, _From, S) -> timer:sleep(1500), {reply, late, S}.
+handle_cast({set, V}, _S) -> {noreply, V}.
+"#;
+    beam::agent::load_from_source(&link, "orbit_test_gs", src).await.unwrap();
+    let Term::Pid(server) = rpc::call(&link, "orbit_test_gs", "start", vec![], T).await.unwrap() else {
+        panic!("no pid")
+    };
+    assert_eq!(rpc::gen_call(&link, &server, atom("ping"), T).await.unwrap(), atom("pong"));
+    rpc::gen_cast(&link, &server, Term::from(eetf::Tuple::from(vec![atom("set"), int(42)]))).unwrap();
+    assert_eq!(rpc::gen_call(&link, &server, atom("get"), T).await.unwrap(), int(42));
+
+    let err = rpc::gen_call(&link, &server, atom("slow"), Duration::from_millis(200)).await.unwrap_err();
+    assert!(matches!(err, RpcError::Timeout { .. }), "{err}");
+    // The late reply comes while the next call waits; that call gets its own answer.
+    assert_eq!(rpc::gen_call(&link, &server, atom("ping"), T).await.unwrap(), atom("pong"));
+
+    link.close();
+    let err = rpc::gen_cast(&link, &server, atom("x")).unwrap_err();
+    assert!(matches!(err, RpcError::NodeDown { .. }) && err.to_string().contains(cluster.name(0)), "{err}");
+    let err = rpc::gen_call(&link, &server, atom("ping"), T).await.unwrap_err();
+    assert!(matches!(err, RpcError::NodeDown { .. }), "{err}");
+}

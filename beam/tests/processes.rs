@@ -237,3 +237,69 @@ async fn bad_pids_patterns_and_nodes_give_clear_errors() {
     assert!(trees[0].children.iter().any(|c| c.registered_name.as_deref() == Some(":code_server")));
     cluster.disconnect().await;
 }
+
+/// Killing by registered name: a process that traps exits outlives `:shutdown` (StillAlive, and it is still
+/// there), then `:kill` ends it and the outcome names the reason. A page beyond the window is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_by_name_a_process_that_traps_exits_and_a_page_too_far() {
+    let nodes = TestCluster::erlang(1);
+    let cluster = join(&nodes, 0).await;
+    let node = nodes.name(0).to_string();
+    let started = nodes.eval(
+        0,
+        "Loop = fun L() -> receive _ -> L() end end, \
+         register(orbit_survivor, spawn(fun() -> process_flag(trap_exit, true), Loop() end)), ok.",
+    );
+    assert_eq!(started.as_deref(), Ok("ok"));
+    let spec = ProcessSpec::parse(":orbit_survivor").unwrap();
+    let out = processes::kill(&cluster, &node, &spec, beam::term::atom("shutdown"), Duration::from_millis(500), T)
+        .await
+        .unwrap();
+    assert_eq!(out, KillOutcome::StillAlive);
+    assert!(processes::resolve(&cluster, &node, &spec, T).await.is_ok(), "still registered");
+    let out =
+        processes::kill(&cluster, &node, &spec, beam::term::atom("kill"), Duration::from_secs(5), T).await.unwrap();
+    assert_eq!(out, KillOutcome::Exited { reason: ":killed".into() });
+    assert_eq!(nodes.eval(0, "whereis(orbit_survivor).").as_deref(), Ok("undefined"));
+    let e =
+        processes::kill(&cluster, &node, &spec, beam::term::atom("kill"), Duration::from_secs(1), T).await.unwrap_err();
+    assert_eq!(e.to_string(), format!("no process is registered as orbit_survivor on {node}"));
+
+    let far = ProcessQuery { offset: processes::MAX_WINDOW, limit: 10, ..query() };
+    let e = processes::list(&cluster, &far, T).await.unwrap_err();
+    assert!(matches!(e, ProcessError::Invalid(_)) && e.to_string().contains("page too far"), "{e}");
+    cluster.disconnect().await;
+}
+
+/// A process linked to a port and monitoring a registered name on another node: its info names the port
+/// (from its own node's point of view) and the monitored name with that node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_names_a_linked_port_and_a_name_monitored_on_another_node() {
+    let nodes = TestCluster::erlang(2);
+    let cluster = join(&nodes, 0).await;
+    let (here, there) = (nodes.name(0).to_string(), nodes.name(1).to_string());
+    let started = nodes.eval(
+        0,
+        &format!(
+            "Self = self(), \
+             P = spawn(fun() -> open_port({{spawn, \"cat\"}}, []), monitor(process, {{rex, '{there}'}}), \
+                                Self ! ready, receive stop -> ok end end), \
+             register(orbit_port_owner, P), receive ready -> ok after 5000 -> timeout end."
+        ),
+    );
+    assert_eq!(started.as_deref(), Ok("ok"));
+    let spec = ProcessSpec::parse(":orbit_port_owner").unwrap();
+    let info = processes::info(&cluster, &here, &spec, InfoOptions::default(), T).await.unwrap();
+    assert!(
+        info.links.iter().any(|l| l.node == here && l.id.starts_with("#Port<0.")),
+        "the port, as its node writes it: {:?}",
+        info.links
+    );
+    assert!(
+        info.monitors.iter().any(|m| m.node == there && m.id == ":rex"),
+        "rex on the other node: {:?}",
+        info.monitors
+    );
+    nodes.eval(0, "orbit_port_owner ! stop.").unwrap();
+    cluster.disconnect().await;
+}

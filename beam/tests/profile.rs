@@ -331,3 +331,57 @@ async fn the_debug_console_profiles_and_prints_the_table_and_ending_the_session_
     }
     helper.disconnect().await;
 }
+
+/// What cannot be profiled is refused before anything changes: no target, an empty name, a pattern or an
+/// application with nothing loaded; and on OTP ≤ 26 (one set of trace flags per node) a node where another
+/// tracer (dbg) traces a process, or where another profiler (cprof) counts a target's function, says which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_to_profile_and_other_tools_holding_the_trace_flags_are_refused() {
+    let nodes = TestCluster::erlang(1);
+    let cluster = join(&nodes, 0).await;
+    let node = nodes.name(0).to_string();
+    let src = "-module(profiletest_target).\n-export([f/1]).\nf(X) -> X + 1.\n";
+    agent::load_from_source(&cluster.link(&node).unwrap(), "profiletest_target", src).await.unwrap();
+    let target = || ProfileSpec::new(vec![Target::Module("profiletest_target".into())]);
+    let refused = |r: Result<profile::ProfileRun, ProfileError>| match r {
+        Ok(run) => panic!("not refused: {:?}", run.nodes()),
+        Err(e) => e,
+    };
+
+    let e = refused(profile::start(&cluster, ProfileSpec::new(vec![])).await);
+    assert!(matches!(e, ProfileError::NoTargets), "{e}");
+    let e = refused(profile::start(&cluster, ProfileSpec::new(vec![Target::Module(" ".into())])).await);
+    assert!(matches!(e, ProfileError::NothingToProfile { .. }) && e.to_string().contains("empty name"), "{e}");
+    let e = refused(profile::start(&cluster, ProfileSpec::new(vec![Target::Match("^no_such_prefix_".into())])).await);
+    assert!(e.to_string().contains("matches no loaded module"), "{e}");
+    // An application the node knows (loaded, not started) none of whose modules is loaded.
+    assert_eq!(nodes.eval(0, "application:load(tools).").as_deref(), Ok("ok"));
+    let e = refused(profile::start(&cluster, ProfileSpec::new(vec![Target::App("tools".into())])).await);
+    assert!(e.to_string().contains("none of its modules is loaded"), "{e}");
+
+    let sessions =
+        nodes.eval(0, "erlang:system_info(otp_release).").unwrap().trim_matches('"').parse::<u32>().unwrap() >= 27;
+    if !sessions {
+        let traced = nodes.eval(
+            0,
+            "P = spawn(fun() -> receive stop -> ok end end), register(profiletest_traced, P), \
+             {ok, _} = dbg:tracer(), {ok, _} = dbg:p(P, [m]), ok.",
+        );
+        assert_eq!(traced.as_deref(), Ok("ok"));
+        let e = refused(profile::start(&cluster, target()).await);
+        assert!(matches!(e, ProfileError::OtherTracer { .. }), "{e}");
+        assert!(e.to_string().contains(&node), "{e}");
+        assert_eq!(nodes.eval(0, "dbg:stop_clear(), profiletest_traced ! stop, ok.").as_deref(), Ok("ok"));
+
+        // f/1 and the two module_info functions.
+        assert_eq!(nodes.eval(0, "cprof:start(profiletest_target).").as_deref(), Ok("3"));
+        let e = refused(profile::start(&cluster, target()).await);
+        assert!(matches!(e, ProfileError::AlreadyProfiled { .. }), "{e}");
+        assert!(e.to_string().contains("profiletest_target") && e.to_string().contains("already profiled"), "{e}");
+        nodes.eval(0, "cprof:stop().").unwrap();
+    }
+    // With those tools gone, the same profile runs.
+    let p = profile::start(&cluster, target().with_duration(Duration::from_millis(300))).await.unwrap().finish().await;
+    assert!(p.failed.is_empty(), "{:?}", p.failed);
+    cluster.disconnect().await;
+}

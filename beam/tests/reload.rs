@@ -410,3 +410,51 @@ async fn old_code_still_in_use_is_reported_and_purged_only_when_asked() {
     }
     cluster.disconnect().await;
 }
+
+const REFUSER: &str = "-module(orbit_t_refuser).
+-export([hello/0]).
+-on_load(init/0).
+
+%% Refuses to load on a node whose kernel environment says so.
+init() ->
+    case application:get_env(kernel, orbit_t_refuse) of
+        {ok, true} -> refused_here;
+        _ -> ok
+    end.
+
+hello() -> world.
+";
+
+/// A module new to the cluster whose `-on_load` refuses on one node: that node says why in words, and the
+/// nodes that had loaded it remove it again (it was not loaded before), so no node runs it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_module_refused_by_its_on_load_on_one_node_is_removed_everywhere() {
+    let nodes = TestCluster::erlang(3);
+    let cluster = join(&nodes, 0).await;
+    let names = nodes.names();
+    assert_eq!(nodes.eval(1, "application:set_env(kernel, orbit_t_refuse, true).").as_deref(), Ok("ok"));
+    let dir = TempDir::new();
+    let file = dir.write("orbit_t_refuser.erl", REFUSER);
+    let report = reload::reload(&cluster, std::slice::from_ref(&file), &reload_opts()).await.unwrap();
+    assert_eq!(report.outcome, ReloadOutcome::RolledBack, "{report:#?}");
+    let refused = report.node(&names[1]).unwrap();
+    assert_eq!(refused.outcome, NodeOutcome::Failed, "{refused:?}");
+    assert!(refused.error.as_deref().unwrap_or("").contains("-on_load function failed"), "{refused:?}");
+    for i in [0, 2] {
+        let r = report.node(&names[i]).unwrap();
+        assert_eq!(r.outcome, NodeOutcome::RolledBack, "{r:?}");
+        let rollback = r.modules[0].rollback.as_deref().unwrap_or("");
+        assert_eq!(rollback, "removed (it was not loaded before)", "{r:?}");
+    }
+    for i in 0..3 {
+        assert_eq!(md5_on(&nodes, i, "orbit_t_refuser"), "not_loaded", "node {i}");
+    }
+    // Allowed everywhere, the same reload loads it on every node.
+    nodes.eval(1, "application:unset_env(kernel, orbit_t_refuse).").unwrap();
+    let report = reload::reload(&cluster, &[file], &reload_opts()).await.unwrap();
+    assert_eq!(report.outcome, ReloadOutcome::Loaded, "{report:#?}");
+    for i in 0..3 {
+        assert_eq!(nodes.eval(i, "orbit_t_refuser:hello().").as_deref(), Ok("world"));
+    }
+    cluster.disconnect().await;
+}

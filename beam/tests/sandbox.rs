@@ -459,3 +459,51 @@ async fn balance_evens_out_sandboxes_and_bad_inputs_give_clear_errors() {
     assert!(sandbox::list(&cluster, T).await.unwrap().is_empty());
     cluster.disconnect().await;
 }
+
+/// On bare Erlang nodes: sandboxes of child specs given as terms, with the one-for-all and rest-for-one
+/// strategies, run their children and say their strategy; a migration to where a sandbox already runs is
+/// refused, a plain one moves it; children written in Elixir are refused where Elixir is not available.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_terms_strategies_and_refusals_on_erlang_nodes() {
+    use beam::sandbox::Strategy;
+    use beam::term::map;
+    let nodes = TestCluster::erlang(2);
+    let cluster = join(&nodes, 0).await;
+    let names = nodes.names();
+    let spec = |id: &str| {
+        map(vec![
+            (atom("id"), atom(id)),
+            (atom("start"), tuple(vec![atom("gen_event"), atom("start_link"), beam::term::list(vec![])])),
+        ])
+    };
+    let children = Children::Specs(vec![spec("first"), spec("second")]);
+    for (id, strategy, says) in
+        [("all", Strategy::OneForAll, "one_for_all"), ("rest", Strategy::RestForOne, "rest_for_one")]
+    {
+        let options = CreateOptions { strategy, ..on(&names[0]) };
+        let sb = sandbox::create(&cluster, id, &children, &options).await.expect("created");
+        assert_eq!(
+            (sb.node.as_str(), sb.status, sb.strategy.as_str()),
+            (names[0].as_str(), SandboxStatus::Running, says)
+        );
+        let mut ids: Vec<&str> = sb.children.iter().map(|c| c.id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, [":first", ":second"], "{sb:?}");
+        assert!(sb.children.iter().all(|c| c.pid.is_some()), "{sb:?}");
+        assert_eq!(copies_on(&nodes, 0, id), 1);
+    }
+    let e = sandbox::migrate(&cluster, "all", &names[0], false, T).await.unwrap_err();
+    assert!(matches!(e, SandboxError::AlreadyOn { .. }), "{e}");
+    let moved = sandbox::migrate(&cluster, "all", &names[1], false, T).await.expect("moved");
+    assert_eq!((moved.from.as_str(), moved.sandbox.node.as_str()), (names[0].as_str(), names[1].as_str()));
+    assert_eq!((copies_on(&nodes, 0, "all"), copies_on(&nodes, 1, "all")), (0, 1));
+
+    let elixir = Children::Elixir(vec!["{Agent, fn -> 0 end}".into()]);
+    let e = sandbox::create(&cluster, "ex", &elixir, &on(&names[0])).await.unwrap_err();
+    assert!(e.to_string().contains("Elixir is not available"), "{e}");
+    for id in ["all", "rest"] {
+        sandbox::destroy(&cluster, id, T).await.unwrap();
+    }
+    assert!(sandbox::list(&cluster, T).await.unwrap().is_empty());
+    cluster.disconnect().await;
+}

@@ -356,6 +356,7 @@ defmodule Corpus.Main do
         {"struct uri", URI.parse("https://user@example.com:8080/path?q=1#frag")},
         {"struct version", Version.parse!("1.2.3-rc.1+build")},
         {"struct version req", Version.parse_requirement!("~> 1.0 and >= 1.0.5")},
+        {"struct file stat", File.stat!(__ENV__.file)},
         {"range", 1..10},
         {"range down", 10..1//-1},
         {"range step", 1..10//2},
@@ -363,6 +364,9 @@ defmodule Corpus.Main do
         {"range single", 0..0},
         {"range empty", 5..1//1},
         {"range big", 1..(2 ** 70)},
+        # Ranges made before Elixir 1.12 (no step), as a node of then would send them.
+        {"range legacy up", %{__struct__: Range, first: 1, last: 3}},
+        {"range legacy down", %{__struct__: Range, first: 3, last: 1}},
         {"mapset", MapSet.new([1, 2, 3])},
         {"mapset charlists", MapSet.new([~c"abc", "x", [a: 1]])},
         {"mapset empty", MapSet.new()},
@@ -400,6 +404,7 @@ defmodule Corpus.Main do
         {"regex interpolation text", ~r/a\#{b}c/},
         {"regex newline", Regex.compile!("a\nb\tc")},
         {"regex opts", ~r/x/msu},
+        {"regex list opts", Regex.compile!("a+b", [:caseless])},
         {"stream", Stream.map([1, 2, 3], & &1)},
         {"stream chained", [1, 2] |> Stream.map(& &1) |> Stream.filter(& &1)},
         # Identifiers

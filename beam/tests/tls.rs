@@ -115,3 +115,99 @@ async fn an_expired_node_certificate_is_named() {
     let text = err.to_string();
     assert!(text.contains(nodes.name(0)) && text.contains("expired"), "{text}");
 }
+
+/// Without a CA Orbit does what Erlang did before OTP 26 (`verify_none`): it joins a TLS node whatever CA
+/// signed the node's certificate, and so does an explicit `verify_none` beside a CA that would refuse it.
+/// Settings that cannot work are refused before connecting, naming what is missing or which file is wrong.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_ca_nodes_are_not_checked_and_bad_settings_are_named() {
+    let nodes = TestCluster::erlang_tls(1);
+    let files = nodes.tls().unwrap().clone();
+
+    let no_ca = TlsConfig::pem(Some(files.cert.clone()), Some(files.key.clone()), None);
+    let link = connect(&nodes, Some(no_ca)).await.expect("verify_none: the node's certificate is not checked");
+    assert_eq!(rpc::call(&link, "erlang", "node", vec![], T).await.unwrap(), atom(nodes.name(0)));
+    link.close();
+    let mut none_despite_ca =
+        TlsConfig::pem(Some(files.cert.clone()), Some(files.key.clone()), Some(files.other_ca.clone()));
+    none_despite_ca.verify = Some(beam::link::Verify::None);
+    connect(&nodes, Some(none_despite_ca)).await.expect("an explicit verify_none ignores the CA").close();
+
+    let mut peer_without_ca = TlsConfig::pem(Some(files.cert.clone()), Some(files.key.clone()), None);
+    peer_without_ca.verify = Some(beam::link::Verify::Peer);
+    let err = connect(&nodes, Some(peer_without_ca)).await.unwrap_err();
+    assert!(
+        matches!(err, LinkError::TlsConfig { .. }) && err.to_string().contains("verify_peer needs the CA"),
+        "{err}"
+    );
+
+    let key_only = TlsConfig::pem(None, Some(files.key.clone()), Some(files.ca.clone()));
+    let err = connect(&nodes, Some(key_only)).await.unwrap_err();
+    assert!(err.to_string().contains("a TLS key without a certificate"), "{err}");
+
+    let empty = files.dir.join("empty-ca.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let bad_ca = TlsConfig::pem(Some(files.cert.clone()), Some(files.key.clone()), Some(empty.clone()));
+    let err = connect(&nodes, Some(bad_ca)).await.unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains(&empty.display().to_string()) && text.contains("holds no PEM certificate"), "{text}");
+}
+
+/// An `-ssl_dist_optfile` is read as Erlang reads it: a node's `file:consult/1` of the same file gives the
+/// same certificate, key and CA paths (escapes in strings, a path written as a list of character codes,
+/// quoted atoms, integers with `_`, comments), and a file Erlang cannot read is refused by Orbit too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_optfile_is_read_as_erlang_reads_it() {
+    let nodes = TestCluster::erlang(1);
+    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("optfile"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let consult = |path: &std::path::Path, section: &str, key: &str| {
+        let expr = format!(
+            "{{ok, [O]}} = file:consult(\"{}\"), lists:flatten(io_lib:format(\"~ts\", [proplists:get_value({key}, \
+             proplists:get_value({section}, O))])).",
+            path.display()
+        );
+        let out = nodes.eval(0, &expr).expect("the node reads the file");
+        // erl_call prints the iolist as a string literal.
+        out.trim().trim_start_matches('"').trim_end_matches('"').replace("\\t", "\t").replace("\\\\", "\\")
+    };
+
+    let good = dir.join("good.conf");
+    std::fs::write(
+        &good,
+        "%% the nodes' TLS options\n\
+         [{server, [{certfile, \"/srv/a\\tb.pem\"}, {keyfile, [47, 107, 46, 112, 101, 109]}, {depth, 1_0}]},\n \
+         {client, [{cacertfile, \"/ca\\\\x.pem\"}, {verify, 'verify_none'}, % inline comment\n \
+         {server_name_indication, \"db.example.com\"}]}].\n",
+    )
+    .unwrap();
+    let cfg = TlsConfig::from_optfile(&good).expect("Orbit reads it");
+    assert_eq!(cfg.cert.as_deref(), Some(std::path::Path::new("/srv/a\tb.pem")));
+    assert_eq!(cfg.cert.as_ref().unwrap().display().to_string(), consult(&good, "server", "certfile"));
+    assert_eq!(cfg.key.as_ref().unwrap().display().to_string(), consult(&good, "server", "keyfile"));
+    assert_eq!(cfg.key.as_deref(), Some(std::path::Path::new("/k.pem")));
+    assert_eq!(cfg.ca.as_ref().unwrap().display().to_string(), consult(&good, "client", "cacertfile"));
+    assert_eq!(cfg.verify, Some(beam::link::Verify::None));
+    assert_eq!(cfg.server_name, beam::link::ServerNameIndication::Name("db.example.com".into()));
+
+    for (name, text, says) in [
+        ("no_dot.conf", "[{client, [{verify, verify_peer}]}]\n", "expected '.'"),
+        ("open_string.conf", "[{client, [{cacertfile, \"/ca.pem}]}].\n", "unterminated"),
+        ("stray.conf", "[{client, [{verify, ;}]}].\n", "unexpected ';'"),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        let err = TlsConfig::from_optfile(&path).unwrap_err().to_string();
+        assert!(err.contains("is not what Erlang reads") && err.contains(says), "{name}: {err}");
+        let erlang = nodes.eval(0, &format!("element(1, file:consult(\"{}\")).", path.display()));
+        assert_eq!(erlang.as_deref(), Ok("error"), "{name}: Erlang refuses it too");
+    }
+    // What Erlang reads but ssl would not take is refused with the option named.
+    let sni = dir.join("sni.conf");
+    std::fs::write(&sni, "[{client, [{server_name_indication, 42}]}].\n").unwrap();
+    let err = TlsConfig::from_optfile(&sni).unwrap_err().to_string();
+    assert!(err.contains("server_name_indication is neither disable nor a host name"), "{err}");
+    let err = TlsConfig::from_optfile(&dir.join("missing.conf")).unwrap_err().to_string();
+    assert!(err.contains("cannot read the ssl_dist_optfile"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -640,3 +640,107 @@ async fn match_conditions_written_in_elixir_become_match_specs() {
     }
     cluster.disconnect().await;
 }
+
+/// With return values, a call that returns and one that raises are traced as such, and read the same in the
+/// text line and in JSON: `return m:f/1 -> value`, `raise m:f/1 error: reason`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returns_and_exceptions_are_traced_and_rendered() {
+    let nodes = TestCluster::erlang(1);
+    let cluster = join(&nodes, 0).await;
+    let node = nodes.name(0).to_string();
+    let src = "-module(tracetest_returns).\n-export([half/1, try_half/1]).\n\
+               half(X) -> 10 div X.\n\
+               try_half(X) -> try tracetest_returns:half(X) catch error:R -> {caught, R} end.\n";
+    agent::load_from_source(&cluster.link(&node).unwrap(), "tracetest_returns", src).await.unwrap();
+    let half = CallTrace::parse("tracetest_returns:half/1").unwrap().with_return_values();
+    let mut session = trace::start(&cluster, TraceSpec::calls(vec![half], Limit::Count(100))).await.unwrap();
+    let r = cluster.call(&node, "tracetest_returns", "try_half", vec![int(2)], T).await.unwrap();
+    assert_eq!(r, int(5));
+    let r = cluster.call(&node, "tracetest_returns", "try_half", vec![int(0)], T).await.unwrap();
+    assert_eq!(r, tuple(vec![atom("caught"), atom("badarith")]));
+    eventually(20, "a return and an exception", || {
+        let h = session.history();
+        h.iter().any(|e| matches!(e.kind, EventKind::Return { .. }))
+            && h.iter().any(|e| matches!(e.kind, EventKind::Exception { .. }))
+    })
+    .await;
+    assert_eq!(session.stop().await, TraceStopReason::Stopped);
+    let history = session.history();
+    let syntax = session.syntax();
+    let lines: Vec<String> = history.iter().map(|e| render::event_line(e, syntax)).collect();
+    assert!(lines.iter().any(|l| l.contains("return tracetest_returns:half/1 -> 5")), "{lines:#?}");
+    assert!(lines.iter().any(|l| l.contains("raise tracetest_returns:half/1 error: badarith")), "{lines:#?}");
+    let json: Vec<serde_json::Value> = history.iter().map(|e| render::event_json(e, syntax)).collect();
+    let ret = json.iter().find(|j| j["kind"] == "return").expect("a return in JSON");
+    assert_eq!(
+        (&ret["module"], &ret["function"], &ret["arity"], &ret["value"]),
+        (
+            &serde_json::json!("tracetest_returns"),
+            &serde_json::json!("half"),
+            &serde_json::json!(1),
+            &serde_json::json!("5")
+        )
+    );
+    let raised = json.iter().find(|j| j["kind"] == "exception").expect("an exception in JSON");
+    assert_eq!((&raised["class"], &raised["reason"]), (&serde_json::json!("error"), &serde_json::json!("badarith")));
+    cluster.disconnect().await;
+}
+
+/// A trace limited to some nodes traces nothing elsewhere, and a match spec given as a term filters the
+/// calls there; a term that is not a match spec, and a trace of nothing, are refused with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_of_one_node_with_a_match_spec_term_and_what_is_refused() {
+    use beam::term::list;
+    let nodes = TestCluster::erlang(2);
+    let cluster = join(&nodes, 0).await;
+    let names = nodes.names();
+    let src = "-module(tracetest_scope).\n-export([f/1, run/1]).\nf(X) -> X.\n\
+               run(N) -> [tracetest_scope:f(I) || I <- lists:seq(1, N)], ok.\n";
+    for n in &names {
+        agent::load_from_source(&cluster.link(n).unwrap(), "tracetest_scope", src).await.unwrap();
+    }
+    // [{['$1'], [{'>', '$1', 5}], []}]: calls whose argument is above 5.
+    let above_5 = list(vec![tuple(vec![
+        list(vec![atom("$1")]),
+        list(vec![tuple(vec![atom(">"), atom("$1"), int(5)])]),
+        list(vec![]),
+    ])]);
+    let call = CallTrace::parse("tracetest_scope:f/1").unwrap().with_match_spec(MatchSpec::Term(above_5));
+    let mut spec = TraceSpec::calls(vec![call], Limit::Count(1000));
+    spec.nodes = Some(vec![names[0].clone()]);
+    let mut session = trace::start(&cluster, spec).await.expect("trace starts");
+    assert_eq!(session.nodes().keys().cloned().collect::<Vec<_>>(), vec![names[0].clone()]);
+    for n in &names {
+        cluster.call(n, "tracetest_scope", "run", vec![int(8)], T).await.unwrap();
+    }
+    eventually(20, "the three calls above 5", || calls_of(&session.history(), "f").count() >= 3).await;
+    // More calls on the other node, then one on the traced node: only the latter arrives.
+    cluster.call(&names[1], "tracetest_scope", "run", vec![int(8)], T).await.unwrap();
+    cluster.call(&names[0], "tracetest_scope", "run", vec![int(6)], T).await.unwrap();
+    eventually(20, "the fourth call", || calls_of(&session.history(), "f").count() >= 4).await;
+    assert_eq!(session.stop().await, TraceStopReason::Stopped);
+    let history = session.history();
+    let args: Vec<i64> = calls_of(&history, "f")
+        .map(|e| {
+            assert_eq!(e.node, names[0], "only the named node is traced");
+            let EventKind::Call { args, .. } = &e.kind else { unreachable!() };
+            beam::term::as_integer(&args[0]).unwrap()
+        })
+        .collect();
+    assert_eq!(args, vec![6, 7, 8, 6]);
+
+    for (bad, says) in [
+        (atom("x"), "a match spec is a list of clauses"),
+        (list(vec![atom("x")]), "each clause is {Head, Guards, Body}"),
+    ] {
+        let call = CallTrace::parse("tracetest_scope:f/1").unwrap().with_match_spec(MatchSpec::Term(bad));
+        let e = trace::start(&cluster, TraceSpec::calls(vec![call], Limit::Count(10))).await.map(|_| ()).unwrap_err();
+        assert!(matches!(e, TraceError::MatchSpec { .. }) && e.to_string().contains(says), "{e}");
+    }
+    let e = trace::start(&cluster, TraceSpec::calls(vec![], Limit::Count(10))).await.map(|_| ()).unwrap_err();
+    assert!(matches!(e, TraceError::Empty), "{e}");
+    for i in 0..2 {
+        eventually_clean(&nodes, i, "{tracetest_scope, f, 1}").await;
+    }
+    cluster.disconnect().await;
+}

@@ -155,6 +155,8 @@ pub(super) fn describe_reason(why: &Term) -> String {
         };
     }
     match as_tuple(why) {
+        // code:load_binary/3's own `{error, What}` (an -on_load that fails, a bad file) as the node passes it on.
+        Some([tag, inner]) if is_atom(tag, "error") => describe_reason(inner),
         Some([tag, procs]) if is_atom(tag, "old_code_in_use") => format!(
             "processes still run an old version that would have to be purged: {} (reload with --purge, or orbit.reload's purge, to kill them)",
             pids(procs).join(", ")

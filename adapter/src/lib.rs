@@ -8,14 +8,24 @@ pub mod codec;
 mod handlers;
 pub mod protocol;
 mod session;
+mod stdio;
 mod stdout;
 mod to_dap;
 
 pub use session::run;
 
-/// Serves one session on stdin/stdout.
+/// Serves one session on stdin/stdout: read and written directly where they are pipes or sockets (see
+/// `stdio`), else through threads.
 pub async fn serve_stdio() -> std::io::Result<()> {
-    run(tokio::io::stdin(), stdout::ThreadedStdout::new()?).await
+    let input: Box<dyn tokio::io::AsyncRead + Unpin> = match stdio::PipeStdin::new()? {
+        Some(pipe) => Box::new(pipe),
+        None => Box::new(tokio::io::stdin()),
+    };
+    let output: Box<dyn tokio::io::AsyncWrite + Unpin> = match stdio::PipeStdout::new()? {
+        Some(pipe) => Box::new(pipe),
+        None => Box::new(stdout::ThreadedStdout::new()?),
+    };
+    run(input, output).await
 }
 
 /// Serves sessions on 127.0.0.1:`port`, one at a time per connection (for nvim-dap `server` adapters and

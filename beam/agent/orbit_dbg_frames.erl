@@ -4,7 +4,7 @@
 %% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
 -compile(nowarn_deprecated_catch).
 
--export([caller/1, erpc_parent/1, hold/1, meta_get/3, stack/1, waiting_callers/1]).
+-export([caller/1, erpc_parent/1, erpc_parents/2, hold/1, meta_get/3, stack/1, waiting_callers/1]).
 
 %% Reading a paused process (through its meta, from this node)
 
@@ -48,6 +48,7 @@ waiting_callers(Meta) ->
         _ -> []
     end.
 
+%% Who waits for Pid's answer through :erpc/:rpc, up to N levels up (also for orbit_native's stops).
 erpc_parents(_Pid, 0) -> [];
 erpc_parents(Pid, N) ->
     case catch erpc:call(node(Pid), orbit_dbg, erpc_parent, [Pid], 2000) of

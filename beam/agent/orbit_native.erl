@@ -388,19 +388,12 @@ callers(Pid) ->
     {Frames, _} = user_frames(Pid, frames_or_none(Pid)),
     Slots = lists:append([Y || {_, #{function := {gen_server, _, _}}, #{slots := Y}} <- Frames]),
     case [C || {value, {C, Tag}} <- Slots, is_pid(C), is_reference(Tag) orelse alias_tag(Tag)] of
-        [Caller | _] -> [{Caller, gen_server_call} | erpc_parents(Caller, 3)];
+        [Caller | _] -> [{Caller, gen_server_call} | orbit_dbg_frames:erpc_parents(Caller, 3)];
         [] -> []
     end.
 
 alias_tag([alias | R]) -> is_reference(R);
 alias_tag(_) -> false.
-
-erpc_parents(_Pid, 0) -> [];
-erpc_parents(Pid, N) ->
-    case catch erpc:call(node(Pid), orbit_dbg, erpc_parent, [Pid], 2000) of
-        {ok, Parent} -> [{Parent, erpc} | erpc_parents(Parent, N - 1)];
-        _ -> []
-    end.
 
 %% Evaluates Src in frame FrameNo of Pid with the bindings read from it: {ok, Text} | {error, Message}.
 eval(Pid, FrameNo, Src) ->

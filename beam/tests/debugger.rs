@@ -2,10 +2,11 @@
 
 mod common;
 
+use common::{spawn_eval, until};
+
 use beam::debugger::{Engine, EngineEvent, IntEngine, LineBreakpoint, Resume, StopReason};
 use orbit_test_harness::{demo_dir, TestCluster};
 use std::path::PathBuf;
-use std::time::Duration;
 
 fn account_ex() -> PathBuf {
     demo_dir().join("lib/bank/account.ex")
@@ -13,27 +14,6 @@ fn account_ex() -> PathBuf {
 
 async fn attach(nodes: &TestCluster, seed: usize) -> IntEngine {
     common::attach_demo(nodes, seed).await
-}
-
-/// Feeds raw events through the engine until `pred` matches one of the events it produces.
-async fn until(engine: &mut IntEngine, what: &str, pred: impl Fn(&EngineEvent) -> bool) -> EngineEvent {
-    let fut = async {
-        loop {
-            let raw = engine.next_raw().await.expect("raw events");
-            for e in engine.handle_raw(raw).await {
-                if pred(&e) {
-                    return e;
-                }
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), fut).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-/// Runs an Erlang expression on node `i` in a thread (it may block while a process is paused).
-fn spawn_eval(nodes: &TestCluster, i: usize, expr: String) -> std::thread::JoinHandle<Result<String, String>> {
-    let (node, cookie) = (nodes.name(i).to_string(), nodes.cookie.clone());
-    std::thread::spawn(move || orbit_test_harness::erl_call(&node, &cookie, &expr))
 }
 
 fn owner_index(nodes: &TestCluster, id: &str) -> usize {

@@ -4,10 +4,11 @@
 
 mod common;
 
+use common::{spawn_eval, until};
+
 use beam::debugger::native_engine::BASE;
 use beam::debugger::{Engine, EngineEvent, IntEngine, LineBreakpoint, Resume, StopReason};
 use orbit_test_harness::{demo_dir, TestCluster};
-use std::time::Duration;
 
 const DEPOSIT: u32 = 74;
 
@@ -17,25 +18,6 @@ fn native_otp() -> bool {
         println!("skipped: native breakpoints need OTP 28+ (erl_debugger); the nodes run OTP {release}");
     }
     release >= 28
-}
-
-async fn until(engine: &mut IntEngine, what: &str, pred: impl Fn(&EngineEvent) -> bool) -> EngineEvent {
-    let fut = async {
-        loop {
-            let raw = engine.next_raw().await.expect("raw events");
-            for e in engine.handle_raw(raw).await {
-                if pred(&e) {
-                    return e;
-                }
-            }
-        }
-    };
-    tokio::time::timeout(Duration::from_secs(30), fut).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-}
-
-fn spawn_eval(nodes: &TestCluster, i: usize, expr: String) -> std::thread::JoinHandle<Result<String, String>> {
-    let (node, cookie) = (nodes.name(i).to_string(), nodes.cookie.clone());
-    std::thread::spawn(move || orbit_test_harness::erl_call(&node, &cookie, &expr))
 }
 
 /// Stops at the deposit line; returns the thread.

@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this
 
 use beam::cluster::{Cluster, ClusterOptions};
-use beam::debugger::{AttachConfig, IntEngine, SourceMap};
+use beam::debugger::{AttachConfig, Engine, EngineEvent, IntEngine, SourceMap};
 use beam::link::{Cookie, LinkOptions, NodeName};
 use orbit_test_harness::{demo_dir, TestCluster};
 use std::time::Duration;
@@ -61,4 +61,25 @@ pub async fn output_until(engine: &mut IntEngine, ms: u64, done: impl Fn(&str) -
         }
     }
     text
+}
+
+/// Feeds raw events through the engine until `pred` matches one of the events it produces.
+pub async fn until(engine: &mut IntEngine, what: &str, pred: impl Fn(&EngineEvent) -> bool) -> EngineEvent {
+    let fut = async {
+        loop {
+            let raw = engine.next_raw().await.expect("raw events");
+            for e in engine.handle_raw(raw).await {
+                if pred(&e) {
+                    return e;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), fut).await.unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+/// Runs an Erlang expression on node `i` in a thread (it may block while a process is paused).
+pub fn spawn_eval(nodes: &TestCluster, i: usize, expr: String) -> std::thread::JoinHandle<Result<String, String>> {
+    let (node, cookie) = (nodes.name(i).to_string(), nodes.cookie.clone());
+    std::thread::spawn(move || orbit_test_harness::erl_call(&node, &cookie, &expr))
 }

@@ -153,6 +153,11 @@ pub(super) async fn failover_one(cluster: &Cluster, sb: &Sandbox, timeout: Durat
     }
 }
 
+/// Each sandbox's id and the node it runs on (empty where the cluster cannot be asked now).
+async fn where_they_run(cluster: &Cluster, timeout: Duration) -> Vec<(String, String)> {
+    list(cluster, timeout).await.map(|l| l.into_iter().map(|s| (s.id, s.node)).collect()).unwrap_or_default()
+}
+
 /// Keeps watching the cluster: when a node goes down, its sandboxes are failed over, and a report per
 /// sandbox arrives on the returned channel. Sandboxes already orphaned when it starts are failed over
 /// first. Stops when the receiver is dropped or the cluster disconnects. Refused in read-only mode.
@@ -172,23 +177,44 @@ pub fn watch_failover(
                 }
             }
         }
+        // Where each sandbox ran when last seen: when a node goes, its sandboxes are followed until each is
+        // reported, whoever fails it over (the survivors may be doing it while Orbit looks).
+        let mut known = where_they_run(&cluster, timeout).await;
         loop {
             let event = tokio::select! {
                 e = events.recv() => e,
                 _ = tx.closed() => return,
             };
             match event {
-                Ok(ClusterEvent::NodeDown { node, .. }) => match failover_of(&cluster, &node, timeout, true).await {
-                    Ok(reports) => {
-                        for r in reports {
-                            if tx.send(r).is_err() {
-                                return;
+                Ok(ClusterEvent::NodeDown { node, .. }) => {
+                    let expected: Vec<String> =
+                        known.iter().filter(|(_, n)| **n == node).map(|(id, _)| id.clone()).collect();
+                    let deadline = tokio::time::Instant::now() + timeout;
+                    let mut reported: Vec<String> = Vec::new();
+                    loop {
+                        match failover_of(&cluster, &node, timeout, true).await {
+                            Ok(reports) => {
+                                for r in reports {
+                                    if reported.contains(&r.id) {
+                                        continue;
+                                    }
+                                    reported.push(r.id.clone());
+                                    if tx.send(r).is_err() {
+                                        return;
+                                    }
+                                }
                             }
+                            Err(e) => tracing::warn!("failover of the sandboxes of {node}: {e}"),
                         }
+                        let missing = expected.iter().any(|id| !reported.contains(id));
+                        if !missing || tokio::time::Instant::now() >= deadline {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(300)).await;
                     }
-                    Err(e) => tracing::warn!("failover of the sandboxes of {node}: {e}"),
-                },
-                Ok(_) => {}
+                    known = where_they_run(&cluster, timeout).await;
+                }
+                Ok(_) => known = where_they_run(&cluster, timeout).await,
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }

@@ -92,7 +92,9 @@ async fn the_hot_function_is_named_with_its_calls_on_each_node_and_nothing_stays
     let names = nodes.names();
     load(&cluster, 60_000).await;
 
-    let run = profile::start(&cluster, fees().with_duration(Duration::from_secs(3))).await.expect("profile starts");
+    // 5 s: the load is inside Bank.Fees only part of the time, and the sampler must catch it there at least
+    // once on some node (a 3 s window sometimes caught nothing on a busy 2-core machine).
+    let run = profile::start(&cluster, fees().with_duration(Duration::from_secs(5))).await.expect("profile starts");
     assert_eq!(run.nodes().len(), 3);
     for (node, s) in run.nodes() {
         assert_eq!(s.modules, ["Elixir.Bank.Fees"], "{node}");
@@ -120,7 +122,7 @@ async fn the_hot_function_is_named_with_its_calls_on_each_node_and_nothing_stays
     assert!(hot.percent > 50.0, "{}", p.table(10));
     assert!(p.function("Elixir.Bank.Fees", "describe", 1).is_some(), "{}", p.table(10));
     for n in &p.nodes {
-        assert!(n.window_us >= 2_900_000 && n.window_us < 4_000_000, "{}: window {} µs", n.node, n.window_us);
+        assert!(n.window_us >= 4_900_000 && n.window_us < 6_000_000, "{}: window {} µs", n.node, n.window_us);
         assert!(n.ticks > 20, "{}: the sampler ticked {} times", n.node, n.ticks);
         assert_eq!(n.sample_ms, if n.session { 50 } else { 10 }, "{}: the default rate", n.node);
         assert_eq!(n.call_memory, n.otp_release.parse::<u32>().unwrap() >= 26, "{}", n.node);

@@ -192,7 +192,10 @@ pub fn watch_failover(
                     let deadline = tokio::time::Instant::now() + timeout;
                     let mut reported: Vec<String> = Vec::new();
                     loop {
-                        match failover_of(&cluster, &node, timeout, true).await {
+                        // An error (the cluster answering while it changes) is asked again until the deadline.
+                        let answered = failover_of(&cluster, &node, timeout, true).await;
+                        let failed = answered.is_err();
+                        match answered {
                             Ok(reports) => {
                                 for r in reports {
                                     if reported.contains(&r.id) {
@@ -207,7 +210,7 @@ pub fn watch_failover(
                             Err(e) => tracing::warn!("failover of the sandboxes of {node}: {e}"),
                         }
                         let missing = expected.iter().any(|id| !reported.contains(id));
-                        if !missing || tokio::time::Instant::now() >= deadline {
+                        if !(missing || failed) || tokio::time::Instant::now() >= deadline {
                             break;
                         }
                         tokio::time::sleep(Duration::from_millis(300)).await;

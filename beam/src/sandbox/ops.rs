@@ -6,6 +6,7 @@ use super::model::{
 };
 use super::wire::{bin, child_id, describe_handoff, expect_ok, expect_ok_value, sandbox_from, show, version, Version};
 use crate::cluster::Cluster;
+use crate::rpc::RpcError;
 use crate::term::{as_atom, as_binary, as_integer, as_list, as_tuple, atom, is_atom, map, map_get_atom};
 use eetf::Term;
 use std::collections::BTreeMap;
@@ -65,8 +66,14 @@ pub async fn list(cluster: &Cluster, timeout: Duration) -> Result<Vec<Sandbox>, 
     // Newest entry per id, from whichever node; live figures from the node that runs it.
     let mut newest: BTreeMap<String, (Version, Term)> = BTreeMap::new();
     let mut live: BTreeMap<(String, String), Term> = BTreeMap::new();
+    // Every node keeps the whole registry, so a node that goes down while it is asked (a failover
+    // watch asks at that very moment) is left out; the list fails only when no node answers.
+    let answered = answers.iter().filter(|(_, r)| !matches!(r, Err(RpcError::NodeDown { .. }))).count();
     for (node, r) in answers {
-        let reply = r?;
+        let reply = match r {
+            Err(RpcError::NodeDown { .. }) if answered > 0 => continue,
+            r => r?,
+        };
         let items = match as_tuple(&reply) {
             Some([tag, items]) if is_atom(tag, "ok") => as_list(items).map(|l| l.into_owned()),
             _ => None,

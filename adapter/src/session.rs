@@ -23,8 +23,19 @@ pub(crate) struct Session<W: AsyncWrite + Unpin> {
     /// Events to send once the current response is out (e.g. `initialized` after `attach`).
     pub(crate) after_response: Vec<Event>,
     queued_engine_events: Vec<EngineEvent>,
+    /// Until when the loop polls instead of sleeping (see [`RESUMED_SPIN`]).
+    spin_until: Option<std::time::Instant>,
     pub(crate) done: bool,
 }
+
+/// How long the loop keeps polling, instead of sleeping, after a thread was resumed. A step, or a
+/// continue onto a breakpoint in a loop or a busy server, stops again within tenths of a millisecond,
+/// and a loop asleep in the kernel takes about as long again to be woken by the answer (longer on a
+/// virtual machine, whose idle CPU must be woken first). The BEAM's schedulers wait the same way before
+/// they sleep, and the same way give the CPU up to anything else ready to run on each turn, so that the
+/// wait costs nothing on a busy machine (measured: docs/benchmarks.md). At most this much CPU time per
+/// resume, then the loop sleeps as before.
+const RESUMED_SPIN: std::time::Duration = std::time::Duration::from_millis(1);
 
 impl<W: AsyncWrite + Unpin> Session<W> {
     fn new(writer: W) -> Self {
@@ -37,6 +48,7 @@ impl<W: AsyncWrite + Unpin> Session<W> {
             lines_from_one: true,
             after_response: Vec::new(),
             queued_engine_events: Vec::new(),
+            spin_until: None,
             done: false,
         }
     }
@@ -162,6 +174,22 @@ impl<W: AsyncWrite + Unpin> Session<W> {
     }
 }
 
+/// While `until` is ahead: ready at once, after giving the CPU to any other thread ready to run
+/// (`sched_yield`) and letting the runtime poll its sockets without sleeping; then never again.
+async fn spin(until: &mut Option<std::time::Instant>) {
+    match *until {
+        Some(t) if std::time::Instant::now() < t => {
+            std::thread::yield_now();
+            tokio::task::yield_now().await
+        }
+        Some(_) => {
+            *until = None;
+            std::future::pending().await
+        }
+        None => std::future::pending().await,
+    }
+}
+
 async fn next_raw(engine: &mut Option<IntEngine>) -> Option<Raw> {
     match engine {
         Some(e) => e.next_raw().await,
@@ -196,6 +224,9 @@ where
                 }
                 Some(Ok(Ok(ProtocolMessage::Request(req)))) => {
                     let result = s.dispatch(&req).await;
+                    if result.is_ok() && matches!(req.command.as_str(), "continue" | "next" | "stepIn" | "stepOut") {
+                        s.spin_until = Some(std::time::Instant::now() + RESUMED_SPIN);
+                    }
                     s.respond(&req, result).await;
                 }
                 Some(Ok(Ok(_))) => {}
@@ -215,6 +246,7 @@ where
                 }
                 None => s.launch_output = None,
             },
+            () = spin(&mut s.spin_until) => {}
         }
     }
     s.finish().await;

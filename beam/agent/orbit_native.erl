@@ -21,7 +21,7 @@
 -compile(nowarn_deprecated_catch).
 
 -export([available/0, start/2, stop/0, prepare/1, prepare/2, set_break/4, clear_break/3, frames/1, eval/3,
-         callers/1, scope/2,
+         callers/1, scope/2, call_targets/1, pause/1,
          resume/2, server_init/3, server_loop/1]).
 
 %% The largest value (in words) read out of a frame.
@@ -74,6 +74,11 @@ prepare(M, Beam) -> call({prepare, M, {project, Beam}}, 60000).
 set_break(M, Line, Slot, Id) -> call({set_break, M, Line, Slot, Id}, 30000).
 clear_break(M, Line, Id) -> call({clear_break, M, Line, Id}, 30000).
 resume(Pid, How) -> call({resume, Pid, How}, 30000).
+%% The functions the paused process's line calls ([{M, F, A}], as written: remote and local calls), for
+%% a step in: Orbit readies those of the project's modules first, then resumes it with step_in.
+call_targets(Pid) -> call({call_targets, Pid}, 30000).
+%% Stops a process that runs a step (the editor's pause): suspended where it is, reported as a stop.
+pause(Pid) -> call({pause, Pid}, 30000).
 
 call(Request, Timeout) ->
     case whereis(orbit_native) of
@@ -169,6 +174,38 @@ request({resume, Pid, How}, #{paused := Paused} = S) ->
             %% lines), so the process simply runs on.
             {case maps:is_key(Pid, maps:get(steps, S2)) of true -> ok; false -> running end, S2}
     end;
+request({call_targets, Pid}, #{paused := Paused, mods := Mods} = S) ->
+    case {maps:is_key(Pid, Paused), user_frames(Pid, frames_or_none(Pid))} of
+        {true, {[{_, #{function := {M, _, _}, line := Line}, _} | _], _}} ->
+            Calls = maps:get(calls, maps:get(M, Mods, #{}), #{}),
+            {{ok, maps:get(Line, Calls, [])}, S};
+        _ -> {{error, not_paused}, S}
+    end;
+request({pause, Pid}, #{paused := Paused, events := Events} = S) ->
+    case maps:is_key(Pid, Paused) of
+        true -> {{error, already_stopped}, S};
+        false ->
+            case (catch erlang:suspend_process(Pid)) =:= true of
+                false -> {{error, no_such_process}, S};
+                true ->
+                    S1 = drop_step(Pid, S),
+                    %% Where it stands: the top frame with a line of the code readied here, else the
+                    %% function it runs (no line: not code Orbit recompiled).
+                    {Frames, _} = user_frames(Pid, frames_or_none(Pid)),
+                    {{M, F, A}, Line} =
+                        case [{Mfa, L} || {_, #{function := Mfa, line := L}, _} <- Frames, is_integer(L)] of
+                            [Top | _] -> Top;
+                            [] ->
+                                case erlang:process_info(Pid, current_function) of
+                                    {current_function, Mfa} -> {Mfa, 0};
+                                    _ -> {{erlang, apply, 2}, 0}
+                                end
+                        end,
+                    Events ! {orbit_native_stop, node(), Pid, M, F, A, Line, pause, []},
+                    P = #{resume => fun() -> ok end, suspended => true},
+                    {ok, S1#{paused := maps:put(Pid, P, maps:get(paused, S1))}}
+            end
+    end;
 request(Other, S) -> {{error, {unknown_request, Other}}, S}.
 
 arm(M, Line, _S) ->
@@ -225,9 +262,11 @@ hit(Pid, {M, F, A}, Line, Resume, #{events := Events, breaks := Bs, steps := Ste
 %% (in the function or its caller) is the step's; a deeper one (recursion) is not, and keeps the step; any
 %% other means the activation returned (a GenServer back in its loop, serving the next call): the step
 %% is over, its lines disarmed, and the hit is an ordinary one.
-step_hit(Pid, Point, Frames, #{lines := Ls, anchor := Anchor}, S) ->
+step_hit(Pid, Point, Frames, #{lines := Ls, anchor := Anchor} = Step, S) ->
     Below = case Frames of [_ | B] -> strip(B); [] -> [] end,
-    case length(Below) > length(Anchor) of
+    Into = lists:member(Point, maps:get(into, Step, [])),
+    case Into orelse length(Below) > length(Anchor) of
+        true when Into -> {true, S};
         true -> {false, S};
         false ->
             case lists:suffix(Below, Anchor) of
@@ -241,7 +280,8 @@ step_hit(Pid, Point, Frames, #{lines := Ls, anchor := Anchor}, S) ->
 strip(Frames) -> [{Fun, Info} || {_, Fun, Info} <- Frames].
 
 %% Next: the other lines of this function, and the lines of its caller (when it has breakpoint lines).
-%% Step out: the caller's lines. A step into a call is a next here.
+%% Step out: the caller's lines. Step in: a next, and the lines of each function the line calls that is
+%% in a module readied here (the first of them reached, at any depth, ends the step).
 plan_step(Pid, How, _P, S) ->
     case user_frames(Pid, frames_or_none(Pid)) of
         {[{_, #{function := {M, F, A}, line := Line}, _} | Callers], _} ->
@@ -254,10 +294,20 @@ plan_step(Pid, How, _P, S) ->
                              [{CM, L} || L <- function_lines(CM, CF, CA), L =/= CL];
                          _ -> []
                      end,
+            Into = case How of
+                       step_in ->
+                           Mods = maps:get(mods, S),
+                           Targets = maps:get(Line, maps:get(calls, maps:get(M, Mods, #{}), #{}), []),
+                           lists:usort([{TM, L} || {TM, TF, TA} <- Targets, maps:is_key(TM, Mods),
+                                                   L <- function_lines(TM, TF, TA)]);
+                       _ -> []
+                   end,
             D = dbg(),
-            case [P || {M1, L1} = P <- Here ++ Caller, (catch D:breakpoint(M1, L1, true)) =:= ok] of
+            case [P || {M1, L1} = P <- lists:usort(Here ++ Caller ++ Into), (catch D:breakpoint(M1, L1, true)) =:= ok] of
                 [] -> S;
-                Armed -> S#{steps := maps:put(Pid, #{lines => Armed, anchor => strip(Callers)}, maps:get(steps, S))}
+                Armed ->
+                    Step = #{lines => Armed, anchor => strip(Callers), into => Into},
+                    S#{steps := maps:put(Pid, Step, maps:get(steps, S))}
             end;
         _ -> S
     end.
@@ -452,13 +502,39 @@ recompile(M, Source, Orig, File, Md5) ->
             case catch Backend:debug_info(erlang_v1, M, Data, []) of
                 {ok, Forms} ->
                     case catch compile:forms(Forms, [beam_debug_info, binary, return_errors]) of
-                        {ok, M, Bin} -> swap(M, Orig, File, Md5, Bin);
+                        {ok, M, Bin} ->
+                            case swap(M, Orig, File, Md5, Bin) of
+                                {ok, Info} -> {ok, Info#{calls => call_sites(M, Forms)}};
+                                E -> E
+                            end;
                         Other -> {error, {compile, Other}}
                     end;
                 {error, _} -> {error, no_debug_info};
                 Other -> {error, {debug_info, Other}}
             end;
         _ -> {error, no_debug_info}
+    end.
+
+%% #{Line => [{M, F, A}]}: the calls written on each line of the module's functions (remote calls with
+%% literal module and function, and local calls), for step in.
+call_sites(M, Forms) ->
+    Calls = lists:append([calls_in(M, Clauses) || {function, _, _, _, Clauses} <- Forms]),
+    lists:foldl(fun({Line, MFA}, Acc) ->
+                        maps:update_with(Line, fun(L) -> lists:usort([MFA | L]) end, [MFA], Acc)
+                end, #{}, Calls).
+
+calls_in(M, {call, Anno, {remote, _, {atom, _, CM}, {atom, _, F}}, Args}) ->
+    [{line_of(Anno), {CM, F, length(Args)}} | calls_in(M, Args)];
+calls_in(M, {call, Anno, {atom, _, F}, Args}) ->
+    [{line_of(Anno), {M, F, length(Args)}} | calls_in(M, Args)];
+calls_in(M, T) when is_tuple(T) -> calls_in(M, tuple_to_list(T));
+calls_in(M, [H | T]) -> calls_in(M, H) ++ calls_in(M, T);
+calls_in(_, _) -> [].
+
+line_of(Anno) ->
+    case catch erl_anno:line(Anno) of
+        L when is_integer(L) -> L;
+        _ -> 0
     end.
 
 swap(M, Orig, File, Md5, Bin) ->

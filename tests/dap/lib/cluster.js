@@ -32,6 +32,8 @@
 // Native-breakpoint clusters (`new Cluster(n, { plusD: true })`, or `[true, false]` per node): those nodes run
 // with `--erl +D` (OTP 28+).
 //
+//   ORBIT_TEST_PLUS_D      1: clusters that do not say otherwise run every node with +D; mixed: every
+//                          other node (the first, third, …) — the suite against the native engine
 //   ORBIT_TEST_JOIN_SECS   how long a node may take to start and join (default 90)
 //   ORBIT_TEST_KEEP_LOGS   1 to keep the node logs (in $TMPDIR/orbit-dap-nodes/<tag>) after a pass
 
@@ -44,6 +46,7 @@ const crypto = require('node:crypto');
 const { own } = require('./owned');
 
 const REPO_ROOT = path.resolve(__dirname, '../../..');
+const PLUS_D = process.env.ORBIT_TEST_PLUS_D || '';
 const OTP_ROOT_NAME = process.env.ORBIT_OTP && process.env.ORBIT_OTP !== 'host' ? process.env.ORBIT_OTP : '';
 const OTP_ROOTS = path.join(REPO_ROOT, 'scripts/otp-roots');
 const DEMO_DIR = OTP_ROOT_NAME
@@ -230,13 +233,22 @@ function tlsFiles(dir) {
 }
 
 class Cluster {
+  /** Whether node `index` runs with +D (native breakpoints). */
+  plusD(index) {
+    return this.options.plusD === true || (Array.isArray(this.options.plusD) && Boolean(this.options.plusD[index]));
+  }
+
   constructor(n, options = {}) {
     this.tag = `dap_${process.pid}_${counter++}_${randomToken(4)}`;
     this.cookie = randomToken(20);
     this.host = shortHost();
     this.logDir = path.join(os.tmpdir(), 'orbit-dap-nodes', this.tag);
     this.size = n;
-    this.options = options;
+    this.options = { ...options };
+    // ORBIT_TEST_PLUS_D: every cluster that does not choose runs +D nodes (`1`), or +D on every other
+    // node starting with the first (`mixed`): the suite's tests run against the native engine that way.
+    if (this.options.plusD === undefined && PLUS_D === '1') this.options.plusD = true;
+    if (this.options.plusD === undefined && PLUS_D === 'mixed') this.options.plusD = Array.from({ length: n }, (_, i) => i % 2 === 0);
     /** TLS files (tlsFiles) of a TLS cluster, made when it starts. */
     this.tls = undefined;
     /** [{ name, child, pid, log, exited }] */
@@ -266,8 +278,7 @@ class Cluster {
     // `plusD`: true, or [bool per node index]: those nodes run with the emulator flag +D (OTP 28+'s
     // erl_debugger, native breakpoints).
     const index = Number(short.split('_').pop());
-    const plusD = this.options.plusD === true || (Array.isArray(this.options.plusD) && this.options.plusD[index]);
-    const native = plusD ? ['--erl', '+D'] : [];
+    const native = this.plusD(index) ? ['--erl', '+D'] : [];
     const elixir = ['--sname', short, '--cookie', this.cookie, ...tls, ...native, '-S', 'mix', 'run', '--no-halt', '--no-compile'];
     const args = ['--pdeathsig', 'KILL', ...beamArgv('elixir', elixir, DEMO_DIR)];
     const child = spawn('setpriv', args, {

@@ -328,3 +328,35 @@ test('native: a function breakpoint stops natively at the function\'s first line
   const held = await leftovers(cluster, 0);
   assert.match(held, /^\{\[\],\[\],/, `no module interpreted: ${held}`);
 }, { plusD: true }));
+
+test('native: pause a thread that runs a step (a 10 s sleep), see where it is, continue it', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  // Bank.Mailbox sleeps state.delay_ms on each message (line 75): 10 s here.
+  await cluster.eval(0, "sys:replace_state('Elixir.Bank.Mailbox', fun(S) -> S#{delay_ms => 10000} end), ok");
+  const { dap } = await attach(0, { breakpoints: { [FILES.mailbox]: [74] } });
+  let hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  await cluster.eval(0, "'Elixir.Bank.Mailbox':flood(1)");
+  const threadId = (await hit).body.threadId;
+  hit = waitForStopped(dap, { reason: 'step', threadId, timeout: 20000 });
+  await request(dap, 'next', { threadId });
+  await hit;
+  assert.equal((await topFrame(dap, threadId)).frame.line, 75);
+  // Over the sleep: the thread runs (its step has not ended) until paused.
+  await request(dap, 'next', { threadId });
+  const paused = waitForStopped(dap, { reason: 'pause', threadId, timeout: 20000 });
+  await request(dap, 'pause', { threadId });
+  const ev = await paused;
+  assert.match(ev.body.description, /paused on .* \(native\)/);
+  // Where it is: in Process.sleep/1, called from the callback's line 75.
+  const { frames, vars } = await topFrame(dap, threadId);
+  const callback = frames.find((f) => /Bank\.Mailbox\.handle_info\/2/.test(f.name));
+  assert.ok(callback, JSON.stringify(frames.map((f) => f.name)));
+  assert.equal(callback.line, 75, 'in the callback, on the line that sleeps');
+  assert.match(frames[0].name, /Process\.sleep\/1|handle_info/, JSON.stringify(frames.map((f) => f.name)));
+  assert.ok(vars.Process.some((v) => v.name === 'registered_name' && v.value === 'Bank.Mailbox'), JSON.stringify(vars.Process));
+  assert.match(await cluster.eval(0, "erlang:process_info(whereis('Elixir.Bank.Mailbox'), status)"), /suspended/);
+  // A second pause of a stopped thread is refused.
+  await assert.rejects(request(dap, 'pause', { threadId }), /already stopped/);
+  await request(dap, 'continue', { threadId });
+  await eventually(async () => !/suspended/.test(await cluster.eval(0, "erlang:process_info(whereis('Elixir.Bank.Mailbox'), status)")), 10000, 'the mailbox runs again');
+  await eventually(async () => /processed => 1/.test(await cluster.eval(0, "'Elixir.Bank.Mailbox':stats()")), 20000, 'the message handled once the sleep ends');
+}, { plusD: true }));

@@ -501,7 +501,8 @@ impl Engine for IntEngine {
 
     async fn resume(&mut self, thread: i64, how: Resume) -> Result<Vec<EngineEvent>, DebugError> {
         if Self::owns_native(thread) {
-            let mut events = self.native.resume(&self.cluster, thread, how).await?;
+            let mut events = if how == Resume::StepIn { self.ready_native_step_in(thread).await } else { Vec::new() };
+            events.extend(self.native.resume(&self.cluster, thread, how).await?);
             // The callers held for it go on with it.
             events.extend(self.release_holds(thread).await);
             return Ok(events);
@@ -511,7 +512,10 @@ impl Engine for IntEngine {
 
     async fn pause(&mut self, thread: i64) -> Result<Vec<EngineEvent>, DebugError> {
         if Self::owns_native(thread) {
-            return Err(DebugError::new("this process runs native code (+D): pause is not available for it yet"));
+            self.cluster.refuse(crate::read_only::Change::Pause)?;
+            self.native.pause(&self.cluster, thread).await?;
+            // The stop comes as the node reports it (on_native_stop).
+            return Ok(Vec::new());
         }
         self.pause(thread).await
     }

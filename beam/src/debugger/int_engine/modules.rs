@@ -1,7 +1,7 @@
 //! The modules Orbit debugs: which module comes from which file, each module's executable lines and
 //! functions, and interpreting modules node by node (also on nodes that join later).
 
-use super::util::{module_matches, no_debugger_text, ok_value, text};
+use super::util::{module_matches, no_debugger_text, ok_value, output, text};
 use super::IntEngine;
 use crate::debugger::names::{function_display, module_display};
 use crate::debugger::sources::SourceIndex;
@@ -162,8 +162,16 @@ impl IntEngine {
                 .filter(|m| globs.iter().any(|g| module_matches(g, m)))
                 .collect();
             for m in modules {
-                if let Err(e) = self.interpret(&m).await {
-                    tracing::warn!("{e}");
+                // Native nodes ready it for native steps; the interpreter only where some node needs it.
+                if self.any_native() {
+                    let cluster = self.cluster.clone();
+                    let notes = self.native.prepare_everywhere(&cluster, &m).await;
+                    self.pending_events.extend(notes.into_iter().map(|l| output(format!("{l}\n"))));
+                }
+                if self.uses_interpreter() {
+                    if let Err(e) = self.interpret(&m).await {
+                        tracing::warn!("{e}");
+                    }
                 }
             }
         }

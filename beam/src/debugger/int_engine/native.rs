@@ -102,6 +102,9 @@ impl IntEngine {
     /// A native frame's variables, rendered and expandable as an interpreted frame's (the values are kept on
     /// the node; their children come through the interpreter engine's references).
     pub(super) async fn native_variables(&mut self, reference: i64) -> Result<Vec<VariableInfo>, DebugError> {
+        if let Some((node, pid)) = self.native.process_scope(reference) {
+            return self.process_variables(&node, &pid).await;
+        }
         let (node, pid, no, thread) = self.native.scope_target(reference)?;
         let args = vec![Term::from(pid), int(no)];
         let r =
@@ -129,6 +132,28 @@ impl IntEngine {
             out.push(v);
         }
         Ok(out)
+    }
+
+    /// Before a step in on a native thread: the project's modules whose functions its line calls are
+    /// readied on its node (recompiled for breakpoints), so that the step can stop in them. Console lines
+    /// for those that cannot be; a call into anything else is stepped over.
+    pub(super) async fn ready_native_step_in(&mut self, thread: i64) -> Vec<EngineEvent> {
+        let cluster = self.cluster.clone();
+        let mut notes = Vec::new();
+        for (node, module) in self.native.call_targets(&cluster, thread).await {
+            if self.modules.path_of(&module).is_some() {
+                notes.extend(self.native.prepare_on(&cluster, &node, &module).await);
+            } else if ["erpc", "rpc", "gen_server", "Elixir.GenServer"].contains(&module.as_str()) {
+                // The interpreter's steps follow such a call into the process that serves it (step_into.rs);
+                // steps of native threads do not yet.
+                notes.push(format!(
+                    "{}: a step into the process that {} calls is not followed from native code (+D) yet; it steps over the call",
+                    self.native.label(thread),
+                    crate::debugger::names::module_display(&module)
+                ));
+            }
+        }
+        notes.into_iter().map(|l| super::util::output(format!("{l}\n"))).collect()
     }
 
     pub(super) fn owns_native(id: i64) -> bool {

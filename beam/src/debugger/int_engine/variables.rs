@@ -51,50 +51,7 @@ impl IntEngine {
             VarRoot::Process { thread } => {
                 let t = self.threads.live(thread)?;
                 let (node, pid) = (t.node.clone(), t.pid.clone());
-                let r = self
-                    .cluster
-                    .call(&node, "orbit_dbg", "process_scope", vec![Term::from(pid.clone())], CALL)
-                    .await
-                    .map_err(rpc_err)?;
-                let info =
-                    ok_value(&r).map(|v| v[0].clone()).ok_or_else(|| DebugError(format!("{}: {}", node, text(&r))))?;
-                self.learn_structs(&node, &[&info]).await;
-                let Term::Map(m) = &info else { return Ok(Vec::new()) };
-                let order = [
-                    "node",
-                    "registered_name",
-                    "status",
-                    "current_function",
-                    "initial_call",
-                    "message_queue_len",
-                    "messages",
-                    "links",
-                    "monitors",
-                    "memory",
-                    "reductions",
-                    "ancestors",
-                ];
-                let mut out = Vec::new();
-                for key in order {
-                    let Some(value) = m.map.get(&atom(key)) else { continue };
-                    let (kind, size) = match value {
-                        Term::List(l) => ("list", l.elements.len()),
-                        Term::ByteList(b) => ("list", b.bytes.len()),
-                        Term::Tuple(t) => ("tuple", t.elements.len()),
-                        Term::Map(m) => ("map", m.map.len()),
-                        _ => ("scalar", 0),
-                    };
-                    let root = tuple(vec![atom("process"), Term::from(pid.clone())]);
-                    let v = self.variable(
-                        &node,
-                        Lang::Elixir,
-                        key.to_string(),
-                        (value, &atom(kind), &int(size as i64)),
-                        Some((root, vec![tuple(vec![atom("key"), atom(key)])])),
-                    );
-                    out.push(v);
-                }
-                Ok(out)
+                self.process_variables(&node, &pid).await
             }
             VarRoot::Value { node, root, path, lang, is_struct, kind } => {
                 let offset = start.unwrap_or(0);
@@ -295,6 +252,55 @@ impl IntEngine {
     }
 
     /// Lets the node drop the values it stored for a thread that moved on.
+    /// The "Process" scope of `pid` on `node`: its registered name, status, mailbox, links and so on, each
+    /// expandable (interpreted and native threads alike).
+    pub(super) async fn process_variables(&mut self, node: &str, pid: &Pid) -> Result<Vec<VariableInfo>, DebugError> {
+        let node = node.to_string();
+        let r = self
+            .cluster
+            .call(&node, "orbit_dbg", "process_scope", vec![Term::from(pid.clone())], CALL)
+            .await
+            .map_err(rpc_err)?;
+        let info = ok_value(&r).map(|v| v[0].clone()).ok_or_else(|| DebugError(format!("{}: {}", node, text(&r))))?;
+        self.learn_structs(&node, &[&info]).await;
+        let Term::Map(m) = &info else { return Ok(Vec::new()) };
+        let order = [
+            "node",
+            "registered_name",
+            "status",
+            "current_function",
+            "initial_call",
+            "message_queue_len",
+            "messages",
+            "links",
+            "monitors",
+            "memory",
+            "reductions",
+            "ancestors",
+        ];
+        let mut out = Vec::new();
+        for key in order {
+            let Some(value) = m.map.get(&atom(key)) else { continue };
+            let (kind, size) = match value {
+                Term::List(l) => ("list", l.elements.len()),
+                Term::ByteList(b) => ("list", b.bytes.len()),
+                Term::Tuple(t) => ("tuple", t.elements.len()),
+                Term::Map(m) => ("map", m.map.len()),
+                _ => ("scalar", 0),
+            };
+            let root = tuple(vec![atom("process"), Term::from(pid.clone())]);
+            let v = self.variable(
+                &node,
+                Lang::Elixir,
+                key.to_string(),
+                (value, &atom(kind), &int(size as i64)),
+                Some((root, vec![tuple(vec![atom("key"), atom(key)])])),
+            );
+            out.push(v);
+        }
+        Ok(out)
+    }
+
     pub(super) async fn forget_stored(&mut self, thread: i64) {
         let (node, refs) = match self.threads.get_mut(thread) {
             Some(t) if !t.stored.is_empty() => (t.node.clone(), std::mem::take(&mut t.stored)),

@@ -38,11 +38,16 @@ pub struct Native {
     /// Modules recompiled for breakpoints, per node.
     prepared: BTreeSet<(String, String)>,
     threads: BTreeMap<i64, Thread>,
+    /// The id each process had when it last stopped: a process that stops again (the next call a
+    /// GenServer serves) is the same thread to the editor, as with the interpreter.
+    ids: std::collections::HashMap<(String, Pid), i64>,
     /// Frame id → (thread, the VM's frame number).
     frames: BTreeMap<i64, (i64, i64)>,
     vars: BTreeMap<i64, Vec<VariableInfo>>,
     /// Scope reference → frame id, for the variables read on request (expandable; see `int_engine::native`).
     scopes: BTreeMap<i64, i64>,
+    /// "Process" scope reference → thread.
+    process_scopes: BTreeMap<i64, i64>,
     /// Values kept on the node for each thread (forgotten when it goes on).
     stored: BTreeMap<i64, Vec<Term>>,
     next: i64,
@@ -183,22 +188,10 @@ impl Native {
         let mut notes = Vec::new();
         let mut ok = !points.is_empty();
         for (module, line) in points {
-            if !self.prepared.contains(&(node.to_string(), module.clone())) {
-                match self.prepare(cluster, node, module).await {
-                    Ok(t) if as_tuple(&t).is_some_and(|p| is_atom(&p[0], "ok")) => {
-                        self.prepared.insert((node.to_string(), module.clone()));
-                    }
-                    Ok(t) => {
-                        notes.push(prepare_error(module, node, &t));
-                        ok = false;
-                        continue;
-                    }
-                    Err(e) => {
-                        notes.push(format!("{node}: {e}"));
-                        ok = false;
-                        continue;
-                    }
-                }
+            if let Err(note) = self.ensure_prepared(cluster, node, module).await {
+                notes.push(note);
+                ok = false;
+                continue;
             }
             let args = vec![atom(module), int(*line as i64), int(slot as i64), int(id)];
             match cluster.call(node, "orbit_native", "set_break", args, CALL).await {
@@ -215,6 +208,59 @@ impl Native {
             }
         }
         (notes, ok)
+    }
+
+    /// Readies `module` for breakpoints and steps on every native node that has not yet (the `interpret`
+    /// setting: the modules to step into). Returns console lines for the nodes where it cannot be.
+    pub async fn prepare_everywhere(&mut self, cluster: &Cluster, module: &str) -> Vec<String> {
+        let mut notes = Vec::new();
+        for node in self.nodes() {
+            if let Err(note) = self.ensure_prepared(cluster, &node, module).await {
+                notes.push(note);
+            }
+        }
+        notes
+    }
+
+    /// [`Self::ensure_prepared`] on one node: a console line where it cannot be.
+    pub async fn prepare_on(&mut self, cluster: &Cluster, node: &str, module: &str) -> Option<String> {
+        self.ensure_prepared(cluster, node, module).await.err()
+    }
+
+    /// The modules of the functions a paused thread's line calls, with its node (see `step_in`).
+    pub async fn call_targets(&self, cluster: &Cluster, thread: i64) -> Vec<(String, String)> {
+        let Ok(t) = self.thread(thread) else { return Vec::new() };
+        let r = cluster.call(&t.node, "orbit_native", "call_targets", vec![Term::from(t.pid.clone())], CALL).await;
+        let Ok(r) = r else { return Vec::new() };
+        let Some([tag, list]) = as_tuple(&r) else { return Vec::new() };
+        if !is_atom(tag, "ok") {
+            return Vec::new();
+        }
+        let mut modules: Vec<String> = as_list(list)
+            .map(|l| {
+                l.iter()
+                    .filter_map(|mfa| as_tuple(mfa).and_then(|p| p.first()).and_then(as_atom).map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        modules.sort();
+        modules.dedup();
+        modules.into_iter().map(|m| (t.node.clone(), m)).collect()
+    }
+
+    /// `module` recompiled on `node` (once per session), or why not, worded for the console.
+    async fn ensure_prepared(&mut self, cluster: &Cluster, node: &str, module: &str) -> Result<(), String> {
+        if self.prepared.contains(&(node.to_string(), module.to_string())) {
+            return Ok(());
+        }
+        match self.prepare(cluster, node, module).await {
+            Ok(t) if as_tuple(&t).is_some_and(|p| is_atom(&p[0], "ok")) => {
+                self.prepared.insert((node.to_string(), module.to_string()));
+                Ok(())
+            }
+            Ok(t) => Err(prepare_error(module, node, &t)),
+            Err(e) => Err(format!("{node}: {e}")),
+        }
     }
 
     /// Recompiles `module` on `node` from its own debug info, or where its beam has none (a stripped
@@ -262,7 +308,11 @@ impl Native {
         let id = match existing {
             Some(id) => id,
             None => {
-                let id = self.id();
+                let id = match self.ids.get(&(node.to_string(), pid.clone())) {
+                    Some(id) => *id,
+                    None => self.id(),
+                };
+                self.ids.insert((node.to_string(), pid.clone()), id);
                 self.threads.insert(id, Thread { node: node.to_string(), pid: pid.clone(), at: None });
                 events.push(EngineEvent::ThreadStarted { thread: id });
                 id
@@ -271,13 +321,19 @@ impl Native {
         if let Some(t) = self.threads.get_mut(&id) {
             t.at = at;
         }
-        let step = is_atom(reason, "step");
+        let (reason, what) = if is_atom(reason, "step") {
+            (StopReason::Step, "step")
+        } else if is_atom(reason, "pause") {
+            (StopReason::Pause, "paused")
+        } else {
+            (StopReason::Breakpoint, "breakpoint")
+        };
         let bps: Vec<i64> = as_list(ids).map(|l| l.iter().filter_map(as_integer).collect()).unwrap_or_default();
         let label = self.label(id);
         events.push(EngineEvent::Stopped {
             thread: id,
-            reason: if step { StopReason::Step } else { StopReason::Breakpoint },
-            description: format!("{} on {node} (native)", if step { "step" } else { "breakpoint" }),
+            reason,
+            description: format!("{what} on {node} (native)"),
             text: Some(label),
             breakpoints: bps,
         });
@@ -288,6 +344,7 @@ impl Native {
     pub fn lose_node(&mut self, node: &str) -> Vec<EngineEvent> {
         self.nodes.remove(node);
         self.prepared.retain(|(n, _)| n != node);
+        self.ids.retain(|(n, _), _| n != node);
         let gone: Vec<i64> = self.threads.iter().filter(|(_, t)| t.node == node).map(|(id, _)| *id).collect();
         gone.iter().for_each(|id| {
             self.threads.remove(id);
@@ -337,6 +394,7 @@ impl Native {
             .and_then(|p| as_list(&p[1]).map(|l| l.to_vec()))
             .ok_or_else(|| DebugError(format!("{}: {}", t.node, text(&r))))?;
         self.frames.retain(|_, (th, _)| *th != thread);
+        self.process_scopes.retain(|_, th| *th != thread);
         let mut out = Vec::new();
         for f in frames {
             let Some([no, m, fun, a, line, vars]) = as_tuple(&f).and_then(|t| <&[Term; 6]>::try_from(t).ok()) else {
@@ -386,12 +444,19 @@ impl Native {
         let n = vars.len() as u64;
         let r = self.id();
         self.scopes.insert(r, frame);
-        Ok(vec![ScopeInfo {
-            name: "Locals".into(),
-            variables_reference: r,
-            named_variables: Some(n),
-            expensive: false,
-        }])
+        let thread = self.frames.get(&frame).map(|(t, _)| *t).unwrap_or_default();
+        let p = self.id();
+        self.process_scopes.insert(p, thread);
+        Ok(vec![
+            ScopeInfo { name: "Locals".into(), variables_reference: r, named_variables: Some(n), expensive: false },
+            ScopeInfo { name: "Process".into(), variables_reference: p, named_variables: None, expensive: false },
+        ])
+    }
+
+    /// The node and process whose "Process" scope `reference` is, if it is one.
+    pub fn process_scope(&self, reference: i64) -> Option<(String, Pid)> {
+        let t = self.threads.get(self.process_scopes.get(&reference)?)?;
+        Some((t.node.clone(), t.pid.clone()))
     }
 
     /// The node, process, frame number and thread a scope reference reads.
@@ -446,7 +511,8 @@ impl Native {
         let t = self.thread(thread)?.clone();
         let how_t = match how {
             Resume::Continue => "continue",
-            Resume::Next | Resume::StepIn => "next",
+            Resume::Next => "next",
+            Resume::StepIn => "step_in",
             Resume::StepOut => "step_out",
         };
         let r = cluster
@@ -459,6 +525,7 @@ impl Native {
         }
         self.forget_stored(cluster, thread);
         self.frames.retain(|_, (th, _)| *th != thread);
+        self.process_scopes.retain(|_, th| *th != thread);
         if let Some(t) = self.threads.get_mut(&thread) {
             t.at = None;
         }
@@ -470,6 +537,24 @@ impl Native {
             events.push(EngineEvent::ThreadExited { thread });
         }
         Ok(events)
+    }
+
+    /// Pause of a thread that runs (one taking a step): its node suspends it where it is and reports the
+    /// stop as its other stops.
+    pub async fn pause(&self, cluster: &Cluster, thread: i64) -> Result<(), DebugError> {
+        let t = self.thread(thread)?;
+        if t.at.is_some() {
+            return Err(DebugError(format!("thread {thread} is already stopped")));
+        }
+        let r = cluster
+            .call(&t.node, "orbit_native", "pause", vec![Term::from(t.pid.clone())], CALL)
+            .await
+            .map_err(|e| DebugError(e.to_string()))?;
+        if is_atom(&r, "ok") {
+            Ok(())
+        } else {
+            Err(DebugError(format!("{}: cannot pause the process: {}", t.node, text(&r))))
+        }
     }
 
     /// `{orbit_native_left, Node, Pid}`: a stepping process left the function it stepped in (a callback
@@ -485,6 +570,7 @@ impl Native {
             .map(|thread| {
                 self.threads.remove(&thread);
                 self.frames.retain(|_, (th, _)| *th != thread);
+                self.process_scopes.retain(|_, th| *th != thread);
                 EngineEvent::ThreadExited { thread }
             })
             .collect()

@@ -236,6 +236,16 @@ step("an attach session stops processes on other nodes; the Call Stack names thr
   await page.locator(".quick-input-widget .monaco-list-row", { hasText: "Orbit: attach to the demo cluster" }).first().click();
   await page.locator(".debug-toolbar").waitFor({ state: "visible", timeout: WAIT });
   await eventually(async () => (await rows(page, ".repl")).some((r) => /attached to 3 node/.test(r)), WAIT, "the session attached (Debug Console)", () => rows(page, ".repl"));
+  // VS Code sends the breakpoints once the session is attached: a call before they hold on its node would
+  // not stop. Wait until Bank.Account is interpreted everywhere (what the breakpoint on it needs).
+  for (const n of NODES) {
+    await eventually(
+      async () => (await erl(n, "orbit_dbg:interpreted_here(['Elixir.Bank.Account']).")) !== "[]",
+      WAIT,
+      `the breakpoint in Bank.Account holds on ${n}`,
+      () => erl(n, "orbit_dbg:interpreted_here(['Elixir.Bank.Account'])."),
+    );
+  }
 
   // An account on node 2 and one on node 3; a deposit into each from node 1, which waits (60 s) while
   // the account's process is stopped.

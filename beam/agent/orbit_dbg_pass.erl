@@ -44,12 +44,13 @@ pass_check(Slot, Spec, Bs) ->
     end.
 
 %% The native engine's check (orbit_native, OTP 28+): the VM reports one hit per pass over a line, so
-%% every hit is a pass; Pid is the process that hit the line (named in log points).
+%% every hit is a pass; Pid is the process that hit the line (named in log points, and the one a step
+%% trap waits for).
 native_check(Slot, Pid, Bs) ->
     case catch ets:lookup(orbit_dbg_conds, Slot) of
         [{Slot, Spec}] ->
             put(self, Pid),
-            R = check(Slot, maps:remove(trap, Spec), Bs),
+            R = check(Slot, Spec, Bs),
             erase(self),
             R =:= true;
         _ -> false

@@ -4,7 +4,7 @@
 %% `catch Expr` is deprecated from OTP 29 on; the agent still runs on OTP 25, where it is the idiom.
 -compile(nowarn_deprecated_catch).
 
--export([arity/1, bindings/2, call_target/3, children/4, eval/5, frame_lines/2,
+-export([arity/1, bindings/2, call_target/3, target_at/3, children/4, eval/5, frame_lines/2,
          kind/1, limits/0, scope/3, shrink/2, size_of/1]).
 
 %% Stepping into the process a call goes to
@@ -18,13 +18,16 @@
 %%   {unknown, Why}: there is one, but where it lands cannot be told.
 %% The call's target is computed from the line's code and the frame's bindings, before the call runs.
 call_target(Meta, Mod, Line) ->
+    target_at(Mod, Line, fun() -> case bindings(Meta, nostack) of {ok, B} -> B; _ -> [] end end).
+
+%% The same for a frame whose bindings Bindings() gives (the native engine reads them from the stack).
+target_at(Mod, Line, Bindings) ->
     case orbit_dbg_code:abstract_code(Mod) of
         {ok, Forms, _} ->
             case calls_on_line(Forms, Line) of
                 [] -> none;
                 [Call | _] ->
-                    Bs = case bindings(Meta, nostack) of {ok, B} -> B; _ -> [] end,
-                    try target(Call, Bs)
+                    try target(Call, Bindings())
                     catch throw:{unknown, Why} -> {unknown, unicode:characters_to_binary(Why)}
                     end
             end;

@@ -21,7 +21,7 @@
 -compile(nowarn_deprecated_catch).
 
 -export([available/0, start/2, stop/0, prepare/1, prepare/2, set_break/4, clear_break/3, frames/1, eval/3,
-         callers/1, scope/2, call_targets/1, pause/1,
+         callers/1, scope/2, call_targets/1, cross_target/1, pause/1,
          resume/2, server_init/3, server_loop/1]).
 
 %% The largest value (in words) read out of a frame.
@@ -77,6 +77,15 @@ resume(Pid, How) -> call({resume, Pid, How}, 30000).
 %% The functions the paused process's line calls ([{M, F, A}], as written: remote and local calls), for
 %% a step in: Orbit readies those of the project's modules first, then resumes it with step_in.
 call_targets(Pid) -> call({call_targets, Pid}, 30000).
+%% Where a call on the paused process's line lands in another process (orbit_dbg_step:call_target/3's
+%% answer, with the bindings read from its frame): run by Orbit in an rpc process, off the server.
+cross_target(Pid) ->
+    case user_frames(Pid, frames_or_none(Pid)) of
+        {[{_, #{function := {M, _, _}, line := Line}, _} = Top | _], X} when is_integer(Line) ->
+            orbit_dbg_step:target_at(M, Line, fun() -> bindings(Top, X) end);
+        _ -> none
+    end.
+
 %% Stops a process that runs a step (the editor's pause): suspended where it is, reported as a stop.
 pause(Pid) -> call({pause, Pid}, 30000).
 

@@ -360,3 +360,112 @@ test('native: pause a thread that runs a step (a 10 s sleep), see where it is, c
   await eventually(async () => !/suspended/.test(await cluster.eval(0, "erlang:process_info(whereis('Elixir.Bank.Mailbox'), status)")), 10000, 'the mailbox runs again');
   await eventually(async () => /processed => 1/.test(await cluster.eval(0, "'Elixir.Bank.Mailbox':stats()")), 20000, 'the message handled once the sleep ends');
 }, { plusD: true }));
+
+// Lines of fixtures/demo/lib/bank/remote.ex (see step_into.test.js).
+const CALL_PID = 10; //  reply = GenServer.call(pid, {:deposit, amount})
+const ERPC = 22; //      reply = :erpc.call(node, Bank.AccountSupervisor, :start_account, [...])
+
+/** stepIn on `caller` and the two stops that follow (any order): the callee's, on node `callee`. */
+async function stepInto(dap, caller, calleeNode) {
+  const stopped = [];
+  const into = new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no stop on ${calleeNode}: ${JSON.stringify(stopped)}`)), 30000);
+    const on = (e) => {
+      stopped.push(e.body);
+      if (e.body.threadId !== caller && e.body.text && e.body.text.startsWith(calleeNode)) {
+        clearTimeout(timer);
+        dap.removeListener('stopped', on);
+        resolve(e.body);
+      }
+    };
+    dap.on('stopped', on);
+  });
+  await request(dap, 'stepIn', { threadId: caller });
+  return into;
+}
+
+test('native: stepIn on a GenServer.call and an :erpc.call stops in the process that takes it, on the other +D node', { timeout: TEST_TIMEOUT, skip }, withCluster(2, async ({ cluster, attach }) => {
+  const id = await openAccountOn(cluster, 1, 100, 'xn_');
+  const { dap, output } = await attach(0, { breakpoints: { [FILES.remote]: [CALL_PID, ERPC] } });
+  await output.waitFor(/breakpoints are native there/, { timeout: 30000 });
+
+  // GenServer.call(pid, …) to the account on node 1: its handle_call/3 there, natively.
+  let hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  const call = cluster.evalAsync(0, `'Elixir.Bank.Remote':deposit_via_pid('Elixir.Bank':whereis(<<"${id}">>), 5)`);
+  const caller = (await hit).body.threadId;
+  const into = await stepInto(dap, caller, cluster.name(1));
+  assert.equal(into.reason, 'step');
+  assert.match(into.description, /native/);
+  let top = await topFrame(dap, into.threadId);
+  assert.equal(top.frame.name, 'Bank.Account.handle_call/3');
+  assert.equal(top.frame.line, 74);
+  assert.equal(top.vars.Locals.find((v) => v.name === 'amount').value, '5');
+  await output.waitFor(/stepped into .*Bank\.Account\.handle_call\/3/, { timeout: 10000 });
+  // The callee goes on: the caller's step ends on its next line, with the answer.
+  let back = waitForStopped(dap, { threadId: caller, reason: 'step', timeout: 30000 });
+  await request(dap, 'continue', { threadId: into.threadId });
+  await back;
+  top = await topFrame(dap, caller);
+  assert.equal(top.frame.line, CALL_PID + 1);
+  assert.equal(top.vars.Locals.find((v) => v.name === 'reply').value, '{:ok, 105}');
+  await request(dap, 'continue', { threadId: caller });
+  assert.equal(await resultOf(call, 'deposit_via_pid'), '{deposited,{ok,105},5}');
+
+  // :erpc.call(node 1, …): the function it runs there.
+  hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  const open = cluster.evalAsync(0, `'Elixir.Bank.Remote':open_on('${cluster.name(1)}', <<"xn_stepped">>)`);
+  const caller2 = (await hit).body.threadId;
+  const into2 = await stepInto(dap, caller2, cluster.name(1));
+  top = await topFrame(dap, into2.threadId);
+  assert.equal(top.frame.name, 'Bank.AccountSupervisor.start_account/3');
+  assert.equal(top.vars.Locals.find((v) => v.name === 'id').value, '"xn_stepped"');
+  back = waitForStopped(dap, { threadId: caller2, timeout: 30000 });
+  await request(dap, 'continue', { threadId: into2.threadId });
+  await back;
+  assert.equal((await topFrame(dap, caller2)).frame.line, ERPC + 1);
+  await request(dap, 'continue', { threadId: caller2 });
+  assert.match(await resultOf(open, 'open_on'), /^\{opened,\{ok,<[^>]+>\},/);
+  for (let i = 0; i < 2; i++) {
+    const held = await leftovers(cluster, i);
+    assert.match(held, /^\{\[\],\[\],/, `node ${i}: no module interpreted: ${held}`);
+  }
+}, { plusD: true }));
+
+test('native: stepIn across a mixed cluster, from a native thread into the interpreter and back the other way', { timeout: TEST_TIMEOUT, skip }, withCluster(2, async ({ cluster, attach }) => {
+  // Node 0 runs +D, node 1 does not. An account on each.
+  const onNative = await openAccountOn(cluster, 0, 100, 'mx0_');
+  const onInt = await openAccountOn(cluster, 1, 100, 'mx1_');
+  const { dap } = await attach(0, { breakpoints: { [FILES.remote]: [CALL_PID] } });
+
+  // Native caller (node 0) → the interpreted account on node 1.
+  let hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  let call = cluster.evalAsync(0, `'Elixir.Bank.Remote':deposit_via_pid('Elixir.Bank':whereis(<<"${onInt}">>), 5)`);
+  let caller = (await hit).body.threadId;
+  let into = await stepInto(dap, caller, cluster.name(1));
+  assert.doesNotMatch(into.description, /native/);
+  assert.equal((await topFrame(dap, into.threadId)).frame.name, 'Bank.Account.handle_call/3');
+  let back = waitForStopped(dap, { threadId: caller, reason: 'step', timeout: 30000 });
+  await request(dap, 'continue', { threadId: into.threadId });
+  await back;
+  assert.equal((await topFrame(dap, caller)).frame.line, CALL_PID + 1);
+  await request(dap, 'continue', { threadId: caller });
+  assert.equal(await resultOf(call, 'native to interpreted'), '{deposited,{ok,105},5}');
+
+  // Interpreted caller (node 1) → the account on +D node 0, trapped natively.
+  hit = waitForStopped(dap, { reason: 'breakpoint', timeout: 30000 });
+  call = cluster.evalAsync(1, `'Elixir.Bank.Remote':deposit_via_pid('Elixir.Bank':whereis(<<"${onNative}">>), 7)`);
+  caller = (await hit).body.threadId;
+  into = await stepInto(dap, caller, cluster.name(0));
+  assert.match(into.description, /native/);
+  const top = await topFrame(dap, into.threadId);
+  assert.equal(top.frame.name, 'Bank.Account.handle_call/3');
+  assert.equal(top.vars.Locals.find((v) => v.name === 'amount').value, '7');
+  back = waitForStopped(dap, { threadId: caller, timeout: 30000 });
+  await request(dap, 'continue', { threadId: into.threadId });
+  await back;
+  assert.equal((await topFrame(dap, caller)).frame.line, CALL_PID + 1);
+  await request(dap, 'continue', { threadId: caller });
+  assert.equal(await resultOf(call, 'interpreted to native'), '{deposited,{ok,107},7}');
+  const held = await leftovers(cluster, 0);
+  assert.match(held, /^\{\[\],/, `nothing interpreted on the +D node: ${held}`);
+}, { plusD: [true, false] }));

@@ -31,6 +31,7 @@ mod holds;
 mod membership;
 mod modules;
 mod native;
+mod native_step;
 mod profile;
 mod render;
 mod silence;
@@ -303,7 +304,11 @@ impl IntEngine {
                 tracing::trace!(thread = id, "from the interpreter: {d:?}");
                 self.on_thread_message(id, d).await
             }
-            Raw::Node(d) => self.on_node_message(d),
+            Raw::Node(d) => {
+                let events = self.on_node_message(d);
+                // Native stops may end steps into other processes (native_step.rs).
+                self.native_step_stops(events).await
+            }
             Raw::Cluster(e) => self.on_cluster_event(e).await,
             Raw::Note(text) if !text.is_empty() => vec![output(format!("{text}\n"))],
             Raw::Note(_) => Vec::new(),
@@ -501,7 +506,11 @@ impl Engine for IntEngine {
 
     async fn resume(&mut self, thread: i64, how: Resume) -> Result<Vec<EngineEvent>, DebugError> {
         if Self::owns_native(thread) {
-            let mut events = if how == Resume::StepIn { self.ready_native_step_in(thread).await } else { Vec::new() };
+            let mut events = Vec::new();
+            if how == Resume::StepIn {
+                events.extend(self.native_step_into(thread).await);
+                events.extend(self.ready_native_step_in(thread).await);
+            }
             events.extend(self.native.resume(&self.cluster, thread, how).await?);
             // The callers held for it go on with it.
             events.extend(self.release_holds(thread).await);

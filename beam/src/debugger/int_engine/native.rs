@@ -136,21 +136,14 @@ impl IntEngine {
 
     /// Before a step in on a native thread: the project's modules whose functions its line calls are
     /// readied on its node (recompiled for breakpoints), so that the step can stop in them. Console lines
-    /// for those that cannot be; a call into anything else is stepped over.
+    /// for those that cannot be; a call into anything else is stepped over (a call to another process
+    /// is followed by a trap of its own: native_step.rs).
     pub(super) async fn ready_native_step_in(&mut self, thread: i64) -> Vec<EngineEvent> {
         let cluster = self.cluster.clone();
         let mut notes = Vec::new();
         for (node, module) in self.native.call_targets(&cluster, thread).await {
             if self.modules.path_of(&module).is_some() {
                 notes.extend(self.native.prepare_on(&cluster, &node, &module).await);
-            } else if ["erpc", "rpc", "gen_server", "Elixir.GenServer"].contains(&module.as_str()) {
-                // The interpreter's steps follow such a call into the process that serves it (step_into.rs);
-                // steps of native threads do not yet.
-                notes.push(format!(
-                    "{}: a step into the process that {} calls is not followed from native code (+D) yet; it steps over the call",
-                    self.native.label(thread),
-                    crate::debugger::names::module_display(&module)
-                ));
             }
         }
         notes.into_iter().map(|l| super::util::output(format!("{l}\n"))).collect()

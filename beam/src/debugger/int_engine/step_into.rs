@@ -91,11 +91,24 @@ struct Crossing {
     deadline: Option<Instant>,
 }
 
+/// A trap set with native breakpoints, on a `+D` node (see `native_step.rs`): the breakpoint id the node
+/// reports when it springs, the condition slot, the points armed, who stepped and into what.
+#[derive(Debug)]
+pub(super) struct NativeTrap {
+    pub(super) id: i64,
+    pub(super) caller: i64,
+    pub(super) node: String,
+    pub(super) slot: u32,
+    pub(super) points: Vec<(String, u32)>,
+    pub(super) label: String,
+}
+
 /// The steps into other processes under way.
 #[derive(Default)]
 pub(super) struct StepInto {
     crossings: Vec<Crossing>,
-    next_id: i64,
+    pub(super) native_traps: Vec<NativeTrap>,
+    pub(super) next_id: i64,
 }
 
 impl StepInto {
@@ -109,7 +122,7 @@ impl StepInto {
         self.crossings.iter().find(|c| c.caller == caller && c.sync).map(|c| (c.callee, c.label()))
     }
 
-    fn of_caller(&self, caller: i64) -> Option<usize> {
+    pub(super) fn of_caller(&self, caller: i64) -> Option<usize> {
         self.crossings.iter().position(|c| c.caller == caller)
     }
 
@@ -150,41 +163,61 @@ fn atom_text(t: &Term) -> Option<String> {
     as_atom(t).map(str::to_string)
 }
 
+/// The agent's answer to where a call lands (`orbit_dbg:call_target/3`, `orbit_native:cross_target/1`).
+pub(super) fn target_from(r: &Term) -> Target {
+    if is_atom(r, "none") {
+        return Target::None;
+    }
+    match as_tuple(r) {
+        Some([tag, why]) if is_atom(tag, "unknown") => Target::Unknown(text(why)),
+        Some([tag, n, Term::Pid(pid), m, f, a]) if is_atom(tag, "gen_server") => {
+            match (atom_text(n), atom_text(m), atom_text(f), as_integer(a)) {
+                (Some(node), Some(module), Some(function), Some(arity)) => Target::Process {
+                    sync: function == "handle_call",
+                    node,
+                    pid: pid.clone(),
+                    module,
+                    function,
+                    arity: arity as u32,
+                },
+                _ => Target::Unknown(text(r)),
+            }
+        }
+        Some([tag, n, m, f, a]) if is_atom(tag, "spawned") => {
+            match (atom_text(n), atom_text(m), atom_text(f), as_integer(a)) {
+                (Some(node), Some(module), Some(function), Some(arity)) => {
+                    Target::Spawned { node, module, function, arity: arity as u32, sync: true }
+                }
+                _ => Target::Unknown(text(r)),
+            }
+        }
+        _ => Target::Unknown(format!("the agent answered {}", text(r))),
+    }
+}
+
+/// The condition spec of a trap: it holds for `only` (a pid, or `{node, N}`: any process there), once.
+pub(super) fn trap_spec(id: i64, at: &(String, u32), only: Term, events: &Pid) -> Term {
+    let (module, line) = at;
+    map(vec![
+        (atom("id"), int(id)),
+        (atom("module"), atom(module)),
+        (atom("line"), int(*line as i64)),
+        (atom("lang"), atom(Lang::of_module(module).as_str())),
+        (atom("condition"), atom("undefined")),
+        (atom("hit"), atom("none")),
+        (atom("log"), atom("undefined")),
+        (atom("events"), Term::from(events.clone())),
+        (atom("trap"), only),
+    ])
+}
+
 impl IntEngine {
     /// Where the call on `module:line` of the paused process of `meta` lands (asked on its node).
     pub(super) async fn step_target(&self, node: &str, meta: &Pid, module: &str, line: u32) -> Target {
         let args = vec![Term::from(meta.clone()), atom(module), int(line as i64)];
-        let r = match self.cluster.call(node, "orbit_dbg", "call_target", args, CALL).await {
-            Ok(r) => r,
-            Err(e) => return Target::Unknown(e.to_string()),
-        };
-        if is_atom(&r, "none") {
-            return Target::None;
-        }
-        match as_tuple(&r) {
-            Some([tag, why]) if is_atom(tag, "unknown") => Target::Unknown(text(why)),
-            Some([tag, n, Term::Pid(pid), m, f, a]) if is_atom(tag, "gen_server") => {
-                match (atom_text(n), atom_text(m), atom_text(f), as_integer(a)) {
-                    (Some(node), Some(module), Some(function), Some(arity)) => Target::Process {
-                        sync: function == "handle_call",
-                        node,
-                        pid: pid.clone(),
-                        module,
-                        function,
-                        arity: arity as u32,
-                    },
-                    _ => Target::Unknown(text(&r)),
-                }
-            }
-            Some([tag, n, m, f, a]) if is_atom(tag, "spawned") => {
-                match (atom_text(n), atom_text(m), atom_text(f), as_integer(a)) {
-                    (Some(node), Some(module), Some(function), Some(arity)) => {
-                        Target::Spawned { node, module, function, arity: arity as u32, sync: true }
-                    }
-                    _ => Target::Unknown(text(&r)),
-                }
-            }
-            _ => Target::Unknown(format!("the agent answered {}", text(&r))),
+        match self.cluster.call(node, "orbit_dbg", "call_target", args, CALL).await {
+            Ok(r) => target_from(&r),
+            Err(e) => Target::Unknown(e.to_string()),
         }
     }
 
@@ -201,16 +234,10 @@ impl IntEngine {
             return Err(format!("{node} is not a node of this session"));
         }
         let display = function_display(&module, &function, arity);
-        let ml = self.module_lines(&module).await.map_err(|e| e.0)?;
-        let points: Vec<(String, u32)> = ml
-            .clauses
-            .get(&(function.clone(), arity))
-            .map(|lines| {
-                lines.iter().filter(|l| **l > 0 && ml.lines.contains(l)).map(|l| (module.clone(), *l)).collect()
-            })
-            .unwrap_or_default();
-        if points.is_empty() {
-            return Err(format!("{display} has no code Orbit can stop in"));
+        let points = self.trap_points(&module, &function, arity).await?;
+        // A +D node takes the trap natively: nothing is interpreted there.
+        if self.is_native_node(&node) {
+            return self.native_trap(caller, node, pid, points, display).await;
         }
         let temporary = self.interpret_for_step(&module, &node).await?;
         let id = self.step_into.next_id;
@@ -242,6 +269,27 @@ impl IntEngine {
         Ok(())
     }
 
+    /// The first line of each clause of `module:function/arity`: where a trap for it stops.
+    pub(super) async fn trap_points(
+        &mut self,
+        module: &str,
+        function: &str,
+        arity: u32,
+    ) -> Result<Vec<(String, u32)>, String> {
+        let ml = self.module_lines(module).await.map_err(|e| e.0)?;
+        let points: Vec<(String, u32)> = ml
+            .clauses
+            .get(&(function.to_string(), arity))
+            .map(|lines| {
+                lines.iter().filter(|l| **l > 0 && ml.lines.contains(l)).map(|l| (module.to_string(), *l)).collect()
+            })
+            .unwrap_or_default();
+        if points.is_empty() {
+            return Err(format!("{} has no code Orbit can stop in", function_display(module, function, arity)));
+        }
+        Ok(points)
+    }
+
     /// A breakpoint at each point, whose condition (on the receiving node only) holds for the receiving
     /// process, once (orbit_dbg's check/3).
     async fn set_trap(&mut self, c: &mut Crossing) -> Result<(), String> {
@@ -251,18 +299,7 @@ impl IntEngine {
             Some(p) => Term::from(p.clone()),
             None => tuple(vec![atom("node"), atom(&c.node)]),
         };
-        let (module, line) = c.points[0].clone();
-        let spec = map(vec![
-            (atom("id"), int(-c.id)),
-            (atom("module"), atom(&module)),
-            (atom("line"), int(line as i64)),
-            (atom("lang"), atom(Lang::of_module(&module).as_str())),
-            (atom("condition"), atom("undefined")),
-            (atom("hit"), atom("none")),
-            (atom("log"), atom("undefined")),
-            (atom("events"), Term::from(self.events_pid.clone())),
-            (atom("trap"), only),
-        ]);
+        let spec = trap_spec(-c.id, &c.points[0], only, &self.events_pid);
         let r = self
             .cluster
             .call(&c.node, "orbit_dbg", "set_condition", vec![int(slot as i64), spec], CALL)
@@ -316,7 +353,7 @@ impl IntEngine {
         }
     }
 
-    async fn end_crossing(&mut self, index: usize) {
+    pub(super) async fn end_crossing(&mut self, index: usize) {
         let c = self.step_into.crossings.remove(index);
         self.release(c).await;
         self.register_cleanup_everywhere().await;

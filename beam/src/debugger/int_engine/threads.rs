@@ -284,6 +284,9 @@ impl IntEngine {
     }
 
     pub(super) fn thread_label(&self, id: i64) -> String {
+        if Self::owns_native(id) {
+            return self.native.label(id);
+        }
         self.threads.get(id).map(|t| self.thread_name(t)).unwrap_or_default()
     }
 }

@@ -111,6 +111,8 @@ server_init(OrbitNode, Events, From) ->
         true ->
             case D:register(self()) of
                 {ok, Session} ->
+                    %% Where each paused process stopped (see user_frames/2); the server's, gone with it.
+                    orbit_native_at = ets:new(orbit_native_at, [named_table, public, set]),
                     erlang:monitor_node(OrbitNode, true),
                     From ! {self(), {ok, self()}},
                     orbit_native:server_loop(#{orbit => OrbitNode, events => Events, session => Session,
@@ -233,6 +235,7 @@ disarm_unused(Points, #{breaks := Bs, steps := Steps}) ->
     ok.
 
 go(Pid, #{resume := Resume}) ->
+    catch ets:delete(orbit_native_at, Pid),
     catch Resume(),
     catch erlang:resume_process(Pid),
     ok.
@@ -243,6 +246,7 @@ go(Pid, #{resume := Resume}) ->
 hit(Pid, {M, F, A}, Line, Resume, #{events := Events, breaks := Bs, steps := Steps} = S0) ->
     Suspended = (catch erlang:suspend_process(Pid)) =:= true,
     P = #{resume => Resume, suspended => Suspended},
+    ets:insert(orbit_native_at, {Pid, {M, F, A}, Line}),
     {Frames, X} = user_frames(Pid, frames_or_none(Pid)),
     {Stepped, S} = case maps:find(Pid, Steps) of
                        {ok, Step} -> step_hit(Pid, {M, Line}, Frames, Step, S0);
@@ -347,8 +351,20 @@ frames_or_none(Pid) ->
         _ -> []
     end.
 
-%% The user's frames (after the VM's breakpoint frames), and the x registers the breakpoint saved.
-user_frames(_Pid, Frames) -> user_frames(Frames, Frames, []).
+%% The user's frames (after the VM's breakpoint frames), and the x registers the breakpoint saved. A
+%% function that keeps no stack frame where it stopped (one that calls nothing but BIFs, or only in tail
+%% position, e.g. `def f(x), do: x + 1`) is not in the stack: its frame is made from where the process
+%% stopped (numbered -1; its variables are all in the x registers).
+user_frames(Pid, Frames) ->
+    {Real, X} = user_frames(Frames, Frames, []),
+    case catch ets:lookup(orbit_native_at, Pid) of
+        [{Pid, Mfa, Line}] ->
+            case Real of
+                [{_, #{function := Mfa}, _} | _] -> {Real, X};
+                _ -> {[{-1, #{function => Mfa, line => Line}, #{slots => []}} | Real], X}
+            end;
+        _ -> {Real, X}
+    end.
 
 user_frames([{_, '<breakpoint>', #{slots := X}} | Rest], _All, _) -> {real(Rest), X};
 user_frames([_ | Rest], All, Acc) -> user_frames(Rest, All, Acc);

@@ -469,3 +469,24 @@ test('native: stepIn across a mixed cluster, from a native thread into the inter
   const held = await leftovers(cluster, 0);
   assert.match(held, /^\{\[\],/, `nothing interpreted on the +D node: ${held}`);
 }, { plusD: [true, false] }));
+
+test('native: a stop in a clause that needs no stack frame (`do: balance`) shows that function on top, with its variables', { timeout: TEST_TIMEOUT, skip }, withCluster(1, async ({ cluster, attach }) => {
+  // fees.ex line 36, Bank.Fees.compound/3's first clause, `def compound(balance, _rate_percent, 0), do:
+  // balance`: a clause that needs no stack frame of its own (where the VM keeps none, the agent makes the
+  // top frame from where the process stopped: orbit_native's user_frames/2).
+  const { dap, attached } = await attach(0, { breakpoints: { [FILES.fees]: [36] } });
+  assert.equal(attached.breakpoints[FILES.fees][0].line, 36, JSON.stringify(attached.breakpoints));
+  const hit = waitForStopped(dap, { timeout: 30000 });
+  const call = cluster.evalAsync(0, "'Elixir.Bank.Fees':compound(1000, 10, 2)");
+  const threadId = (await hit).body.threadId;
+  const { frame, frames, vars } = await topFrame(dap, threadId);
+  assert.equal(frame.name, 'Bank.Fees.compound/3', JSON.stringify(frames.map((f) => `${f.name}:${f.line}`)));
+  assert.equal(frame.line, 36);
+  const balance = vars.Locals.find((v) => v.name === 'balance');
+  assert.ok(balance && ['1000', '1210'].includes(balance.value), JSON.stringify(vars.Locals));
+  const r = await request(dap, 'evaluate', { expression: 'balance + 1', frameId: frame.id, context: 'watch' });
+  assert.equal(r.body.result, String(Number(balance.value) + 1));
+  await request(dap, 'setBreakpoints', { source: { path: FILES.fees }, breakpoints: [] });
+  await request(dap, 'continue', { threadId });
+  assert.equal(await resultOf(call, 'compound'), '1210');
+}, { plusD: true }));

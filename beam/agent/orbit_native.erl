@@ -113,6 +113,9 @@ server_init(OrbitNode, Events, From) ->
                 {ok, Session} ->
                     %% Where each paused process stopped (see user_frames/2); the server's, gone with it.
                     orbit_native_at = ets:new(orbit_native_at, [named_table, public, set]),
+                    %% {Module, OriginalMd5, OurMd5} of the modules recompiled for breakpoints: the same
+                    %% code, so version checks (orbit_reload:md5/1) count them as the original.
+                    orbit_native_mods = ets:new(orbit_native_mods, [named_table, public, set]),
                     erlang:monitor_node(OrbitNode, true),
                     From ! {self(), {ok, self()}},
                     orbit_native:server_loop(#{orbit => OrbitNode, events => Events, session => Session,
@@ -152,7 +155,9 @@ request({prepare, M, From}, #{mods := Mods} = S) ->
         {ok, #{lines := Lines}} -> {{ok, Lines}, S};
         error ->
             case instrument(M, From) of
-                {ok, Info} -> {{ok, maps:get(lines, Info)}, S#{mods := Mods#{M => Info}}};
+                {ok, Info} ->
+                    ets:insert(orbit_native_mods, {M, maps:get(md5, Info), maps:get(ours, Info)}),
+                    {{ok, maps:get(lines, Info)}, S#{mods := Mods#{M => Info}}};
                 {error, _} = E -> {E, S}
             end
     end;

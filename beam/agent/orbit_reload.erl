@@ -519,11 +519,10 @@ store_put(M, File, Bin) ->
 %% -> {ok, [{Module, Md5 | not_loaded}]} | {error, {unknown_app, App}}
 loaded_md5s(all) ->
     Platform = platform_dirs(),
-    {ok, [{M, erlang:get_module_info(M, md5)} || {M, F} <- code:all_loaded(),
-                                                 not platform(M, F, Platform)]};
+    {ok, [{M, md5(M)} || {M, F} <- code:all_loaded(), not platform(M, F, Platform)]};
 loaded_md5s({prefix, P}) when is_binary(P) ->
     Size = byte_size(P),
-    {ok, [{M, erlang:get_module_info(M, md5)} || {M, _} <- code:all_loaded(),
+    {ok, [{M, md5(M)} || {M, _} <- code:all_loaded(),
                                                  case atom_to_binary(M, utf8) of
                                                      <<P:Size/binary, _/binary>> -> true;
                                                      _ -> false
@@ -533,7 +532,7 @@ loaded_md5s({app, App}) when is_atom(App) ->
     case application:get_key(App, modules) of
         {ok, Mods} ->
             {ok, [case code:is_loaded(M) of
-                      {file, _} -> {M, erlang:get_module_info(M, md5)};
+                      {file, _} -> {M, md5(M)};
                       false -> {M, not_loaded}
                   end || M <- Mods]};
         undefined ->
@@ -544,10 +543,19 @@ loaded_md5s({app, App}) when is_atom(App) ->
 versions(Mods) when is_list(Mods) ->
     [{M, version(M)} || M <- Mods].
 
+%% The version of loaded module M: its md5, except while Orbit's native debugger runs its recompiled
+%% build of it (the same code with debug info for breakpoints, orbit_native): the md5 it replaced.
+md5(M) ->
+    Md5 = erlang:get_module_info(M, md5),
+    case catch ets:lookup(orbit_native_mods, M) of
+        [{M, Original, Md5}] -> Original;
+        _ -> Md5
+    end.
+
 version(M) ->
     case code:is_loaded(M) of
         {file, F} ->
-            {loaded, erlang:get_module_info(M, md5), file_text(F)};
+            {loaded, md5(M), file_text(F)};
         false ->
             case code:which(M) of
                 Path when is_list(Path) ->

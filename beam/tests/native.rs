@@ -44,6 +44,17 @@ async fn native_breakpoint_every_pass_variables_evaluate_next_and_cleanup() {
     let file = demo_dir().join("lib/bank/account.ex");
     let bps = engine.set_breakpoints(&file, vec![LineBreakpoint { line: DEPOSIT, ..Default::default() }]).await;
     assert!(bps[0].verified, "{bps:?}");
+    // The nodes run Orbit's build of Bank.Account (the same code with debug info for breakpoints), which
+    // version checks (drift, the language server's stale modules) count as the code it replaced.
+    let filter = beam::reload::DriftFilter::App("bank".into());
+    let drift = beam::reload::drift(engine.cluster(), &filter, None, std::time::Duration::from_secs(30)).await.unwrap();
+    assert!(drift.module("Elixir.Bank.Account").is_none(), "{drift:#?}");
+    for (i, before) in md5_before.iter().enumerate() {
+        assert_ne!(&nodes.eval(i, MD5).unwrap(), before, "node {i} runs Orbit's build for breakpoints");
+        let versions = nodes.eval(i, "orbit_reload:loaded_md5s({prefix, <<\"Elixir.Bank.Account\">>}).").unwrap();
+        let versions = versions.replace([' ', '\n'], "");
+        assert!(versions.contains(&format!("{{'Elixir.Bank.Account',{before}}}")), "node {i}: {versions}");
+    }
 
     for (pass, amount) in [(1, 5), (2, 6)] {
         let call = spawn_eval(&nodes, 1, format!("'Elixir.Bank.Account':deposit(<<\"nat1\">>, {amount})."));

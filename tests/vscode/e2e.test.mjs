@@ -189,6 +189,30 @@ step("the drift's code action reloads Bank.Fees on every node", ["lsp"], async (
   await shot("05-drift-fixed");
 });
 
+// ---- profiling ------------------------------------------------------------------------------------------
+
+step("a profile of Bank.Fees puts its figures over fee_for/1, and the lens opens the flame graph", ["lsp"], async () => {
+  const editor = await openFile(page, FEES);
+  // Load on fee_for/1 on every node while the profile runs (4 s).
+  const load = NODES.map((n) => erl(n, "[ 'Elixir.Bank.Fees':fee_for(N) || N <- lists:seq(1, 3000000) ], ok.", 60));
+  await command(page, "Orbit: Profile Module Across the Cluster");
+  const input = page.locator(".quick-input-widget input");
+  await input.waitFor({ state: "visible", timeout: 10_000 });
+  await input.fill("4");
+  await page.keyboard.press("Enter");
+  // The command opens the profile's page when it is done; the lens over fee_for/1 opens another.
+  const tab = page.locator(".tabs-container .tab", { hasText: "Orbit profile" });
+  await tab.first().waitFor({ timeout: WAIT });
+  await Promise.allSettled(load);
+  assert.equal(await tab.count(), 1);
+  await openFile(page, FEES);
+  const lens = editor.locator(".codelens-decoration a", { hasText: "of cluster time" }).first();
+  await lens.waitFor({ timeout: WAIT });
+  await lens.click();
+  await eventually(async () => (await tab.count()) === 2, 20_000, "a second profile page, from the lens", () => tab.count());
+  await settledShot("07-profile");
+});
+
 // ---- the debugger --------------------------------------------------------------------------------------
 
 const ACCOUNT = "lib/bank/account.ex";

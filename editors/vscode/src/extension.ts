@@ -11,7 +11,7 @@ import {
   TransportKind,
 } from "vscode-languageclient/node";
 import { CLUSTER_HEALTH_NOTIFICATION, OrbitClient, QuietGate, functionAt, moduleOfSource } from "./client";
-import { profileHtml, ProfileResult } from "./profile";
+import { lensCommand, profileHtml, ProfileResult } from "./profile";
 import { ClusterView } from "./clusterView";
 import { DebugConfig, resolveDebugConfig } from "./debugConfig";
 import { PickItem, driftReport, nodePicks, processesReport, reloadSummary, sandboxPicks, statusReport } from "./format";
@@ -96,6 +96,12 @@ async function startClient(context: vscode.ExtensionContext, output: vscode.Outp
     initializationOptions: settings(),
     outputChannel: output,
     middleware: {
+      // The profile lenses open the profile's page (the extension draws it), not a bare server command.
+      provideCodeLenses: async (document, token, next) => {
+        const lenses = await next(document, token);
+        for (const lens of lenses ?? []) if (lens.command) lens.command = lensCommand(lens.command);
+        return lenses;
+      },
       workspace: {
         // The server asks for section `orbit`: answer with the flattened settings it understands.
         configuration: (params, token, next) => {

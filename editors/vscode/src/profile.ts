@@ -9,6 +9,19 @@ export interface ProfileResult {
   profile?: null;
 }
 
+/**
+ * Code lenses whose server command shows something the editor must draw: the extension's own command for
+ * it, run with no arguments. (A lens runs its command through `workspace/executeCommand` by default, and
+ * the answer, e.g. the profile for its page, would be dropped.)
+ */
+export const LENS_COMMANDS: Readonly<Record<string, string>> = { "orbit.profile.result": "orbit.showProfile" };
+
+/** A lens's command as the editor runs it. */
+export function lensCommand<C extends { command: string; arguments?: unknown[] }>(c: C): C {
+  const local = LENS_COMMANDS[c.command];
+  return local ? { ...c, command: local, arguments: [] } : c;
+}
+
 function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
 }

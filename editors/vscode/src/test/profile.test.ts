@@ -1,7 +1,7 @@
 // The profile page: the server's SVG inline, the table escaped, no script anywhere.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { inlineSvg, profileHtml } from "../profile";
+import { inlineSvg, lensCommand, profileHtml } from "../profile";
 
 const svg = `<?xml version="1.0" standalone="no"?>\n<svg version="1.1" width="1200"><g><title>Bank.Fees.fee_for/1 (7 samples, 70.00%)</title></g></svg>\n`;
 
@@ -19,4 +19,11 @@ test("an SVG with a script, or no SVG, is not drawn", () => {
   assert.equal(inlineSvg("<svg><script>alert(1)</script></svg>"), undefined);
   assert.equal(inlineSvg("not svg"), undefined);
   assert.ok(profileHtml({ title: "t", table: "", cspSource: "x" }).includes("No flame graph"));
+});
+
+test("a profile lens opens the profile's page (the extension's command); other lenses keep the server's", () => {
+  const lens = { title: "4.1% of cluster time", command: "orbit.profile.result", arguments: [{}] };
+  assert.deepEqual(lensCommand(lens), { title: "4.1% of cluster time", command: "orbit.showProfile", arguments: [] });
+  const other = { title: "orbit: 3 nodes", command: "orbit.showDrift", arguments: [{ module: "Bank.Fees" }] };
+  assert.deepEqual(lensCommand(other), other);
 });

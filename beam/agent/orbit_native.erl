@@ -136,6 +136,12 @@ server_loop(#{orbit := OrbitNode, session := Session} = S) ->
             orbit_native:server_loop(S1);
         {nodedown, OrbitNode} ->
             restore(S);
+        %% A request whose answer no one waits for (Orbit's continue: the stop that follows is the answer).
+        {orbit_native, cast, Request} ->
+            S1 = try element(2, request(Request, S))
+                 catch _:_ -> S
+                 end,
+            orbit_native:server_loop(S1);
         {orbit_native, From, Ref, stop} ->
             restore(S),
             From ! {Ref, ok};
@@ -252,7 +258,13 @@ hit(Pid, {M, F, A}, Line, Resume, #{events := Events, breaks := Bs, steps := Ste
     Suspended = (catch erlang:suspend_process(Pid)) =:= true,
     P = #{resume => Resume, suspended => Suspended},
     ets:insert(orbit_native_at, {Pid, {M, F, A}, Line}),
-    {Frames, X} = user_frames(Pid, frames_or_none(Pid)),
+    %% The frames (their values copied out of the process) only where something needs them: a step, or a
+    %% breakpoint with a condition or a log message. A plain breakpoint stops without reading them.
+    Checks = maps:get({M, Line}, Bs, []),
+    {Frames, X} = case maps:is_key(Pid, Steps) orelse lists:any(fun({Slot, _}) -> needs_bindings(Slot) end, Checks) of
+                      true -> user_frames(Pid, frames_or_none(Pid));
+                      false -> {[], []}
+                  end,
     {Stepped, S} = case maps:find(Pid, Steps) of
                        {ok, Step} -> step_hit(Pid, {M, Line}, Frames, Step, S0);
                        error -> {false, S0}
@@ -273,6 +285,14 @@ hit(Pid, {M, F, A}, Line, Resume, #{events := Events, breaks := Bs, steps := Ste
         false ->
             go(Pid, P),
             S
+    end.
+
+%% Whether a breakpoint's check reads variables: a condition or a log message (a hit count, a step trap
+%% do not).
+needs_bindings(Slot) ->
+    case catch ets:lookup(orbit_dbg_conds, Slot) of
+        [{Slot, #{condition := undefined, log := undefined}}] -> false;
+        _ -> true
     end.
 
 %% A stepping process at a line: {StopsHere, State}. The step belongs to one activation, told by the frames

@@ -3,7 +3,7 @@
 
 -export([start_caller/3, caller_loop/3,
          native_break_latency/3, native_pass_latency/4, native_continue_latency/4, spin/1, start_server/1, poke/1, server_loop/1,
-         native_set_break/2, native_cleanup/1, hot_loop/1, call_loop/4, call_loop_counted/4]).
+         native_set_break/2, native_cleanup/1, erl_debugger_continue_latency/3, hot_loop/1, call_loop/4, call_loop_counted/4]).
 
 %% A plain Erlang debugger client: subscribed to the interpreter, it attaches to a process when told
 %% it broke and waits for break_at. N times: microseconds from the call's start to break_at received.
@@ -183,3 +183,36 @@ call_n(_M, _F, _Arg, 0) -> ok;
 call_n(M, F, Arg, N) ->
     _ = M:F(Arg),
     call_n(M, F, Arg, N - 1).
+
+%% A bare erl_debugger client on a +D node (OTP 28+), as edb is: Mod recompiled with beam_debug_info from
+%% its own debug info, a breakpoint at Line, one process calling Mod:fee/1 forever; N times, microseconds
+%% (floats) from resuming the paused process to the next breakpoint event. Everything is put back afterwards.
+erl_debugger_continue_latency(Mod, Line, N) ->
+    D = erl_debugger,
+    {Mod, Orig, File} = code:get_object_code(Mod),
+    {ok, {Mod, [{debug_info, {debug_info_v1, Backend, Data}}]}} = beam_lib:chunks(Orig, [debug_info]),
+    {ok, Forms} = Backend:debug_info(erlang_v1, Mod, Data, []),
+    {ok, Mod, Bin} = compile:forms(Forms, [beam_debug_info, binary]),
+    true = code:soft_purge(Mod),
+    {module, Mod} = code:load_binary(Mod, File, Bin),
+    {ok, Session} = D:register(self()),
+    ok = D:breakpoint(Mod, Line, true),
+    P = spawn(orbit_bench_dbg, spin, [Mod]),
+    Resume0 = receive {debugger_event, Session, {breakpoint, P, _, Line, R0}} -> R0 end,
+    {Times, Last} = lists:mapfoldl(
+                      fun(_, Resume) ->
+                              T0 = erlang:monotonic_time(nanosecond),
+                              Resume(),
+                              receive {debugger_event, Session, {breakpoint, P, _, Line, R}} ->
+                                      {(erlang:monotonic_time(nanosecond) - T0) / 1000, R}
+                              end
+                      end, Resume0, lists:seq(1, N)),
+    ok = D:breakpoint(Mod, Line, false),
+    exit(P, kill),
+    catch Last(),
+    D:unregister(self(), Session),
+    flush(),
+    timer:sleep(100),
+    true = code:soft_purge(Mod),
+    {module, Mod} = code:load_binary(Mod, File, Orig),
+    Times.

@@ -56,6 +56,23 @@ impl Holds {
 impl IntEngine {
     /// Asks the node of thread `id` who waits for its answer, if it is still at stop number `stop`.
     pub(super) fn ask_callers(&mut self, id: i64, stop: u64) {
+        if Self::owns_native(id) {
+            // A native thread: its frames tell (orbit_native:callers/1).
+            let Some((node, pid)) = self.native.stopped(id).filter(|_| self.native.stop_number(id) == Some(stop))
+            else {
+                return;
+            };
+            let (cluster, tx) = (self.cluster.clone(), self.raw_tx.clone());
+            tokio::spawn(async move {
+                if let Ok(r) = cluster.call(&node, "orbit_native", "callers", vec![Term::from(pid)], CALL).await {
+                    let callers = parse_callers(&r);
+                    if !callers.is_empty() {
+                        let _ = tx.send(Raw::Callers(id, stop, callers));
+                    }
+                }
+            });
+            return;
+        }
         let Some(t) = self.threads.get(id) else { return };
         let (true, Some(meta)) = (self.still_at(id, stop), t.meta.clone()) else { return };
         let (cluster, tx, node) = (self.cluster.clone(), self.raw_tx.clone(), t.node.clone());
@@ -75,9 +92,8 @@ impl IntEngine {
 
     /// The callers of thread `id`, found after its stop was reported: held, or named on the console.
     pub(super) async fn on_callers(&mut self, id: i64, stop: u64, callers: Vec<(Pid, String)>) -> Vec<EngineEvent> {
-        // A native stop has no stop number: its callers are asked at once (see native.rs).
         let still_stopped =
-            if Self::owns_native(id) { self.native.stopped(id).is_some() } else { self.still_at(id, stop) };
+            if Self::owns_native(id) { self.native.stop_number(id) == Some(stop) } else { self.still_at(id, stop) };
         if !still_stopped || callers.is_empty() || self.holds.held.contains_key(&id) {
             return Vec::new();
         }

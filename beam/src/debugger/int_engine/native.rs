@@ -71,8 +71,9 @@ impl IntEngine {
         lines
     }
 
-    /// A stop reported by a node's native debugger. Who waits for the stopped process's answer is worked
-    /// out after the stop is reported, as for an interpreted one (see `holds`).
+    /// A stop reported by a node's native debugger. Who waits for the stopped process's answer is asked a
+    /// moment after the stop is reported, if it is still the same stop, as for an interpreted one (see
+    /// `holds`): a stop continued at once costs its node no call.
     pub(super) fn on_native_stop(&mut self, body: &eetf::Term) -> Vec<EngineEvent> {
         let mut events = self.native.on_stop(body);
         for e in events.iter_mut() {
@@ -84,16 +85,11 @@ impl IntEngine {
         }
         for e in &events {
             let EngineEvent::Stopped { thread, .. } = e else { continue };
-            let Some((node, pid)) = self.native.stopped(*thread) else { continue };
-            let (cluster, tx, id) = (self.cluster.clone(), self.raw_tx.clone(), *thread);
+            let Some(stop) = self.native.stop_number(*thread) else { continue };
+            let (tx, id) = (self.raw_tx.clone(), *thread);
             tokio::spawn(async move {
-                let args = vec![eetf::Term::from(pid)];
-                if let Ok(r) = cluster.call(&node, "orbit_native", "callers", args, super::CALL).await {
-                    let callers = super::holds::parse_callers(&r);
-                    if !callers.is_empty() {
-                        let _ = tx.send(super::Raw::Callers(id, 0, callers));
-                    }
-                }
+                tokio::time::sleep(super::holds::CALLERS_AFTER).await;
+                let _ = tx.send(super::Raw::AskCallers(id, stop));
             });
         }
         events

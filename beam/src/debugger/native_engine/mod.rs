@@ -10,7 +10,7 @@
 use crate::cluster::Cluster;
 use crate::debugger::names::function_display;
 use crate::debugger::{DebugError, EngineEvent, FrameInfo, Resume, ScopeInfo, StopReason, ThreadInfo, VariableInfo};
-use crate::term::{as_atom, as_integer, as_list, as_str, as_tuple, atom, binary, int, is_atom, Limits};
+use crate::term::{as_atom, as_integer, as_list, as_str, as_tuple, atom, binary, int, is_atom, tuple, Limits};
 use eetf::{Pid, Term};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -28,6 +28,8 @@ struct Thread {
     pid: Pid,
     /// Where it stopped; `None` while it runs.
     at: Option<(String, String, u32, u32)>,
+    /// Counts its stops, so that what is asked a moment after one is not taken for the next's.
+    stops: u64,
 }
 
 /// What Orbit knows of the native side. See the module docs.
@@ -53,6 +55,8 @@ pub struct Native {
     next: i64,
     /// The project whose build gives the debug info a node's stripped beams lack.
     pub project: Option<PathBuf>,
+    /// Orbit's pid the nodes' native servers report to (the sender of what Orbit casts to them).
+    events: Option<Pid>,
 }
 
 /// The agent's answer as text.
@@ -113,6 +117,7 @@ impl Native {
         };
         if as_tuple(&r).is_some_and(|p| is_atom(&p[0], "ok")) {
             self.nodes.insert(node.to_string());
+            self.events = Some(events.clone());
             let key = atom("orbit_native");
             if let Err(e) = cluster.register_cleanup(node, key, "orbit_native", "stop", vec![]).await {
                 tracing::warn!("{node}: cannot register the native debugger's clean-up: {e}");
@@ -313,13 +318,14 @@ impl Native {
                     None => self.id(),
                 };
                 self.ids.insert((node.to_string(), pid.clone()), id);
-                self.threads.insert(id, Thread { node: node.to_string(), pid: pid.clone(), at: None });
+                self.threads.insert(id, Thread { node: node.to_string(), pid: pid.clone(), at: None, stops: 0 });
                 events.push(EngineEvent::ThreadStarted { thread: id });
                 id
             }
         };
         if let Some(t) = self.threads.get_mut(&id) {
             t.at = at;
+            t.stops += 1;
         }
         let (reason, what) = if is_atom(reason, "step") {
             (StopReason::Step, "step")
@@ -350,6 +356,11 @@ impl Native {
             self.threads.remove(id);
         });
         gone.into_iter().map(|thread| EngineEvent::ThreadExited { thread }).collect()
+    }
+
+    /// The number of the stop a thread is at now (`None` while it runs).
+    pub fn stop_number(&self, id: i64) -> Option<u64> {
+        self.threads.get(&id).filter(|t| t.at.is_some()).map(|t| t.stops)
     }
 
     /// The node and pid of a thread stopped now.
@@ -509,6 +520,15 @@ impl Native {
         how: Resume,
     ) -> Result<Vec<EngineEvent>, DebugError> {
         let t = self.thread(thread)?.clone();
+        if how == Resume::Continue {
+            // Sent, not called: the next stop is the answer, and a round trip would delay it.
+            let link = cluster.link(&t.node).ok_or_else(|| DebugError(format!("{} is not connected", t.node)))?;
+            let from = self.events.clone().ok_or_else(|| DebugError::new("no native debugger was started"))?;
+            let request = tuple(vec![atom("resume"), Term::from(t.pid.clone()), atom("continue")]);
+            link.send_named(&from, "orbit_native", tuple(vec![atom("orbit_native"), atom("cast"), request]))
+                .map_err(|e| DebugError(e.to_string()))?;
+            return Ok(self.went_on(cluster, thread, true));
+        }
         let how_t = match how {
             Resume::Continue => "continue",
             Resume::Next => "next",
@@ -523,6 +543,11 @@ impl Native {
         if !is_atom(&r, "ok") && !runs_on {
             return Err(DebugError(format!("{}: {}", t.node, text(&r))));
         }
+        Ok(self.went_on(cluster, thread, runs_on))
+    }
+
+    /// A thread resumed: what it showed goes; `gone`: it is no thread until it stops again.
+    fn went_on(&mut self, cluster: &Cluster, thread: i64, gone: bool) -> Vec<EngineEvent> {
         self.forget_stored(cluster, thread);
         self.frames.retain(|_, (th, _)| *th != thread);
         self.process_scopes.retain(|_, th| *th != thread);
@@ -532,11 +557,11 @@ impl Native {
         let mut events = vec![EngineEvent::Continued { thread }];
         // A running process is no thread to show until it stops again (as the interpreter's leave); a
         // stepping one stays, to stop again under the same id.
-        if how == Resume::Continue || runs_on {
+        if gone {
             self.threads.remove(&thread);
             events.push(EngineEvent::ThreadExited { thread });
         }
-        Ok(events)
+        events
     }
 
     /// Pause of a thread that runs (one taking a step): its node suspends it where it is and reports the

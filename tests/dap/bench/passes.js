@@ -36,7 +36,10 @@ async function main() {
     for (let i = 0; i < 2; i++) await cluster.eval(i, `code:add_patha("${dir}"), code:ensure_loaded(orbit_bench_dbg)`);
 
     // Native: an int client on node 0, the process on node 1.
-    const native = (await cluster.eval(0, `orbit_bench_dbg:native_continue_latency(bank_ledger, ${LINE}, ${N}, '${cluster.name(1)}')`, 120))
+    // As floats: a list of small integers would print as a string.
+    const nativeRaw = await cluster.eval(0, `[float(T) || T <- orbit_bench_dbg:native_continue_latency(bank_ledger, ${LINE}, ${N}, '${cluster.name(1)}')]`, 120);
+    if (!/^\[/.test(nativeRaw.trim())) throw new Error(`the native int client: ${nativeRaw}`);
+    const native = nativeRaw
       .replace(/[[\]\s]/g, '').split(',').map(Number);
     await cluster.eval(0, 'orbit_bench_dbg:native_cleanup(bank_ledger)');
 

@@ -226,6 +226,9 @@ where
                     let result = s.dispatch(&req).await;
                     if result.is_ok() && matches!(req.command.as_str(), "continue" | "next" | "stepIn" | "stepOut") {
                         s.spin_until = Some(std::time::Instant::now() + RESUMED_SPIN);
+                        // The command to the node first (the link's writer is another task of this
+                        // thread), the response to the client after: the node works while it is written.
+                        tokio::task::yield_now().await;
                     }
                     s.respond(&req, result).await;
                 }

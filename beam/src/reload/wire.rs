@@ -239,6 +239,8 @@ pub(super) fn parse_loaded_md5s(node: &str, reply: &Term) -> Result<BTreeMap<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::term::int;
+
     #[test]
     fn drift_filters_are_normalised_for_every_front_end() {
         let prefix = |p: &str| drift_filter_term(&DriftFilter::Prefix(p.into()));
@@ -250,6 +252,72 @@ mod tests {
         let app = tuple(vec![atom("app"), atom("bank")]);
         assert_eq!(drift_filter_term(&DriftFilter::App(":bank".into())), app);
         assert_eq!(drift_filter_term(&DriftFilter::App("bank".into())), app);
+    }
+
+    /// An agent of another version (or a corrupted reply) answers in a shape this Orbit does not know:
+    /// every parser ends in an error that names the node, the call and the answer, never a panic or a
+    /// silently empty result.
+    #[test]
+    fn answers_of_unknown_shape_name_the_node_the_call_and_the_answer() {
+        let ok = |t: Term| tuple(vec![atom("ok"), t]);
+        let info = |m: Term| crate::term::map(vec![(atom("module"), m), (atom("md5"), binary(vec![1]))]);
+        let cases: Vec<(&str, Term, Result<(), ReloadError>)> = vec![
+            ("prepare", atom("ok"), parse_prepare("n@h", &atom("ok")).map(|_| ())),
+            (
+                "prepare",
+                tuple(vec![atom("ok"), atom("stage"), atom("x")]),
+                parse_prepare("n@h", &tuple(vec![atom("ok"), atom("stage"), atom("x")])).map(|_| ()),
+            ),
+            (
+                "prepare",
+                tuple(vec![atom("ok"), atom("stage"), list(vec![info(int(1))])]),
+                parse_prepare("n@h", &tuple(vec![atom("ok"), atom("stage"), list(vec![info(int(1))])])).map(|_| ()),
+            ),
+            ("commit", atom("done"), parse_commit("n@h", &atom("done")).map(|_| ())),
+            ("commit", ok(atom("x")), parse_commit("n@h", &ok(atom("x"))).map(|_| ())),
+            ("commit", ok(list(vec![int(3)])), parse_commit("n@h", &ok(list(vec![int(3)]))).map(|_| ())),
+            ("rollback", int(1), parse_rollback("n@h", &int(1)).map(|_| ())),
+            ("rollback", tuple(vec![atom("no"), list(vec![])]), {
+                parse_rollback("n@h", &tuple(vec![atom("no"), list(vec![])])).map(|_| ())
+            }),
+            ("rollback", ok(atom("x")), parse_rollback("n@h", &ok(atom("x"))).map(|_| ())),
+            ("rollback", ok(list(vec![int(1)])), parse_rollback("n@h", &ok(list(vec![int(1)]))).map(|_| ())),
+            ("rollback", ok(list(vec![tuple(vec![int(1), atom("x")])])), {
+                parse_rollback("n@h", &ok(list(vec![tuple(vec![int(1), atom("x")])]))).map(|_| ())
+            }),
+            ("versions", atom("x"), parse_versions("n@h", &atom("x")).map(|_| ())),
+            ("versions", list(vec![int(1)]), parse_versions("n@h", &list(vec![int(1)])).map(|_| ())),
+            ("versions", list(vec![tuple(vec![int(1), atom("x")])]), {
+                parse_versions("n@h", &list(vec![tuple(vec![int(1), atom("x")])])).map(|_| ())
+            }),
+            ("versions", list(vec![tuple(vec![atom("m"), atom("x")])]), {
+                parse_versions("n@h", &list(vec![tuple(vec![atom("m"), atom("x")])])).map(|_| ())
+            }),
+            ("versions", list(vec![tuple(vec![atom("m"), tuple(vec![atom("loaded"), int(1), int(2)])])]), {
+                let t = list(vec![tuple(vec![atom("m"), tuple(vec![atom("loaded"), int(1), int(2)])])]);
+                parse_versions("n@h", &t).map(|_| ())
+            }),
+            ("loaded_md5s", atom("x"), parse_loaded_md5s("n@h", &atom("x")).map(|_| ())),
+            ("loaded_md5s", ok(atom("x")), parse_loaded_md5s("n@h", &ok(atom("x"))).map(|_| ())),
+            ("loaded_md5s", ok(list(vec![int(1)])), parse_loaded_md5s("n@h", &ok(list(vec![int(1)]))).map(|_| ())),
+            ("loaded_md5s", ok(list(vec![tuple(vec![int(1), int(2)])])), {
+                parse_loaded_md5s("n@h", &ok(list(vec![tuple(vec![int(1), int(2)])]))).map(|_| ())
+            }),
+            ("loaded_md5s", tuple(vec![atom("error"), atom("enoent")]), {
+                parse_loaded_md5s("n@h", &tuple(vec![atom("error"), atom("enoent")])).map(|_| ())
+            }),
+        ];
+        for (what, reply, result) in cases {
+            let err = result.expect_err(what);
+            let ReloadError::Shape { node, what: w, detail } = &err else { panic!("{what}: {err:?}") };
+            assert_eq!((node.as_str(), w.as_str()), ("n@h", what));
+            assert_eq!(detail, &show(&reply));
+            assert_eq!(err.to_string(), format!("n@h: unexpected answer from {what}: {}", show(&reply)));
+        }
+        // An unknown application is not a shape error: it says which.
+        let unknown = tuple(vec![atom("error"), tuple(vec![atom("unknown_app"), atom("bnk")])]);
+        let err = parse_loaded_md5s("n@h", &unknown).unwrap_err();
+        assert!(matches!(&err, ReloadError::UnknownApp { node, app } if node == "n@h" && app == "bnk"), "{err:?}");
     }
 
     #[test]

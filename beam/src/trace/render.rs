@@ -518,6 +518,36 @@ mod tests {
         assert!(m.contains("participant P2 as Bank.Ledger (b@h)"), "{m}");
     }
 
+    /// The checkers the diagram tests rely on refuse each kind of broken diagram, naming the line: a
+    /// checker that let these through would pass any output.
+    #[test]
+    fn the_diagram_checkers_refuse_broken_diagrams() {
+        let ok = "sequenceDiagram\n    participant P1 as a (a@h)\n    participant P2 as b (b@h)\n";
+        let refused = |body: &str| check_mermaid(&format!("{ok}{body}\n")).unwrap_err();
+        assert_eq!(check_mermaid("graph TD\n").unwrap_err(), "the first line is not `sequenceDiagram`");
+        assert_eq!(refused("P1->>P2: x"), r#"not indented: "P1->>P2: x""#);
+        assert_eq!(refused("    participant P3"), r#"participant without alias: "    participant P3""#);
+        assert_eq!(refused("    participant X1 as x"), r#"participant id: "    participant X1 as x""#);
+        assert_eq!(refused("    participant P3 as a<b"), r#"participant label: "    participant P3 as a<b""#);
+        assert_eq!(refused("    participant P3 as a #5 b"), r#"participant label: "    participant P3 as a #5 b""#);
+        assert_eq!(refused("    Note over P1"), r#"note without text: "    Note over P1""#);
+        assert_eq!(refused("    Note over P9: x"), r#"note: "    Note over P9: x""#);
+        assert_eq!(refused("    Note over P1: a;b"), r#"note: "    Note over P1: a;b""#);
+        assert_eq!(refused("    P1->>P2"), r#"unknown statement: "    P1->>P2""#);
+        assert_eq!(refused("    P1=>P2: x"), r#"no arrow: "    P1=>P2: x""#);
+        assert_eq!(refused("    P1->>P7: x"), r#"arrow between undeclared participants: "    P1->>P7: x""#);
+        assert_eq!(refused("    P1-xP2: #60;a>"), r##"unescaped label: "    P1-xP2: #60;a>""##);
+        check_mermaid(&format!("{ok}    P1-xP2: #60;a#62;\n    Note over P2: #35;\n")).unwrap();
+
+        let graph = |body: &str| format!("digraph orbit_trace {{\n{body}\n}}\n");
+        assert_eq!(check_dot("graph g {\n}\n").unwrap_err(), "not a `digraph orbit_trace { … }`");
+        assert_eq!(check_dot(&graph("  P1 [label=\"a]")).unwrap_err(), r#"unclosed string: "  P1 [label=\"a]""#);
+        assert_eq!(check_dot(&graph("  P1 -> P2")).unwrap_err(), r#"unended statement: "  P1 -> P2""#);
+        assert_eq!(check_dot(&graph("  subgraph a {")).unwrap_err(), "unbalanced braces");
+        assert_eq!(check_dot(&graph("  };\n  };")).unwrap_err(), r#"unbalanced braces at "  };""#);
+        check_dot(&graph("  P1 [label=\"}{ \\\" ;\"];")).unwrap();
+    }
+
     #[test]
     fn dot_is_well_formed_and_escaped() {
         let d = dot(&sample(), Lang::Erlang);

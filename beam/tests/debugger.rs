@@ -124,3 +124,171 @@ async fn a_function_breakpoint_stops_in_every_clause() {
     assert_eq!(call.join().unwrap().unwrap(), "0");
     assert!(engine.end().await.is_empty());
 }
+
+/// `orbit_late.erl` (`twice/1`, with code on line 4) in a fresh directory, and the `ebin` beside it.
+fn late_module() -> (PathBuf, PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("late"));
+    let ebin = dir.join("ebin");
+    std::fs::create_dir_all(&ebin).unwrap();
+    let source = dir.join("orbit_late.erl");
+    std::fs::write(&source, "-module(orbit_late).\n-export([twice/1]).\ntwice(X) ->\n    Y = X * 2,\n    Y.\n")
+        .unwrap();
+    (dir, source, ebin)
+}
+
+/// Compiles `source` with debug info into `ebin` on node `i`.
+fn build_on(nodes: &TestCluster, i: usize, source: &std::path::Path, ebin: &std::path::Path) {
+    let built = nodes
+        .eval(i, &format!("compile:file(\"{}\", [debug_info, {{outdir, \"{}\"}}]).", source.display(), ebin.display()));
+    let module = source.file_stem().unwrap().to_string_lossy();
+    assert_eq!(built.map(|b| b.replace(' ', "")), Ok(format!("{{ok,{module}}}")));
+}
+
+/// An attach to bare Erlang nodes, with no project.
+async fn attach_erlang(nodes: &TestCluster) -> IntEngine {
+    use beam::cluster::ClusterOptions;
+    use beam::debugger::{AttachConfig, SourceMap};
+    use beam::link::{Cookie, NodeName};
+    let config = AttachConfig {
+        seeds: vec![NodeName::parse(nodes.name(0)).unwrap()],
+        cookie: Cookie::new(nodes.cookie.clone()),
+        cluster: ClusterOptions::default(),
+        project_dir: None,
+        source_map: SourceMap::default(),
+        interpret: vec![],
+        exclude: vec![],
+        hold_callers: true,
+    };
+    IntEngine::attach(config).await.expect("attach")
+}
+
+/// A breakpoint in a file no node has a module of yet stays unverified and says why; once the module is
+/// compiled into the nodes' code path, the breakpoint holds by itself (an event says so, within a few
+/// ticks) and a call on another node stops there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breakpoint_in_a_module_not_built_yet_holds_once_a_node_can_load_it() {
+    let (dir, source, ebin) = late_module();
+    let nodes = TestCluster::erlang_with_code_path(2, std::slice::from_ref(&ebin));
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 4, ..Default::default() }]).await;
+    assert!(!bps[0].verified, "{bps:?}");
+    let why = bps[0].message.clone().unwrap_or_default();
+    assert_eq!(
+        why,
+        format!(
+            "no module compiled from {} is loaded on any node yet; the breakpoint will hold when one is",
+            source.display()
+        )
+    );
+
+    // Built on node 0 into the directory both nodes have in their code path; loaded nowhere.
+    build_on(&nodes, 0, &source, &ebin);
+    let held = until(
+        &mut engine,
+        "the breakpoint to hold",
+        |e| matches!(e, EngineEvent::Breakpoint(s) if s.id == bps[0].id && s.verified),
+    )
+    .await;
+    let EngineEvent::Breakpoint(status) = held else { unreachable!() };
+    assert_eq!(status.line, Some(4));
+
+    let call = spawn_eval(&nodes, 1, "orbit_late:twice(21).".into());
+    let stopped = until(&mut engine, "the stop", |e| matches!(e, EngineEvent::Stopped { .. })).await;
+    let EngineEvent::Stopped { thread, reason, .. } = stopped else { unreachable!() };
+    assert_eq!(reason, StopReason::Breakpoint);
+    let frames = engine.stack_trace(thread).await.unwrap();
+    assert_eq!((frames[0].name.as_str(), frames[0].line), ("orbit_late:twice/1", 4));
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    assert_eq!(call.join().unwrap().unwrap(), "42");
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// OTP's interpreter server killed under the session (by someone on a node): the session ends, and says
+/// which node's server went and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_interpreter_server_killed_under_the_session_ends_it_with_the_reason() {
+    let (dir, source, ebin) = late_module();
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&ebin));
+    build_on(&nodes, 0, &source, &ebin);
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 4, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let killed = nodes.eval(0, "exit(global:whereis_name(dbg_iserver), kill).");
+    assert_eq!(killed.as_deref(), Ok("true"));
+    let ended = until(&mut engine, "the end", |e| matches!(e, EngineEvent::Terminated { .. })).await;
+    let EngineEvent::Terminated { reason } = ended else { unreachable!() };
+    assert_eq!(reason, format!("OTP's interpreter server on {} stopped (killed)", nodes.name(0)));
+    let _ = engine.end().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `stepIn` on a `gen_server:cast` to a server that is busy (blocked in a call): the caller's step ends on
+/// its next line at once, and when the server has not taken the message within a few seconds the caller's
+/// stop is shown alone, the console saying so. The server takes it later, as usual.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_in_on_a_cast_the_server_does_not_take_shows_the_callers_stop_alone() {
+    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("cast"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join("orbit_cast.erl");
+    std::fs::write(
+        &source,
+        "-module(orbit_cast).\n-behaviour(gen_server).\n\
+         -export([start/0, poke/1, count/0, init/1, handle_call/3, handle_cast/2]).\n\
+         start() -> gen_server:start({local, orbit_cast_srv}, orbit_cast, [], []).\n\
+         init([]) -> {ok, 0}.\n\
+         handle_call(block, _From, S) -> receive go_on -> {reply, ok, S} end;\n\
+         handle_call(count, _From, S) -> {reply, S, S}.\n\
+         handle_cast(poke, S) -> {noreply, S + 1}.\n\
+         poke(P) ->\n    gen_server:cast(P, poke),\n    poked.\n\
+         count() -> gen_server:call(orbit_cast_srv, count).\n",
+    )
+    .unwrap();
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir);
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 10, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let started = nodes.eval(0, "element(1, orbit_cast:start()).");
+    assert_eq!(started.as_deref(), Ok("ok"));
+    let blocked = nodes.eval(0, "spawn(fun() -> gen_server:call(orbit_cast_srv, block, infinity) end), ok.");
+    assert_eq!(blocked.as_deref(), Ok("ok"));
+
+    let call = spawn_eval(&nodes, 0, "orbit_cast:poke(orbit_cast_srv).".into());
+    let stopped = until(&mut engine, "the stop", |e| matches!(e, EngineEvent::Stopped { .. })).await;
+    let EngineEvent::Stopped { thread, reason, .. } = stopped else { unreachable!() };
+    assert_eq!(reason, StopReason::Breakpoint);
+    engine.resume(thread, Resume::StepIn).await.unwrap();
+    let mut console = String::new();
+    let step = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let raw = engine.next_raw().await.expect("raw events");
+            for e in engine.handle_raw(raw).await {
+                match e {
+                    EngineEvent::Output { text, .. } => console.push_str(&text),
+                    e @ EngineEvent::Stopped { .. } => return e,
+                    _ => {}
+                }
+            }
+        }
+    })
+    .await
+    .expect("the caller's stop");
+    assert!(
+        matches!(step, EngineEvent::Stopped { thread: t, reason: StopReason::Step, .. } if t == thread),
+        "{step:?}"
+    );
+    assert!(console.contains("did not take the message within 3 s: the step stays in"), "{console}");
+    let frames = engine.stack_trace(thread).await.unwrap();
+    assert_eq!((frames[0].name.as_str(), frames[0].line), ("orbit_cast:poke/1", 11));
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    assert_eq!(call.join().unwrap().unwrap(), "poked");
+
+    // Unblocked, the server takes the cast.
+    assert_eq!(nodes.eval(0, "orbit_cast_srv ! go_on, ok.").as_deref(), Ok("ok"));
+    assert_eq!(nodes.eval(0, "orbit_cast:count().").as_deref(), Ok("1"));
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -292,3 +292,61 @@ async fn step_in_on_a_cast_the_server_does_not_take_shows_the_callers_stop_alone
     assert!(notes.is_empty(), "{notes:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A module only one node can load at first: its breakpoint holds there, and on the other node as soon as
+/// that node can load it (the console says so), where a call then stops too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breakpoint_holds_on_a_node_once_it_can_load_the_module() {
+    let (dir, source, ebin) = late_module();
+    let nodes = TestCluster::erlang(2);
+    let add_path = |i: usize| {
+        let added = nodes.eval(i, &format!("code:add_patha(\"{}\").", ebin.display()));
+        assert_eq!(added.as_deref(), Ok("true"));
+    };
+    add_path(0);
+    build_on(&nodes, 0, &source, &ebin);
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 4, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+
+    add_path(1);
+    let want = format!("{}: breakpoints in orbit_late now hold there too", nodes.name(1));
+    let console = common::output_until(&mut engine, 30_000, |t| t.contains(&want)).await;
+    assert!(console.contains(&want), "{console}");
+    let call = spawn_eval(&nodes, 1, "orbit_late:twice(5).".into());
+    let stopped = until(&mut engine, "the stop on node 1", |e| matches!(e, EngineEvent::Stopped { .. })).await;
+    let EngineEvent::Stopped { thread, text, .. } = stopped else { unreachable!() };
+    assert!(text.as_deref().is_some_and(|t| t.contains(nodes.name(1))), "{text:?}");
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    assert_eq!(call.join().unwrap().unwrap(), "10");
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A module built without debug info cannot be interpreted: its breakpoint stays unverified, and the
+/// reason names the module and the node, and how a release keeps debug info.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_breakpoint_in_a_module_without_debug_info_names_the_module_and_the_node() {
+    let (dir, source, ebin) = late_module();
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&ebin));
+    let built =
+        nodes.eval(0, &format!("compile:file(\"{}\", [{{outdir, \"{}\"}}]).", source.display(), ebin.display()));
+    assert_eq!(built.map(|b| b.replace(' ', "")).as_deref(), Ok("{ok,orbit_late}"));
+    assert_eq!(nodes.eval(0, "orbit_late:twice(1).").as_deref(), Ok("2"));
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 4, ..Default::default() }]).await;
+    assert!(!bps[0].verified, "{bps:?}");
+    let why = bps[0].message.clone().unwrap_or_default();
+    assert_eq!(
+        why,
+        format!(
+            "cannot read the code of orbit_late: {}: {{error,no_debug_info}} (compiled without debug info: \
+             releases strip it by default, set `strip_beams: false`)",
+            nodes.name(0)
+        )
+    );
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -362,3 +362,38 @@ worker() -> receive stop -> ok end.
 
     cluster.disconnect().await;
 }
+
+/// The links/monitors graph stops at its vertex limit and says it was cut; a monitor is drawn from the
+/// watcher to the watched, whichever of them the walk starts from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_cut_at_its_vertex_limit_and_monitors_drawn_from_the_watcher() {
+    let nodes = TestCluster::erlang(1);
+    let cluster = join(&nodes, 0).await;
+    let node = nodes.name(0).to_string();
+    let made = nodes.eval(
+        0,
+        "Hub = spawn(fun() -> receive stop -> ok end end), register(orbit_hub, Hub), \
+         [spawn(fun() -> link(Hub), receive stop -> ok end end) || _ <- lists:seq(1, 5)], \
+         register(orbit_watcher, spawn(fun() -> erlang:monitor(process, Hub), receive stop -> ok end end)), \
+         timer:sleep(200), ok.",
+    );
+    assert_eq!(made.as_deref(), Ok("ok"));
+    let hub = ProcessSpec::parse(":orbit_hub").unwrap();
+    let cut = processes::graph(&cluster, &node, &hub, 1, 3, T).await.unwrap();
+    assert!(cut.truncated, "{cut:?}");
+    assert_eq!(cut.vertices.len(), 3, "{cut:?}");
+    let full = processes::graph(&cluster, &node, &hub, 1, 100, T).await.unwrap();
+    assert!(!full.truncated, "{full:?}");
+    assert_eq!(full.vertices.len(), 7, "the hub, its 5 links and its watcher: {full:?}");
+    assert_eq!(full.edges.iter().filter(|e| e.kind == EdgeKind::Link).count(), 5, "{full:?}");
+    let watcher = full.vertices.iter().find(|v| v.registered_name.as_deref() == Some(":orbit_watcher")).unwrap();
+    let monitor = |g: &processes::ProcessGraph| {
+        g.edges.iter().any(|e| e.kind == EdgeKind::Monitor && e.from == watcher.process && e.to == full.root)
+    };
+    assert!(monitor(&full), "from the hub's side: {full:?}");
+    let from_watcher =
+        processes::graph(&cluster, &node, &ProcessSpec::parse(":orbit_watcher").unwrap(), 1, 100, T).await.unwrap();
+    assert!(monitor(&from_watcher), "from the watcher's side: {from_watcher:?}");
+
+    cluster.disconnect().await;
+}

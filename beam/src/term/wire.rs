@@ -259,6 +259,29 @@ mod tests {
         assert_eq!(values, vec![-1, 2, -120]);
     }
 
+    /// Map keys are terms too: a key holding a list of small integers with a negative one (inside a tuple,
+    /// an improper list or a nested map) reaches the node with its sign.
+    #[test]
+    fn negative_small_integers_in_map_keys_survive_encoding() {
+        let negative = || list(vec![int(-1), int(7)]);
+        let improper = Term::from(eetf::ImproperList::from((vec![negative()], atom("tail"))));
+        let inner = crate::term::map(vec![(negative(), atom("v"))]);
+        let keys = vec![tuple(vec![negative()]), improper, inner, tuple(vec![atom("plain"), list(vec![int(1)])])];
+        let original = crate::term::map(keys.iter().cloned().map(|k| (k, atom("x"))).collect());
+        let mut t = original.clone();
+        make_wire_safe(&mut t);
+        let mut buf = Vec::new();
+        t.encode(&mut buf).unwrap();
+        let back = Term::decode(&buf[..]).unwrap();
+        let Term::Map(m) = back else { panic!("not a map") };
+        assert_eq!(m.map.len(), 4);
+        let text: Vec<String> =
+            m.map.keys().map(|k| crate::term::render_erlang(k, &crate::term::Limits::default())).collect();
+        for want in ["{[-1,7]}", "[[-1,7]|tail]", "#{[-1,7] => v}", "{plain,[1]}"] {
+            assert!(text.iter().any(|k| k == want), "{want} in {text:?}");
+        }
+    }
+
     #[test]
     fn byte_lists_stay_byte_lists() {
         let mut t = tuple(vec![list(vec![int(104), int(105)]), atom("x")]);

@@ -146,6 +146,11 @@ fn build_on(nodes: &TestCluster, i: usize, source: &std::path::Path, ebin: &std:
 
 /// An attach to bare Erlang nodes, with no project.
 async fn attach_erlang(nodes: &TestCluster) -> IntEngine {
+    attach_erlang_interpreting(nodes, vec![]).await
+}
+
+/// The same, interpreting the modules `interpret` (globs) names up front.
+async fn attach_erlang_interpreting(nodes: &TestCluster, interpret: Vec<String>) -> IntEngine {
     use beam::cluster::ClusterOptions;
     use beam::debugger::{AttachConfig, SourceMap};
     use beam::link::{Cookie, NodeName};
@@ -155,7 +160,7 @@ async fn attach_erlang(nodes: &TestCluster) -> IntEngine {
         cluster: ClusterOptions::default(),
         project_dir: None,
         source_map: SourceMap::default(),
-        interpret: vec![],
+        interpret,
         exclude: vec![],
         hold_callers: true,
     };
@@ -348,5 +353,49 @@ async fn a_breakpoint_in_a_module_without_debug_info_names_the_module_and_the_no
     );
     let notes = engine.end().await;
     assert!(notes.is_empty(), "{notes:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// With the `crash_reports` filter, a crash of any process (nothing interpreted) prints its report on
+/// the console: who and why, then the frames where OTP names them (a module Orbit has no source of shows
+/// the file the node names), else the report itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_reports_of_processes_that_are_not_interpreted() {
+    let nodes = TestCluster::erlang(1);
+    let mut engine = attach_erlang(&nodes).await;
+    engine.set_exception_filters(&["crash_reports".to_string()]).await.unwrap();
+    let node = nodes.name(0).to_string();
+    assert_eq!(nodes.eval(0, "proc_lib:spawn(fun() -> exit(orbit_boom) end), ok.").as_deref(), Ok("ok"));
+    let exited = format!("crash on {node}: #PID<0.");
+    let console = common::output_until(&mut engine, 15_000, |t| t.contains(":orbit_boom")).await;
+    assert!(console.contains(&exited) && console.contains("exited: :orbit_boom\n"), "{console}");
+
+    let crash = "proc_lib:spawn(fun() -> lists:nth(0, [orbit_crash]) end), ok.";
+    assert_eq!(nodes.eval(0, crash).as_deref(), Ok("ok"));
+    let console = common::output_until(&mut engine, 15_000, |t| t.contains("lists:nth/2")).await;
+    assert!(console.contains(&exited) && console.contains(":function_clause"), "{console}");
+    assert!(console.contains("    lists:nth/2 lists.erl:"), "the frame in OTP's file: {console}");
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+}
+
+/// Modules an `interpret` glob names are interpreted from the start, on every node, with no breakpoint
+/// in them yet; the session's end makes them native again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modules_an_interpret_glob_names_are_interpreted_up_front() {
+    let (dir, source, ebin) = late_module();
+    let nodes = TestCluster::erlang_with_code_path(2, std::slice::from_ref(&ebin));
+    build_on(&nodes, 0, &source, &ebin);
+    let interpreted = |i: usize| nodes.eval(i, "orbit_dbg:interpreted_here([orbit_late]).").unwrap();
+    let engine = attach_erlang_interpreting(&nodes, vec!["orbit_l*".into()]).await;
+    for i in 0..2 {
+        assert_eq!(interpreted(i), "[orbit_late]", "node {i}");
+    }
+    let mut engine = engine;
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    for i in 0..2 {
+        assert_eq!(interpreted(i), "[]", "node {i}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -399,3 +399,53 @@ async fn modules_an_interpret_glob_names_are_interpreted_up_front() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// At a stop in Erlang code: values open level by level (a tuple's elements by index, a map's keys as
+/// Erlang terms, an improper list's tail); a variable set to an expression that does not parse, a
+/// variable the frame lacks and a part of a value are refused with the reason, and the frame is unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn values_open_by_level_and_bad_sets_are_refused_with_the_reason() {
+    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("vars"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join("orbit_vars.erl");
+    std::fs::write(
+        &source,
+        "-module(orbit_vars).\n-export([run/1]).\nrun(X) ->\n    Y = {#{\"k\" => X}, [1 | X]},\n    Y.\n",
+    )
+    .unwrap();
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir);
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 5, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let call = spawn_eval(&nodes, 0, "orbit_vars:run(7).".into());
+    let stopped = until(&mut engine, "the stop", |e| matches!(e, EngineEvent::Stopped { .. })).await;
+    let EngineEvent::Stopped { thread, .. } = stopped else { unreachable!() };
+    let frames = engine.stack_trace(thread).await.unwrap();
+    let scopes = engine.scopes(frames[0].id).await.unwrap();
+    let locals = engine.variables(scopes[0].variables_reference, None, None).await.unwrap();
+    let y = locals.iter().find(|v| v.name == "Y").unwrap_or_else(|| panic!("Y in {locals:?}"));
+    assert_eq!(y.value, "{#{\"k\" => 7},[1|7]}");
+    let parts = engine.variables(y.variables_reference, None, None).await.unwrap();
+    let names: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["0", "1"], "{parts:?}");
+    let map = engine.variables(parts[0].variables_reference, None, None).await.unwrap();
+    assert_eq!((map[0].name.as_str(), map[0].value.as_str()), ("\"k\"", "7"), "{map:?}");
+    let improper = engine.variables(parts[1].variables_reference, None, None).await.unwrap();
+    let pairs: Vec<(&str, &str)> = improper.iter().map(|p| (p.name.as_str(), p.value.as_str())).collect();
+    assert_eq!(pairs, [("0", "1"), ("tail", "7")], "{improper:?}");
+
+    let e = engine.set_variable(scopes[0].variables_reference, "X", "1 +").await.unwrap_err();
+    assert!(e.0.contains("syntax error"), "{e:?}");
+    let e = engine.set_variable(scopes[0].variables_reference, "Nope", "1").await.unwrap_err();
+    assert_eq!(e.0, "no variable 'Nope' in this frame");
+    let e = engine.set_variable(y.variables_reference, "1", "2").await.unwrap_err();
+    assert_eq!(e.0, "only variables of a frame can be set (not parts of a value)");
+    let e = engine.evaluate("X +", Some(frames[0].id)).await.unwrap_err();
+    assert!(e.0.contains("syntax error"), "{e:?}");
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "{#{\"k\"=>7},[1|7]}");
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -449,3 +449,42 @@ async fn values_open_by_level_and_bad_sets_are_refused_with_the_reason() {
     assert!(notes.is_empty(), "{notes:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two nodes run different versions of a module (drift): a breakpoint set in the entry node's version
+/// holds there, and the console says the other node runs another version, where a call does not stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_running_another_version_of_the_module_is_named_on_the_console() {
+    let (dir_a, source_a, ebin_a) = late_module();
+    let (dir_b, source_b, ebin_b) = late_module();
+    std::fs::write(&source_b, "-module(orbit_late).\n-export([twice/1]).\ntwice(X) ->\n    Y = X * 3,\n    Y.\n")
+        .unwrap();
+    let nodes = TestCluster::erlang(2);
+    for (i, ebin, source) in [(0, &ebin_a, &source_a), (1, &ebin_b, &source_b)] {
+        let added = nodes.eval(i, &format!("code:add_patha(\"{}\").", ebin.display()));
+        assert_eq!(added.as_deref(), Ok("true"));
+        build_on(&nodes, i, source, ebin);
+    }
+    assert_eq!(nodes.eval(1, "orbit_late:twice(2).").as_deref(), Ok("6"));
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source_a, vec![LineBreakpoint { line: 4, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let want = format!(
+        "{}: breakpoints in orbit_late do not hold there: it runs another version of it than {}",
+        nodes.name(1),
+        nodes.name(0)
+    );
+    let mut console: String = engine
+        .drain_events()
+        .into_iter()
+        .filter_map(|e| if let EngineEvent::Output { text, .. } = e { Some(text) } else { None })
+        .collect();
+    if !console.contains(&want) {
+        console.push_str(&common::output_until(&mut engine, 10_000, |t| t.contains(&want)).await);
+    }
+    assert!(console.contains(&want), "{console}");
+    assert_eq!(nodes.eval(1, "orbit_late:twice(2).").as_deref(), Ok("6"), "node 1 runs on, unstopped");
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    let _ = std::fs::remove_dir_all(&dir_a);
+    let _ = std::fs::remove_dir_all(&dir_b);
+}

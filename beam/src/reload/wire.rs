@@ -320,6 +320,59 @@ mod tests {
         assert!(matches!(&err, ReloadError::UnknownApp { node, app } if node == "n@h" && app == "bnk"), "{err:?}");
     }
 
+    /// A rollback's outcome per module, and the load errors of a node, as the report shows them.
+    #[test]
+    fn rollback_outcomes_and_load_errors_in_words() {
+        let pid = Term::from(eetf::Pid::new("a@h", 9, 0, 1));
+        let item = |m: &str, outcome: Term| tuple(vec![atom(m), outcome]);
+        let reply = tuple(vec![
+            atom("ok"),
+            list(vec![
+                item("m1", tuple(vec![atom("restored"), binary(vec![0xab]), list(vec![pid.clone()])])),
+                item("m2", tuple(vec![atom("removed"), list(vec![pid.clone(), int(3)])])),
+                item("m3", tuple(vec![atom("failed"), atom("not_purged")])),
+                item("m4", atom("odd")),
+            ]),
+        ]);
+        let out = parse_rollback("n@h", &reply).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                ("m1".to_string(), "restored ab (killed <0.9.0>)".to_string(), true),
+                ("m2".to_string(), "removed (it was not loaded before) (killed <0.9.0>)".to_string(), true),
+                ("m3".to_string(), "not restored: an old version is still loaded and in use".to_string(), false),
+                ("m4".to_string(), "odd".to_string(), false),
+            ]
+        );
+        let errors = list(vec![
+            tuple(vec![atom("Elixir.Bank.Fees"), tuple(vec![atom("error"), atom("on_load_failure")])]),
+            tuple(vec![int(1), atom("badfile")]),
+            atom("stray"),
+        ]);
+        assert_eq!(
+            describe_errors(&errors),
+            "Bank.Fees: the module's -on_load function failed; 1: the node cannot load this binary (badfile: built \
+             for another OTP release?); stray"
+        );
+        assert_eq!(describe_errors(&atom("enoent")), "enoent");
+        for (reason, words) in [
+            ("nofile", "no such module"),
+            ("no_previous_binary", "the previous version's binary is not available"),
+            ("other", "other"),
+        ] {
+            assert_eq!(describe_reason(&atom(reason)), words);
+        }
+        assert_eq!(describe_reason(&tuple(vec![atom("x"), int(1)])), "{x,1}");
+        let diagnostics = parse_diagnostics(&list(vec![
+            tuple(vec![binary("lib/a.ex"), int(3), binary("undefined variable")]),
+            atom("noise"),
+        ]));
+        assert_eq!(diagnostics.len(), 1);
+        assert_eq!((diagnostics[0].line, diagnostics[0].message.as_str()), (3, "undefined variable"));
+        assert!(parse_diagnostics(&atom("none")).is_empty());
+        assert_eq!(charlist("café"), list("café".chars().map(|c| int(c as i64)).collect()));
+    }
+
     #[test]
     fn reasons_in_words() {
         assert!(describe_reason(&atom("sticky_directory")).contains("sticky"));

@@ -488,3 +488,59 @@ async fn a_node_running_another_version_of_the_module_is_named_on_the_console() 
     let _ = std::fs::remove_dir_all(&dir_a);
     let _ = std::fs::remove_dir_all(&dir_b);
 }
+
+/// `stepIn` on an `rpc:call` to a node that is not part of the session steps over the line, and the
+/// console says why; the step then stops on the next line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_in_on_an_rpc_to_a_node_outside_the_session_steps_over_and_says_why() {
+    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("hop"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join("orbit_hop.erl");
+    std::fs::write(
+        &source,
+        "-module(orbit_hop).\n-export([hop/1, here/0]).\nhop(N) ->\n    R = rpc:call(N, orbit_hop, here, [], 1000),\n    \
+         {hopped, R}.\nhere() -> node().\n",
+    )
+    .unwrap();
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir);
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 4, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let call = spawn_eval(&nodes, 0, "orbit_hop:hop('nobody@nowhere').".into());
+    let stopped = until(&mut engine, "the stop", |e| matches!(e, EngineEvent::Stopped { .. })).await;
+    let EngineEvent::Stopped { thread, .. } = stopped else { unreachable!() };
+    let mut console: String = engine
+        .resume(thread, Resume::StepIn)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|e| if let EngineEvent::Output { text, .. } = e { Some(text) } else { None })
+        .collect();
+    let step = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let raw = engine.next_raw().await.expect("raw events");
+            for e in engine.handle_raw(raw).await {
+                match e {
+                    EngineEvent::Output { text, .. } => console.push_str(&text),
+                    e @ EngineEvent::Stopped { .. } => return e,
+                    _ => {}
+                }
+            }
+        }
+    })
+    .await
+    .expect("the step's stop");
+    assert!(matches!(step, EngineEvent::Stopped { reason: StopReason::Step, .. }), "{step:?}");
+    assert!(
+        console.contains(": stepIn steps over the line: nobody@nowhere is not a node of this session\n"),
+        "{console}"
+    );
+    let frames = engine.stack_trace(thread).await.unwrap();
+    assert_eq!(frames[0].line, 5);
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "{hopped,{badrpc,nodedown}}");
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -544,3 +544,56 @@ async fn step_in_on_an_rpc_to_a_node_outside_the_session_steps_over_and_says_why
     assert!(notes.is_empty(), "{notes:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `stepIn` on a `gen_server:call` stops in the server's `handle_call/3` as a thread of its own; a
+/// `continue` of the waiting caller then lets it go on once the answer is back, without a stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_continued_while_its_step_waits_in_the_server_goes_on_with_the_answer() {
+    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("sync"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join("orbit_sync.erl");
+    std::fs::write(
+        &source,
+        "-module(orbit_sync).\n-behaviour(gen_server).\n\
+         -export([start/0, ask/1, init/1, handle_call/3, handle_cast/2]).\n\
+         start() -> gen_server:start({local, orbit_sync_srv}, orbit_sync, [], []).\n\
+         init([]) -> {ok, 0}.\n\
+         handle_call(ask, _From, S) ->\n    {reply, S + 1, S + 1}.\n\
+         handle_cast(_, S) -> {noreply, S}.\n\
+         ask(P) ->\n    R = gen_server:call(P, ask),\n    {asked, R}.\n",
+    )
+    .unwrap();
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir);
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 10, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    assert_eq!(nodes.eval(0, "element(1, orbit_sync:start()).").as_deref(), Ok("ok"));
+    let call = spawn_eval(&nodes, 0, "orbit_sync:ask(orbit_sync_srv).".into());
+    let stopped = until(&mut engine, "the caller's stop", |e| matches!(e, EngineEvent::Stopped { .. })).await;
+    let EngineEvent::Stopped { thread: caller, .. } = stopped else { unreachable!() };
+    engine.resume(caller, Resume::StepIn).await.unwrap();
+    let server = until(
+        &mut engine,
+        "the server's stop",
+        |e| matches!(e, EngineEvent::Stopped { thread, .. } if *thread != caller),
+    )
+    .await;
+    let EngineEvent::Stopped { thread: server, .. } = server else { unreachable!() };
+    let frames = engine.stack_trace(server).await.unwrap();
+    assert_eq!((frames[0].name.as_str(), frames[0].line), ("orbit_sync:handle_call/3", 7));
+    engine.resume(caller, Resume::Continue).await.unwrap();
+    engine.resume(server, Resume::Continue).await.unwrap();
+    // The engine follows the answer and the caller's step as it handles what the nodes send.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !call.is_finished() {
+        let Ok(Some(raw)) = tokio::time::timeout_at(deadline, engine.next_raw()).await else { break };
+        for e in engine.handle_raw(raw).await {
+            assert!(!matches!(e, EngineEvent::Stopped { thread, .. } if thread == caller), "the caller stopped: {e:?}");
+        }
+    }
+    assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "{asked,1}", "the caller went on without a stop");
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

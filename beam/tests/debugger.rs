@@ -380,7 +380,7 @@ async fn crash_reports_of_processes_that_are_not_interpreted() {
 }
 
 /// Modules an `interpret` glob names are interpreted from the start, on every node, with no breakpoint
-/// in them yet; the session's end makes them native again.
+/// in them yet, and their sources are listed for the editor; the session's end makes them native again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn modules_an_interpret_glob_names_are_interpreted_up_front() {
     let (dir, source, ebin) = late_module();
@@ -391,6 +391,7 @@ async fn modules_an_interpret_glob_names_are_interpreted_up_front() {
     for i in 0..2 {
         assert_eq!(interpreted(i), "[orbit_late]", "node {i}");
     }
+    assert!(engine.loaded_sources().contains(&source), "the editor's list of sources: {:?}", engine.loaded_sources());
     let mut engine = engine;
     let notes = engine.end().await;
     assert!(notes.is_empty(), "{notes:?}");

@@ -598,3 +598,36 @@ async fn a_caller_continued_while_its_step_waits_in_the_server_goes_on_with_the_
     assert!(notes.is_empty(), "{notes:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An interpreted process that crashes passes unnoticed without the `crashes` filter; with it, it stops
+/// post mortem where it crashed, with the reason and its frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_in_interpreted_code_stops_post_mortem_only_with_the_crashes_filter() {
+    let (dir, source, ebin) = late_module();
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&ebin));
+    build_on(&nodes, 0, &source, &ebin);
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 5, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let crash = |arg: &str| {
+        let spawned = nodes.eval(0, &format!("spawn(fun() -> orbit_late:twice({arg}) end), ok."));
+        assert_eq!(spawned.as_deref(), Ok("ok"));
+    };
+    crash("a");
+    let quiet = common::output_until(&mut engine, 2_000, |_| false).await;
+    assert!(!quiet.contains("crash"), "{quiet}");
+
+    engine.set_exception_filters(&["crashes".to_string()]).await.unwrap();
+    crash("b");
+    let stopped = until(&mut engine, "the crash", |e| matches!(e, EngineEvent::Stopped { .. })).await;
+    let EngineEvent::Stopped { thread, reason, text, .. } = stopped else { unreachable!() };
+    assert_eq!(reason, StopReason::Exception);
+    let text = text.unwrap_or_default();
+    assert!(text.contains("crashed: ") && text.contains("badarith"), "{text}");
+    let frames = engine.stack_trace(thread).await.unwrap();
+    assert_eq!((frames[0].name.as_str(), frames[0].line), ("orbit_late:twice/1", 4), "{frames:?}");
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

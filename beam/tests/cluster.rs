@@ -151,6 +151,22 @@ async fn a_compile_error_is_reported_with_the_module() {
     let link = bare_link(&nodes, 0).await;
     let err = agent::load_from_source(&link, "orbit_broken", "-module(orbit_broken).\nf() -> .\n").await.unwrap_err();
     assert!(err.to_string().contains("orbit_broken"), "{err}");
+    // A source the scanner refuses (an unterminated string) names the module and the scanner.
+    let err = agent::load_from_source(&link, "orbit_unscanned", "-module(orbit_unscanned).\nf() -> \"abc.\n")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, agent::AgentError::Compile { module: "orbit_unscanned", detail, .. } if detail.starts_with("scan failed: ")),
+        "{err:?}"
+    );
+    // Text beyond ASCII reaches the node as the characters it is.
+    agent::load_from_source(&link, "orbit_unicode", "-module(orbit_unicode).\n-export([f/0]).\nf() -> \"héllo ✓\".\n")
+        .await
+        .unwrap();
+    let back = rpc::call(&link, "orbit_unicode", "f", vec![], T).await.unwrap();
+    let code_points: Vec<i64> = "héllo ✓".chars().map(|c| c as i64).collect();
+    let got: Vec<i64> = beam::term::as_list(&back).unwrap().iter().filter_map(beam::term::as_integer).collect();
+    assert_eq!(got, code_points);
 }
 
 /// Reads `persistent_term:get({orbit_test, Key}, undefined)` on the node.

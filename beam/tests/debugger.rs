@@ -631,3 +631,47 @@ async fn a_crash_in_interpreted_code_stops_post_mortem_only_with_the_crashes_fil
     assert!(notes.is_empty(), "{notes:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Log points as tracepoints (nothing interpreted) with hit conditions print only the hits that count;
+/// the session's rate applies; a message that does not parse, and a function log point whose message does
+/// not parse, are refused with the parser's reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tracepoint_hit_conditions_rate_and_messages_that_do_not_parse() {
+    let (dir, source, ebin) = late_module();
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&ebin));
+    build_on(&nodes, 0, &source, &ebin);
+    assert_eq!(nodes.eval(0, "orbit_late:twice(0).").as_deref(), Ok("0"));
+    let mut engine = attach_erlang(&nodes).await;
+    engine.set_log_point_rate(50).await;
+    let log = |hit: &str, msg: &str| LineBreakpoint {
+        line: 4,
+        hit_condition: Some(hit.into()),
+        log_message: Some(msg.into()),
+        ..Default::default()
+    };
+    let bps = engine.set_breakpoints(&source, vec![log(">= 2", "ge {X}")]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    for x in 1..=3 {
+        assert_eq!(nodes.eval(0, &format!("orbit_late:twice({x}).")).unwrap(), (2 * x).to_string());
+    }
+    let console = common::output_until(&mut engine, 10_000, |t| t.contains("ge 3")).await;
+    assert!(console.contains("ge 2") && console.contains("ge 3") && !console.contains("ge 1"), "{console}");
+    let bps = engine.set_breakpoints(&source, vec![log("> 2", "gt {X}")]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    for x in 1..=3 {
+        nodes.eval(0, &format!("orbit_late:twice({x}).")).unwrap();
+    }
+    let console = common::output_until(&mut engine, 10_000, |t| t.contains("gt 3")).await;
+    assert!(console.contains("gt 3") && !console.contains("gt 2"), "{console}");
+
+    let bps = engine.set_breakpoints(&source, vec![log("1", "bad {X +}")]).await;
+    assert!(!bps[0].verified, "{bps:?}");
+    let why = bps[0].message.clone().unwrap_or_default();
+    assert!(why.starts_with("Erlang: "), "{why}");
+    let f = engine.set_function_breakpoints(vec![("orbit_late:twice/1 log fn {X +}".into(), None, None)]).await;
+    assert!(!f[0].verified, "{f:?}");
+    assert!(f[0].message.as_deref().unwrap_or_default().starts_with("Erlang: "), "{f:?}");
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -675,3 +675,37 @@ async fn tracepoint_hit_conditions_rate_and_messages_that_do_not_parse() {
     assert!(notes.is_empty(), "{notes:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `/pause` from the debug console: a process of plain Erlang code by its registered name (a paused
+/// thread whose stack shows, continued by `continue`), and what is not a process says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_from_the_console_by_erlang_name_and_what_is_not_a_process() {
+    let nodes = TestCluster::erlang(1);
+    let node = nodes.name(0).to_string();
+    let mut engine = attach_erlang(&nodes).await;
+    let made = nodes.eval(0, "register(orbit_sleeper, spawn(fun() -> receive stop -> ok end end)), ok.");
+    assert_eq!(made.as_deref(), Ok("ok"));
+    let refused = |e: Result<beam::debugger::VariableInfo, beam::debugger::DebugError>| e.unwrap_err().0;
+    let usage = "usage: /pause <pid | registered name> [on node@host]";
+    assert_eq!(refused(engine.evaluate("/pause", None).await), usage);
+    assert_eq!(refused(engine.evaluate("/pause orbit_sleeper at here", None).await), usage);
+    assert_eq!(refused(engine.evaluate("/pause <0.1>", None).await), "'<0.1>' is not a pid (#PID<0.123.0>)");
+    assert_eq!(
+        refused(engine.evaluate("/pause orbit_nobody", None).await),
+        format!("no process is registered as orbit_nobody on {node}")
+    );
+    let paused = engine.evaluate(&format!("/pause orbit_sleeper on {node}"), None).await.unwrap();
+    assert!(paused.value.starts_with("paused "), "{paused:?}");
+    let events = engine.drain_events();
+    let Some(EngineEvent::Stopped { thread, reason, .. }) =
+        events.iter().find(|e| matches!(e, EngineEvent::Stopped { .. })).cloned()
+    else {
+        panic!("the pause's stop in {events:?}")
+    };
+    assert_eq!(reason, StopReason::Pause);
+    assert_eq!(nodes.eval(0, "element(2, process_info(whereis(orbit_sleeper), status)).").as_deref(), Ok("suspended"));
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    assert_ne!(nodes.eval(0, "element(2, process_info(whereis(orbit_sleeper), status)).").as_deref(), Ok("suspended"));
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+}

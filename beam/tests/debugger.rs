@@ -677,7 +677,8 @@ async fn tracepoint_hit_conditions_rate_and_messages_that_do_not_parse() {
 }
 
 /// `/pause` from the debug console: a process of plain Erlang code by its registered name (a paused
-/// thread whose stack shows, continued by `continue`), and what is not a process says why.
+/// thread whose stack shows, where evaluation runs on its node; continued by `continue`), and what is not
+/// a process says why; evaluation on a node named in the expression, and on one that is not there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_from_the_console_by_erlang_name_and_what_is_not_a_process() {
     let nodes = TestCluster::erlang(1);
@@ -704,6 +705,15 @@ async fn pause_from_the_console_by_erlang_name_and_what_is_not_a_process() {
     };
     assert_eq!(reason, StopReason::Pause);
     assert_eq!(nodes.eval(0, "element(2, process_info(whereis(orbit_sleeper), status)).").as_deref(), Ok("suspended"));
+    // Its frames are native code: evaluation there runs on its node, without bindings.
+    let frames = engine.stack_trace(thread).await.unwrap();
+    let v = engine.evaluate("node()", Some(frames[0].id)).await.unwrap();
+    assert!(v.value.contains(&node), "{v:?}");
+    let v = engine.evaluate(&format!("{node}> 6 * 7"), None).await.unwrap();
+    assert_eq!(v.value, "42");
+    assert_eq!(refused(engine.evaluate("  ", None).await), "nothing to evaluate");
+    let e = refused(engine.evaluate("nobody@nowhere> 1", None).await);
+    assert_eq!(e, format!("nobody@nowhere is not a node of this cluster (nodes: {node})"));
     engine.resume(thread, Resume::Continue).await.unwrap();
     assert_ne!(nodes.eval(0, "element(2, process_info(whereis(orbit_sleeper), status)).").as_deref(), Ok("suspended"));
     let notes = engine.end().await;

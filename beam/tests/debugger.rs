@@ -719,3 +719,31 @@ async fn pause_from_the_console_by_erlang_name_and_what_is_not_a_process() {
     let notes = engine.end().await;
     assert!(notes.is_empty(), "{notes:?}");
 }
+
+/// The lines of a file where a breakpoint can stand, for the editor; function breakpoints that name no
+/// function, or whose log message is empty, say how to write them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn breakpoint_locations_and_function_breakpoints_written_wrong() {
+    let (dir, source, ebin) = late_module();
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&ebin));
+    build_on(&nodes, 0, &source, &ebin);
+    let mut engine = attach_erlang(&nodes).await;
+    assert_eq!(engine.breakpoint_locations(&source, 1, Some(20)).await, vec![4, 5]);
+    assert_eq!(engine.breakpoint_locations(&source, 5, None).await, vec![5]);
+    assert!(engine.breakpoint_locations(&dir.join("nowhere.erl"), 1, Some(9)).await.is_empty());
+    let f = engine
+        .set_function_breakpoints(vec![
+            ("not a function".into(), None, None),
+            ("orbit_late:twice/1 log".into(), None, None),
+        ])
+        .await;
+    assert!(f.iter().all(|b| !b.verified), "{f:?}");
+    assert!(!f[0].message.as_deref().unwrap_or_default().is_empty(), "{f:?}");
+    assert_eq!(
+        f[1].message.as_deref(),
+        Some("write the message after `log`: orbit_late:twice/1 log deposit of {amount}")
+    );
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -716,6 +716,8 @@ async fn pause_from_the_console_by_erlang_name_and_what_is_not_a_process() {
     assert_eq!(e, format!("nobody@nowhere is not a node of this cluster (nodes: {node})"));
     engine.resume(thread, Resume::Continue).await.unwrap();
     assert_ne!(nodes.eval(0, "element(2, process_info(whereis(orbit_sleeper), status)).").as_deref(), Ok("suspended"));
+    let e = engine.stack_trace(thread).await.unwrap_err();
+    assert_eq!(e.0, format!("no thread {thread}"), "a native process continued is no thread any more");
     let notes = engine.end().await;
     assert!(notes.is_empty(), "{notes:?}");
 }

@@ -55,6 +55,7 @@ async fn rpc_returns_values_and_typed_errors() {
     // exit
     let err = rpc::call(&link, "erlang", "exit", vec![atom("gone")], T).await.unwrap_err();
     assert!(matches!(err, RpcError::Exception { class: ExceptionClass::Exit, .. }));
+    assert_eq!(err.to_string(), format!("{}: erlang:exit/1 raised exit: gone", cluster.name(0)));
 
     // undefined function
     let err = rpc::call(&link, "no_such_module", "f", vec![], T).await.unwrap_err();

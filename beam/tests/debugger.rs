@@ -632,9 +632,9 @@ async fn a_crash_in_interpreted_code_stops_post_mortem_only_with_the_crashes_fil
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Log points as tracepoints (nothing interpreted) with hit conditions print only the hits that count;
-/// the session's rate applies; a message that does not parse, and a function log point whose message does
-/// not parse, are refused with the parser's reason.
+/// Log points on a clause's head line are tracepoints (nothing is interpreted): with hit conditions they
+/// print only the hits that count; a message that does not parse, and a function log point whose message
+/// does not parse, are refused with the parser's reason.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tracepoint_hit_conditions_rate_and_messages_that_do_not_parse() {
     let (dir, source, ebin) = late_module();
@@ -643,14 +643,16 @@ async fn tracepoint_hit_conditions_rate_and_messages_that_do_not_parse() {
     assert_eq!(nodes.eval(0, "orbit_late:twice(0).").as_deref(), Ok("0"));
     let mut engine = attach_erlang(&nodes).await;
     engine.set_log_point_rate(50).await;
+    // On the clause's head line a log point is a tracepoint: nothing is interpreted.
     let log = |hit: &str, msg: &str| LineBreakpoint {
-        line: 4,
+        line: 3,
         hit_condition: Some(hit.into()),
         log_message: Some(msg.into()),
         ..Default::default()
     };
     let bps = engine.set_breakpoints(&source, vec![log(">= 2", "ge {X}")]).await;
     assert!(bps[0].verified, "{bps:?}");
+    assert_eq!(nodes.eval(0, "orbit_dbg:interpreted_here([orbit_late]).").as_deref(), Ok("[]"), "nothing interpreted");
     for x in 1..=3 {
         assert_eq!(nodes.eval(0, &format!("orbit_late:twice({x}).")).unwrap(), (2 * x).to_string());
     }
@@ -745,6 +747,40 @@ async fn breakpoint_locations_and_function_breakpoints_written_wrong() {
         f[1].message.as_deref(),
         Some("write the message after `log`: orbit_late:twice/1 log deposit of {amount}")
     );
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A log point on a clause's head (a tracepoint) in a module one node lacks: it prints on the node that
+/// has it, and the console says why it does not hold on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracepoint_in_a_module_one_node_lacks_prints_where_it_is_and_says_why_not_elsewhere() {
+    let (dir, source, ebin) = late_module();
+    let nodes = TestCluster::erlang(2);
+    let added = nodes.eval(0, &format!("code:add_patha(\"{}\").", ebin.display()));
+    assert_eq!(added.as_deref(), Ok("true"));
+    build_on(&nodes, 0, &source, &ebin);
+    assert_eq!(nodes.eval(0, "orbit_late:twice(0).").as_deref(), Ok("0"), "loaded on node 0");
+    let mut engine = attach_erlang(&nodes).await;
+    let log = LineBreakpoint { line: 3, log_message: Some("twice {X}".into()), ..Default::default() };
+    let bps = engine.set_breakpoints(&source, vec![log]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let not_there =
+        format!("{}: the tracepoint on orbit_late:twice/1 does not hold there: the module is not there", nodes.name(1));
+    let mut console: String = engine
+        .drain_events()
+        .into_iter()
+        .filter_map(|e| if let EngineEvent::Output { text, .. } = e { Some(text) } else { None })
+        .collect();
+    if !console.contains(&not_there) {
+        console.push_str(&common::output_until(&mut engine, 10_000, |t| t.contains(&not_there)).await);
+    }
+    assert!(console.contains(&not_there), "{console}");
+    assert_eq!(nodes.eval(0, "orbit_late:twice(21).").as_deref(), Ok("42"));
+    let console = common::output_until(&mut engine, 15_000, |t| t.contains("twice 21")).await;
+    assert!(console.contains(&format!("[{} #PID<0.", nodes.name(0))) && console.contains("twice 21"), "{console}");
+    assert_eq!(nodes.eval(0, "orbit_dbg:interpreted_here([orbit_late]).").as_deref(), Ok("[]"), "nothing interpreted");
     let notes = engine.end().await;
     assert!(notes.is_empty(), "{notes:?}");
     let _ = std::fs::remove_dir_all(&dir);

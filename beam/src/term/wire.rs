@@ -266,7 +266,7 @@ mod tests {
         let negative = || list(vec![int(-1), int(7)]);
         let improper = Term::from(eetf::ImproperList::from((vec![negative()], atom("tail"))));
         let inner = crate::term::map(vec![(negative(), atom("v"))]);
-        let keys = vec![tuple(vec![negative()]), improper, inner, tuple(vec![atom("plain"), list(vec![int(1)])])];
+        let keys = [tuple(vec![negative()]), improper, inner, tuple(vec![atom("plain"), list(vec![int(1)])])];
         let original = crate::term::map(keys.iter().cloned().map(|k| (k, atom("x"))).collect());
         let mut t = original.clone();
         make_wire_safe(&mut t);

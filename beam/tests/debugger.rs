@@ -125,15 +125,60 @@ async fn a_function_breakpoint_stops_in_every_clause() {
     assert!(engine.end().await.is_empty());
 }
 
+/// `name.erl` holding `text`, in a fresh directory (which can serve as the nodes' code path).
+fn module_file(tag: &str, name: &str, text: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name(tag));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join(format!("{name}.erl"));
+    std::fs::write(&source, text).unwrap();
+    (dir, source)
+}
+
 /// `orbit_late.erl` (`twice/1`, with code on line 4) in a fresh directory, and the `ebin` beside it.
 fn late_module() -> (PathBuf, PathBuf, PathBuf) {
-    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("late"));
+    let (dir, source) = module_file(
+        "late",
+        "orbit_late",
+        "-module(orbit_late).\n-export([twice/1]).\ntwice(X) ->\n    Y = X * 2,\n    Y.\n",
+    );
     let ebin = dir.join("ebin");
     std::fs::create_dir_all(&ebin).unwrap();
-    let source = dir.join("orbit_late.erl");
-    std::fs::write(&source, "-module(orbit_late).\n-export([twice/1]).\ntwice(X) ->\n    Y = X * 2,\n    Y.\n")
-        .unwrap();
     (dir, source, ebin)
+}
+
+/// The next stop: its thread, reason and text.
+async fn next_stop(engine: &mut IntEngine) -> (i64, StopReason, Option<String>) {
+    match until(engine, "a stop", |e| matches!(e, EngineEvent::Stopped { .. })).await {
+        EngineEvent::Stopped { thread, reason, text, .. } => (thread, reason, text),
+        _ => unreachable!(),
+    }
+}
+
+/// Handles what the nodes send until the next stop; returns it with the console text printed meanwhile.
+async fn stop_and_console(engine: &mut IntEngine, mut console: String) -> (EngineEvent, String) {
+    let stop = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        loop {
+            let raw = engine.next_raw().await.expect("raw events");
+            for e in engine.handle_raw(raw).await {
+                match e {
+                    EngineEvent::Output { text, .. } => console.push_str(&text),
+                    e @ EngineEvent::Stopped { .. } => return e,
+                    _ => {}
+                }
+            }
+        }
+    })
+    .await
+    .expect("a stop");
+    (stop, console)
+}
+
+/// The console text among `events`.
+fn console_of(events: Vec<EngineEvent>) -> String {
+    events
+        .into_iter()
+        .filter_map(|e| if let EngineEvent::Output { text, .. } = e { Some(text) } else { None })
+        .collect()
 }
 
 /// Compiles `source` with debug info into `ebin` on node `i`.
@@ -198,8 +243,7 @@ async fn a_breakpoint_in_a_module_not_built_yet_holds_once_a_node_can_load_it() 
     assert_eq!(status.line, Some(4));
 
     let call = spawn_eval(&nodes, 1, "orbit_late:twice(21).".into());
-    let stopped = until(&mut engine, "the stop", |e| matches!(e, EngineEvent::Stopped { .. })).await;
-    let EngineEvent::Stopped { thread, reason, .. } = stopped else { unreachable!() };
+    let (thread, reason, _) = next_stop(&mut engine).await;
     assert_eq!(reason, StopReason::Breakpoint);
     let frames = engine.stack_trace(thread).await.unwrap();
     assert_eq!((frames[0].name.as_str(), frames[0].line), ("orbit_late:twice/1", 4));
@@ -234,11 +278,9 @@ async fn the_interpreter_server_killed_under_the_session_ends_it_with_the_reason
 /// stop is shown alone, the console saying so. The server takes it later, as usual.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn step_in_on_a_cast_the_server_does_not_take_shows_the_callers_stop_alone() {
-    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("cast"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let source = dir.join("orbit_cast.erl");
-    std::fs::write(
-        &source,
+    let (dir, source) = module_file(
+        "cast",
+        "orbit_cast",
         "-module(orbit_cast).\n-behaviour(gen_server).\n\
          -export([start/0, poke/1, count/0, init/1, handle_call/3, handle_cast/2]).\n\
          start() -> gen_server:start({local, orbit_cast_srv}, orbit_cast, [], []).\n\
@@ -248,8 +290,7 @@ async fn step_in_on_a_cast_the_server_does_not_take_shows_the_callers_stop_alone
          handle_cast(poke, S) -> {noreply, S + 1}.\n\
          poke(P) ->\n    gen_server:cast(P, poke),\n    poked.\n\
          count() -> gen_server:call(orbit_cast_srv, count).\n",
-    )
-    .unwrap();
+    );
     let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
     build_on(&nodes, 0, &source, &dir);
     let mut engine = attach_erlang(&nodes).await;
@@ -261,25 +302,10 @@ async fn step_in_on_a_cast_the_server_does_not_take_shows_the_callers_stop_alone
     assert_eq!(blocked.as_deref(), Ok("ok"));
 
     let call = spawn_eval(&nodes, 0, "orbit_cast:poke(orbit_cast_srv).".into());
-    let stopped = until(&mut engine, "the stop", |e| matches!(e, EngineEvent::Stopped { .. })).await;
-    let EngineEvent::Stopped { thread, reason, .. } = stopped else { unreachable!() };
+    let (thread, reason, _) = next_stop(&mut engine).await;
     assert_eq!(reason, StopReason::Breakpoint);
     engine.resume(thread, Resume::StepIn).await.unwrap();
-    let mut console = String::new();
-    let step = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        loop {
-            let raw = engine.next_raw().await.expect("raw events");
-            for e in engine.handle_raw(raw).await {
-                match e {
-                    EngineEvent::Output { text, .. } => console.push_str(&text),
-                    e @ EngineEvent::Stopped { .. } => return e,
-                    _ => {}
-                }
-            }
-        }
-    })
-    .await
-    .expect("the caller's stop");
+    let (step, console) = stop_and_console(&mut engine, String::new()).await;
     assert!(
         matches!(step, EngineEvent::Stopped { thread: t, reason: StopReason::Step, .. } if t == thread),
         "{step:?}"
@@ -319,8 +345,7 @@ async fn a_breakpoint_holds_on_a_node_once_it_can_load_the_module() {
     let console = common::output_until(&mut engine, 30_000, |t| t.contains(&want)).await;
     assert!(console.contains(&want), "{console}");
     let call = spawn_eval(&nodes, 1, "orbit_late:twice(5).".into());
-    let stopped = until(&mut engine, "the stop on node 1", |e| matches!(e, EngineEvent::Stopped { .. })).await;
-    let EngineEvent::Stopped { thread, text, .. } = stopped else { unreachable!() };
+    let (thread, _, text) = next_stop(&mut engine).await;
     assert!(text.as_deref().is_some_and(|t| t.contains(nodes.name(1))), "{text:?}");
     engine.resume(thread, Resume::Continue).await.unwrap();
     assert_eq!(call.join().unwrap().unwrap(), "10");
@@ -406,22 +431,18 @@ async fn modules_an_interpret_glob_names_are_interpreted_up_front() {
 /// variable the frame lacks and a part of a value are refused with the reason, and the frame is unchanged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn values_open_by_level_and_bad_sets_are_refused_with_the_reason() {
-    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("vars"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let source = dir.join("orbit_vars.erl");
-    std::fs::write(
-        &source,
+    let (dir, source) = module_file(
+        "vars",
+        "orbit_vars",
         "-module(orbit_vars).\n-export([run/1]).\nrun(X) ->\n    Y = {#{\"k\" => X}, [1 | X]},\n    Y.\n",
-    )
-    .unwrap();
+    );
     let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
     build_on(&nodes, 0, &source, &dir);
     let mut engine = attach_erlang(&nodes).await;
     let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 5, ..Default::default() }]).await;
     assert!(bps[0].verified, "{bps:?}");
     let call = spawn_eval(&nodes, 0, "orbit_vars:run(7).".into());
-    let stopped = until(&mut engine, "the stop", |e| matches!(e, EngineEvent::Stopped { .. })).await;
-    let EngineEvent::Stopped { thread, .. } = stopped else { unreachable!() };
+    let (thread, _, _) = next_stop(&mut engine).await;
     let frames = engine.stack_trace(thread).await.unwrap();
     let scopes = engine.scopes(frames[0].id).await.unwrap();
     let locals = engine.variables(scopes[0].variables_reference, None, None).await.unwrap();
@@ -474,11 +495,7 @@ async fn a_node_running_another_version_of_the_module_is_named_on_the_console() 
         nodes.name(1),
         nodes.name(0)
     );
-    let mut console: String = engine
-        .drain_events()
-        .into_iter()
-        .filter_map(|e| if let EngineEvent::Output { text, .. } = e { Some(text) } else { None })
-        .collect();
+    let mut console = console_of(engine.drain_events());
     if !console.contains(&want) {
         console.push_str(&common::output_until(&mut engine, 10_000, |t| t.contains(&want)).await);
     }
@@ -494,44 +511,21 @@ async fn a_node_running_another_version_of_the_module_is_named_on_the_console() 
 /// console says why; the step then stops on the next line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn step_in_on_an_rpc_to_a_node_outside_the_session_steps_over_and_says_why() {
-    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("hop"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let source = dir.join("orbit_hop.erl");
-    std::fs::write(
-        &source,
+    let (dir, source) = module_file(
+        "hop",
+        "orbit_hop",
         "-module(orbit_hop).\n-export([hop/1, here/0]).\nhop(N) ->\n    R = rpc:call(N, orbit_hop, here, [], 1000),\n    \
          {hopped, R}.\nhere() -> node().\n",
-    )
-    .unwrap();
+    );
     let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
     build_on(&nodes, 0, &source, &dir);
     let mut engine = attach_erlang(&nodes).await;
     let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 4, ..Default::default() }]).await;
     assert!(bps[0].verified, "{bps:?}");
     let call = spawn_eval(&nodes, 0, "orbit_hop:hop('nobody@nowhere').".into());
-    let stopped = until(&mut engine, "the stop", |e| matches!(e, EngineEvent::Stopped { .. })).await;
-    let EngineEvent::Stopped { thread, .. } = stopped else { unreachable!() };
-    let mut console: String = engine
-        .resume(thread, Resume::StepIn)
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|e| if let EngineEvent::Output { text, .. } = e { Some(text) } else { None })
-        .collect();
-    let step = tokio::time::timeout(std::time::Duration::from_secs(30), async {
-        loop {
-            let raw = engine.next_raw().await.expect("raw events");
-            for e in engine.handle_raw(raw).await {
-                match e {
-                    EngineEvent::Output { text, .. } => console.push_str(&text),
-                    e @ EngineEvent::Stopped { .. } => return e,
-                    _ => {}
-                }
-            }
-        }
-    })
-    .await
-    .expect("the step's stop");
+    let (thread, _, _) = next_stop(&mut engine).await;
+    let console = console_of(engine.resume(thread, Resume::StepIn).await.unwrap());
+    let (step, console) = stop_and_console(&mut engine, console).await;
     assert!(matches!(step, EngineEvent::Stopped { reason: StopReason::Step, .. }), "{step:?}");
     assert!(
         console.contains(": stepIn steps over the line: nobody@nowhere is not a node of this session\n"),
@@ -550,11 +544,9 @@ async fn step_in_on_an_rpc_to_a_node_outside_the_session_steps_over_and_says_why
 /// `continue` of the waiting caller then lets it go on once the answer is back, without a stop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_caller_continued_while_its_step_waits_in_the_server_goes_on_with_the_answer() {
-    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("sync"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let source = dir.join("orbit_sync.erl");
-    std::fs::write(
-        &source,
+    let (dir, source) = module_file(
+        "sync",
+        "orbit_sync",
         "-module(orbit_sync).\n-behaviour(gen_server).\n\
          -export([start/0, ask/1, init/1, handle_call/3, handle_cast/2]).\n\
          start() -> gen_server:start({local, orbit_sync_srv}, orbit_sync, [], []).\n\
@@ -562,8 +554,7 @@ async fn a_caller_continued_while_its_step_waits_in_the_server_goes_on_with_the_
          handle_call(ask, _From, S) ->\n    {reply, S + 1, S + 1}.\n\
          handle_cast(_, S) -> {noreply, S}.\n\
          ask(P) ->\n    R = gen_server:call(P, ask),\n    {asked, R}.\n",
-    )
-    .unwrap();
+    );
     let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
     build_on(&nodes, 0, &source, &dir);
     let mut engine = attach_erlang(&nodes).await;
@@ -571,8 +562,7 @@ async fn a_caller_continued_while_its_step_waits_in_the_server_goes_on_with_the_
     assert!(bps[0].verified, "{bps:?}");
     assert_eq!(nodes.eval(0, "element(1, orbit_sync:start()).").as_deref(), Ok("ok"));
     let call = spawn_eval(&nodes, 0, "orbit_sync:ask(orbit_sync_srv).".into());
-    let stopped = until(&mut engine, "the caller's stop", |e| matches!(e, EngineEvent::Stopped { .. })).await;
-    let EngineEvent::Stopped { thread: caller, .. } = stopped else { unreachable!() };
+    let (caller, _, _) = next_stop(&mut engine).await;
     engine.resume(caller, Resume::StepIn).await.unwrap();
     let server = until(
         &mut engine,
@@ -619,8 +609,7 @@ async fn a_crash_in_interpreted_code_stops_post_mortem_only_with_the_crashes_fil
 
     engine.set_exception_filters(&["crashes".to_string()]).await.unwrap();
     crash("b");
-    let stopped = until(&mut engine, "the crash", |e| matches!(e, EngineEvent::Stopped { .. })).await;
-    let EngineEvent::Stopped { thread, reason, text, .. } = stopped else { unreachable!() };
+    let (thread, reason, text) = next_stop(&mut engine).await;
     assert_eq!(reason, StopReason::Exception);
     let text = text.unwrap_or_default();
     assert!(text.contains("crashed: ") && text.contains("badarith"), "{text}");
@@ -768,11 +757,7 @@ async fn a_tracepoint_in_a_module_one_node_lacks_prints_where_it_is_and_says_why
     assert!(bps[0].verified, "{bps:?}");
     let not_there =
         format!("{}: the tracepoint on orbit_late:twice/1 does not hold there: the module is not there", nodes.name(1));
-    let mut console: String = engine
-        .drain_events()
-        .into_iter()
-        .filter_map(|e| if let EngineEvent::Output { text, .. } = e { Some(text) } else { None })
-        .collect();
+    let mut console = console_of(engine.drain_events());
     if !console.contains(&not_there) {
         console.push_str(&common::output_until(&mut engine, 10_000, |t| t.contains(&not_there)).await);
     }

@@ -146,6 +146,25 @@ fn late_module() -> (PathBuf, PathBuf, PathBuf) {
     (dir, source, ebin)
 }
 
+/// A one-node cluster of bare Erlang with `orbit_late` built in its code path, a session attached, and
+/// a breakpoint at `line` that holds. Returns the module's directory too.
+async fn late_session(line: u32) -> (TestCluster, IntEngine, PathBuf) {
+    let (dir, source, ebin) = late_module();
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&ebin));
+    build_on(&nodes, 0, &source, &ebin);
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    (nodes, engine, dir)
+}
+
+/// Ends the session, which must leave nothing to report, and removes the test's module directory.
+async fn end_clean(mut engine: IntEngine, dir: &std::path::Path) {
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 /// The next stop: its thread, reason and text.
 async fn next_stop(engine: &mut IntEngine) -> (i64, StopReason, Option<String>) {
     match until(engine, "a stop", |e| matches!(e, EngineEvent::Stopped { .. })).await {
@@ -249,21 +268,14 @@ async fn a_breakpoint_in_a_module_not_built_yet_holds_once_a_node_can_load_it() 
     assert_eq!((frames[0].name.as_str(), frames[0].line), ("orbit_late:twice/1", 4));
     engine.resume(thread, Resume::Continue).await.unwrap();
     assert_eq!(call.join().unwrap().unwrap(), "42");
-    let notes = engine.end().await;
-    assert!(notes.is_empty(), "{notes:?}");
-    let _ = std::fs::remove_dir_all(&dir);
+    end_clean(engine, &dir).await;
 }
 
 /// OTP's interpreter server killed under the session (by someone on a node): the session ends, and says
 /// which node's server went and why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_interpreter_server_killed_under_the_session_ends_it_with_the_reason() {
-    let (dir, source, ebin) = late_module();
-    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&ebin));
-    build_on(&nodes, 0, &source, &ebin);
-    let mut engine = attach_erlang(&nodes).await;
-    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 4, ..Default::default() }]).await;
-    assert!(bps[0].verified, "{bps:?}");
+    let (nodes, mut engine, dir) = late_session(4).await;
     let killed = nodes.eval(0, "exit(global:whereis_name(dbg_iserver), kill).");
     assert_eq!(killed.as_deref(), Ok("true"));
     let ended = until(&mut engine, "the end", |e| matches!(e, EngineEvent::Terminated { .. })).await;
@@ -319,9 +331,7 @@ async fn step_in_on_a_cast_the_server_does_not_take_shows_the_callers_stop_alone
     // Unblocked, the server takes the cast.
     assert_eq!(nodes.eval(0, "orbit_cast_srv ! go_on, ok.").as_deref(), Ok("ok"));
     assert_eq!(nodes.eval(0, "orbit_cast:count().").as_deref(), Ok("1"));
-    let notes = engine.end().await;
-    assert!(notes.is_empty(), "{notes:?}");
-    let _ = std::fs::remove_dir_all(&dir);
+    end_clean(engine, &dir).await;
 }
 
 /// A module only one node can load at first: its breakpoint holds there, and on the other node as soon as
@@ -349,9 +359,7 @@ async fn a_breakpoint_holds_on_a_node_once_it_can_load_the_module() {
     assert!(text.as_deref().is_some_and(|t| t.contains(nodes.name(1))), "{text:?}");
     engine.resume(thread, Resume::Continue).await.unwrap();
     assert_eq!(call.join().unwrap().unwrap(), "10");
-    let notes = engine.end().await;
-    assert!(notes.is_empty(), "{notes:?}");
-    let _ = std::fs::remove_dir_all(&dir);
+    end_clean(engine, &dir).await;
 }
 
 /// A module built without debug info cannot be interpreted: its breakpoint stays unverified, and the
@@ -376,9 +384,7 @@ async fn a_breakpoint_in_a_module_without_debug_info_names_the_module_and_the_no
             nodes.name(0)
         )
     );
-    let notes = engine.end().await;
-    assert!(notes.is_empty(), "{notes:?}");
-    let _ = std::fs::remove_dir_all(&dir);
+    end_clean(engine, &dir).await;
 }
 
 /// With the `crash_reports` filter, a crash of any process (nothing interpreted) prints its report on
@@ -467,9 +473,7 @@ async fn values_open_by_level_and_bad_sets_are_refused_with_the_reason() {
     assert!(e.0.contains("syntax error"), "{e:?}");
     engine.resume(thread, Resume::Continue).await.unwrap();
     assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "{#{\"k\"=>7},[1|7]}");
-    let notes = engine.end().await;
-    assert!(notes.is_empty(), "{notes:?}");
-    let _ = std::fs::remove_dir_all(&dir);
+    end_clean(engine, &dir).await;
 }
 
 /// Two nodes run different versions of a module (drift): a breakpoint set in the entry node's version
@@ -535,9 +539,7 @@ async fn step_in_on_an_rpc_to_a_node_outside_the_session_steps_over_and_says_why
     assert_eq!(frames[0].line, 5);
     engine.resume(thread, Resume::Continue).await.unwrap();
     assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "{hopped,{badrpc,nodedown}}");
-    let notes = engine.end().await;
-    assert!(notes.is_empty(), "{notes:?}");
-    let _ = std::fs::remove_dir_all(&dir);
+    end_clean(engine, &dir).await;
 }
 
 /// `stepIn` on a `gen_server:call` stops in the server's `handle_call/3` as a thread of its own; a
@@ -584,21 +586,14 @@ async fn a_caller_continued_while_its_step_waits_in_the_server_goes_on_with_the_
         }
     }
     assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "{asked,1}", "the caller went on without a stop");
-    let notes = engine.end().await;
-    assert!(notes.is_empty(), "{notes:?}");
-    let _ = std::fs::remove_dir_all(&dir);
+    end_clean(engine, &dir).await;
 }
 
 /// An interpreted process that crashes passes unnoticed without the `crashes` filter; with it, it stops
 /// post mortem where it crashed, with the reason and its frame.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_in_interpreted_code_stops_post_mortem_only_with_the_crashes_filter() {
-    let (dir, source, ebin) = late_module();
-    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&ebin));
-    build_on(&nodes, 0, &source, &ebin);
-    let mut engine = attach_erlang(&nodes).await;
-    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 5, ..Default::default() }]).await;
-    assert!(bps[0].verified, "{bps:?}");
+    let (nodes, mut engine, dir) = late_session(5).await;
     let crash = |arg: &str| {
         let spawned = nodes.eval(0, &format!("spawn(fun() -> orbit_late:twice({arg}) end), ok."));
         assert_eq!(spawned.as_deref(), Ok("ok"));
@@ -616,9 +611,7 @@ async fn a_crash_in_interpreted_code_stops_post_mortem_only_with_the_crashes_fil
     let frames = engine.stack_trace(thread).await.unwrap();
     assert_eq!((frames[0].name.as_str(), frames[0].line), ("orbit_late:twice/1", 4), "{frames:?}");
     engine.resume(thread, Resume::Continue).await.unwrap();
-    let notes = engine.end().await;
-    assert!(notes.is_empty(), "{notes:?}");
-    let _ = std::fs::remove_dir_all(&dir);
+    end_clean(engine, &dir).await;
 }
 
 /// Log points on a clause's head line are tracepoints (nothing is interpreted): with hit conditions they
@@ -662,9 +655,7 @@ async fn tracepoint_hit_conditions_rate_and_messages_that_do_not_parse() {
     let f = engine.set_function_breakpoints(vec![("orbit_late:twice/1 log fn {X +}".into(), None, None)]).await;
     assert!(!f[0].verified, "{f:?}");
     assert!(f[0].message.as_deref().unwrap_or_default().starts_with("Erlang: "), "{f:?}");
-    let notes = engine.end().await;
-    assert!(notes.is_empty(), "{notes:?}");
-    let _ = std::fs::remove_dir_all(&dir);
+    end_clean(engine, &dir).await;
 }
 
 /// `/pause` from the debug console: a process of plain Erlang code by its registered name (a paused
@@ -736,9 +727,7 @@ async fn breakpoint_locations_and_function_breakpoints_written_wrong() {
         f[1].message.as_deref(),
         Some("write the message after `log`: orbit_late:twice/1 log deposit of {amount}")
     );
-    let notes = engine.end().await;
-    assert!(notes.is_empty(), "{notes:?}");
-    let _ = std::fs::remove_dir_all(&dir);
+    end_clean(engine, &dir).await;
 }
 
 /// A log point on a clause's head (a tracepoint) in a module one node lacks: it prints on the node that
@@ -766,7 +755,5 @@ async fn a_tracepoint_in_a_module_one_node_lacks_prints_where_it_is_and_says_why
     let console = common::output_until(&mut engine, 15_000, |t| t.contains("twice 21")).await;
     assert!(console.contains(&format!("[{} #PID<0.", nodes.name(0))) && console.contains("twice 21"), "{console}");
     assert_eq!(nodes.eval(0, "orbit_dbg:interpreted_here([orbit_late]).").as_deref(), Ok("[]"), "nothing interpreted");
-    let notes = engine.end().await;
-    assert!(notes.is_empty(), "{notes:?}");
-    let _ = std::fs::remove_dir_all(&dir);
+    end_clean(engine, &dir).await;
 }

@@ -23,6 +23,15 @@ fn rand_suffix() -> String {
     orbit_test_harness::unique_name("l")
 }
 
+/// A process on the node that sleeps until it is killed.
+async fn sleeper_on(link: &Link) -> eetf::Pid {
+    let args = vec![atom("timer"), atom("sleep"), Term::from(List::from(vec![atom("infinity")]))];
+    match rpc::call(link, "erlang", "spawn", args, T).await.unwrap() {
+        Term::Pid(pid) => pid,
+        other => panic!("spawn returned no pid: {other:?}"),
+    }
+}
+
 fn int(i: i32) -> Term {
     Term::from(eetf::FixInteger::from(i))
 }
@@ -196,16 +205,7 @@ async fn monitors_and_links_deliver_signals() {
     let link = link_to(&cluster, 0).await;
     let mut mb = link.local().open_mailbox();
     // A process that waits for a message, then exits with a reason.
-    let pid = rpc::call(
-        &link,
-        "erlang",
-        "spawn",
-        vec![atom("timer"), atom("sleep"), Term::from(List::from(vec![atom("infinity")]))],
-        T,
-    )
-    .await
-    .unwrap();
-    let Term::Pid(pid) = pid else { panic!("spawn returned no pid") };
+    let pid = sleeper_on(&link).await;
     let reference = link.monitor(mb.pid(), MonitorTarget::Pid(pid.clone())).unwrap();
     link.link_process(mb.pid(), &pid).unwrap();
     rpc::call(&link, "erlang", "exit", vec![Term::from(pid.clone()), atom("stopped_by_test")], T).await.unwrap();
@@ -419,16 +419,7 @@ async fn a_monitor_and_a_link_orbit_undoes_deliver_nothing() {
     let cluster = TestCluster::erlang(1);
     let link = link_to(&cluster, 0).await;
     let mut mb = link.local().open_mailbox();
-    let spawned = rpc::call(
-        &link,
-        "erlang",
-        "spawn",
-        vec![atom("timer"), atom("sleep"), Term::from(List::from(vec![atom("infinity")]))],
-        T,
-    )
-    .await
-    .unwrap();
-    let Term::Pid(pid) = spawned else { panic!("spawn returned no pid") };
+    let pid = sleeper_on(&link).await;
     let by_pid = link.monitor(mb.pid(), MonitorTarget::Pid(pid.clone())).unwrap();
     let by_name = link.monitor(mb.pid(), MonitorTarget::Name("init".into())).unwrap();
     link.link_process(mb.pid(), &pid).unwrap();
@@ -551,16 +542,7 @@ link_and_die(Pid) ->
         other => panic!("expected the linked process's exit, got {other:?}"),
     }
 
-    let sleeper = rpc::call(
-        &link,
-        "erlang",
-        "spawn",
-        vec![atom("timer"), atom("sleep"), Term::from(List::from(vec![atom("infinity")]))],
-        T,
-    )
-    .await
-    .unwrap();
-    let Term::Pid(sleeper) = sleeper else { panic!("spawn returned no pid") };
+    let sleeper = sleeper_on(&link).await;
     link.link_process(mb.pid(), &sleeper).unwrap();
     cluster.nodes[0].kill();
     match next(&mut mb, "the link's exit").await {

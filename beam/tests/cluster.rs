@@ -151,6 +151,22 @@ async fn a_compile_error_is_reported_with_the_module() {
     let link = bare_link(&nodes, 0).await;
     let err = agent::load_from_source(&link, "orbit_broken", "-module(orbit_broken).\nf() -> .\n").await.unwrap_err();
     assert!(err.to_string().contains("orbit_broken"), "{err}");
+    // A source the scanner refuses (an unterminated string) names the module and the scanner.
+    let err = agent::load_from_source(&link, "orbit_unscanned", "-module(orbit_unscanned).\nf() -> \"abc.\n")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, agent::AgentError::Compile { module: "orbit_unscanned", detail, .. } if detail.starts_with("scan failed: ")),
+        "{err:?}"
+    );
+    // Text beyond ASCII reaches the node as the characters it is.
+    agent::load_from_source(&link, "orbit_unicode", "-module(orbit_unicode).\n-export([f/0]).\nf() -> \"héllo ✓\".\n")
+        .await
+        .unwrap();
+    let back = rpc::call(&link, "orbit_unicode", "f", vec![], T).await.unwrap();
+    let code_points: Vec<i64> = "héllo ✓".chars().map(|c| c as i64).collect();
+    let got: Vec<i64> = beam::term::as_list(&back).unwrap().iter().filter_map(beam::term::as_integer).collect();
+    assert_eq!(got, code_points);
 }
 
 /// Reads `persistent_term:get({orbit_test, Key}, undefined)` on the node.
@@ -200,4 +216,35 @@ async fn cleanups_run_when_orbit_vanishes_and_on_stop() {
     session.stop(&link).await.unwrap();
     assert_eq!(marker(&observer, "stop").await, atom("cleaned"));
     assert_eq!(marker(&observer, "never").await, atom("undefined"));
+}
+
+/// Sending to, or registering a clean-up on, a node that is not a member, or one that went down, fails at
+/// once with an error naming the node and why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_and_clean_ups_on_a_node_that_is_not_there_name_it_and_why() {
+    let mut nodes = TestCluster::erlang(2);
+    let cluster = join(&nodes, 0).await;
+    let mailbox = cluster.open_mailbox();
+    let pid = mailbox.pid().clone();
+    let err = cluster.send("nobody@nowhere", &pid, atom("hi")).unwrap_err();
+    assert!(matches!(&err, rpc::RpcError::NodeDown { node, .. } if node == "nobody@nowhere"), "{err:?}");
+    assert!(err.to_string().contains("not a member of this cluster"), "{err}");
+    let cleanup = |node: String| {
+        let cluster = cluster.clone();
+        async move { cluster.register_cleanup(&node, atom("k"), "erlang", "display", vec![atom("x")]).await }
+    };
+    let err = cleanup("nobody@nowhere".into()).await.unwrap_err();
+    assert!(err.to_string().contains("not a member of this cluster"), "{err}");
+    let gone = nodes.name(1).to_string();
+    nodes.nodes[1].kill();
+    for _ in 0..200 {
+        if !cluster.up_nodes().contains(&gone) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let err = cluster.send(&gone, &pid, atom("hi")).unwrap_err();
+    assert!(matches!(&err, rpc::RpcError::NodeDown { node, .. } if *node == gone), "{err:?}");
+    assert!(cleanup(gone.clone()).await.is_err());
+    cluster.disconnect().await;
 }

@@ -23,6 +23,15 @@ fn rand_suffix() -> String {
     orbit_test_harness::unique_name("l")
 }
 
+/// A process on the node that sleeps until it is killed.
+async fn sleeper_on(link: &Link) -> eetf::Pid {
+    let args = vec![atom("timer"), atom("sleep"), Term::from(List::from(vec![atom("infinity")]))];
+    match rpc::call(link, "erlang", "spawn", args, T).await.unwrap() {
+        Term::Pid(pid) => pid,
+        other => panic!("spawn returned no pid: {other:?}"),
+    }
+}
+
 fn int(i: i32) -> Term {
     Term::from(eetf::FixInteger::from(i))
 }
@@ -55,6 +64,7 @@ async fn rpc_returns_values_and_typed_errors() {
     // exit
     let err = rpc::call(&link, "erlang", "exit", vec![atom("gone")], T).await.unwrap_err();
     assert!(matches!(err, RpcError::Exception { class: ExceptionClass::Exit, .. }));
+    assert_eq!(err.to_string(), format!("{}: erlang:exit/1 raised exit: gone", cluster.name(0)));
 
     // undefined function
     let err = rpc::call(&link, "no_such_module", "f", vec![], T).await.unwrap_err();
@@ -195,16 +205,7 @@ async fn monitors_and_links_deliver_signals() {
     let link = link_to(&cluster, 0).await;
     let mut mb = link.local().open_mailbox();
     // A process that waits for a message, then exits with a reason.
-    let pid = rpc::call(
-        &link,
-        "erlang",
-        "spawn",
-        vec![atom("timer"), atom("sleep"), Term::from(List::from(vec![atom("infinity")]))],
-        T,
-    )
-    .await
-    .unwrap();
-    let Term::Pid(pid) = pid else { panic!("spawn returned no pid") };
+    let pid = sleeper_on(&link).await;
     let reference = link.monitor(mb.pid(), MonitorTarget::Pid(pid.clone())).unwrap();
     link.link_process(mb.pid(), &pid).unwrap();
     rpc::call(&link, "erlang", "exit", vec![Term::from(pid.clone()), atom("stopped_by_test")], T).await.unwrap();
@@ -418,16 +419,7 @@ async fn a_monitor_and_a_link_orbit_undoes_deliver_nothing() {
     let cluster = TestCluster::erlang(1);
     let link = link_to(&cluster, 0).await;
     let mut mb = link.local().open_mailbox();
-    let spawned = rpc::call(
-        &link,
-        "erlang",
-        "spawn",
-        vec![atom("timer"), atom("sleep"), Term::from(List::from(vec![atom("infinity")]))],
-        T,
-    )
-    .await
-    .unwrap();
-    let Term::Pid(pid) = spawned else { panic!("spawn returned no pid") };
+    let pid = sleeper_on(&link).await;
     let by_pid = link.monitor(mb.pid(), MonitorTarget::Pid(pid.clone())).unwrap();
     let by_name = link.monitor(mb.pid(), MonitorTarget::Name("init".into())).unwrap();
     link.link_process(mb.pid(), &pid).unwrap();
@@ -503,4 +495,58 @@ handle_cast({set, V}, _S) -> {noreply, V}.
     assert!(matches!(err, RpcError::NodeDown { .. }) && err.to_string().contains(cluster.name(0)), "{err}");
     let err = rpc::gen_call(&link, &server, atom("ping"), T).await.unwrap_err();
     assert!(matches!(err, RpcError::NodeDown { .. }), "{err}");
+}
+
+/// What a process with a sequential-trace token (`seq_trace`) sends carries the token in its control
+/// message: such messages, exit signals and the exit of a linked process reach Orbit's processes like any
+/// other. A link still in place when the node goes ends with `noconnection`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_and_signals_carrying_a_seq_trace_token_arrive() {
+    async fn next(mb: &mut beam::link::Mailbox, what: &str) -> Delivery {
+        tokio::time::timeout(T, mb.recv()).await.unwrap_or_else(|_| panic!("{what} never arrived")).unwrap()
+    }
+    let mut cluster = TestCluster::erlang(1);
+    let link = link_to(&cluster, 0).await;
+    let src = r#"-module(orbit_test_tt).
+-export([send/2, exit_to/2, link_and_die/1]).
+traced(F) ->
+    seq_trace:set_token(label, 17),
+    R = F(),
+    seq_trace:set_token([]),
+    R.
+send(Pid, Msg) -> traced(fun() -> Pid ! Msg, ok end).
+exit_to(Pid, Why) -> traced(fun() -> exit(Pid, Why) end).
+link_and_die(Pid) ->
+    spawn(fun() -> seq_trace:set_token(label, 17), link(Pid), exit(traced_end) end),
+    ok.
+"#;
+    beam::agent::load_from_source(&link, "orbit_test_tt", src).await.unwrap();
+    let mut mb = link.local().open_mailbox();
+    let me = Term::from(mb.pid().clone());
+    let call = |f: &'static str, args: Vec<Term>| rpc::call(&link, "orbit_test_tt", f, args, T);
+
+    assert_eq!(call("send", vec![me.clone(), atom("with_token")]).await.unwrap(), atom("ok"));
+    match next(&mut mb, "the message").await {
+        Delivery::Message { body, .. } => assert_eq!(body, atom("with_token")),
+        other => panic!("expected the message, got {other:?}"),
+    }
+    call("exit_to", vec![me.clone(), atom("told_with_token")]).await.unwrap();
+    match next(&mut mb, "the exit signal").await {
+        Delivery::Exit { reason, .. } => assert_eq!(reason, atom("told_with_token")),
+        other => panic!("expected the exit signal, got {other:?}"),
+    }
+    call("link_and_die", vec![me.clone()]).await.unwrap();
+    assert!(matches!(next(&mut mb, "the link").await, Delivery::Link { .. }));
+    match next(&mut mb, "the linked process's exit").await {
+        Delivery::Exit { reason, .. } => assert_eq!(reason, atom("traced_end")),
+        other => panic!("expected the linked process's exit, got {other:?}"),
+    }
+
+    let sleeper = sleeper_on(&link).await;
+    link.link_process(mb.pid(), &sleeper).unwrap();
+    cluster.nodes[0].kill();
+    match next(&mut mb, "the link's exit").await {
+        Delivery::Exit { from, reason } => assert_eq!((from, reason), (sleeper, atom("noconnection"))),
+        other => panic!("expected the link's exit, got {other:?}"),
+    }
 }

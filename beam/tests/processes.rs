@@ -303,3 +303,97 @@ async fn info_names_a_linked_port_and_a_name_monitored_on_another_node() {
     nodes.eval(0, "orbit_port_owner ! stop.").unwrap();
     cluster.disconnect().await;
 }
+
+/// A supervisor whose children live on another node (started there by their start functions, as
+/// distributed supervisors do): its tree shows them as their own node sees them, the remote supervisor
+/// with its own child, each under the id its supervisor gives it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisors_children_on_another_node_are_expanded_there() {
+    let nodes = TestCluster::erlang(2);
+    let cluster = join(&nodes, 0).await;
+    let (home, away) = (nodes.name(0).to_string(), nodes.name(1).to_string());
+    let src = r#"-module(orbit_remote_sup).
+-behaviour(supervisor).
+-export([start/1, init/1, remote_worker/1, remote_sup/1, sub/0, leaf/0, worker/0]).
+start(Node) ->
+    {ok, P} = supervisor:start_link({local, orbit_remote_sup}, orbit_remote_sup, {top, Node}),
+    unlink(P),
+    ok.
+init({top, Node}) ->
+    {ok, {#{strategy => one_for_one, intensity => 0},
+          [#{id => remote_worker, start => {orbit_remote_sup, remote_worker, [Node]}, restart => temporary},
+           #{id => remote_sup, start => {orbit_remote_sup, remote_sup, [Node]}, type => supervisor}]}};
+init(sub) ->
+    {ok, {#{strategy => one_for_one}, [#{id => leaf, start => {orbit_remote_sup, leaf, []}}]}}.
+remote_worker(Node) -> {ok, spawn_link(Node, orbit_remote_sup, worker, [])}.
+remote_sup(Node) ->
+    {ok, P} = erpc:call(Node, orbit_remote_sup, sub, []),
+    link(P),
+    {ok, P}.
+sub() ->
+    {ok, P} = supervisor:start_link(orbit_remote_sup, sub),
+    unlink(P),
+    {ok, P}.
+leaf() -> {ok, spawn_link(orbit_remote_sup, worker, [])}.
+worker() -> receive stop -> ok end.
+"#;
+    for n in [&home, &away] {
+        beam::agent::load_from_source(&cluster.link(n).unwrap(), "orbit_remote_sup", src).await.unwrap();
+    }
+    assert_eq!(nodes.eval(0, &format!("orbit_remote_sup:start('{away}').")).as_deref(), Ok("ok"));
+
+    let trees =
+        processes::supervision_tree(&cluster, ":orbit_remote_sup", std::slice::from_ref(&home), 5, T).await.unwrap();
+    assert_eq!(trees.len(), 1);
+    let top = &trees[0];
+    assert_eq!((top.node.as_str(), top.registered_name.as_deref()), (home.as_str(), Some(":orbit_remote_sup")));
+    let child = |id: &str| {
+        top.children.iter().find(|c| c.id.as_deref() == Some(id)).unwrap_or_else(|| panic!("{id} in {top:?}"))
+    };
+    let worker = child(":remote_worker");
+    assert_eq!((worker.node.as_str(), worker.kind.as_str()), (away.as_str(), "worker"), "{worker:?}");
+    assert!(worker.error.is_none() && worker.children.is_empty(), "{worker:?}");
+    let sub = child(":remote_sup");
+    assert_eq!((sub.node.as_str(), sub.kind.as_str()), (away.as_str(), "supervisor"), "{sub:?}");
+    assert_eq!(sub.modules, vec![":orbit_remote_sup".to_string()], "{sub:?}");
+    assert_eq!(sub.children.len(), 1, "the remote supervisor's own child: {sub:?}");
+    let leaf = &sub.children[0];
+    assert_eq!((leaf.node.as_str(), leaf.id.as_deref()), (away.as_str(), Some(":leaf")), "{leaf:?}");
+
+    cluster.disconnect().await;
+}
+
+/// The links/monitors graph stops at its vertex limit and says it was cut; a monitor is drawn from the
+/// watcher to the watched, whichever of them the walk starts from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_cut_at_its_vertex_limit_and_monitors_drawn_from_the_watcher() {
+    let nodes = TestCluster::erlang(1);
+    let cluster = join(&nodes, 0).await;
+    let node = nodes.name(0).to_string();
+    let made = nodes.eval(
+        0,
+        "Hub = spawn(fun() -> receive stop -> ok end end), register(orbit_hub, Hub), \
+         [spawn(fun() -> link(Hub), receive stop -> ok end end) || _ <- lists:seq(1, 5)], \
+         register(orbit_watcher, spawn(fun() -> erlang:monitor(process, Hub), receive stop -> ok end end)), \
+         timer:sleep(200), ok.",
+    );
+    assert_eq!(made.as_deref(), Ok("ok"));
+    let hub = ProcessSpec::parse(":orbit_hub").unwrap();
+    let cut = processes::graph(&cluster, &node, &hub, 1, 3, T).await.unwrap();
+    assert!(cut.truncated, "{cut:?}");
+    assert_eq!(cut.vertices.len(), 3, "{cut:?}");
+    let full = processes::graph(&cluster, &node, &hub, 1, 100, T).await.unwrap();
+    assert!(!full.truncated, "{full:?}");
+    assert_eq!(full.vertices.len(), 7, "the hub, its 5 links and its watcher: {full:?}");
+    assert_eq!(full.edges.iter().filter(|e| e.kind == EdgeKind::Link).count(), 5, "{full:?}");
+    let watcher = full.vertices.iter().find(|v| v.registered_name.as_deref() == Some(":orbit_watcher")).unwrap();
+    let monitor = |g: &processes::ProcessGraph| {
+        g.edges.iter().any(|e| e.kind == EdgeKind::Monitor && e.from == watcher.process && e.to == full.root)
+    };
+    assert!(monitor(&full), "from the hub's side: {full:?}");
+    let from_watcher =
+        processes::graph(&cluster, &node, &ProcessSpec::parse(":orbit_watcher").unwrap(), 1, 100, T).await.unwrap();
+    assert!(monitor(&from_watcher), "from the watcher's side: {from_watcher:?}");
+
+    cluster.disconnect().await;
+}

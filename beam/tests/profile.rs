@@ -387,3 +387,26 @@ async fn nothing_to_profile_and_other_tools_holding_the_trace_flags_are_refused(
     assert!(p.failed.is_empty(), "{:?}", p.failed);
     cluster.disconnect().await;
 }
+
+/// A profile whose profiler was stopped on its node behind Orbit's back (the node restarted, another
+/// Orbit collected it): collecting names the node and says its profiler was gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_whose_profiler_is_gone_names_the_node_at_collection() {
+    let nodes = TestCluster::erlang(1);
+    let cluster = join(&nodes, 0).await;
+    let node = nodes.name(0).to_string();
+    let src = "-module(profiletest_gone).\n-export([f/1]).\nf(X) -> X + 1.\n";
+    agent::load_from_source(&cluster.link(&node).unwrap(), "profiletest_gone", src).await.unwrap();
+    let run =
+        profile::start(&cluster, ProfileSpec::new(vec![Target::Module("profiletest_gone".into())])).await.unwrap();
+    let stop = vec![eetf::Term::from(run.id().clone()), beam::term::list(vec![beam::term::atom("profiletest_gone")])];
+    cluster.call(&node, "orbit_profile", "stop", stop, Duration::from_secs(10)).await.unwrap();
+    let profile = run.stop().await;
+    assert_eq!(profile.failed.len(), 1, "{:?}", profile.failed);
+    assert_eq!(profile.failed[0].node, node);
+    assert_eq!(
+        profile.failed[0].reason,
+        "its profiler was gone (the node restarted, or the profile was collected already)"
+    );
+    cluster.disconnect().await;
+}

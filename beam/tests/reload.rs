@@ -458,3 +458,37 @@ async fn a_new_module_refused_by_its_on_load_on_one_node_is_removed_everywhere()
     }
     cluster.disconnect().await;
 }
+
+/// A reload cancelled once its code is built loads nothing anywhere; one cancelled while the nodes stage
+/// it ends their stages and loads nothing either. Each node's line says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_reload_loads_nothing_anywhere() {
+    let nodes = TestCluster::erlang(2);
+    let cluster = join(&nodes, 0).await;
+    let dir = TempDir::new();
+    for (while_staging, says) in [(false, "cancelled"), (true, "cancelled before loading")] {
+        let token = tokio_util::sync::CancellationToken::new();
+        let cancel = token.clone();
+        let progress: reload::ProgressFn = Arc::new(move |p: &ReloadProgress| {
+            let now = match p {
+                ReloadProgress::Compiled { .. } => !while_staging,
+                ReloadProgress::Staging { .. } => while_staging,
+                _ => false,
+            };
+            if now {
+                cancel.cancel();
+            }
+        });
+        let options = ReloadOptions { progress: Some(progress), cancel: Some(token), ..reload_opts() };
+        let report = reload::reload(&cluster, &[looper(&dir, 1)], &options).await.unwrap();
+        assert_eq!(report.outcome, ReloadOutcome::Aborted, "{report:#?}");
+        assert_eq!(report.nodes.len(), 2);
+        for n in &report.nodes {
+            assert_eq!((n.outcome, n.error.as_deref()), (NodeOutcome::NotLoaded, Some(says)), "{n:?}");
+        }
+        for i in 0..2 {
+            assert_eq!(md5_on(&nodes, i, "orbit_t_looper"), "not_loaded", "node {i}");
+        }
+    }
+    cluster.disconnect().await;
+}

@@ -507,3 +507,54 @@ async fn spec_terms_strategies_and_refusals_on_erlang_nodes() {
     assert!(sandbox::list(&cluster, T).await.unwrap().is_empty());
     cluster.disconnect().await;
 }
+
+/// On bare Erlang nodes: child specs the node refuses say what is wrong with them (a term that is no spec,
+/// a spec `supervisor` rejects, a module whose `child_spec/1` raises or answers something else), and a
+/// migration with handoff of a child that is no OTP process moves it, restarted from its spec, and says
+/// why its state did not travel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_child_specs_and_a_child_that_cannot_hand_off_its_state() {
+    let nodes = TestCluster::erlang(2);
+    let cluster = join(&nodes, 0).await;
+    let names = nodes.names();
+    let src = "-module(orbit_sb_specs).\n-export([child_spec/1, plain/0]).\n\
+               child_spec(raise) -> error(no_spec_today);\nchild_spec(_) -> not_a_map.\n\
+               plain() -> {ok, spawn_link(fun() -> receive stop -> ok end end)}.\n";
+    for n in &names {
+        beam::agent::load_from_source(&cluster.link(n).unwrap(), "orbit_sb_specs", src).await.unwrap();
+    }
+    let refused = |children: Children| {
+        let cluster = &cluster;
+        let node = names[0].clone();
+        async move {
+            let err = sandbox::create(cluster, "s", &children, &on(&node)).await.unwrap_err();
+            assert!(matches!(err, SandboxError::BadChildSpec { .. }), "{err:?}");
+            let text = err.to_string();
+            assert!(text.starts_with(&format!("{node}: not a valid child spec: ")), "{text}");
+            text
+        }
+    };
+    let module = |arg: &str| Children::Module { module: "orbit_sb_specs".into(), arg: atom(arg) };
+    let text = refused(module("raise")).await;
+    assert!(text.contains("child_spec/1 raised {error,no_spec_today}"), "{text}");
+    assert!(refused(module("other")).await.ends_with("not_a_map"));
+    assert!(refused(Children::Specs(vec![int(42)])).await.ends_with(": 42"));
+    let text =
+        refused(Children::Erlang(vec!["#{id => x, start => {timer, sleep, [1]}, restart => sometimes}".into()])).await;
+    assert!(text.contains("sometimes"), "{text}");
+    assert!(sandbox::list(&cluster, T).await.unwrap().is_empty(), "nothing half-made");
+
+    let plain = Children::Erlang(vec!["#{id => plain, start => {orbit_sb_specs, plain, []}}".into()]);
+    sandbox::create(&cluster, "plain", &plain, &on(&names[0])).await.unwrap();
+    let moved = sandbox::migrate(&cluster, "plain", &names[1], true, T).await.expect("moved");
+    assert_eq!((moved.from.as_str(), moved.sandbox.node.as_str()), (names[0].as_str(), names[1].as_str()));
+    assert!(moved.handed_off.is_empty(), "{moved:?}");
+    assert_eq!(
+        moved.not_handed_off,
+        vec![(":plain".to_string(), "could not be suspended (not an OTP process?)".to_string())]
+    );
+    assert_eq!(moved.sandbox.status, SandboxStatus::Running);
+    assert!(moved.sandbox.children.iter().all(|c| c.pid.is_some()), "restarted on the target: {moved:?}");
+    sandbox::destroy(&cluster, "plain", T).await.unwrap();
+    cluster.disconnect().await;
+}

@@ -744,3 +744,30 @@ async fn a_trace_of_one_node_with_a_match_spec_term_and_what_is_refused() {
     }
     cluster.disconnect().await;
 }
+
+/// A trace of some nodes only: calls there are counted, the others' are not, and when every traced
+/// node has gone the session ends by itself and says so, though the cluster lives on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_of_some_nodes_ends_when_they_are_all_gone() {
+    let mut nodes = TestCluster::erlang(2);
+    let cluster = join(&nodes, 0).await;
+    install_helper(&cluster).await;
+    let names = nodes.names();
+    let mut spec = TraceSpec::calls(vec![CallTrace::parse("tracetest_helper:hot/1").unwrap()], Limit::Count(100_000));
+    spec.nodes = Some(vec![names[1].clone()]);
+    let mut session = trace::start(&cluster, spec).await.expect("starts");
+    assert_eq!(session.nodes().keys().cloned().collect::<Vec<_>>(), vec![names[1].clone()]);
+    hot_loop(&cluster, &names[0], 10).await;
+    hot_loop(&cluster, &names[1], 7).await;
+    eventually(20, "the traced node's calls", || orbit_calls_of(&session) >= 7).await;
+    nodes.nodes[1].kill();
+    let why = tokio::time::timeout(Duration::from_secs(60), session.wait()).await.expect("the session ends");
+    assert_eq!(why, TraceStopReason::NodesGone);
+    assert_eq!(why.to_string(), "every traced node went away");
+    assert_eq!(orbit_calls_of(&session), 7, "node 0's calls were not traced");
+    cluster.disconnect().await;
+}
+
+fn orbit_calls_of(session: &TraceSession) -> usize {
+    session.summary().calls.iter().map(|c| c.count as usize).sum()
+}

@@ -98,3 +98,20 @@ fn state_up(node: &str, state: &NodeState) -> Result<(), NodeUnavailable> {
         NodeState::Down { reason } => Err(NodeUnavailable::Down { node: node.to_string(), reason: reason.clone() }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one error for a node that cannot be used, in the words every front end shows, per state.
+    #[test]
+    fn a_node_that_cannot_be_used_says_why_in_one_wording() {
+        assert_eq!(state_up("a@h", &NodeState::Up), Ok(()));
+        let connecting = state_up("a@h", &NodeState::Connecting).unwrap_err();
+        assert_eq!((connecting.node(), connecting.to_string().as_str()), ("a@h", "a@h is still connecting"));
+        let down = state_up("a@h", &NodeState::Down { reason: "noconnection".into() }).unwrap_err();
+        assert_eq!((down.node(), down.to_string().as_str()), ("a@h", "a@h is down (noconnection)"));
+        let unknown = NodeUnavailable::Unknown { node: "x@h".into(), known: vec![] };
+        assert_eq!((unknown.node(), unknown.to_string().as_str()), ("x@h", "x@h is not a node of this cluster"));
+    }
+}

@@ -496,11 +496,28 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(read_half: R, inner: Arc<Inn
         }
         match Message::read_from(&mut &frame[1..]) {
             Ok(msg) => inner.route(msg),
-            // One message Orbit cannot decode is not a reason to drop the whole node.
-            Err(e) => tracing::warn!(peer = %inner.peer, "undecodable message ignored: {e}"),
+            Err(e) => match read_send_tt(&frame[1..]) {
+                Some((to, body)) => inner.deliver_message(to, None, body),
+                // One message Orbit cannot decode is not a reason to drop the whole node.
+                None => tracing::warn!(peer = %inner.peer, "undecodable message ignored: {e}"),
+            },
         }
     };
     inner.shutdown(reason);
+}
+
+/// A `SEND_TT` (a message from a process with a sequential-trace token): `{12, Unused, ToPid, TraceToken}`,
+/// then the message. erl_dist 0.8 reads ToPid and TraceToken the wrong way round and fails on every one,
+/// so Orbit reads it itself when erl_dist could not. Returns the addressee and the message.
+fn read_send_tt(body: &[u8]) -> Option<(Pid, Term)> {
+    let mut rest = body;
+    let Term::Tuple(control) = Term::decode(&mut rest).ok()? else { return None };
+    match control.elements.as_slice() {
+        [Term::FixInteger(op), _, Term::Pid(to), _token] if op.value == 12 => {
+            Some((to.clone(), Term::decode(&mut rest).ok()?))
+        }
+        _ => None,
+    }
 }
 
 /// `Some(depth)` when the control message or payload nests deeper than `MAX_TERM_DEPTH`.

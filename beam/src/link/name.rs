@@ -134,6 +134,28 @@ mod tests {
         assert!(!format!("{c:?}").contains("supersecret"));
     }
 
+    /// A name over 255 bytes is refused with the reason; a name parses from text as from `parse`, and
+    /// prints as it was written.
+    #[test]
+    fn long_names_are_refused_and_names_print_as_written() {
+        let long = format!("{}@host", "n".repeat(260));
+        assert!(NodeName::parse(&long).unwrap_err().to_string().contains("it is longer than 255 bytes"));
+        let n: NodeName = "bank@myhost".parse().unwrap();
+        assert_eq!(n.to_string(), "bank@myhost");
+    }
+
+    /// A cookie file that cannot be read, or whose first line is empty, says which file and why.
+    #[test]
+    fn unreadable_and_empty_cookie_files_are_named() {
+        let missing = std::env::temp_dir().join(format!("orbit-no-cookie-{}", std::process::id()));
+        let e = Cookie::from_file(&missing).unwrap_err();
+        assert!(e.starts_with(&format!("cannot read cookie file {}: ", missing.display())), "{e}");
+        let empty = std::env::temp_dir().join(format!("orbit-empty-cookie-{}", std::process::id()));
+        std::fs::write(&empty, "   \nsecond\n").unwrap();
+        assert_eq!(Cookie::from_file(&empty).unwrap_err(), format!("cookie file {} is empty", empty.display()));
+        std::fs::remove_file(&empty).unwrap();
+    }
+
     #[test]
     fn cookie_file_takes_first_line() {
         let dir = std::env::temp_dir().join(format!("orbit-cookie-{}", std::process::id()));

@@ -251,6 +251,55 @@ impl ProcessSummary {
 mod tests {
     use super::*;
     use crate::term::{atom, binary, int, map};
+    /// What `orbit_procs` answers besides the common case, as the user reads it: state that could not be
+    /// fetched (and why), pattern and status refusals, and an answer of unknown shape naming the node.
+    #[test]
+    fn unusual_answers_in_words() {
+        let unavailable = |t: Term| match fetched(Some(&t), "a@h") {
+            Fetched::Unavailable { reason } => reason,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(unavailable(tuple(vec![atom("too_many"), int(12)])), "12 messages queued; not copied");
+        let err = |r: Term| unavailable(tuple(vec![atom("error"), r]));
+        assert_eq!(err(atom("timeout")), "the process did not answer :sys.get_state in time");
+        assert_eq!(err(atom("noproc")), "the process exited");
+        assert_eq!(err(tuple(vec![atom("badarg"), int(1)])), "{:badarg, 1}");
+        assert_eq!(unavailable(atom("weird")), ":weird");
+        assert!(matches!(fetched(None, "a@h"), Fetched::Skipped));
+        assert!(matches!(fetched(Some(&atom("skipped")), "a@h"), Fetched::Skipped));
+
+        let pattern = tuple(vec![atom("bad_pattern"), atom("current_function"), binary("Bank.("), atom("oops")]);
+        assert_eq!(list_error("a@h", &pattern).to_string(), "bad current function pattern \"Bank.(\": :oops");
+        let status = list_error("a@h", &tuple(vec![atom("bad_status"), binary("sleepy")]));
+        assert!(status.to_string().starts_with("unknown process status \"sleepy\": use one of "), "{status}");
+        let odd = list_error("a@h", &tuple(vec![atom("no"), int(1)]));
+        assert_eq!(odd.to_string(), "a@h: unexpected answer from orbit_procs: {no,1}");
+    }
+
+    /// Links and monitors name ports and processes monitored by name as their node shows them; a
+    /// supervisor's child not running shows its state, `dynamic` modules stay as they are.
+    #[test]
+    fn ports_names_and_children_that_are_not_running() {
+        let port = Term::from(eetf::Port { node: eetf::Atom::from("b@h"), id: 5, creation: 1 });
+        assert_eq!(ProcessRef::from_term(&port), Some(ProcessRef { node: "b@h".into(), id: "#Port<0.5>".into() }));
+        let by_name = tuple(vec![atom("Elixir.Bank.Ledger"), atom("b@h")]);
+        assert_eq!(ProcessRef::from_term(&by_name), Some(ProcessRef { node: "b@h".into(), id: "Bank.Ledger".into() }));
+        assert_eq!(ProcessRef::from_term(&tuple(vec![atom("x")])), None);
+        assert_eq!(ProcessRef::from_term(&int(1)), None);
+        let mfa = Mfa::from_term(&tuple(vec![atom("m"), atom("f"), crate::term::list(vec![int(1), int(2)])])).unwrap();
+        assert_eq!(mfa.arity, 2);
+        let child = map(vec![
+            (atom("pid"), atom("restarting")),
+            (atom("id"), atom("worker_1")),
+            (atom("modules"), atom("dynamic")),
+            (atom("error"), atom("noproc")),
+        ]);
+        let node = parse_sup("a@h", &child).unwrap();
+        assert_eq!((node.node.as_str(), node.pid.as_str()), ("a@h", ":restarting"));
+        assert_eq!((node.modules, node.kind.as_str()), (vec!["dynamic".to_string()], "worker"));
+        assert_eq!(node.error.as_deref(), Some(":noproc"));
+    }
+
     #[test]
     fn summary_from_agent_map() {
         let pid = Pid::new("a@h", 77, 0, 3);

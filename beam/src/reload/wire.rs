@@ -239,6 +239,8 @@ pub(super) fn parse_loaded_md5s(node: &str, reply: &Term) -> Result<BTreeMap<Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::term::int;
+
     #[test]
     fn drift_filters_are_normalised_for_every_front_end() {
         let prefix = |p: &str| drift_filter_term(&DriftFilter::Prefix(p.into()));
@@ -250,6 +252,125 @@ mod tests {
         let app = tuple(vec![atom("app"), atom("bank")]);
         assert_eq!(drift_filter_term(&DriftFilter::App(":bank".into())), app);
         assert_eq!(drift_filter_term(&DriftFilter::App("bank".into())), app);
+    }
+
+    /// An agent of another version (or a corrupted reply) answers in a shape this Orbit does not know:
+    /// every parser ends in an error that names the node, the call and the answer, never a panic or a
+    /// silently empty result.
+    #[test]
+    fn answers_of_unknown_shape_name_the_node_the_call_and_the_answer() {
+        let ok = |t: Term| tuple(vec![atom("ok"), t]);
+        let info = |m: Term| crate::term::map(vec![(atom("module"), m), (atom("md5"), binary(vec![1]))]);
+        let cases: Vec<(&str, Term, Result<(), ReloadError>)> = vec![
+            ("prepare", atom("ok"), parse_prepare("n@h", &atom("ok")).map(|_| ())),
+            (
+                "prepare",
+                tuple(vec![atom("ok"), atom("stage"), atom("x")]),
+                parse_prepare("n@h", &tuple(vec![atom("ok"), atom("stage"), atom("x")])).map(|_| ()),
+            ),
+            (
+                "prepare",
+                tuple(vec![atom("ok"), atom("stage"), list(vec![info(int(1))])]),
+                parse_prepare("n@h", &tuple(vec![atom("ok"), atom("stage"), list(vec![info(int(1))])])).map(|_| ()),
+            ),
+            ("commit", atom("done"), parse_commit("n@h", &atom("done")).map(|_| ())),
+            ("commit", ok(atom("x")), parse_commit("n@h", &ok(atom("x"))).map(|_| ())),
+            ("commit", ok(list(vec![int(3)])), parse_commit("n@h", &ok(list(vec![int(3)]))).map(|_| ())),
+            ("rollback", int(1), parse_rollback("n@h", &int(1)).map(|_| ())),
+            ("rollback", tuple(vec![atom("no"), list(vec![])]), {
+                parse_rollback("n@h", &tuple(vec![atom("no"), list(vec![])])).map(|_| ())
+            }),
+            ("rollback", ok(atom("x")), parse_rollback("n@h", &ok(atom("x"))).map(|_| ())),
+            ("rollback", ok(list(vec![int(1)])), parse_rollback("n@h", &ok(list(vec![int(1)]))).map(|_| ())),
+            ("rollback", ok(list(vec![tuple(vec![int(1), atom("x")])])), {
+                parse_rollback("n@h", &ok(list(vec![tuple(vec![int(1), atom("x")])]))).map(|_| ())
+            }),
+            ("versions", atom("x"), parse_versions("n@h", &atom("x")).map(|_| ())),
+            ("versions", list(vec![int(1)]), parse_versions("n@h", &list(vec![int(1)])).map(|_| ())),
+            ("versions", list(vec![tuple(vec![int(1), atom("x")])]), {
+                parse_versions("n@h", &list(vec![tuple(vec![int(1), atom("x")])])).map(|_| ())
+            }),
+            ("versions", list(vec![tuple(vec![atom("m"), atom("x")])]), {
+                parse_versions("n@h", &list(vec![tuple(vec![atom("m"), atom("x")])])).map(|_| ())
+            }),
+            ("versions", list(vec![tuple(vec![atom("m"), tuple(vec![atom("loaded"), int(1), int(2)])])]), {
+                let t = list(vec![tuple(vec![atom("m"), tuple(vec![atom("loaded"), int(1), int(2)])])]);
+                parse_versions("n@h", &t).map(|_| ())
+            }),
+            ("loaded_md5s", atom("x"), parse_loaded_md5s("n@h", &atom("x")).map(|_| ())),
+            ("loaded_md5s", ok(atom("x")), parse_loaded_md5s("n@h", &ok(atom("x"))).map(|_| ())),
+            ("loaded_md5s", ok(list(vec![int(1)])), parse_loaded_md5s("n@h", &ok(list(vec![int(1)]))).map(|_| ())),
+            ("loaded_md5s", ok(list(vec![tuple(vec![int(1), int(2)])])), {
+                parse_loaded_md5s("n@h", &ok(list(vec![tuple(vec![int(1), int(2)])]))).map(|_| ())
+            }),
+            ("loaded_md5s", tuple(vec![atom("error"), atom("enoent")]), {
+                parse_loaded_md5s("n@h", &tuple(vec![atom("error"), atom("enoent")])).map(|_| ())
+            }),
+        ];
+        for (what, reply, result) in cases {
+            let err = result.expect_err(what);
+            let ReloadError::Shape { node, what: w, detail } = &err else { panic!("{what}: {err:?}") };
+            assert_eq!((node.as_str(), w.as_str()), ("n@h", what));
+            assert_eq!(detail, &show(&reply));
+            assert_eq!(err.to_string(), format!("n@h: unexpected answer from {what}: {}", show(&reply)));
+        }
+        // An unknown application is not a shape error: it says which.
+        let unknown = tuple(vec![atom("error"), tuple(vec![atom("unknown_app"), atom("bnk")])]);
+        let err = parse_loaded_md5s("n@h", &unknown).unwrap_err();
+        assert!(matches!(&err, ReloadError::UnknownApp { node, app } if node == "n@h" && app == "bnk"), "{err:?}");
+    }
+
+    /// A rollback's outcome per module, and the load errors of a node, as the report shows them.
+    #[test]
+    fn rollback_outcomes_and_load_errors_in_words() {
+        let pid = Term::from(eetf::Pid::new("a@h", 9, 0, 1));
+        let item = |m: &str, outcome: Term| tuple(vec![atom(m), outcome]);
+        let reply = tuple(vec![
+            atom("ok"),
+            list(vec![
+                item("m1", tuple(vec![atom("restored"), binary(vec![0xab]), list(vec![pid.clone()])])),
+                item("m2", tuple(vec![atom("removed"), list(vec![pid.clone(), int(3)])])),
+                item("m3", tuple(vec![atom("failed"), atom("not_purged")])),
+                item("m4", atom("odd")),
+            ]),
+        ]);
+        let out = parse_rollback("n@h", &reply).unwrap();
+        assert_eq!(
+            out,
+            vec![
+                ("m1".to_string(), "restored ab (killed <0.9.0>)".to_string(), true),
+                ("m2".to_string(), "removed (it was not loaded before) (killed <0.9.0>)".to_string(), true),
+                ("m3".to_string(), "not restored: an old version is still loaded and in use".to_string(), false),
+                ("m4".to_string(), "odd".to_string(), false),
+            ]
+        );
+        let errors = list(vec![
+            tuple(vec![atom("Elixir.Bank.Fees"), tuple(vec![atom("error"), atom("on_load_failure")])]),
+            tuple(vec![int(1), atom("badfile")]),
+            atom("stray"),
+        ]);
+        assert_eq!(
+            describe_errors(&errors),
+            "Bank.Fees: the module's -on_load function failed; 1: the node cannot load this binary (badfile: built \
+             for another OTP release?); stray"
+        );
+        assert_eq!(describe_errors(&atom("enoent")), "enoent");
+        for (reason, words) in [
+            ("nofile", "no such module"),
+            ("no_previous_binary", "the previous version's binary is not available"),
+            ("other", "other"),
+        ] {
+            assert_eq!(describe_reason(&atom(reason)), words);
+        }
+        assert_eq!(describe_reason(&tuple(vec![atom("x"), int(1)])), "{x,1}");
+        let diagnostics = parse_diagnostics(&list(vec![
+            tuple(vec![binary("lib/a.ex"), int(3), binary("undefined variable")]),
+            atom("noise"),
+        ]));
+        assert_eq!(diagnostics.len(), 1);
+        assert_eq!((diagnostics[0].line, diagnostics[0].message.as_str()), (3, "undefined variable"));
+        assert!(parse_diagnostics(&atom("none")).is_empty());
+        assert_eq!(charlist("café"), list("café".chars().map(|c| int(c as i64)).collect()));
     }
 
     #[test]

@@ -371,5 +371,25 @@ mod tests {
         assert!(matches!(e, SandboxError::UnknownSandbox(ref s) if s == "zz"));
         let e = agent_error("n@h", &tuple(vec![atom("already_exists"), bin("a"), atom("m@h")]));
         assert_eq!(e.to_string(), "a sandbox named \"a\" exists already, on m@h");
+        let e = agent_error("n@h", &tuple(vec![atom("not_running_here"), bin("a"), atom("m@h")]));
+        assert_eq!(e.to_string(), "m@h: sandbox \"a\" is not running there");
+        let e = agent_error("n@h", &tuple(vec![atom("node_up"), atom("m@h")]));
+        assert_eq!(e.to_string(), "n@h: node_up: m@h is still connected");
+        let e = agent_error("n@h", &tuple(vec![atom("start_failed"), atom("boom")]));
+        assert_eq!(e.to_string(), "n@h: the sandbox did not start: boom");
+        let e = agent_error("n@h", &atom("weird"));
+        assert_eq!(e.to_string(), "n@h: weird");
+        let e = expect_ok_value("n@h", "migrate", &atom("what")).unwrap_err();
+        assert_eq!(e.to_string(), "n@h: unexpected answer from migrate: what");
+    }
+
+    /// Why a child's state did not travel with a migration, as the report says it.
+    #[test]
+    fn handoff_failures_in_words() {
+        let why = |tag: &str, detail: Term| describe_handoff(&tuple(vec![atom(tag), detail]));
+        assert_eq!(why("no_state", atom("x")), "does not answer :sys.get_state (not a GenServer?)");
+        assert_eq!(why("replace_failed", atom("badarg")), ":sys.replace_state failed: badarg");
+        assert_eq!(describe_handoff(&atom("not_running")), "did not start on the target");
+        assert_eq!(describe_handoff(&atom("other")), "other");
     }
 }

@@ -259,6 +259,29 @@ mod tests {
         assert_eq!(values, vec![-1, 2, -120]);
     }
 
+    /// Map keys are terms too: a key holding a list of small integers with a negative one (inside a tuple,
+    /// an improper list or a nested map) reaches the node with its sign.
+    #[test]
+    fn negative_small_integers_in_map_keys_survive_encoding() {
+        let negative = || list(vec![int(-1), int(7)]);
+        let improper = Term::from(eetf::ImproperList::from((vec![negative()], atom("tail"))));
+        let inner = crate::term::map(vec![(negative(), atom("v"))]);
+        let keys = [tuple(vec![negative()]), improper, inner, tuple(vec![atom("plain"), list(vec![int(1)])])];
+        let original = crate::term::map(keys.iter().cloned().map(|k| (k, atom("x"))).collect());
+        let mut t = original.clone();
+        make_wire_safe(&mut t);
+        let mut buf = Vec::new();
+        t.encode(&mut buf).unwrap();
+        let back = Term::decode(&buf[..]).unwrap();
+        let Term::Map(m) = back else { panic!("not a map") };
+        assert_eq!(m.map.len(), 4);
+        let text: Vec<String> =
+            m.map.keys().map(|k| crate::term::render_erlang(k, &crate::term::Limits::default())).collect();
+        for want in ["{[-1,7]}", "[[-1,7]|tail]", "#{[-1,7] => v}", "{plain,[1]}"] {
+            assert!(text.iter().any(|k| k == want), "{want} in {text:?}");
+        }
+    }
+
     #[test]
     fn byte_lists_stay_byte_lists() {
         let mut t = tuple(vec![list(vec![int(104), int(105)]), atom("x")]);
@@ -296,6 +319,113 @@ mod tests {
         let (d, len) = nesting_depth(&buf[1..], 1).unwrap();
         assert_eq!(len, buf.len() - 1);
         assert_eq!(d, 3);
+    }
+
+    /// The term formats OTP 23+ no longer sends (FLOAT_EXT, PID_EXT, PORT_EXT, REFERENCE_EXT, FUN_EXT,
+    /// node names as ATOM_EXT/SMALL_ATOM_EXT) and the rarer current ones, as an older node or a C node
+    /// would write them: each must be measured to exactly the bytes eetf decodes, or `check_depth` would
+    /// lose its place in a frame and judge the next term from the middle of this one.
+    #[test]
+    fn old_and_rare_formats_end_where_eetf_ends_them() {
+        let node_atom = |small: bool| {
+            if small {
+                let mut b = vec![115, 3];
+                b.extend_from_slice(b"a@h");
+                b
+            } else {
+                let mut b = vec![100, 0, 3];
+                b.extend_from_slice(b"a@h");
+                b
+            }
+        };
+        let mut float = vec![99];
+        let mut digits = b"1.50000000000000000000e+00".to_vec();
+        digits.resize(31, 0);
+        float.extend_from_slice(&digits);
+        let mut pid = vec![103];
+        pid.extend(node_atom(false));
+        pid.extend_from_slice(&[0, 0, 0, 7, 0, 0, 0, 0, 1]);
+        let mut port = vec![102];
+        port.extend(node_atom(true));
+        port.extend_from_slice(&[0, 0, 0, 9, 2]);
+        let mut v4_port = vec![120];
+        v4_port.extend(node_atom(false));
+        v4_port.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 3]);
+        let mut old_ref = vec![101];
+        old_ref.extend(node_atom(true));
+        old_ref.extend_from_slice(&[0, 0, 0, 5, 1]);
+        let mut new_ref = vec![114, 0, 2];
+        new_ref.extend(node_atom(false));
+        new_ref.extend_from_slice(&[1, 0, 0, 0, 1, 0, 0, 0, 2]);
+        let mut export = vec![113];
+        export.extend_from_slice(&[119, 5]);
+        export.extend_from_slice(b"lists");
+        export.extend_from_slice(&[119, 3]);
+        export.extend_from_slice(b"map");
+        export.extend_from_slice(&[97, 2]);
+        // FUN_EXT: NumFree, Pid, Module, Index, Uniq, then the free variables.
+        let mut fun = vec![117, 0, 0, 0, 1];
+        fun.extend(pid.clone());
+        fun.extend_from_slice(&[119, 1, b'm', 97, 0, 97, 42, 97, 5]);
+        let big = vec![110, 1, 0, 255]; // SMALL_BIG: 255
+        let large_big = vec![111, 0, 0, 0, 1, 1, 7]; // LARGE_BIG: -7
+        let bits = vec![77, 0, 0, 0, 1, 3, 0b1010_0000]; // BIT_BINARY: <<5:3>>
+        let string = vec![107, 0, 2, b'h', b'i'];
+        let integer = vec![98, 0, 1, 0, 0];
+        let mut large_tuple = vec![105, 0, 0, 0, 2];
+        large_tuple.extend_from_slice(&[97, 1, 106]);
+
+        let parts = [
+            ("FLOAT_EXT", float),
+            ("PID_EXT", pid),
+            ("PORT_EXT", port),
+            ("V4_PORT_EXT", v4_port),
+            ("REFERENCE_EXT", old_ref),
+            ("NEW_REFERENCE_EXT", new_ref),
+            ("EXPORT_EXT", export),
+            ("FUN_EXT", fun),
+            ("SMALL_BIG_EXT", big),
+            ("LARGE_BIG_EXT", large_big),
+            ("BIT_BINARY_EXT", bits),
+            ("STRING_EXT", string),
+            ("INTEGER_EXT", integer),
+            ("LARGE_TUPLE_EXT", large_tuple),
+        ];
+        for (name, bytes) in &parts {
+            let mut framed = vec![131];
+            framed.extend_from_slice(bytes);
+            let mut reader = &framed[..];
+            Term::decode(&mut reader).unwrap_or_else(|e| panic!("{name}: eetf cannot decode the sample: {e}"));
+            let decoded_len = framed.len() - 1 - reader.len();
+            let (_, len) = nesting_depth(bytes, 1).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            assert_eq!(len, decoded_len, "{name}: measured {len} bytes, eetf decoded {decoded_len}");
+        }
+        // All of them in one list, then a term after it: the second is found where it starts.
+        let mut all = vec![108, 0, 0, 0, parts.len() as u8];
+        for (_, bytes) in &parts {
+            all.extend_from_slice(bytes);
+        }
+        all.push(106);
+        let list_len = all.len();
+        all.extend_from_slice(&[97, 1]);
+        let (depth, len) = nesting_depth(&all, 2).unwrap();
+        assert_eq!(len, list_len + 2);
+        assert_eq!(depth, 3, "list → fun → its pid");
+    }
+
+    #[test]
+    fn malformed_node_names_and_fun_sizes_are_refused() {
+        // A pid whose node is not an atom.
+        let err = nesting_depth(&[88, 97, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 1).unwrap_err();
+        assert_eq!(err, Malformed("expected a node atom, found tag 97".into()));
+        // A NEW_FUN_EXT whose size is below its own size field.
+        let err = nesting_depth(&[112, 0, 0, 0, 2], 1).unwrap_err();
+        assert_eq!(err, Malformed("bad fun size".into()));
+        // An unknown tag names its position.
+        let err = nesting_depth(&[104, 2, 97, 1, 200], 1).unwrap_err();
+        assert_eq!(err, Malformed("unknown tag 200 at byte 4".into()));
+        let err = nesting_depth(&[109, 0, 0, 0, 9, 1, 2], 1).unwrap_err();
+        assert_eq!(err, Malformed("truncated at byte 5".into()));
     }
 
     #[test]

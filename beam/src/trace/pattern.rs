@@ -563,6 +563,36 @@ mod tests {
         assert!(CallPattern::parse("Bank.Account.deposit/300").unwrap_err().reason.contains("255"));
     }
 
+    /// What a mistyped pattern, process or rate says: the part that is wrong and why.
+    #[test]
+    fn mistyped_patterns_processes_and_rates_say_what_is_wrong() {
+        let why = |t: &str| CallPattern::parse(t).expect_err(t).reason;
+        assert_eq!(why("bank x:fee/1"), "unexpected \" x\" in the module name");
+        assert_eq!(why("'':f/1"), "empty atom");
+        assert_eq!(why(":/1"), "missing module name");
+        assert_eq!(why("Bank.Account.'dep/1"), "unterminated quoted function name");
+        assert_eq!(why("bank:'f/1"), "unterminated quoted function name");
+        assert!(why("Bank.Account!").starts_with("\"Account!\" is not part of an Elixir module name"));
+        assert_eq!(p("bank:'ab'/1").to_string(), "bank:ab/1");
+        assert_eq!(p("Bank.Account.'deposit'/1").to_string(), "Bank.Account.deposit/1");
+
+        let process = |t: &str| ProcessSelector::parse(t).map(|p| p.to_string()).map_err(|e| e.reason);
+        assert_eq!(process(":rex x"), Err("unexpected \" x\" after the name".into()));
+        assert_eq!(process("bank_ledger x"), Err("unexpected \" x\" after the name".into()));
+        assert_eq!(process("Bank.ledger"), Err("not an Elixir module-like name".into()));
+        assert_eq!((process("new"), process("all")), (Ok("new".into()), Ok("all".into())));
+
+        let rate = |t: &str| Limit::parse_rate(t).map(|l| l.to_string()).map_err(|e| e.reason);
+        assert_eq!(rate("0/10"), Err("a rate must allow at least 1 event".into()));
+        assert_eq!(rate("5/0"), Err("a rate window must be at least 1 ms".into()));
+        assert_eq!(rate("5/4000000"), Err("a rate window must be at most an hour".into()));
+        assert_eq!(rate("5/100"), Ok("5 events per 100 ms".into()));
+
+        let fun = |t: &str| CallForm::split(t).unwrap().unwrap().erlang_fun();
+        assert_eq!(fun("bank_ledger:fee(A) when A > 1"), "fun([A]) when A > 1 -> true end");
+        assert_eq!(fun("bank_ledger:fee(A)"), "fun([A]) -> true end");
+    }
+
     #[test]
     fn dangerous_patterns_are_refused_unless_narrowed() {
         for t in ["lists:_", "lists:map/_", ":io._/_", "Enum.map", "_.foo", "_:_/2", "erlang:_/1"] {

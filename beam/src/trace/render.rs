@@ -457,6 +457,7 @@ pub fn check_dot(d: &str) -> Result<(), String> {
 mod tests {
     use super::super::event::TracedProcess;
     use super::super::flow::tests::{pid, recv, send};
+
     use super::*;
     use crate::term::{atom, binary, int, tuple};
 
@@ -516,6 +517,92 @@ mod tests {
         assert!(m.contains("-->>P2: :from_afar"), "{m}");
         assert!(m.contains("Note over P1: :bank_ledger.append/2"), "{m}");
         assert!(m.contains("participant P2 as Bank.Ledger (b@h)"), "{m}");
+    }
+
+    /// Every kind of event reads as a line and as JSON the way `orbit trace` prints it: receives, sends
+    /// to a name here and on another node, to a process that did not exist, to an alias, and what the
+    /// tracer reports that is none of these.
+    #[test]
+    fn receives_sends_to_names_and_other_events_read_well() {
+        let on = |kind: EventKind, name: Option<&str>| TraceEvent {
+            node: "a@h".into(),
+            ts_us: 1_000_000,
+            process: TracedProcess { pid: pid("a@h", 5), name: name.map(Into::into) },
+            kind,
+        };
+        let send = |to: Destination, delivered: bool| {
+            on(EventKind::Send { to, message: atom("ping"), hash: 7, delivered }, Some("Elixir.Bank.Ledger"))
+        };
+        let name = |n: &str, node: &str| Destination::Name { name: n.into(), node: node.into() };
+        let named = Destination::Process(TracedProcess { pid: pid("b@h", 9), name: Some("bank_mailbox".into()) });
+        let cases = [
+            (on(EventKind::Receive { message: atom("hi"), hash: 1 }, None), "#PID<0.5.0> recv :hi"),
+            (
+                on(EventKind::Other { detail: tuple(vec![atom("gc_start"), int(1)]) }, None),
+                "#PID<0.5.0> other {:gc_start, 1}",
+            ),
+            (send(name("Elixir.Bank.Ledger", "a@h"), true), "Bank.Ledger send Bank.Ledger: :ping"),
+            (send(name("bank_mailbox", "b@h"), true), "Bank.Ledger send :bank_mailbox on b@h: :ping"),
+            (send(named, false), "Bank.Ledger send :bank_mailbox on b@h (no such process): :ping"),
+            (send(Destination::Other(atom("alias")), true), "Bank.Ledger send :alias: :ping"),
+        ];
+        for (e, want) in &cases {
+            assert_eq!(event_line(e, Lang::Elixir), format!("00:00:01.000000 a@h {want}"));
+        }
+        let j = event_json(&cases[0].0, Lang::Erlang);
+        assert_eq!(
+            (j["kind"].as_str(), j["message"].as_str(), j["hash"].as_u64()),
+            (Some("receive"), Some("hi"), Some(1))
+        );
+        let j = event_json(&cases[1].0, Lang::Erlang);
+        assert_eq!((j["kind"].as_str(), j["detail"].as_str()), (Some("other"), Some("{gc_start,1}")));
+        let j = event_json(&cases[3].0, Lang::Erlang);
+        assert_eq!(j["to"].as_str(), Some("bank_mailbox on b@h"));
+    }
+
+    /// The summary lists messages, top talkers and pairs once there are messages.
+    #[test]
+    fn the_summary_counts_messages_talkers_and_pairs() {
+        let s = super::super::flow::summarize(&sample(), Lang::Elixir);
+        let text = summary_text(&s, 10);
+        assert!(text.starts_with("5 events (a@h 3, b@h 2)\n"), "{text}");
+        assert!(
+            text.contains("calls per function (0 returns, 0 exceptions):\n         1  :bank_ledger.append/2\n"),
+            "{text}"
+        );
+        assert!(text.contains("messages: 3 (1 with both ends traced)\ntop talkers (sent + received):\n"), "{text}");
+        assert!(text.contains("messages per pair:\n"), "{text}");
+        assert!(summary_text(&super::super::flow::summarize(&[], Lang::Elixir), 10).starts_with("0 events (none)"));
+    }
+
+    /// The checkers the diagram tests rely on refuse each kind of broken diagram, naming the line: a
+    /// checker that let these through would pass any output.
+    #[test]
+    fn the_diagram_checkers_refuse_broken_diagrams() {
+        let ok = "sequenceDiagram\n    participant P1 as a (a@h)\n    participant P2 as b (b@h)\n";
+        let refused = |body: &str| check_mermaid(&format!("{ok}{body}\n")).unwrap_err();
+        assert_eq!(check_mermaid("graph TD\n").unwrap_err(), "the first line is not `sequenceDiagram`");
+        assert_eq!(refused("P1->>P2: x"), r#"not indented: "P1->>P2: x""#);
+        assert_eq!(refused("    participant P3"), r#"participant without alias: "    participant P3""#);
+        assert_eq!(refused("    participant X1 as x"), r#"participant id: "    participant X1 as x""#);
+        assert_eq!(refused("    participant P3 as a<b"), r#"participant label: "    participant P3 as a<b""#);
+        assert_eq!(refused("    participant P3 as a #5 b"), r#"participant label: "    participant P3 as a #5 b""#);
+        assert_eq!(refused("    Note over P1"), r#"note without text: "    Note over P1""#);
+        assert_eq!(refused("    Note over P9: x"), r#"note: "    Note over P9: x""#);
+        assert_eq!(refused("    Note over P1: a;b"), r#"note: "    Note over P1: a;b""#);
+        assert_eq!(refused("    P1->>P2"), r#"unknown statement: "    P1->>P2""#);
+        assert_eq!(refused("    P1=>P2: x"), r#"no arrow: "    P1=>P2: x""#);
+        assert_eq!(refused("    P1->>P7: x"), r#"arrow between undeclared participants: "    P1->>P7: x""#);
+        assert_eq!(refused("    P1-xP2: #60;a>"), r##"unescaped label: "    P1-xP2: #60;a>""##);
+        check_mermaid(&format!("{ok}    P1-xP2: #60;a#62;\n    Note over P2: #35;\n")).unwrap();
+
+        let graph = |body: &str| format!("digraph orbit_trace {{\n{body}\n}}\n");
+        assert_eq!(check_dot("graph g {\n}\n").unwrap_err(), "not a `digraph orbit_trace { … }`");
+        assert_eq!(check_dot(&graph("  P1 [label=\"a]")).unwrap_err(), r#"unclosed string: "  P1 [label=\"a]""#);
+        assert_eq!(check_dot(&graph("  P1 -> P2")).unwrap_err(), r#"unended statement: "  P1 -> P2""#);
+        assert_eq!(check_dot(&graph("  subgraph a {")).unwrap_err(), "unbalanced braces");
+        assert_eq!(check_dot(&graph("  };\n  };")).unwrap_err(), r#"unbalanced braces at "  };""#);
+        check_dot(&graph("  P1 [label=\"}{ \\\" ;\"];")).unwrap();
     }
 
     #[test]

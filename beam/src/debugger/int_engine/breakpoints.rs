@@ -423,9 +423,13 @@ impl IntEngine {
             }
         };
         if use_int {
-            if let Err(e) = self.interpret(&module).await {
-                bp.message = Some(e.0);
-                return bp;
+            match self.interpret(&module).await {
+                // Nodes where it does not hold (another version, no debugger): said on the console.
+                Ok(notes) => self.pending_events.extend(notes.into_iter().map(|l| output(format!("{l}\n")))),
+                Err(e) => {
+                    bp.message = Some(e.0);
+                    return bp;
+                }
             }
         }
         bp.at = Some((module.clone(), line));

@@ -601,3 +601,32 @@ impl Native {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::prepare_error;
+    use crate::term::{atom, tuple};
+
+    /// Every reason a node gives for not taking native breakpoints in a module reads as what to do about
+    /// it, naming the node and the module; an unknown reason is shown as the node gave it.
+    #[test]
+    fn why_a_module_takes_no_native_breakpoints_in_words() {
+        let why = |reason: &str| prepare_error("Elixir.Bank.Account", "a@h", &tuple(vec![atom("error"), atom(reason)]));
+        let head = "a@h: native breakpoints in Bank.Account are not possible: ";
+        for (reason, detail) in [
+            ("changed_on_disk", "the beam on its disk is not the code it runs (reload the module or restart the node)"),
+            ("old_code_in_use", "a process still runs an old version of it (try again once it has moved on)"),
+            ("not_loaded", "the node cannot load it"),
+            ("no_beam", "the node cannot load it"),
+            ("other_build", "the project's build of it is not the code the node runs"),
+            ("something_new", "something_new"),
+        ] {
+            assert_eq!(why(reason), format!("{head}{detail}"));
+        }
+        assert!(why("no_debug_info").contains("`strip_beams: false`"), "{}", why("no_debug_info"));
+        assert_eq!(
+            prepare_error("bank_ledger", "a@h", &atom("gone")),
+            "a@h: native breakpoints in bank_ledger are not possible: gone"
+        );
+    }
+}

@@ -364,6 +364,38 @@ mod tests {
             .collect()
     }
 
+    /// Why a session or a node's tracer stopped, as the front ends print it: per node or for the session.
+    #[test]
+    fn stop_reasons_in_words() {
+        let n = || Some("a@h".to_string());
+        let cases = [
+            (TraceStopReason::CountLimit { limit: 5, node: None }, "limit reached: 5 events"),
+            (TraceStopReason::CountLimit { limit: 5, node: n() }, "limit reached on a@h: 5 events"),
+            (
+                TraceStopReason::RateLimit { max: 9, per_ms: 10, node: None },
+                "rate limit tripped: more than 9 events within 10 ms across the cluster",
+            ),
+            (
+                TraceStopReason::RateLimit { max: 9, per_ms: 10, node: n() },
+                "rate limit tripped on a@h: more than 9 events within 10 ms",
+            ),
+            (
+                TraceStopReason::Overloaded { node: "a@h".into(), queued: 7 },
+                "a@h: the tracer fell behind (7 trace messages queued) and stopped",
+            ),
+            (TraceStopReason::Replaced { node: "a@h".into() }, "a@h: replaced by a newer trace session of this Orbit"),
+            (
+                TraceStopReason::NodeDown { node: "a@h".into(), reason: "noconnection".into() },
+                "a@h went down: noconnection",
+            ),
+            (TraceStopReason::NodesGone, "every traced node went away"),
+            (TraceStopReason::Other { node: "a@h".into(), detail: "x".into() }, "a@h: x"),
+        ];
+        for (reason, text) in cases {
+            assert_eq!(reason.to_string(), text);
+        }
+    }
+
     #[test]
     fn a_count_limit_lets_through_what_is_left_then_trips() {
         let mut limit = SessionLimit::new(Limit::Count(5));

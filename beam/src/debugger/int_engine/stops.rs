@@ -21,6 +21,16 @@ impl IntEngine {
             t.echoes -= 1;
             return Vec::new();
         }
+        // A step that ended by leaving interpreted code is disarmed by detaching its meta when it goes idle
+        // (below); a call that comes back first finds the step still armed and stops at its first line.
+        // Not a stop anyone asked for: it goes on (to the breakpoint it may well meet next).
+        if std::mem::take(&mut t.left_armed) && !t.pausing && self.breakpoints.ids_at(&module, line).is_empty() {
+            if let (Some(meta), Some(link)) = (t.meta.clone(), self.cluster.link(&t.node)) {
+                if link.send(&meta, super::execution::meta_cmd_msg("continue")).is_ok() {
+                    return Vec::new();
+                }
+            }
+        }
         // Elixir gives some expressions no line (a two-element tuple or a list written as a literal): a
         // step does not stop where the editor cannot show it, it steps on.
         if line == 0 && !t.pausing {
@@ -212,6 +222,7 @@ impl IntEngine {
                         || matches!(t.last_resume, Some((Resume::Next | Resume::StepIn | Resume::StepOut, ..)));
                     t.last_resume = None;
                     t.pausing = false;
+                    t.left_armed = armed;
                     if armed {
                         self.detach_thread(id);
                     }

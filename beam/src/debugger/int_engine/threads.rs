@@ -73,6 +73,8 @@ pub(super) struct Thread {
     pub(super) held_for: Option<i64>,
     /// Counts its stops, so that what is worked out after a stop is not applied to a later one.
     pub(super) stops: u64,
+    /// It left interpreted code in the middle of a step, still armed in its meta (see `stops.rs`).
+    pub(super) left_armed: bool,
 }
 
 /// Every process the session has shown as a thread, by id and by pid.
@@ -119,6 +121,7 @@ impl Threads {
                 stored: Vec::new(),
                 held_for: None,
                 stops: 0,
+                left_armed: false,
             },
         );
         (id, true)

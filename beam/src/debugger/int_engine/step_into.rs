@@ -126,6 +126,11 @@ impl StepInto {
         self.crossings.iter().position(|c| c.caller == caller)
     }
 
+    /// Whether a stop of `pid` at `module:line` springs a step's trap.
+    pub(super) fn traps(&self, pid: &Pid, module: &str, line: u32) -> bool {
+        self.landing(pid, module, line).is_some()
+    }
+
     /// The crossing whose trap a stop of `pid` at `module:line` springs.
     fn landing(&self, pid: &Pid, module: &str, line: u32) -> Option<usize> {
         self.crossings.iter().position(|c| {

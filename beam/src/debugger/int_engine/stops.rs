@@ -23,8 +23,13 @@ impl IntEngine {
         }
         // A step that ended by leaving interpreted code is disarmed by detaching its meta when it goes idle
         // (below); a call that comes back first finds the step still armed and stops at its first line.
-        // Not a stop anyone asked for: it goes on (to the breakpoint it may well meet next).
-        if std::mem::take(&mut t.left_armed) && !t.pausing && self.breakpoints.ids_at(&module, line).is_empty() {
+        // Not a stop anyone asked for (no breakpoint there, no step's trap): it goes on (to the breakpoint it
+        // may well meet next).
+        if std::mem::take(&mut t.left_armed)
+            && !t.pausing
+            && self.breakpoints.ids_at(&module, line).is_empty()
+            && !self.step_into.traps(&t.pid, &module, line)
+        {
             if let (Some(meta), Some(link)) = (t.meta.clone(), self.cluster.link(&t.node)) {
                 if link.send(&meta, super::execution::meta_cmd_msg("continue")).is_ok() {
                     return Vec::new();

@@ -574,18 +574,12 @@ call_sites(M, Forms) ->
                 end, #{}, Calls).
 
 calls_in(M, {call, Anno, {remote, _, {atom, _, CM}, {atom, _, F}}, Args}) ->
-    [{line_of(Anno), {CM, F, length(Args)}} | calls_in(M, Args)];
+    [{orbit_dbg_code:line(Anno), {CM, F, length(Args)}} | calls_in(M, Args)];
 calls_in(M, {call, Anno, {atom, _, F}, Args}) ->
-    [{line_of(Anno), {M, F, length(Args)}} | calls_in(M, Args)];
+    [{orbit_dbg_code:line(Anno), {M, F, length(Args)}} | calls_in(M, Args)];
 calls_in(M, T) when is_tuple(T) -> calls_in(M, tuple_to_list(T));
 calls_in(M, [H | T]) -> calls_in(M, H) ++ calls_in(M, T);
 calls_in(_, _) -> [].
-
-line_of(Anno) ->
-    case catch erl_anno:line(Anno) of
-        L when is_integer(L) -> L;
-        _ -> 0
-    end.
 
 swap(M, Orig, File, Md5, Bin) ->
     {ok, {M, NewMd5}} = beam_lib:md5(Bin),

@@ -56,28 +56,21 @@ impl Holds {
 impl IntEngine {
     /// Asks the node of thread `id` who waits for its answer, if it is still at stop number `stop`.
     pub(super) fn ask_callers(&mut self, id: i64, stop: u64) {
-        if Self::owns_native(id) {
-            // A native thread: its frames tell (orbit_native:callers/1).
+        // A native thread's frames tell (orbit_native:callers/1); an interpreted one's meta does.
+        let (node, module, function, arg) = if Self::owns_native(id) {
             let Some((node, pid)) = self.native.stopped(id).filter(|_| self.native.stop_number(id) == Some(stop))
             else {
                 return;
             };
-            let (cluster, tx) = (self.cluster.clone(), self.raw_tx.clone());
-            tokio::spawn(async move {
-                if let Ok(r) = cluster.call(&node, "orbit_native", "callers", vec![Term::from(pid)], CALL).await {
-                    let callers = parse_callers(&r);
-                    if !callers.is_empty() {
-                        let _ = tx.send(Raw::Callers(id, stop, callers));
-                    }
-                }
-            });
-            return;
-        }
-        let Some(t) = self.threads.get(id) else { return };
-        let (true, Some(meta)) = (self.still_at(id, stop), t.meta.clone()) else { return };
-        let (cluster, tx, node) = (self.cluster.clone(), self.raw_tx.clone(), t.node.clone());
+            (node, "orbit_native", "callers", Term::from(pid))
+        } else {
+            let Some(t) = self.threads.get(id) else { return };
+            let (true, Some(meta)) = (self.still_at(id, stop), t.meta.clone()) else { return };
+            (t.node.clone(), "orbit_dbg", "waiting_callers", Term::from(meta))
+        };
+        let (cluster, tx) = (self.cluster.clone(), self.raw_tx.clone());
         tokio::spawn(async move {
-            if let Ok(r) = cluster.call(&node, "orbit_dbg", "waiting_callers", vec![Term::from(meta)], CALL).await {
+            if let Ok(r) = cluster.call(&node, module, function, vec![arg], CALL).await {
                 let callers = parse_callers(&r);
                 if !callers.is_empty() {
                     let _ = tx.send(Raw::Callers(id, stop, callers));

@@ -511,7 +511,7 @@ impl Engine for IntEngine {
                 events.extend(self.native_step_into(thread).await);
                 events.extend(self.ready_native_step_in(thread).await);
             }
-            events.extend(self.native.resume(&self.cluster, thread, how).await?);
+            events.extend(self.native.resume(&self.cluster, thread, how, &self.events_pid).await?);
             // The callers held for it go on with it.
             events.extend(self.release_holds(thread).await);
             return Ok(events);

@@ -55,8 +55,6 @@ pub struct Native {
     next: i64,
     /// The project whose build gives the debug info a node's stripped beams lack.
     pub project: Option<PathBuf>,
-    /// Orbit's pid the nodes' native servers report to (the sender of what Orbit casts to them).
-    events: Option<Pid>,
 }
 
 /// The agent's answer as text.
@@ -117,7 +115,6 @@ impl Native {
         };
         if as_tuple(&r).is_some_and(|p| is_atom(&p[0], "ok")) {
             self.nodes.insert(node.to_string());
-            self.events = Some(events.clone());
             let key = atom("orbit_native");
             if let Err(e) = cluster.register_cleanup(node, key, "orbit_native", "stop", vec![]).await {
                 tracing::warn!("{node}: cannot register the native debugger's clean-up: {e}");
@@ -513,19 +510,21 @@ impl Native {
         }
     }
 
+    /// Resumes a paused thread; `events` is Orbit's pid the nodes' native servers report to (the sender of
+    /// a continue, which is sent rather than called).
     pub async fn resume(
         &mut self,
         cluster: &Cluster,
         thread: i64,
         how: Resume,
+        events: &Pid,
     ) -> Result<Vec<EngineEvent>, DebugError> {
         let t = self.thread(thread)?.clone();
         if how == Resume::Continue {
             // Sent, not called: the next stop is the answer, and a round trip would delay it.
             let link = cluster.link(&t.node).ok_or_else(|| DebugError(format!("{} is not connected", t.node)))?;
-            let from = self.events.clone().ok_or_else(|| DebugError::new("no native debugger was started"))?;
             let request = tuple(vec![atom("resume"), Term::from(t.pid.clone()), atom("continue")]);
-            link.send_named(&from, "orbit_native", tuple(vec![atom("orbit_native"), atom("cast"), request]))
+            link.send_named(events, "orbit_native", tuple(vec![atom("orbit_native"), atom("cast"), request]))
                 .map_err(|e| DebugError(e.to_string()))?;
             return Ok(self.went_on(cluster, thread, true));
         }

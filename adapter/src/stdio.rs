@@ -64,6 +64,15 @@ impl Drop for Watched {
     }
 }
 
+/// What `read(2)`/`write(2)` returned: the bytes moved, or the error `errno` holds.
+fn byte_count(n: isize) -> io::Result<usize> {
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
 /// Standard input as a pipe or socket.
 pub struct PipeStdin(Watched);
 
@@ -81,12 +90,7 @@ impl AsyncRead for PipeStdin {
             let unfilled = buf.initialize_unfilled();
             let read = guard.try_io(|inner| {
                 // SAFETY: reads at most `unfilled.len()` bytes into memory `unfilled` owns.
-                let n = unsafe { libc::read(inner.get_ref().0, unfilled.as_mut_ptr().cast(), unfilled.len()) };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(n as usize)
-                }
+                byte_count(unsafe { libc::read(inner.get_ref().0, unfilled.as_mut_ptr().cast(), unfilled.len()) })
             });
             match read {
                 Ok(Ok(n)) => {
@@ -117,12 +121,7 @@ impl AsyncWrite for PipeStdout {
             let mut guard = ready!(fd.poll_write_ready(cx))?;
             let written = guard.try_io(|inner| {
                 // SAFETY: writes at most `buf.len()` bytes from `buf`.
-                let n = unsafe { libc::write(inner.get_ref().0, buf.as_ptr().cast(), buf.len()) };
-                if n < 0 {
-                    Err(io::Error::last_os_error())
-                } else {
-                    Ok(n as usize)
-                }
+                byte_count(unsafe { libc::write(inner.get_ref().0, buf.as_ptr().cast(), buf.len()) })
             });
             match written {
                 Ok(Err(e)) if e.kind() == io::ErrorKind::Interrupted => continue,

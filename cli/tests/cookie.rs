@@ -34,7 +34,6 @@ fn the_cookie_comes_from_orbit_cookie_then_the_home_cookie_file() {
 }
 
 fn check(nodes: &TestCluster, home: &Path) {
-
     // No ORBIT_COOKIE and no ~/.erlang.cookie: the error names every way to give one.
     let out = status(nodes, home, None);
     assert!(!out.status.success(), "{}", text(&out));

@@ -177,7 +177,7 @@ pub(crate) fn special<'a>(module: &str, m: &'a Map, frame: Frame) -> Option<Vec<
             ])
         }
         "Elixir.Regex" => {
-            let source = std::str::from_utf8(binary(get("source")?)?).ok()?;
+            let source = binary(get("source")?)?;
             match get("opts")? {
                 opts @ (Term::List(_) | Term::ByteList(_) | Term::ImproperList(_)) => Some(vec![
                     Step::Str("Regex.compile!("),
@@ -197,14 +197,15 @@ pub(crate) fn special<'a>(module: &str, m: &'a Map, frame: Frame) -> Option<Vec<
             Some(vec![Step::Text(format!("Version.parse_requirement!(\"{source}\")"))])
         }
         "Elixir.Date.Range" => {
-            let (Term::Map(first), Term::Map(last)) = (get("first")?, get("last")?) else {
-                return None;
-            };
-            let (first, last) = (date_sigil(first)?, date_sigil(last)?);
-            match integer(get("step")?)? {
-                1 => Some(vec![Step::Text(format!("Date.range({first}, {last})"))]),
-                step => Some(vec![Step::Text(format!("Date.range({first}, {last}, {step})"))]),
+            // Its inspect writes the ends with `inspect/1`, dates or not.
+            let (first, last, step) = (get("first")?, get("last")?, integer(get("step")?)?);
+            let mut steps =
+                vec![Step::Str("Date.range("), Step::Term(first, child), Step::Str(", "), Step::Term(last, child)];
+            if step != 1 {
+                steps.push(Step::Text(format!(", {step}")));
             }
+            steps.push(Step::Str(")"));
+            Some(steps)
         }
         "Elixir.Date" => Some(vec![Step::Text(date_sigil(m)?)]),
         "Elixir.Time" => {

@@ -103,25 +103,26 @@ pub(crate) fn elixir_ascii_printable(n: i64) -> bool {
     matches!(n, 7..=13 | 27 | 32..=126)
 }
 
-/// `Regex`'s inspect: the source between slashes, with only a few control characters escaped.
-pub(crate) fn escape_regex(source: &str) -> String {
+/// `Regex`'s inspect: the source between slashes, with only a few control characters escaped (a byte that
+/// is not UTF-8, in a latin1 pattern, as `\xFF`).
+pub(crate) fn escape_regex(source: &[u8]) -> String {
     // `\/` in the source is written `/` and then escaped again; `\\` stays as it is.
-    let mut normalized = String::with_capacity(source.len());
-    let mut chars = source.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, chars.peek()) {
-            ('\\', Some('\\')) => {
-                chars.next();
-                normalized.push_str("\\\\");
+    let mut normalized = Vec::with_capacity(source.len());
+    let mut bytes = source.iter().copied().peekable();
+    while let Some(b) = bytes.next() {
+        match (b, bytes.peek()) {
+            (b'\\', Some(b'\\')) => {
+                bytes.next();
+                normalized.extend_from_slice(b"\\\\");
             }
-            ('\\', Some('/')) => {
-                chars.next();
-                normalized.push('/');
+            (b'\\', Some(b'/')) => {
+                bytes.next();
+                normalized.push(b'/');
             }
-            _ => normalized.push(c),
+            _ => normalized.push(b),
         }
     }
-    let bytes = normalized.as_bytes();
+    let bytes = &normalized[..];
     let mut out = String::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -143,6 +144,7 @@ pub(crate) fn escape_regex(source: &str) -> String {
             }
             i += len;
         } else {
+            let _ = write!(out, "\\x{:02X}", bytes[i]);
             i += 1;
         }
     }
@@ -214,7 +216,7 @@ mod tests {
 
     #[test]
     fn regex_and_erlang() {
-        assert_eq!(escape_regex("a/b\\/c\\\\d\n#{"), "a\\/b\\/c\\\\d\\n\\#{");
+        assert_eq!(escape_regex(b"a/b\\/c\\\\d\n#{"), "a\\/b\\/c\\\\d\\n\\#{");
         let mut s = String::new();
         for c in "a\"'\\\n\x01\x7fλ".chars() {
             erlang_escape_char(&mut s, c, '"');

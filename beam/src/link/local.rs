@@ -10,8 +10,8 @@ use tokio::sync::mpsc;
 /// What arrives for one of Orbit's pids.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    /// An ordinary message; `from` is known for `REG_SEND`/`SEND_SENDER`.
-    Message { from: Option<Pid>, body: Term },
+    /// An ordinary message (Orbit negotiates no SEND_SENDER and registers no names, so no sender is known).
+    Message { body: Term },
     /// A remote process linked itself to our pid.
     Link { from: Pid },
     /// A linked remote process exited, or someone called `exit(OurPid, Reason)`.
@@ -155,10 +155,10 @@ mod tests {
         let node = LocalNode::new("orbit_t@host");
         let mut mb = node.open_mailbox();
         let pid = mb.pid().clone();
-        assert!(node.deliver(&pid, Delivery::Message { from: None, body: Term::from(Atom::from("hi")) }));
+        assert!(node.deliver(&pid, Delivery::Message { body: Term::from(Atom::from("hi")) }));
         assert!(matches!(mb.recv().await, Some(Delivery::Message { .. })));
         drop(mb);
-        assert!(!node.deliver(&pid, Delivery::Message { from: None, body: Term::from(Atom::from("hi")) }));
+        assert!(!node.deliver(&pid, Delivery::Message { body: Term::from(Atom::from("hi")) }));
     }
 
     #[test]

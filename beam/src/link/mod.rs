@@ -269,12 +269,6 @@ impl Link {
     pub(crate) fn send_reg(&self, name: &str, message: Term) -> Result<(), LinkClosed> {
         self.send_named(&self.inner.reply_pid.clone(), name, message)
     }
-
-    /// Milliseconds since anything arrived from the peer.
-    pub fn idle_for(&self) -> Duration {
-        let now = self.inner.started.elapsed().as_millis() as u64;
-        Duration::from_millis(now.saturating_sub(self.inner.last_received_ms.load(Ordering::Relaxed)))
-    }
 }
 
 /// What a `gen_call` reply slot receives.
@@ -347,10 +341,7 @@ impl Inner {
     /// Routes one incoming message to a waiting call or a mailbox.
     fn route(&self, msg: Message) {
         match msg {
-            Message::Send(m) => self.deliver_message(m.to_pid, None, m.message),
-            Message::SendTt(m) => self.deliver_message(m.to_pid, None, m.message),
-            Message::SendSender(m) => self.deliver_message(m.to_pid, Some(m.from_pid), m.message),
-            Message::SendSenderTt(m) => self.deliver_message(m.to_pid, Some(m.from_pid), m.message),
+            Message::Send(m) => self.deliver_message(m.to_pid, m.message),
             // Orbit registers no names; a message to a name is dropped as it would be on a node.
             Message::RegSend(_) | Message::RegSendTt(_) | Message::AliasSend(_) | Message::AliasSendTt(_) => {}
             Message::Link(m) => {
@@ -361,19 +352,11 @@ impl Inner {
                 self.links.lock().unwrap().retain(|(a, b)| !(*a == m.to_pid && *b == m.from_pid));
                 let _ = self.send_msg(Message::unlink_id_ack(m.id, m.to_pid, m.from_pid));
             }
-            Message::Unlink(m) => {
-                self.links.lock().unwrap().retain(|(a, b)| !(*a == m.to_pid && *b == m.from_pid));
-            }
             Message::UnlinkIdAck(_) | Message::NodeLink(_) | Message::GroupLeader(_) | Message::Tick => {}
-            Message::Exit(m) => self.exit_signal(m.from_pid, m.to_pid, m.reason, true),
-            Message::ExitTt(m) => self.exit_signal(m.from_pid, m.to_pid, m.reason, true),
             Message::PayloadExit(m) => self.exit_signal(m.from_pid, m.to_pid, m.reason, true),
             Message::PayloadExitTt(m) => self.exit_signal(m.from_pid, m.to_pid, m.reason, true),
-            Message::Exit2(m) => self.exit_signal(m.from_pid, m.to_pid, m.reason, false),
-            Message::Exit2Tt(m) => self.exit_signal(m.from_pid, m.to_pid, m.reason, false),
             Message::PayloadExit2(m) => self.exit_signal(m.from_pid, m.to_pid, m.reason, false),
             Message::PayloadExit2Tt(m) => self.exit_signal(m.from_pid, m.to_pid, m.reason, false),
-            Message::MonitorPExit(m) => self.down(m.reference, m.reason),
             Message::PayloadMonitorPExit(m) => self.down(m.reference, m.reason),
             // Someone monitors one of our pids: answer at once when it does not exist, as a node would.
             Message::MonitorP(m) => {
@@ -388,23 +371,12 @@ impl Inner {
                 }
             }
             Message::DemonitorP(_) => {}
-            Message::SpawnRequest(m) => {
-                let _ = self.send_msg(Message::spawn_reply(
-                    m.req_id,
-                    m.from_pid,
-                    eetf::FixInteger::from(0),
-                    PidOrAtom::Atom(Atom::from("notsup")),
-                ));
-            }
-            Message::SpawnRequestTt(m) => {
-                let _ = self.send_msg(Message::spawn_reply(
-                    m.req_id,
-                    m.from_pid,
-                    eetf::FixInteger::from(0),
-                    PidOrAtom::Atom(Atom::from("notsup")),
-                ));
-            }
-            Message::SpawnReply(_) | Message::SpawnReplyTt(_) => {}
+            // What a node never sends Orbit, given the flags it negotiates (`connect::flags`): the forms of
+            // exits, unlinks and monitor exits without payload or unlink id (Orbit has EXIT_PAYLOAD and
+            // UNLINK_ID), SEND_SENDER and SPAWN_REQUEST (Orbit has neither flag: a node refuses
+            // `spawn_request` to it), a SPAWN_REPLY (Orbit requests no spawn); and a SEND_TT as decoded here
+            // (erl_dist cannot decode one; `read_send_tt` reads it instead).
+            other => tracing::debug!(peer = %self.peer, "ignored a message of a kind not negotiated: {other:?}"),
         }
     }
 
@@ -429,7 +401,7 @@ impl Inner {
         }
     }
 
-    fn deliver_message(&self, to: Pid, from: Option<Pid>, body: Term) {
+    fn deliver_message(&self, to: Pid, body: Term) {
         if to == self.reply_pid {
             // `{Ref, Reply}` from gen_server:reply/2.
             if let Term::Tuple(Tuple { mut elements }) = body {
@@ -444,7 +416,7 @@ impl Inner {
             }
             return;
         }
-        self.local.deliver(&to, Delivery::Message { from, body });
+        self.local.deliver(&to, Delivery::Message { body });
     }
 
     fn exit_signal(&self, from: Pid, to: Pid, reason: Term, is_link_exit: bool) {
@@ -497,7 +469,7 @@ async fn read_loop<R: tokio::io::AsyncRead + Unpin>(read_half: R, inner: Arc<Inn
         match Message::read_from(&mut &frame[1..]) {
             Ok(msg) => inner.route(msg),
             Err(e) => match read_send_tt(&frame[1..]) {
-                Some((to, body)) => inner.deliver_message(to, None, body),
+                Some((to, body)) => inner.deliver_message(to, body),
                 // One message Orbit cannot decode is not a reason to drop the whole node.
                 None => tracing::warn!(peer = %inner.peer, "undecodable message ignored: {e}"),
             },

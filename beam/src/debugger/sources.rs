@@ -41,14 +41,6 @@ impl SourceIndex {
         self.by_module.insert(module, local_path);
     }
 
-    pub fn len(&self) -> usize {
-        self.by_module.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_module.is_empty()
-    }
-
     pub fn path_of(&self, module: &str) -> Option<&Path> {
         self.by_module.get(module).map(|p| p.as_path())
     }

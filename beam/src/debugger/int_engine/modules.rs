@@ -335,6 +335,24 @@ impl IntEngine {
         }
     }
 
+    /// Why `orbit_dbg:interpret/2` refused a module on `node`, as the user reads it.
+    pub(super) fn refusal_text(&self, node: &str, refusal: &Term) -> String {
+        let first_is = |r: &Term, tag: &str| as_tuple(r).and_then(|x| x.first()).is_some_and(|x| is_atom(x, tag));
+        match as_tuple(refusal) {
+            Some([_, r]) if is_atom(r, "no_server") => format!(
+                "it does not see OTP's interpreter server on {} (global names)",
+                self.server.as_ref().map_or("another node", |s| s.node.as_str())
+            ),
+            Some([_, r]) if first_is(r, "no_debugger") => {
+                format!("{}; tracepoints (log points) still hold there", no_debugger_text(node, 1))
+            }
+            Some([_, r]) if first_is(r, "other_version") => {
+                format!("it runs another version of it than {}", self.entry)
+            }
+            _ => text(refusal),
+        }
+    }
+
     async fn interpret_on_nodes(
         &self,
         module: &str,
@@ -356,27 +374,11 @@ impl IntEngine {
                     state.nodes.insert(node);
                 }
                 Ok(t) => {
-                    let why = match as_tuple(&t) {
-                        Some([_, r]) if is_atom(r, "not_loaded") => {
-                            watch.push(node.clone());
-                            continue;
-                        }
-                        Some([_, r]) if is_atom(r, "no_server") => format!(
-                            "it does not see OTP's interpreter server on {} (global names)",
-                            self.server.as_ref().map_or("another node", |s| s.node.as_str())
-                        ),
-                        Some([_, r])
-                            if as_tuple(r).and_then(|x| x.first()).is_some_and(|x| is_atom(x, "no_debugger")) =>
-                        {
-                            format!("{}; tracepoints (log points) still hold there", no_debugger_text(&node, 1))
-                        }
-                        Some([_, r])
-                            if as_tuple(r).and_then(|x| x.first()).is_some_and(|x| is_atom(x, "other_version")) =>
-                        {
-                            format!("it runs another version of it than {}", self.entry)
-                        }
-                        _ => text(&t),
-                    };
+                    if matches!(as_tuple(&t), Some([_, r]) if is_atom(r, "not_loaded")) {
+                        watch.push(node.clone());
+                        continue;
+                    }
+                    let why = self.refusal_text(&node, &t);
                     notes.push(format!("{node}: breakpoints in {} do not hold there: {why}", module_display(module)));
                 }
                 // Asleep: interpreted again when it answers (the console names it once).

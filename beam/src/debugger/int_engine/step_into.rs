@@ -571,7 +571,7 @@ impl IntEngine {
         if is_atom(&r, "ok") {
             Ok(true)
         } else {
-            Err(format!("cannot interpret {} on {node}: {}", module_display(module), text(&r)))
+            Err(format!("cannot interpret {} on {node}: {}", module_display(module), self.refusal_text(node, &r)))
         }
     }
 }

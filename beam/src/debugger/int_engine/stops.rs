@@ -5,7 +5,7 @@
 use super::execution::meta_command;
 use super::step_into::CrossingStop;
 use super::threads::{ThreadState, IDLE_GRACE};
-use super::util::{ok_value, output};
+use super::util::output;
 use super::{IntEngine, Raw, CALL};
 use crate::debugger::names::Lang;
 use crate::debugger::{EngineEvent, Resume, StopReason};
@@ -149,21 +149,7 @@ impl IntEngine {
     pub(super) async fn on_thread_message(&mut self, id: i64, d: Delivery) -> Vec<EngineEvent> {
         let Delivery::Message { body, .. } = d else { return Vec::new() };
         let Some(parts) = as_tuple(&body).map(|p| p.to_vec()) else { return Vec::new() };
-        // Reply to the attach call: {Ref, {ok, Meta}} | {Ref, error}.
-        if let [Term::Reference(_), reply] = parts.as_slice() {
-            if let Some([Term::Pid(meta)]) = ok_value(reply) {
-                if let Some(t) = self.threads.get_mut(id) {
-                    t.meta = Some(meta.clone());
-                }
-            } else if is_atom(reply, "error") {
-                let label = self.thread_label(id);
-                self.detach_thread(id);
-                return vec![output(format!(
-                    "{label}: another debugger is attached to this process (e.g. :debugger or another Orbit)"
-                ))];
-            }
-            return Vec::new();
-        }
+        // Only the meta process speaks to the attachment's mailbox (the attach itself is an RPC).
         let [Term::Pid(meta), msg] = parts.as_slice() else { return Vec::new() };
         if let Some(t) = self.threads.get_mut(id) {
             // The post-mortem meta is a new process: follow whichever meta speaks.
@@ -245,6 +231,15 @@ impl IntEngine {
         Vec::new()
     }
 
+    /// A process Orbit could not attach to (another debugger holds it): a console line, and a thread the
+    /// editor was never told of stays out of its list.
+    fn not_attached(&mut self, id: i64, new: bool, e: crate::debugger::DebugError) -> Vec<EngineEvent> {
+        if new {
+            self.threads.set_state(id, ThreadState::Exited);
+        }
+        vec![output(format!("{}\n", e.0))]
+    }
+
     /// A thread that left interpreted code and did not come back within `IDLE_GRACE`: gone for the editor.
     pub(super) fn on_idle_expired(&mut self, id: i64, since: u64) -> Vec<EngineEvent> {
         match self.threads.get(id) {
@@ -282,7 +277,7 @@ impl IntEngine {
                             let attached = self.threads.get(id).is_some_and(|t| t.attach_pid.is_some());
                             if !attached {
                                 if let Err(e) = self.attach_thread(id).await {
-                                    return vec![output(e.0)];
+                                    return self.not_attached(id, new, e);
                                 }
                             }
                             if new {
@@ -294,7 +289,7 @@ impl IntEngine {
                             if abnormal && self.filters.stops_at_crashes() {
                                 let (id, new) = self.threads.for_pid(&pid);
                                 if let Err(e) = self.attach_thread(id).await {
-                                    return vec![output(e.0)];
+                                    return self.not_attached(id, new, e);
                                 }
                                 if new {
                                     return vec![EngineEvent::ThreadStarted { thread: id }];

@@ -1,0 +1,461 @@
+//! The interpreter engine where something else has a say: another debugger attached to a process, the
+//! node's shell continuing a stopped process, a crash after the process left interpreted code, builds that
+//! differ between nodes, OTP's own breakpoints, crash reports of servers that stop on purpose.
+
+mod common;
+
+use common::{output_until, spawn_eval, until};
+
+use beam::debugger::{Engine, EngineEvent, IntEngine, LineBreakpoint, Resume, StopReason};
+use orbit_test_harness::TestCluster;
+use std::path::{Path, PathBuf};
+
+/// `name.erl` holding `text`, in a fresh directory (which can serve as the nodes' code path).
+fn module_file(tag: &str, name: &str, text: &str) -> (PathBuf, PathBuf) {
+    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name(tag));
+    std::fs::create_dir_all(&dir).unwrap();
+    let source = dir.join(format!("{name}.erl"));
+    std::fs::write(&source, text).unwrap();
+    (dir, source)
+}
+
+/// Compiles `source` into `ebin` on node `i`, with the given compiler options (`debug_info` or none).
+fn build_on(nodes: &TestCluster, i: usize, source: &Path, ebin: &Path, options: &str) {
+    let built = nodes
+        .eval(i, &format!("compile:file(\"{}\", [{options}{{outdir, \"{}\"}}]).", source.display(), ebin.display()));
+    let module = source.file_stem().unwrap().to_string_lossy();
+    assert_eq!(built.map(|b| b.replace(' ', "")), Ok(format!("{{ok,{module}}}")));
+}
+
+fn add_path(nodes: &TestCluster, i: usize, dir: &Path) {
+    assert_eq!(nodes.eval(i, &format!("code:add_patha(\"{}\").", dir.display())).as_deref(), Ok("true"));
+}
+
+/// An attach to bare Erlang nodes through node 0, with no project.
+async fn attach_erlang(nodes: &TestCluster) -> IntEngine {
+    use beam::cluster::ClusterOptions;
+    use beam::debugger::{AttachConfig, SourceMap};
+    use beam::link::{Cookie, NodeName};
+    let config = AttachConfig {
+        seeds: vec![NodeName::parse(nodes.name(0)).unwrap()],
+        cookie: Cookie::new(nodes.cookie.clone()),
+        cluster: ClusterOptions::default(),
+        project_dir: None,
+        source_map: SourceMap::default(),
+        interpret: vec![],
+        exclude: vec![],
+        hold_callers: true,
+    };
+    IntEngine::attach(config).await.expect("attach")
+}
+
+/// The next stop: its thread, reason and text.
+async fn next_stop(engine: &mut IntEngine) -> (i64, StopReason, Option<String>) {
+    match until(engine, "a stop", |e| matches!(e, EngineEvent::Stopped { .. })).await {
+        EngineEvent::Stopped { thread, reason, text, .. } => (thread, reason, text),
+        _ => unreachable!(),
+    }
+}
+
+/// Every event the engine makes of what the nodes send, until `done` holds for one (30 s at most).
+async fn events_until(engine: &mut IntEngine, done: impl Fn(&EngineEvent) -> bool) -> Vec<EngineEvent> {
+    let mut seen = Vec::new();
+    let fut = async {
+        loop {
+            let raw = engine.next_raw().await.expect("raw events");
+            for e in engine.handle_raw(raw).await {
+                let last = done(&e);
+                seen.push(e);
+                if last {
+                    return;
+                }
+            }
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(30), fut).await.unwrap_or_else(|_| panic!("{seen:?}"));
+    seen
+}
+
+/// The console text among `events`.
+fn console_of(events: &[EngineEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| if let EngineEvent::Output { text, .. } = e { Some(text.as_str()) } else { None })
+        .collect()
+}
+
+/// Ends the session, which must leave nothing to report, and removes the test's directories.
+async fn end_clean(mut engine: IntEngine, dirs: &[&Path]) {
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    for d in dirs {
+        let _ = std::fs::remove_dir_all(d);
+    }
+}
+
+/// Polls node `i` until `expr` prints `want` (10 s at most).
+fn wait_for(nodes: &TestCluster, i: usize, expr: &str, want: &str) {
+    for _ in 0..100 {
+        if nodes.eval(i, expr).as_deref() == Ok(want) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{expr} never gave {want}: {:?}", nodes.eval(i, expr));
+}
+
+const OTHER: &str = "-module(orbit_other).\n-export([run/0, crash/0]).\n\
+run() ->\n    receive go -> ok end,\n    ran.\n\
+crash() ->\n    receive go -> ok end,\n    1 + list_to_atom(\"a\").\n";
+
+/// A process that OTP's own debugger front end (`int:attached/1`, what `:debugger` does) is attached to:
+/// its stop at Orbit's breakpoint, and its crash with the `crashes` filter, are not Orbit's to show; the
+/// console says another debugger holds it, and the session goes on (and ends clean) all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_another_debugger_is_attached_to_is_named_and_left_to_it() {
+    let (dir, source) = module_file("other", "orbit_other", OTHER);
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir, "debug_info, ");
+    let mut engine = attach_erlang(&nodes).await;
+    engine.set_exception_filters(&["crashes".to_string()]).await.unwrap();
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 5, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    // Both processes wait in interpreted code (so the interpreter knows them) when the other tool attaches.
+    for (name, f) in [("orbit_other_run", "run"), ("orbit_other_crash", "crash")] {
+        let spawned = nodes.eval(0, &format!("register({name}, spawn(orbit_other, {f}, [])), ok."));
+        assert_eq!(spawned.as_deref(), Ok("ok"));
+        wait_for(&nodes, 0, &format!("lists:keymember(whereis({name}), 1, int:snapshot())."), "true");
+        let attached = nodes.eval(
+            0,
+            &format!(
+                "Self = self(), spawn(fun() -> Self ! int:attached(whereis({name})), receive never -> ok end end), \
+                 receive {{ok, _}} -> ok after 5000 -> timeout end."
+            ),
+        );
+        assert_eq!(attached.as_deref(), Ok("ok"));
+    }
+    let another = "another debugger is attached to this process (e.g. :debugger or another Orbit)";
+
+    assert_eq!(nodes.eval(0, "orbit_other_run ! go, ok.").as_deref(), Ok("ok"));
+    let console = output_until(&mut engine, 15_000, |t| t.contains(another)).await;
+    assert!(console.contains(another), "{console}");
+    assert!(engine.threads().is_empty(), "no thread of Orbit's: {:?}", engine.threads());
+    let status = "element(3, lists:keyfind(whereis(orbit_other_run), 1, int:snapshot())).";
+    assert_eq!(nodes.eval(0, status).as_deref(), Ok("break"), "held at the breakpoint, for the other debugger");
+
+    assert_eq!(nodes.eval(0, "orbit_other_crash ! go, ok.").as_deref(), Ok("ok"));
+    let console = output_until(&mut engine, 15_000, |t| t.contains(another)).await;
+    assert!(console.contains(another), "the crash too: {console}");
+    assert!(engine.threads().is_empty(), "{:?}", engine.threads());
+
+    end_clean(engine, &[&dir]).await;
+    wait_for(&nodes, 0, "whereis(orbit_other_run).", "undefined");
+}
+
+const DEEP: &str = "-module(orbit_deep).\n-export([outer/1]).\n\
+outer(X) ->\n    Y = inner(X),\n    element(1, Y) + 1.\n\
+inner(X) ->\n    Z = {X, [X]},\n    Z.\n";
+
+/// What the node's shell does to a process stopped in Orbit: continued there (`int:continue/1`), the
+/// editor is told it runs; once it has exited, a value read at the stop is gone and says so. Only the
+/// top frame's variables can be set, and a breakpoint OTP's debugger already holds at a line is named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_process_continued_from_the_node_shell_runs_on_in_the_editor() {
+    let (dir, source) = module_file("deep", "orbit_deep", DEEP);
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir, "debug_info, ");
+    let mut engine = attach_erlang(&nodes).await;
+    // A breakpoint someone set with OTP's `int:break/2` (the server is the cluster's own).
+    assert_eq!(nodes.eval(0, "int:i(orbit_deep), int:break(orbit_deep, 5).").as_deref(), Ok("ok"));
+    let at = |line| LineBreakpoint { line, ..Default::default() };
+    let bps = engine.set_breakpoints(&source, vec![at(8), at(5), at(99)]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    assert_eq!(bps[1].message.as_deref(), Some("another breakpoint already holds at orbit_deep:5"));
+    assert_eq!(bps[2].message.as_deref(), Some("no code at or after line 99 in this file"));
+    assert_eq!(nodes.eval(0, "int:delete_break(orbit_deep, 5).").as_deref(), Ok("ok"));
+
+    // It waits in native code once its interpreted call is done.
+    let spawned =
+        nodes.eval(0, "register(orbit_deep_p, spawn(fun() -> orbit_deep:outer(7), receive stop -> ok end end)), ok.");
+    assert_eq!(spawned.as_deref(), Ok("ok"));
+    let (thread, reason, _) = next_stop(&mut engine).await;
+    assert_eq!(reason, StopReason::Breakpoint);
+    let frames = engine.stack_trace(thread).await.unwrap();
+    let names: Vec<&str> = frames.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["orbit_deep:inner/1", "orbit_deep:outer/1"]);
+    let scopes = engine.scopes(frames[0].id).await.unwrap();
+    let locals = engine.variables(scopes[0].variables_reference, None, None).await.unwrap();
+    let z = locals.iter().find(|v| v.name == "Z").unwrap_or_else(|| panic!("Z in {locals:?}"));
+    assert_eq!(z.value, "{7,[7]}");
+    let below = engine.scopes(frames[1].id).await.unwrap();
+    let e = engine.set_variable(below[0].variables_reference, "X", "1").await.unwrap_err();
+    assert_eq!(e.0, "only variables of the top frame can be set (the interpreter's rule)");
+
+    assert_eq!(nodes.eval(0, "int:continue(whereis(orbit_deep_p)).").as_deref(), Ok("ok"));
+    let events = events_until(&mut engine, |e| matches!(e, EngineEvent::Continued { .. })).await;
+    assert!(events.iter().any(|e| matches!(e, EngineEvent::Continued { thread: t } if *t == thread)), "{events:?}");
+    let e = engine.resume(thread, Resume::Continue).await.unwrap_err();
+    assert_eq!(e.0, format!("thread {thread} is not stopped"));
+    let e = engine.variables(z.variables_reference, None, None).await.unwrap_err();
+    assert!(e.0.starts_with("the value is gone (") && e.0.ends_with("); the process may have moved on"), "{e:?}");
+    assert_eq!(nodes.eval(0, "orbit_deep_p ! stop, ok.").as_deref(), Ok("ok"));
+    end_clean(engine, &[&dir]).await;
+}
+
+/// With the `crashes` filter: a process that crashes after its interpreted call returned stops post
+/// mortem with its reason though the interpreter knows no place of it; one that crashes in interpreted
+/// code shows its frames, whose variables can be read but not set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_after_interpreted_code_and_in_it_stop_post_mortem() {
+    let (dir, source) = module_file("deep", "orbit_deep", DEEP);
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir, "debug_info, ");
+    let mut engine = attach_erlang(&nodes).await;
+    engine.set_exception_filters(&["crashes".to_string()]).await.unwrap();
+    // A function breakpoint interprets the module; set twice, the first one is replaced.
+    let f = engine.set_function_breakpoints(vec![("orbit_deep:outer/1".into(), Some("X =:= none".into()), None)]).await;
+    assert!(f[0].verified, "{f:?}");
+    let f = engine.set_function_breakpoints(vec![("orbit_deep:outer/1".into(), Some("X =:= nix".into()), None)]).await;
+    assert!(f[0].verified, "{f:?}");
+
+    let after = nodes.eval(0, "spawn(fun() -> orbit_deep:outer(1), exit(orbit_after) end), ok.");
+    assert_eq!(after.as_deref(), Ok("ok"));
+    let (thread, reason, text) = next_stop(&mut engine).await;
+    assert_eq!(reason, StopReason::Exception);
+    assert!(text.as_deref().unwrap_or_default().ends_with("crashed: :orbit_after"), "{text:?}");
+    // Nothing interpreted is left of it to show (the process is gone).
+    let frames = engine.stack_trace(thread).await.unwrap();
+    assert!(frames.is_empty(), "{frames:?}");
+    let gone = engine.resume(thread, Resume::Continue).await.unwrap();
+    assert!(matches!(gone.as_slice(), [EngineEvent::ThreadExited { thread: t }] if *t == thread), "{gone:?}");
+
+    let inside = nodes.eval(0, "spawn(fun() -> orbit_deep:outer(a) end), ok.");
+    assert_eq!(inside.as_deref(), Ok("ok"));
+    let (thread, reason, text) = next_stop(&mut engine).await;
+    assert_eq!(reason, StopReason::Exception);
+    assert!(text.as_deref().unwrap_or_default().contains("badarith"), "{text:?}");
+    let frames = engine.stack_trace(thread).await.unwrap();
+    assert_eq!((frames[0].name.as_str(), frames[0].line), ("orbit_deep:outer/1", 5), "{frames:?}");
+    let scopes = engine.scopes(frames[0].id).await.unwrap();
+    let locals = engine.variables(scopes[0].variables_reference, None, None).await.unwrap();
+    assert!(locals.iter().any(|v| v.name == "X" && v.value == "a"), "{locals:?}");
+    let e = engine.set_variable(scopes[0].variables_reference, "X", "1").await.unwrap_err();
+    assert_eq!(e.0, "the process is not stopped at a breakpoint");
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    end_clean(engine, &[&dir]).await;
+}
+
+const SRV: &str = "-module(orbit_srv).\n-behaviour(gen_server).\n\
+-export([start/0, init/1, handle_call/3, handle_cast/2]).\n\
+start() -> gen_server:start({local, orbit_srv}, orbit_srv, [], []).\n\
+init([]) -> {ok, 0}.\n\
+handle_call(ask, _From, S) ->\n    {reply, S + STEP, S + STEP}.\n\
+handle_cast(_, S) -> {noreply, S}.\n";
+
+const ASK: &str = "-module(orbit_ask).\n-export([ask/1]).\n\
+ask(N) ->\n    R = gen_server:call({orbit_srv, N}, ask),\n    {asked, R}.\n";
+
+/// `stepIn` on a `gen_server:call` to a server on a node whose build of the server differs: without
+/// debug info there it cannot be interpreted, and once the module is interpreted from another node's
+/// build that node runs another version; each time the step goes over the line and the console says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_in_to_a_server_whose_node_has_another_build_steps_over_and_says_why() {
+    let (dir_a, ask) = module_file("ask", "orbit_ask", ASK);
+    let srv_a = dir_a.join("orbit_srv.erl");
+    std::fs::write(&srv_a, SRV.replace("STEP", "1")).unwrap();
+    let (dir_b, srv_b) = module_file("srv", "orbit_srv", &SRV.replace("STEP", "10"));
+    let nodes = TestCluster::erlang(2);
+    add_path(&nodes, 0, &dir_a);
+    add_path(&nodes, 1, &dir_b);
+    build_on(&nodes, 0, &ask, &dir_a, "debug_info, ");
+    build_on(&nodes, 0, &srv_a, &dir_a, "debug_info, ");
+    build_on(&nodes, 1, &srv_b, &dir_b, "");
+    assert_eq!(nodes.eval(1, "element(1, orbit_srv:start()).").as_deref(), Ok("ok"));
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&ask, vec![LineBreakpoint { line: 4, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let server_node = nodes.name(1).to_string();
+
+    let ask_server = || spawn_eval(&nodes, 0, format!("orbit_ask:ask('{server_node}')."));
+    let call = ask_server();
+    let (thread, _, _) = next_stop(&mut engine).await;
+    let mut events = engine.resume(thread, Resume::StepIn).await.unwrap();
+    events.extend(events_until(&mut engine, |e| matches!(e, EngineEvent::Stopped { .. })).await);
+    let console = console_of(&events);
+    let why = format!("stepIn steps over the line: cannot interpret orbit_srv on {server_node}: ");
+    assert!(console.contains(&why) && console.contains("no_debug_info"), "{console}");
+    assert_eq!(engine.stack_trace(thread).await.unwrap()[0].line, 5);
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "{asked,10}");
+
+    // Interpreted now from node 0's build (the console names node 1 as running another version).
+    let bps = engine.set_breakpoints(&srv_a, vec![LineBreakpoint { line: 7, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let call = ask_server();
+    let (thread, _, _) = next_stop(&mut engine).await;
+    let mut events = engine.resume(thread, Resume::StepIn).await.unwrap();
+    events.extend(events_until(&mut engine, |e| matches!(e, EngineEvent::Stopped { .. })).await);
+    let console = console_of(&events);
+    let other = format!("{why}it runs another version of it than {}", nodes.name(0));
+    assert!(console.contains(&other), "{console}");
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "{asked,20}");
+    end_clean(engine, &[&dir_a, &dir_b]).await;
+}
+
+const GS: &str = "-module(orbit_gs).\n-behaviour(gen_server).\n\
+-export([start/0, init/1, handle_call/3, handle_cast/2, twice/1]).\n\
+start() -> gen_server:start({local, orbit_gs}, orbit_gs, [], []).\n\
+init([]) -> {ok, 0}.\n\
+handle_call(stop, _From, S) -> {stop, orbit_stopped, ok, S};\n\
+handle_call(ask, _From, S) ->\n    {reply, S + 1, S + 1}.\n\
+handle_cast(_, S) -> {noreply, S}.\n\
+twice(X) ->\n    X * 2.\n";
+
+/// With the `crash_reports` filter: a crash's frames name the local file and line of a module Orbit
+/// knows the source of, and nothing for an operator's frame; a server that stops with a reason of its own
+/// (no stack) shows OTP's report; a node that joins the session later reports its crashes too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_reports_name_local_files_show_reports_without_frames_and_come_from_new_nodes() {
+    let (dir, source) = module_file("gs", "orbit_gs", GS);
+    let mut nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir, "debug_info, ");
+    assert_eq!(nodes.eval(0, "element(1, orbit_gs:start()).").as_deref(), Ok("ok"));
+    let mut engine = attach_erlang(&nodes).await;
+    engine.set_exception_filters(&["crash_reports".to_string()]).await.unwrap();
+    let node = nodes.name(0).to_string();
+
+    assert_eq!(nodes.eval(0, "proc_lib:spawn(fun() -> orbit_gs:twice(a) end), ok.").as_deref(), Ok("ok"));
+    let console = output_until(&mut engine, 15_000, |t| t.contains("orbit_gs:twice/1")).await;
+    assert!(console.contains(&format!("    orbit_gs:twice/1 {}:11\n", source.display())), "{console}");
+    assert!(console.contains("    erlang:'*'/2 \n"), "an operator's frame has no place: {console}");
+
+    assert_eq!(nodes.eval(0, "gen_server:call(orbit_gs, stop).").as_deref(), Ok("ok"));
+    let console = output_until(&mut engine, 15_000, |t| t.contains("terminating")).await;
+    assert!(console.contains(&format!("crash on {node}: #PID<0.")), "{console}");
+    assert!(console.contains("exited: :orbit_stopped\n"), "{console}");
+    assert!(console.contains("orbit_gs terminating"), "OTP's report, as there are no frames: {console}");
+
+    let i = nodes.add_node();
+    let late = nodes.name(i).to_string();
+    let want = format!("crash on {late}: ");
+    let mut console = String::new();
+    for n in 0..20 {
+        // Until the session has prepared the node (crashes before that are not forwarded).
+        let crash = nodes.eval(i, &format!("proc_lib:spawn(fun() -> exit({{orbit_late_crash, {n}}}) end), ok."));
+        assert_eq!(crash.as_deref(), Ok("ok"));
+        console.push_str(&output_until(&mut engine, 1_000, |t| t.contains(&want)).await);
+        if console.contains(&want) {
+            break;
+        }
+    }
+    assert!(console.contains(&want) && console.contains("orbit_late_crash"), "{console}");
+    end_clean(engine, &[&dir]).await;
+}
+
+/// A server process stopped at a breakpoint, continued, leaves interpreted code and is gone for the
+/// editor; its next stop brings it back as the same thread, announced again before the stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopped_again_after_it_left_comes_back_as_the_same_thread() {
+    let (dir, source) = module_file("gs", "orbit_gs", GS);
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir, "debug_info, ");
+    assert_eq!(nodes.eval(0, "element(1, orbit_gs:start()).").as_deref(), Ok("ok"));
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 8, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let call = spawn_eval(&nodes, 0, "gen_server:call(orbit_gs, ask).".into());
+    let (thread, _, _) = next_stop(&mut engine).await;
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    until(&mut engine, "the thread to go", |e| matches!(e, EngineEvent::ThreadExited { thread: t } if *t == thread))
+        .await;
+    assert_eq!(call.join().unwrap().unwrap(), "1");
+    assert!(engine.threads().iter().all(|t| t.id != thread), "{:?}", engine.threads());
+
+    let call = spawn_eval(&nodes, 0, "gen_server:call(orbit_gs, ask).".into());
+    let events = events_until(&mut engine, |e| matches!(e, EngineEvent::Stopped { .. })).await;
+    let started = events.iter().position(|e| matches!(e, EngineEvent::ThreadStarted { thread: t } if *t == thread));
+    let stopped = events.iter().position(|e| matches!(e, EngineEvent::Stopped { thread: t, .. } if *t == thread));
+    assert!(started.is_some() && started < stopped, "{events:?}");
+    assert!(engine.threads().iter().any(|t| t.id == thread), "{:?}", engine.threads());
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    assert_eq!(call.join().unwrap().unwrap(), "2");
+    end_clean(engine, &[&dir]).await;
+}
+
+const TP: &str = "-module(orbit_tp).\n-export([f/1, g/1]).\nf(X) ->\n    X + 1.\ng(X) ->\n    X * 2.\n";
+
+/// A log point on a clause's head is a tracepoint (the rate limit changes with it set); once a function
+/// breakpoint makes the module interpreted, it becomes an interpreted log point, reported as such, and
+/// still prints. A function log point on a function the module lacks says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracepoint_becomes_an_interpreted_log_point_when_its_module_is_interpreted() {
+    let (dir, source) = module_file("tp", "orbit_tp", TP);
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir, "debug_info, ");
+    assert_eq!(nodes.eval(0, "orbit_tp:f(0).").as_deref(), Ok("1"));
+    let mut engine = attach_erlang(&nodes).await;
+    let log = LineBreakpoint { line: 3, log_message: Some("f of {X}".into()), ..Default::default() };
+    let bps = engine.set_breakpoints(&source, vec![log]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    engine.set_log_point_rate(20).await;
+    assert_eq!(nodes.eval(0, "orbit_tp:f(1).").as_deref(), Ok("2"));
+    let console = output_until(&mut engine, 10_000, |t| t.contains("f of 1")).await;
+    assert!(console.contains("f of 1"), "the tracepoint prints: {console}");
+    assert_eq!(nodes.eval(0, "orbit_dbg:interpreted_here([orbit_tp]).").as_deref(), Ok("[]"));
+
+    let f = engine
+        .set_function_breakpoints(vec![
+            ("orbit_tp:nope/1 log never {X}".into(), None, None),
+            ("orbit_tp:g/1".into(), None, None),
+        ])
+        .await;
+    assert!(!f[0].verified && f[0].message.as_deref().unwrap_or_default().starts_with("orbit_tp:nope/1: "), "{f:?}");
+    assert!(f[1].verified, "{f:?}");
+    assert_eq!(nodes.eval(0, "orbit_dbg:interpreted_here([orbit_tp]).").as_deref(), Ok("[orbit_tp]"));
+    let changed: Vec<_> = engine
+        .drain_events()
+        .into_iter()
+        .filter_map(|e| match e {
+            EngineEvent::Breakpoint(s) if s.id == bps[0].id => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert!(changed.iter().any(|s| s.verified), "the log point, reported again: {changed:?}");
+    assert_eq!(nodes.eval(0, "orbit_tp:f(2).").as_deref(), Ok("3"));
+    let console = output_until(&mut engine, 10_000, |t| t.contains("f of 2")).await;
+    assert!(console.contains("f of 2"), "the interpreted log point prints: {console}");
+    end_clean(engine, &[&dir]).await;
+}
+
+/// A process stopped while a process of another node waits for it through `erpc:call`: the console
+/// names that caller and how it waits (held on OTP 29+, else left to its own timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_awaited_over_erpc_names_the_caller_on_the_other_node() {
+    let (dir, source) = module_file("tp", "orbit_tp", TP);
+    let nodes = TestCluster::erlang_with_code_path(2, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir, "debug_info, ");
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 4, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let spawned = nodes.eval(
+        1,
+        &format!(
+            "register(orbit_rpc_caller, spawn(fun() -> R = erpc:call('{}', orbit_tp, f, [1], 60000), \
+             receive {{From, get}} -> From ! R end end)), ok.",
+            nodes.name(0)
+        ),
+    );
+    assert_eq!(spawned.as_deref(), Ok("ok"));
+    let (thread, _, _) = next_stop(&mut engine).await;
+    // OTP 29+ holds it (a thread of its own, on its node), earlier releases name it and leave it.
+    let how = "(an :erpc/:rpc call";
+    let console = output_until(&mut engine, 10_000, |t| t.contains(how)).await;
+    assert!(console.contains(how) && console.contains(nodes.name(1)), "{console}");
+    let frames = engine.stack_trace(thread).await.unwrap();
+    assert!(frames.iter().any(|f| f.name.starts_with("← called over :erpc by")), "{frames:?}");
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    let got = nodes.eval(1, "orbit_rpc_caller ! {self(), get}, receive R -> R after 10000 -> timeout end.");
+    assert_eq!(got.as_deref(), Ok("2"));
+    end_clean(engine, &[&dir]).await;
+}

@@ -74,7 +74,7 @@ impl IntEngine {
             let args = vec![atom(&m), int(l as i64), int(slot as i64), int(id)];
             match self.cluster.call(&node, "orbit_native", "set_break", args, CALL).await {
                 Ok(r) if crate::term::is_atom(&r, "ok") => trap.points.push((m, l)),
-                Ok(r) => failure = Some(format!("{node}: {}", super::util::text(&r))),
+                Ok(r) => failure = Some(crate::debugger::native_engine::break_refused(&node, &m, l, &r)),
                 Err(e) => failure = Some(e.to_string()),
             }
         }

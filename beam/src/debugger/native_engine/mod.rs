@@ -65,11 +65,37 @@ fn text(t: &Term) -> String {
     }
 }
 
+/// The reason of an `{error, Why}` answer (the answer itself when it is no such tuple).
+fn reason(r: &Term) -> &Term {
+    as_tuple(r).filter(|p| p.len() == 2 && is_atom(&p[0], "error")).map_or(r, |p| &p[1])
+}
+
+/// Why a node's native debugger refused something about a process or a line, worded for the user.
+fn refusal(r: &Term) -> String {
+    let why = reason(r);
+    // `unsupported`: a line of the module without one; `badkey`: a line the module's code does not have.
+    if as_tuple(why).is_some_and(|p| p.len() == 2 && (is_atom(&p[0], "unsupported") || is_atom(&p[0], "badkey"))) {
+        return "OTP's erl_debugger has no breakpoint on that line (code a macro generates, as `use GenServer` \
+                does its default callbacks, often has none)"
+            .into();
+    }
+    match as_atom(why) {
+        Some("not_paused") => "the process runs (it is not stopped at a breakpoint)".into(),
+        Some("no_such_process") => "the process is no longer alive".into(),
+        _ => text(why),
+    }
+}
+
+/// Why a native breakpoint at `module:line` does not hold on `node` (the node's answer to `set_break`).
+pub fn break_refused(node: &str, module: &str, line: u32, r: &Term) -> String {
+    let m = crate::debugger::names::module_display(module);
+    format!("{node}: the breakpoint at {m}:{line} does not hold there: {}", refusal(r))
+}
+
 /// Why a module cannot take native breakpoints on a node, worded for the user.
 pub fn prepare_error(module: &str, node: &str, why: &Term) -> String {
     let m = crate::debugger::names::module_display(module);
-    let reason = as_tuple(why).and_then(|p| p.get(1)).unwrap_or(why);
-    let detail = match as_atom(reason) {
+    let detail = match as_atom(reason(why)) {
         Some("no_debug_info") => "its beam carries no debug info (a release built with `strip_beams`) and the \
                                   project (projectDir) has no build of the same code: set `strip_beams: false` in \
                                   the release, or give the project whose build it runs"
@@ -82,7 +108,7 @@ pub fn prepare_error(module: &str, node: &str, why: &Term) -> String {
         }
         Some("not_loaded") | Some("no_beam") => "the node cannot load it".to_string(),
         Some("other_build") => "the project's build of it is not the code the node runs".to_string(),
-        _ => text(reason),
+        _ => text(reason(why)),
     };
     format!("{node}: native breakpoints in {m} are not possible: {detail}")
 }
@@ -199,8 +225,7 @@ impl Native {
             match cluster.call(node, "orbit_native", "set_break", args, CALL).await {
                 Ok(t) if is_atom(&t, "ok") => {}
                 Ok(t) => {
-                    let m = crate::debugger::names::module_display(module);
-                    notes.push(format!("{node}: the breakpoint at {m}:{line} does not hold there: {}", text(&t)));
+                    notes.push(break_refused(node, module, *line, &t));
                     ok = false;
                 }
                 Err(e) => {
@@ -520,19 +545,18 @@ impl Native {
         events: &Pid,
     ) -> Result<Vec<EngineEvent>, DebugError> {
         let t = self.thread(thread)?.clone();
-        if how == Resume::Continue {
-            // Sent, not called: the next stop is the answer, and a round trip would delay it.
-            let link = cluster.link(&t.node).ok_or_else(|| DebugError(format!("{} is not connected", t.node)))?;
-            let request = tuple(vec![atom("resume"), Term::from(t.pid.clone()), atom("continue")]);
-            link.send_named(events, "orbit_native", tuple(vec![atom("orbit_native"), atom("cast"), request]))
-                .map_err(|e| DebugError(e.to_string()))?;
-            return Ok(self.went_on(cluster, thread, true));
-        }
         let how_t = match how {
-            Resume::Continue => "continue",
             Resume::Next => "next",
             Resume::StepIn => "step_in",
             Resume::StepOut => "step_out",
+            Resume::Continue => {
+                // Sent, not called: the next stop is the answer, and a round trip would delay it.
+                let link = cluster.link(&t.node).ok_or_else(|| DebugError(format!("{} is not connected", t.node)))?;
+                let request = tuple(vec![atom("resume"), Term::from(t.pid.clone()), atom("continue")]);
+                link.send_named(events, "orbit_native", tuple(vec![atom("orbit_native"), atom("cast"), request]))
+                    .map_err(|e| DebugError(e.to_string()))?;
+                return Ok(self.went_on(cluster, thread, true));
+            }
         };
         let r = cluster
             .call(&t.node, "orbit_native", "resume", vec![Term::from(t.pid.clone()), atom(how_t)], CALL)
@@ -540,7 +564,7 @@ impl Native {
             .map_err(|e| DebugError(e.to_string()))?;
         let runs_on = is_atom(&r, "running");
         if !is_atom(&r, "ok") && !runs_on {
-            return Err(DebugError(format!("{}: {}", t.node, text(&r))));
+            return Err(DebugError(format!("{}: {}", t.node, refusal(&r))));
         }
         Ok(self.went_on(cluster, thread, runs_on))
     }
@@ -577,7 +601,7 @@ impl Native {
         if is_atom(&r, "ok") {
             Ok(())
         } else {
-            Err(DebugError(format!("{}: cannot pause the process: {}", t.node, text(&r))))
+            Err(DebugError(format!("{}: cannot pause the process: {}", t.node, refusal(&r))))
         }
     }
 

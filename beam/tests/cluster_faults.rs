@@ -1,0 +1,254 @@
+//! The cluster and its agent when nodes misbehave: a node where Orbit's modules cannot be loaded, a node
+//! frozen while its agent is installed or a call needs it, a frozen seed, a node too slow to install within
+//! the call timeout, someone else's `orbit_agent` with a process still in its old code, and a cluster
+//! connected without the agent.
+
+use beam::agent::{self, AgentError, Group, Groups, InstallOutcome};
+use beam::cluster::{Cluster, ClusterOptions, NodeState};
+use beam::link::{Cookie, Link, LinkOptions, LocalNode, NodeName};
+use beam::rpc::{self, RpcError};
+use beam::term::atom;
+use orbit_test_harness::TestCluster;
+use std::time::Duration;
+mod common;
+
+const T: Duration = Duration::from_secs(10);
+
+/// Freezes node `i` (SIGSTOP) and waits until every thread of it has stopped: the signal takes effect a
+/// moment after it is sent, and a call made in that moment could still be answered.
+fn freeze(nodes: &TestCluster, i: usize) {
+    nodes.nodes[i].freeze();
+    let tasks = format!("/proc/{}/task", nodes.nodes[i].os_pid());
+    for _ in 0..500 {
+        let stopped = std::fs::read_dir(&tasks).unwrap().all(|t| {
+            let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
+            // The state follows the command name in parentheses.
+            stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
+        });
+        if stopped {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    panic!("node {i} did not stop");
+}
+
+async fn connect(nodes: &TestCluster, seeds: &[usize], options: ClusterOptions) -> Cluster {
+    let seeds: Vec<NodeName> = seeds.iter().map(|i| NodeName::parse(nodes.name(*i)).unwrap()).collect();
+    Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), options).await.expect("connect")
+}
+
+/// Waits until `pred` holds for the cluster (30 s at most).
+async fn wait_for(cluster: &Cluster, what: &str, pred: impl Fn(&Cluster) -> bool) {
+    for _ in 0..600 {
+        if pred(cluster) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what}: {:?}", cluster.nodes());
+}
+
+/// Loads, on node `i`, a module `name` of someone else's (no Orbit hash) and makes it sticky, as a module of
+/// a sticky directory is: the code server then refuses to load any other version of it.
+fn foreign_sticky_module(nodes: &TestCluster, i: usize, name: &str) {
+    let expr = format!(
+        "{{ok, M, B}} = compile:forms([{{attribute, 1, module, {name}}}, {{attribute, 2, export, []}}], [binary]), \
+         {{module, M}} = code:load_binary(M, \"{name}.erl\", B), code:stick_mod(M)."
+    );
+    assert_eq!(nodes.eval(i, &expr).as_deref(), Ok("true"));
+}
+
+/// A node where one of Orbit's core modules cannot be loaded (someone else's module of that name, sticky)
+/// is up without the agent: calls that need it fail at once naming why, on that node only, and are not
+/// retried for the same groups until a moment has passed; a group not tried yet is tried at once, and
+/// once the module is let go the agent is installed and a session started there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_where_the_agent_cannot_load_is_up_without_it_and_calls_needing_it_say_why() {
+    let nodes = TestCluster::erlang(2);
+    foreign_sticky_module(&nodes, 1, "orbit_health");
+    let cluster = connect(&nodes, &[0], common::options()).await;
+    let (n0, n1) = (nodes.name(0).to_string(), nodes.name(1).to_string());
+    wait_for(&cluster, "both up", |c| c.up_nodes().len() == 2 && c.session(&n0).is_some()).await;
+    assert!(cluster.session(&n1).is_none(), "no agent session where it could not be installed");
+    assert_eq!(cluster.groups(&n1), Groups::NONE);
+
+    // Asked again at once: the failure is given back without trying again.
+    let err = cluster.ensure(&n1, Group::Core.into()).await.unwrap_err();
+    let AgentError::Load { node, detail, .. } = &err else { panic!("{err:?}") };
+    assert_eq!(*node, n1);
+    assert!(detail.contains("orbit_health") && detail.contains("sticky_directory"), "{detail}");
+
+    // A call into the agent, and a clean-up, name the node, the call and why.
+    let err = cluster.call(&n1, "orbit_health", "module_info", vec![atom("module")], T).await.unwrap_err();
+    let RpcError::Agent { node, mfa, detail } = &err else { panic!("{err:?}") };
+    assert_eq!((node.as_str(), mfa.as_str()), (n1.as_str(), "orbit_health:module_info/1"));
+    assert!(detail.contains("sticky_directory"), "{detail}");
+    assert!(err.to_string().contains("could not be installed"), "{err}");
+    let err = cluster.register_cleanup(&n1, atom("k"), "erlang", "display", vec![atom("x")]).await.unwrap_err();
+    assert!(
+        matches!(&err, RpcError::Agent { node, mfa, .. } if *node == n1 && mfa == "orbit_agent:register_cleanup/3"),
+        "{err:?}"
+    );
+    // Plain calls still work there.
+    assert_eq!(cluster.call(&n1, "erlang", "node", vec![], T).await.unwrap(), atom(&n1));
+
+    // A group not tried yet is tried at once: it fails there again, and is installed on the other node.
+    let failed = cluster.require(Group::Tracer).await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].0, n1);
+    assert!(failed[0].1.to_string().contains("sticky_directory"), "{}", failed[0].1);
+    assert!(cluster.groups(&n0).contains(Group::Tracer));
+    // A node Orbit does not know is named as such.
+    let err = cluster.ensure("nobody@nowhere", Group::Core.into()).await.unwrap_err();
+    assert!(err.to_string().contains("not a member of this cluster"), "{err}");
+
+    // The owner lets go of its module: the next group asked for installs the agent there.
+    assert_eq!(nodes.eval(1, "code:unstick_mod(orbit_health).").as_deref(), Ok("true"));
+    let r = cluster.call(&n1, "orbit_reload", "module_info", vec![atom("module")], T).await.unwrap();
+    assert_eq!(r, atom("orbit_reload"));
+    assert!(cluster.session(&n1).is_some(), "a session once the agent is there");
+    assert!(cluster.groups(&n1).contains(Group::Core) && cluster.groups(&n1).contains(Group::Reload));
+    let hash = nodes.eval(1, "proplists:get_value(orbit_source_hash, orbit_health:module_info(attributes)).").unwrap();
+    assert_eq!(hash.trim_matches('"'), agent::source_hash(include_str!("../agent/orbit_health.erl")));
+    cluster.register_cleanup(&n1, atom("k"), "erlang", "display", vec![atom("x")]).await.unwrap();
+    cluster.disconnect().await;
+}
+
+/// A node frozen after it joined: installing a group there and a call that needs it give up at the call
+/// timeout, naming the node and what was being done, while the other node gets the group; thawed, the
+/// same call installs the group and answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_node_times_out_installs_and_calls_needing_them_and_is_served_once_thawed() {
+    let nodes = TestCluster::erlang(2);
+    // A long tick: the frozen node stays connected (up) for this test.
+    let options = ClusterOptions { call_timeout: Duration::from_secs(3), ..ClusterOptions::default() };
+    let cluster = connect(&nodes, &[0], options).await;
+    let (n0, n1) = (nodes.name(0).to_string(), nodes.name(1).to_string());
+    wait_for(&cluster, "both up", |c| c.up_nodes().len() == 2).await;
+    for n in [&n0, &n1] {
+        cluster.ensure(n, Group::Core.into()).await.unwrap();
+    }
+
+    freeze(&nodes, 1);
+    let failed = cluster.require(Group::Tracer).await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    let (node, err) = &failed[0];
+    assert_eq!(*node, n1);
+    let AgentError::Rpc(RpcError::Timeout { node, mfa, after }) = err else { panic!("{err:?}") };
+    assert_eq!(
+        (node.as_str(), mfa.as_str(), *after),
+        (n1.as_str(), "installing Orbit's tracer modules", cluster.call_timeout())
+    );
+    assert!(cluster.groups(&n0).contains(Group::Tracer), "the other node got it");
+
+    let short = Duration::from_millis(500);
+    let err = cluster.call(&n1, "orbit_trace", "module_info", vec![atom("module")], short).await.unwrap_err();
+    assert!(
+        matches!(&err, RpcError::Timeout { node, mfa, after } if *node == n1 && mfa == "orbit_trace:module_info/1" && *after == short),
+        "{err:?}"
+    );
+    assert_eq!(
+        cluster.call(&n0, "orbit_trace", "module_info", vec![atom("module")], T).await.unwrap(),
+        atom("orbit_trace")
+    );
+
+    nodes.nodes[1].thaw();
+    let r = cluster.call(&n1, "orbit_trace", "module_info", vec![atom("module")], T).await.unwrap();
+    assert_eq!(r, atom("orbit_trace"));
+    assert!(cluster.groups(&n1).contains(Group::Tracer));
+    cluster.disconnect().await;
+}
+
+/// A seed that is frozen does not hold up `connect` once another seed is up: it is left connecting in the
+/// background, and comes up with its agent once it answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_seed_is_left_to_connect_in_the_background() {
+    let nodes = TestCluster::erlang(2);
+    let (n0, n1) = (nodes.name(0).to_string(), nodes.name(1).to_string());
+    freeze(&nodes, 1);
+    let options = ClusterOptions {
+        link: LinkOptions { connect_timeout: Duration::from_secs(60), ..LinkOptions::default() },
+        ..ClusterOptions::default()
+    };
+    let cluster = connect(&nodes, &[0, 1], options).await;
+    assert_eq!(cluster.up_nodes(), vec![n0.clone()]);
+    let state = cluster.nodes().into_iter().find(|(n, _)| *n == n1).map(|(_, s)| s);
+    assert_eq!(state, Some(NodeState::Connecting));
+
+    nodes.nodes[1].thaw();
+    wait_for(&cluster, "the thawed seed comes up with its agent", |c| c.session(&n1).is_some()).await;
+    assert_eq!(cluster.up_nodes().len(), 2);
+    assert_eq!(cluster.call(&n1, "erlang", "node", vec![], T).await.unwrap(), atom(&n1));
+    cluster.disconnect().await;
+}
+
+/// A node that does not finish installing the agent within the call timeout is up without it; the first
+/// call into the agent installs it there (with that call's own timeout) and starts a session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_not_installed_in_time_gets_the_agent_at_the_first_call_needing_it() {
+    let nodes = TestCluster::erlang(1);
+    let n0 = nodes.name(0).to_string();
+    let options = ClusterOptions { call_timeout: Duration::from_millis(1), ..ClusterOptions::default() };
+    let cluster = connect(&nodes, &[0], options).await;
+    assert_eq!(cluster.up_nodes(), vec![n0.clone()]);
+    assert!(cluster.session(&n0).is_none() && cluster.groups(&n0) == Groups::NONE);
+    assert_eq!(cluster.otp_release(&n0), None);
+
+    let r = cluster.call(&n0, "orbit_procs", "module_info", vec![atom("module")], T).await.unwrap();
+    assert_eq!(r, atom("orbit_procs"));
+    assert!(cluster.session(&n0).is_some());
+    assert_eq!(cluster.otp_release(&n0), Some(orbit_test_harness::otp_release()));
+    cluster.disconnect().await;
+}
+
+/// Connected without the agent, Orbit installs nothing, asked or not, and a clean-up (which needs the
+/// agent) is refused naming the node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_agent_nothing_is_installed_and_clean_ups_are_refused() {
+    let nodes = TestCluster::erlang(1);
+    let n0 = nodes.name(0).to_string();
+    let options = ClusterOptions { install_agent: false, ..common::options() };
+    let cluster = connect(&nodes, &[0], options).await;
+    assert!(cluster.session(&n0).is_none() && cluster.groups(&n0) == Groups::NONE);
+    assert!(cluster.require(Group::Tracer).await.is_empty());
+    cluster.ensure(&n0, Group::Debugger.into()).await.unwrap();
+    let err = cluster.register_cleanup(&n0, atom("k"), "erlang", "display", vec![atom("x")]).await.unwrap_err();
+    assert!(
+        matches!(&err, RpcError::BadRpc { node, reason, .. } if *node == n0 && *reason == atom("orbit_agent_not_running")),
+        "{err:?}"
+    );
+    assert_eq!(
+        nodes.eval(0, "[M || M <- [orbit_agent, orbit_trace], code:is_loaded(M) =/= false].").as_deref(),
+        Ok("[]")
+    );
+    cluster.disconnect().await;
+}
+
+/// Someone else's `orbit_agent`, with a process still running its old code: Orbit waits a moment for it
+/// to leave, then purges that code (ending the process, as Erlang's own purge does) and installs its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn someone_elses_orbit_agent_still_running_old_code_is_purged_and_replaced() {
+    let nodes = TestCluster::erlang(1);
+    let peer = NodeName::parse(nodes.name(0)).unwrap();
+    let local = LocalNode::new(format!("{}@{}", orbit_test_harness::unique_name("orbit_p"), peer.host()));
+    let link = Link::connect(local, &peer, &Cookie::new(nodes.cookie.clone()), &LinkOptions::default()).await.unwrap();
+    let theirs = "-module(orbit_agent).\n-export([loop/0]).\nloop() -> receive _ -> loop() end.\n";
+    agent::load_from_source(&link, "orbit_agent", theirs).await.unwrap();
+    let pid = rpc::call(&link, "erlang", "spawn", vec![atom("orbit_agent"), atom("loop"), beam::term::list(vec![])], T)
+        .await
+        .unwrap();
+    // A new version of theirs: the process stays in the old one.
+    agent::load_from_source(&link, "orbit_agent", theirs).await.unwrap();
+    let in_old = rpc::call(&link, "erlang", "check_process_code", vec![pid.clone(), atom("orbit_agent")], T).await;
+    assert_eq!(in_old.unwrap(), atom("true"));
+
+    let outcomes = agent::install(&link).await.unwrap();
+    assert_eq!(outcomes[0], ("orbit_agent", InstallOutcome::Installed), "theirs had no hash: {outcomes:?}");
+    assert_eq!(rpc::call(&link, "erlang", "is_process_alive", vec![pid], T).await.unwrap(), atom("false"));
+    assert_eq!(
+        agent::installed_hash(&link, "orbit_agent").await.unwrap(),
+        Some(agent::source_hash(agent::MODULES[0].source))
+    );
+    link.close();
+}

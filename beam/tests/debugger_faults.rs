@@ -459,3 +459,99 @@ async fn a_stop_awaited_over_erpc_names_the_caller_on_the_other_node() {
     assert_eq!(got.as_deref(), Ok("2"));
     end_clean(engine, &[&dir]).await;
 }
+
+/// `orbit_gl.erl` whose `f/1` multiplies by `k`.
+fn gl_source(k: u32) -> String {
+    format!("-module(orbit_gl).\n-export([f/1]).\nf(X) ->\n    X * {k}.\n")
+}
+
+/// Modules an `interpret` glob names that cannot be interpreted everywhere: the console says why (one
+/// without debug info; one another node runs another version of), and the others are interpreted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modules_an_interpret_glob_names_that_cannot_be_interpreted_say_why() {
+    let (dir_a, nd) = module_file("glob", "orbit_gnd", "-module(orbit_gnd).\n-export([g/0]).\ng() ->\n    ok.\n");
+    let gl_a = dir_a.join("orbit_gl.erl");
+    std::fs::write(&gl_a, gl_source(2)).unwrap();
+    let (dir_b, gl_b) = module_file("glob", "orbit_gl", &gl_source(3));
+    let nodes = TestCluster::erlang(2);
+    add_path(&nodes, 0, &dir_a);
+    add_path(&nodes, 1, &dir_b);
+    build_on(&nodes, 0, &nd, &dir_a, "");
+    build_on(&nodes, 0, &gl_a, &dir_a, "debug_info, ");
+    build_on(&nodes, 1, &gl_b, &dir_b, "debug_info, ");
+    let config = beam::debugger::AttachConfig {
+        seeds: vec![beam::link::NodeName::parse(nodes.name(0)).unwrap()],
+        cookie: beam::link::Cookie::new(nodes.cookie.clone()),
+        cluster: beam::cluster::ClusterOptions::default(),
+        project_dir: None,
+        source_map: beam::debugger::SourceMap::default(),
+        interpret: vec!["orbit_g*".into()],
+        exclude: vec![],
+        hold_callers: true,
+    };
+    let mut engine = IntEngine::attach(config).await.expect("attach");
+    let console = console_of(&engine.drain_events());
+    let no_debug_info = format!("cannot interpret orbit_gnd on {}: ", nodes.name(0));
+    assert!(console.contains(&no_debug_info) && console.contains("no_debug_info"), "{console}");
+    let other = format!(
+        "{}: breakpoints in orbit_gl do not hold there: it runs another version of it than {}\n",
+        nodes.name(1),
+        nodes.name(0)
+    );
+    assert!(console.contains(&other), "{console}");
+    assert_eq!(nodes.eval(0, "orbit_dbg:interpreted_here([orbit_gl, orbit_gnd]).").as_deref(), Ok("[orbit_gl]"));
+    assert_eq!(nodes.eval(1, "orbit_dbg:interpreted_here([orbit_gl]).").as_deref(), Ok("[]"));
+    end_clean(engine, &[&dir_a, &dir_b]).await;
+}
+
+/// A breakpoint's module that a node could not load at first, and then loads in another version: the
+/// console says the breakpoint does not hold there, and why, and a call there does not stop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_loads_another_version_later_is_named_on_the_console() {
+    let (dir_a, gl_a) = module_file("late_other", "orbit_gl", &gl_source(2));
+    let (dir_b, gl_b) = module_file("late_other", "orbit_gl", &gl_source(3));
+    let nodes = TestCluster::erlang(2);
+    add_path(&nodes, 0, &dir_a);
+    build_on(&nodes, 0, &gl_a, &dir_a, "debug_info, ");
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&gl_a, vec![LineBreakpoint { line: 4, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    build_on(&nodes, 1, &gl_b, &dir_b, "debug_info, ");
+    add_path(&nodes, 1, &dir_b);
+    let want = format!(
+        "{}: breakpoints in orbit_gl do not hold there: it runs another version of it than {}\n",
+        nodes.name(1),
+        nodes.name(0)
+    );
+    let console = output_until(&mut engine, 30_000, |t| t.contains(&want)).await;
+    assert!(console.contains(&want), "{console}");
+    assert_eq!(nodes.eval(1, "orbit_gl:f(2).").as_deref(), Ok("6"), "node 1 runs on, unstopped");
+    end_clean(engine, &[&dir_a, &dir_b]).await;
+}
+
+/// Elixir gives a two-element tuple written as a literal no line: a `next` that meets one (the fun's
+/// result, `{amount, fee}`) does not stop where the editor cannot show it, and steps on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_elixir_step_goes_on_over_an_expression_without_a_line() {
+    let nodes = TestCluster::demo(1);
+    let mut engine = common::attach_demo(&nodes, 0).await;
+    let fees = orbit_test_harness::demo_dir().join("lib/bank/fees.ex");
+    // `fee = fee_for(amount)`, in the fun Bank.Fees.quotes/1 gives Enum.map/2; `{amount, fee}` follows.
+    let bps = engine.set_breakpoints(&fees, vec![LineBreakpoint { line: 47, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let call = spawn_eval(&nodes, 0, "'Elixir.Bank.Fees':quotes([250, 300]).".into());
+    let (thread, _, _) = next_stop(&mut engine).await;
+    engine.resume(thread, Resume::Next).await.unwrap();
+    // The next stop is the breakpoint again, for the next amount: nothing stopped in between.
+    let (t, reason, _) = next_stop(&mut engine).await;
+    assert_eq!((t, reason), (thread, StopReason::Breakpoint));
+    let frames = engine.stack_trace(thread).await.unwrap();
+    assert_eq!(frames[0].line, 47, "{frames:?}");
+    let scopes = engine.scopes(frames[0].id).await.unwrap();
+    let locals = engine.variables(scopes[0].variables_reference, None, None).await.unwrap();
+    assert!(locals.iter().any(|v| v.name == "amount" && v.value == "300"), "{locals:?}");
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "[{250,2},{300,3}]");
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+}

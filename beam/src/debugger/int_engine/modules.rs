@@ -169,9 +169,12 @@ impl IntEngine {
                     self.pending_events.extend(notes.into_iter().map(|l| output(format!("{l}\n"))));
                 }
                 if self.uses_interpreter() {
-                    if let Err(e) = self.interpret(&m).await {
-                        tracing::warn!("{e}");
-                    }
+                    // What the user asked for by name: why it is not interpreted (somewhere) is theirs to see.
+                    let lines = match self.interpret(&m).await {
+                        Ok(notes) => notes,
+                        Err(e) => vec![e.0],
+                    };
+                    self.pending_events.extend(lines.into_iter().map(|l| output(format!("{l}\n"))));
                 }
             }
         }
@@ -331,7 +334,8 @@ impl IntEngine {
             state.nodes.insert(node.to_string());
             Some(format!("{node}: breakpoints in {} now hold there too", module_display(module)))
         } else {
-            Some(format!("{node}: breakpoints in {} do not hold there: {}", module_display(module), text(result)))
+            let why = self.refusal_text(node, result);
+            Some(format!("{node}: breakpoints in {} do not hold there: {why}", module_display(module)))
         }
     }
 

@@ -136,6 +136,8 @@ server_loop(#{orbit := OrbitNode, session := Session} = S) ->
             orbit_native:server_loop(S1);
         {nodedown, OrbitNode} ->
             restore(S);
+        {'DOWN', _, process, Pid, _} ->
+            orbit_native:server_loop(gone(Pid, S));
         %% A request whose answer no one waits for (Orbit's continue: the stop that follows is the answer).
         {orbit_native, cast, Request} ->
             S1 = try element(2, request(Request, S))
@@ -194,7 +196,7 @@ request({resume, Pid, How}, #{paused := Paused} = S) ->
             go(Pid, P),
             %% running: no line can take the step (the function returns into code without breakpoint
             %% lines), so the process simply runs on.
-            {case maps:is_key(Pid, maps:get(steps, S2)) of true -> ok; false -> running end, S2}
+            {case maps:is_key(Pid, maps:get(steps, S2)) of true -> ok; false -> running end, watch(Pid, S2)}
     end;
 request({call_targets, Pid}, #{paused := Paused, mods := Mods} = S) ->
     case {maps:is_key(Pid, Paused), user_frames(Pid, frames_or_none(Pid))} of
@@ -225,7 +227,7 @@ request({pause, Pid}, #{paused := Paused, events := Events} = S) ->
                         end,
                     Events ! {orbit_native_stop, node(), Pid, M, F, A, Line, pause, []},
                     P = #{resume => fun() -> ok end, suspended => true},
-                    {ok, S1#{paused := maps:put(Pid, P, maps:get(paused, S1))}}
+                    {ok, watch(Pid, S1#{paused := maps:put(Pid, P, maps:get(paused, S1))})}
             end
     end;
 request(Other, S) -> {{error, {unknown_request, Other}}, S}.
@@ -281,10 +283,34 @@ hit(Pid, {M, F, A}, Line, Resume, #{events := Events, breaks := Bs, steps := Ste
             S1 = drop_step(Pid, S),
             Reason = case Stepped of true -> step; false -> breakpoint end,
             Events ! {orbit_native_stop, node(), Pid, M, F, A, Line, Reason, Ids},
-            S1#{paused := maps:put(Pid, P, maps:get(paused, S1))};
+            watch(Pid, S1#{paused := maps:put(Pid, P, maps:get(paused, S1))});
         false ->
             go(Pid, P),
-            S
+            watch(Pid, S)
+    end.
+
+%% Orbit shows a process as a thread while it is paused here or takes a step: it is monitored as long,
+%% so that one that dies meanwhile (killed, shut down by its supervisor) leaves Orbit's threads.
+watch(Pid, #{paused := Paused, steps := Steps} = S) ->
+    Watched = maps:get(watched, S, #{}),
+    Needed = maps:is_key(Pid, Paused) orelse maps:is_key(Pid, Steps),
+    case {Needed, maps:find(Pid, Watched)} of
+        {true, error} -> S#{watched => Watched#{Pid => erlang:monitor(process, Pid)}};
+        {false, {ok, Ref}} ->
+            erlang:demonitor(Ref, [flush]),
+            S#{watched => maps:remove(Pid, Watched)};
+        _ -> S
+    end.
+
+%% A watched process died: nothing of it is kept, and Orbit is told it left.
+gone(Pid, #{paused := Paused, events := Events} = S) ->
+    Watched = maps:get(watched, S, #{}),
+    case maps:is_key(Pid, Watched) of
+        false -> S;
+        true ->
+            catch ets:delete(orbit_native_at, Pid),
+            Events ! {orbit_native_left, node(), Pid},
+            drop_step(Pid, S#{paused := maps:remove(Pid, Paused), watched => maps:remove(Pid, Watched)})
     end.
 
 %% Whether a breakpoint's check reads variables: a condition or a log message (a hit count, a step trap
@@ -311,7 +337,7 @@ step_hit(Pid, Point, Frames, #{lines := Ls, anchor := Anchor} = Step, S) ->
                 true -> {lists:member(Point, Ls), S};
                 false ->
                     maps:get(events, S) ! {orbit_native_left, node(), Pid},
-                    {false, drop_step(Pid, S)}
+                    {false, watch(Pid, drop_step(Pid, S))}
             end
     end.
 

@@ -239,8 +239,8 @@ async fn native_node_dying_with_a_stopped_process_takes_its_thread_away() {
 const MAILBOX: &str = "lib/bank/mailbox.ex";
 
 /// A thread that runs a step (over a long sleep) is no stopped thread: its stack, another step are refused
-/// with that reason; once its process is killed, a pause is refused as of a process no longer alive; the
-/// session still ends cleanly.
+/// with that reason; once its process is killed, a pause is refused as of a process no longer alive and
+/// the thread goes; the session still ends cleanly.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_thread_running_a_step_refuses_stack_and_steps_and_a_dead_one_cannot_be_paused() {
     if !native_otp() {
@@ -273,6 +273,10 @@ async fn native_thread_running_a_step_refuses_stack_and_steps_and_a_dead_one_can
     let old = nodes.eval(0, "P = whereis('Elixir.Bank.Mailbox'), exit(P, kill), pid_to_list(P).").unwrap();
     let e = engine.pause(thread).await.expect_err("pause of a dead process");
     assert_eq!(e.0, format!("{}: cannot pause the process: the process is no longer alive", nodes.name(0)));
+    // Its node says it left: the thread goes.
+    until(&mut engine, "the thread's exit", |e| matches!(e, EngineEvent::ThreadExited { thread: t } if *t == thread))
+        .await;
+    assert!(engine.threads().is_empty(), "{:?}", engine.threads());
     assert!(engine.end().await.is_empty());
     let left = format!("{{is_process_alive(list_to_pid({old})), erl_debugger:whereis()}}.");
     assert_eq!(nodes.eval(0, &left).unwrap().replace(' ', ""), "{false,undefined}");
@@ -349,5 +353,43 @@ async fn native_step_in_enters_a_called_function_and_steps_over_sends_it_cannot_
     // The failed trap left nothing armed: the account takes a message and answers as ever.
     let balance = nodes.eval(0, "'Elixir.Bank.Account':balance(<<\"nf_s0\">>).").unwrap();
     assert_eq!(balance.replace(' ', ""), "{ok,100}");
+    assert!(engine.end().await.is_empty());
+}
+
+/// A process killed while it is stopped natively (from a shell, by its supervisor) leaves the threads at
+/// once, its caller gets the exit, and the breakpoint stops the next process that reaches it as ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_process_killed_while_stopped_leaves_the_threads() {
+    if !native_otp() {
+        return;
+    }
+    let nodes = TestCluster::demo_native(1);
+    open_on(&nodes, 0, "nf_k0");
+    open_on(&nodes, 0, "nf_k1");
+    let mut engine = common::attach_demo(&nodes, 0).await;
+    let bps = engine
+        .set_breakpoints(&demo_dir().join(ACCOUNT), vec![LineBreakpoint { line: DEPOSIT, ..Default::default() }])
+        .await;
+    assert!(bps[0].verified, "{bps:?}");
+    let deposit = "catch 'Elixir.Bank.Account':deposit(<<\"nf_k0\">>, 5).";
+    let call = spawn_eval(&nodes, 0, deposit.into());
+    let (thread, _, _) = next_stop(&mut engine).await;
+    let frames = engine.stack_trace(thread).await.expect("stack");
+    let scopes = engine.scopes(frames[0].id).await.expect("scopes");
+    let killed = "exit('Elixir.Bank':whereis(<<\"nf_k0\">>), kill).";
+    assert_eq!(nodes.eval(0, killed).unwrap(), "true");
+    until(&mut engine, "the thread's exit", |e| matches!(e, EngineEvent::ThreadExited { thread: t } if *t == thread))
+        .await;
+    assert!(engine.threads().is_empty(), "{:?}", engine.threads());
+    let e = engine.variables(scopes[0].variables_reference, None, None).await.expect_err("variables of the dead");
+    assert!(e.0.contains("no variables reference"), "{e:?}");
+    let exit = call.join().unwrap().unwrap();
+    assert!(exit.contains("EXIT") && exit.contains("killed"), "the caller gets the exit: {exit}");
+    // The breakpoint holds for the next process.
+    let call = spawn_eval(&nodes, 0, "'Elixir.Bank.Account':deposit(<<\"nf_k1\">>, 1).".into());
+    let (next, reason, _) = next_stop(&mut engine).await;
+    assert_eq!(reason, StopReason::Breakpoint);
+    engine.resume(next, Resume::Continue).await.expect("continue");
+    assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "{ok,101}");
     assert!(engine.end().await.is_empty());
 }

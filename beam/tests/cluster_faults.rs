@@ -5,6 +5,7 @@
 
 use beam::agent::{self, AgentError, Group, Groups, InstallOutcome};
 use beam::cluster::{Cluster, ClusterOptions, NodeState};
+use beam::health::{self, HealthMonitor, HealthOptions, Status};
 use beam::link::{Cookie, Link, LinkOptions, LocalNode, NodeName};
 use beam::rpc::{self, RpcError};
 use beam::term::atom;
@@ -175,6 +176,12 @@ async fn a_frozen_seed_is_left_to_connect_in_the_background() {
     assert_eq!(cluster.up_nodes(), vec![n0.clone()]);
     let state = cluster.nodes().into_iter().find(|(n, _)| *n == n1).map(|(_, s)| s);
     assert_eq!(state, Some(NodeState::Connecting));
+    // A health report made meanwhile says so.
+    let monitor = HealthMonitor::start(&cluster, HealthOptions::default());
+    let report = monitor.report();
+    let still = report.nodes.iter().find(|r| r.node == n1).unwrap();
+    assert_eq!((still.status, still.reason.as_deref()), (Status::Down, Some("connecting")));
+    monitor.stop().await;
 
     nodes.nodes[1].thaw();
     wait_for(&cluster, "the thawed seed comes up with its agent", |c| c.session(&n1).is_some()).await;
@@ -235,6 +242,8 @@ async fn someone_elses_orbit_agent_still_running_old_code_is_purged_and_replaced
     let link = Link::connect(local, &peer, &Cookie::new(nodes.cookie.clone()), &LinkOptions::default()).await.unwrap();
     let theirs = "-module(orbit_agent).\n-export([loop/0]).\nloop() -> receive _ -> loop() end.\n";
     agent::load_from_source(&link, "orbit_agent", theirs).await.unwrap();
+    assert_eq!(agent::installed_hash(&link, "orbit_agent").await.unwrap(), None, "theirs carries no hash");
+    assert_eq!(agent::installed_hash(&link, "orbit_nothing_here").await.unwrap(), None, "not loaded");
     let pid = rpc::call(&link, "erlang", "spawn", vec![atom("orbit_agent"), atom("loop"), beam::term::list(vec![])], T)
         .await
         .unwrap();
@@ -251,4 +260,97 @@ async fn someone_elses_orbit_agent_still_running_old_code_is_purged_and_replaced
         Some(agent::source_hash(agent::MODULES[0].source))
     );
     link.close();
+    let err = agent::installed_hash(&link, "orbit_agent").await.unwrap_err();
+    assert!(matches!(err, RpcError::NodeDown { .. }), "asked over a closed link: {err:?}");
+}
+
+/// A node running an older version of one of Orbit's modules (another hash) gets that module upgraded
+/// and the others left as they are; a cache directory that cannot be written (a file is in its place)
+/// does not stop the install, and nothing is written there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_agent_module_is_upgraded_and_an_unwritable_cache_does_not_stop_the_install() {
+    let nodes = TestCluster::erlang(1);
+    let peer = NodeName::parse(nodes.name(0)).unwrap();
+    let local = LocalNode::new(format!("{}@{}", orbit_test_harness::unique_name("orbit_u"), peer.host()));
+    let link = Link::connect(local, &peer, &Cookie::new(nodes.cookie.clone()), &LinkOptions::default()).await.unwrap();
+    let blocked = std::env::temp_dir().join(orbit_test_harness::unique_name("not_a_dir"));
+    std::fs::write(&blocked, "a file where the cache directory would go").unwrap();
+    let cache = agent::BinaryCache::new(Some(blocked.join("agent")));
+    let (_, first) = agent::install_groups(&link, Group::Core.into(), &cache).await.unwrap();
+    assert!(first.iter().all(|(_, o)| *o == InstallOutcome::Installed), "{first:?}");
+    assert!(cache.compiles() >= 1 && blocked.is_file(), "compiled, kept in memory only");
+
+    let older = include_str!("../agent/orbit_health.erl")
+        .replace("-module(orbit_health).", "-module(orbit_health). -orbit_source_hash(\"0000000000000000\").");
+    agent::load_from_source(&link, "orbit_health", &older).await.unwrap();
+    let (_, again) = agent::install_groups(&link, Group::Core.into(), &cache).await.unwrap();
+    for (module, outcome) in &again {
+        let want = if *module == "orbit_health" { InstallOutcome::Upgraded } else { InstallOutcome::Current };
+        assert_eq!(*outcome, want, "{module}");
+    }
+    let hash = agent::installed_hash(&link, "orbit_health").await.unwrap();
+    assert_eq!(hash, Some(agent::source_hash(include_str!("../agent/orbit_health.erl"))));
+    link.close();
+    std::fs::remove_file(&blocked).unwrap();
+}
+
+/// A group asked for right after joining, while discovered nodes are still being installed, is on every
+/// node once it is up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_asked_for_while_nodes_are_being_installed_reaches_them_all() {
+    let nodes = TestCluster::erlang(3);
+    let cluster = connect(&nodes, &[0], common::options()).await;
+    let failed = cluster.require(Group::Reload).await;
+    assert!(failed.is_empty(), "{failed:?}");
+    wait_for(&cluster, "all up with the agent", |c| {
+        c.up_nodes().len() == 3 && c.up_nodes().iter().all(|n| c.session(n).is_some())
+    })
+    .await;
+    for n in nodes.names() {
+        assert!(cluster.groups(&n).contains(Group::Reload), "{n}: {:?}", cluster.groups(&n));
+    }
+    cluster.disconnect().await;
+}
+
+/// Health over a cluster with a node where the agent cannot be installed and a node already down: the
+/// monitor (started after the node went down) and a one-off check report the down node as down with why,
+/// the node without the agent as critical, not answering, with why, and the healthy node as healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_names_a_node_without_the_agent_and_one_already_down() {
+    let mut nodes = TestCluster::erlang(3);
+    foreign_sticky_module(&nodes, 1, "orbit_health");
+    let cluster = connect(&nodes, &[0], common::options()).await;
+    let (n0, n1, n2) = (nodes.name(0).to_string(), nodes.name(1).to_string(), nodes.name(2).to_string());
+    wait_for(&cluster, "all up", |c| c.up_nodes().len() == 3 && c.session(&n0).is_some() && c.session(&n2).is_some())
+        .await;
+    nodes.nodes[2].kill();
+    wait_for(&cluster, "the killed node down", |c| !c.up_nodes().contains(&n2)).await;
+
+    let options = HealthOptions { interval: Duration::from_millis(200), ..HealthOptions::default() };
+    let monitor = HealthMonitor::start(&cluster, options.clone());
+    assert!(monitor.wait_rounds(2, Duration::from_secs(30)).await >= 2);
+    // A bound that passes first gives the rounds done so far.
+    let done = monitor.wait_rounds(u64::MAX, Duration::from_millis(50)).await;
+    assert!((2..u64::MAX).contains(&done));
+    let report = monitor.report();
+    let of = |n: &str| report.nodes.iter().find(|r| r.node == n).unwrap().clone();
+    assert_eq!(of(&n0).status.to_string(), "healthy");
+    let down = of(&n2);
+    assert_eq!(down.status.to_string(), "down");
+    assert!(down.reason.as_deref().is_some_and(|r| !r.is_empty()), "{down:?}");
+    let broken = of(&n1);
+    assert_eq!(broken.status.to_string(), "critical", "{broken:?}");
+    assert!(broken.no_answer && broken.reason.as_deref().unwrap_or("").contains("sticky_directory"), "{broken:?}");
+    assert!(broken.alerts.iter().any(|a| a.key == "not_answering" && a.level.to_string() == "critical"), "{broken:?}");
+    monitor.stop().await;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let once = health::check_once(&cluster, &options, Duration::from_millis(100), deadline).await;
+    let of = |n: &str| once.nodes.iter().find(|r| r.node == n).unwrap().clone();
+    assert_eq!(of(&n0).status, Status::Healthy);
+    let down = of(&n2);
+    assert_eq!((down.status, down.reason.is_some(), down.no_answer), (Status::Down, true, false), "{down:?}");
+    let broken = of(&n1);
+    assert!(broken.reason.as_deref().unwrap_or("").contains("sticky_directory"), "{broken:?}");
+    cluster.disconnect().await;
 }

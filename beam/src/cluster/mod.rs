@@ -444,11 +444,6 @@ impl Cluster {
         self.inner.members.get(node).and_then(|m| m.agent.as_ref().map(|a| a.otp_release.clone()))
     }
 
-    /// The compiled agent modules this cluster loads from.
-    pub fn agent_cache(&self) -> &Arc<BinaryCache> {
-        &self.inner.cache
-    }
-
     /// Installs `group` on every node that is up, each on its own (bounded by the call timeout), and on
     /// every node that connects from now on. Returns the nodes where it could not be installed.
     pub async fn require(&self, group: Group) -> Vec<(String, agent::AgentError)> {

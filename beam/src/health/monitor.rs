@@ -171,10 +171,6 @@ impl HealthMonitor {
         self.shared.events.subscribe()
     }
 
-    pub fn options(&self) -> &HealthOptions {
-        &self.shared.options
-    }
-
     /// Every node Orbit knows, its status, latest sample and active alerts; the partition if any.
     pub fn report(&self) -> HealthReport {
         let st = self.shared.state.lock().unwrap();

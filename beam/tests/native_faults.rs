@@ -393,3 +393,34 @@ async fn native_process_killed_while_stopped_leaves_the_threads() {
     assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "{ok,101}");
     assert!(engine.end().await.is_empty());
 }
+
+/// Orbit's native debugger server killed on a node under a session (from a shell, by a tool that kills
+/// processes): erl_debugger lets go with it, so the breakpoint stops nothing there any more, and ending the
+/// session says that node could not be restored, and what is left on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_server_killed_under_the_session_is_reported_when_it_ends() {
+    if !native_otp() {
+        return;
+    }
+    let nodes = TestCluster::demo_native(1);
+    open_on(&nodes, 0, "nf_x0");
+    let mut engine = common::attach_demo(&nodes, 0).await;
+    let bps = engine
+        .set_breakpoints(&demo_dir().join(ACCOUNT), vec![LineBreakpoint { line: DEPOSIT, ..Default::default() }])
+        .await;
+    assert!(bps[0].verified, "{bps:?}");
+    let kill = "P = whereis(orbit_native), Ref = monitor(process, P), exit(P, kill), \
+                receive {'DOWN', Ref, _, _, _} -> erl_debugger:whereis() end.";
+    assert_eq!(nodes.eval(0, kill).unwrap(), "undefined");
+    let deposit = nodes.eval(0, "'Elixir.Bank.Account':deposit(<<\"nf_x0\">>, 5).").unwrap();
+    assert_eq!(deposit.replace(' ', ""), "{ok,105}", "no stop: no debugger is registered");
+    let notes = engine.end().await;
+    assert_eq!(
+        notes,
+        vec![format!(
+            "{}: the native debugger did not stop cleanly: Orbit's native debugger there is no longer running (its \
+             breakpoints stop nothing; the modules it recompiled for them stay loaded as they are)",
+            nodes.name(0)
+        )]
+    );
+}

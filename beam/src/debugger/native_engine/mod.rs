@@ -21,13 +21,16 @@ pub const BASE: i64 = 1 << 40;
 
 const CALL: Duration = Duration::from_secs(30);
 
+/// Where a process stopped: module, function, arity, line.
+type At = (String, String, u32, u32);
+
 /// A process stopped (or once stopped) at a native breakpoint.
 #[derive(Debug, Clone)]
 struct Thread {
     node: String,
     pid: Pid,
     /// Where it stopped; `None` while it runs.
-    at: Option<(String, String, u32, u32)>,
+    at: Option<At>,
     /// Counts its stops, so that what is asked a moment after one is not taken for the next's.
     stops: u64,
 }
@@ -82,6 +85,11 @@ fn refusal(r: &Term) -> String {
     match as_atom(why) {
         Some("not_paused") => "the process runs (it is not stopped at a breakpoint)".into(),
         Some("no_such_process") => "the process is no longer alive".into(),
+        // The server is gone (killed): erl_debugger let go of it with it, so its breakpoints stop nothing,
+        // but the code it recompiled for them stays loaded.
+        Some("no_session") => "Orbit's native debugger there is no longer running (its breakpoints stop \
+                               nothing; the modules it recompiled for them stay loaded as they are)"
+            .into(),
         _ => text(why),
     }
 }
@@ -90,6 +98,28 @@ fn refusal(r: &Term) -> String {
 pub fn break_refused(node: &str, module: &str, line: u32, r: &Term) -> String {
     let m = crate::debugger::names::module_display(module);
     format!("{node}: the breakpoint at {m}:{line} does not hold there: {}", refusal(r))
+}
+
+// The agent's messages and answers, read: its own shapes (orbit_native.erl), one parse each.
+
+/// `{orbit_native_stop, Node, Pid, M, F, A, Line, Reason, Ids}`: node, pid, where, reason, breakpoint ids.
+fn stop_of(body: &Term) -> Option<(&str, &Pid, At, &Term, &Term)> {
+    let [_, node, pid, m, f, a, line, reason, ids] = <&[Term; 9]>::try_from(as_tuple(body)?).ok()?;
+    let Term::Pid(pid) = pid else { return None };
+    let at = (as_atom(m)?.to_string(), as_atom(f)?.to_string(), as_integer(a)? as u32, as_integer(line)? as u32);
+    Some((as_atom(node)?, pid, at, reason, ids))
+}
+
+/// A frame of `orbit_native:frames/1`: `{No, M, F, A, Line, Vars}`.
+fn frame_of(f: &Term) -> Option<(i64, &str, &str, i64, i64, &Term)> {
+    let [no, m, fun, a, line, vars] = <&[Term; 6]>::try_from(as_tuple(f)?).ok()?;
+    Some((as_integer(no)?, as_atom(m)?, as_atom(fun)?, as_integer(a)?, as_integer(line)?, vars))
+}
+
+/// `{orbit_native_left, Node, Pid}`.
+fn left_of(body: &Term) -> Option<(&str, &Pid)> {
+    let [_, node, Term::Pid(pid)] = as_tuple(body)? else { return None };
+    Some((as_atom(node)?, pid))
 }
 
 /// Why a module cannot take native breakpoints on a node, worded for the user.
@@ -177,7 +207,7 @@ impl Native {
         for (node, a) in nodes.iter().zip(answers) {
             match a {
                 Ok(t) if is_atom(&t, "ok") => {}
-                Ok(t) => notes.push(format!("{node}: the native debugger did not stop cleanly: {}", text(&t))),
+                Ok(t) => notes.push(format!("{node}: the native debugger did not stop cleanly: {}", refusal(&t))),
                 Err(e) => notes.push(format!("{node}: {e}")),
             }
         }
@@ -319,17 +349,8 @@ impl Native {
 
     /// `{orbit_native_stop, Node, Pid, M, F, A, Line, Reason, Ids}` from a node's server.
     pub fn on_stop(&mut self, body: &Term) -> Vec<EngineEvent> {
-        let Some([_, node, Term::Pid(pid), m, f, a, line, reason, ids]) =
-            as_tuple(body).and_then(|t| <&[Term; 9]>::try_from(t).ok())
-        else {
-            return Vec::new();
-        };
-        let (Some(node), Some(m), Some(f), Some(a), Some(line)) =
-            (as_atom(node), as_atom(m), as_atom(f), as_integer(a), as_integer(line))
-        else {
-            return Vec::new();
-        };
-        let at = Some((m.to_string(), f.to_string(), a as u32, line as u32));
+        let Some((node, pid, at, reason, ids)) = stop_of(body) else { return Vec::new() };
+        let at = Some(at);
         let existing = self.threads.iter().find(|(_, t)| t.node == node && t.pid == *pid).map(|(id, _)| *id);
         let mut events = Vec::new();
         let id = match existing {
@@ -430,14 +451,7 @@ impl Native {
         self.process_scopes.retain(|_, th| *th != thread);
         let mut out = Vec::new();
         for f in frames {
-            let Some([no, m, fun, a, line, vars]) = as_tuple(&f).and_then(|t| <&[Term; 6]>::try_from(t).ok()) else {
-                continue;
-            };
-            let (Some(no), Some(m), Some(fun), Some(a), Some(line)) =
-                (as_integer(no), as_atom(m), as_atom(fun), as_integer(a), as_integer(line))
-            else {
-                continue;
-            };
+            let Some((no, m, fun, a, line, vars)) = frame_of(&f) else { continue };
             let id = self.id();
             self.frames.insert(id, (thread, no));
             let vars: Vec<VariableInfo> = as_list(vars)
@@ -608,10 +622,7 @@ impl Native {
     /// `{orbit_native_left, Node, Pid}`: a stepping process left the function it stepped in (a callback
     /// returned); it is no thread until it stops again.
     pub fn on_left(&mut self, body: &Term) -> Vec<EngineEvent> {
-        let Some([_, node, Term::Pid(pid)]) = as_tuple(body).and_then(|t| <&[Term; 3]>::try_from(t).ok()) else {
-            return Vec::new();
-        };
-        let Some(node) = as_atom(node) else { return Vec::new() };
+        let Some((node, pid)) = left_of(body) else { return Vec::new() };
         let gone: Vec<i64> =
             self.threads.iter().filter(|(_, t)| t.node == node && t.pid == *pid).map(|(id, _)| *id).collect();
         gone.into_iter()

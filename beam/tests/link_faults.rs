@@ -254,7 +254,8 @@ async fn a_throw_an_unencodable_call_and_a_frozen_node_are_told_apart() {
     assert_eq!((node.as_str(), mfa.as_str()), (nodes.name(0), format!("erlang:{long}/0").as_str()));
     assert!(detail.contains("has 300 characters; a node takes at most 255"), "{detail}");
     // Nested in an argument too: such a message would make the node drop the connection.
-    let args = vec![beam::term::list(vec![beam::term::tuple(vec![atom("ok"), atom(&long)])])];
+    let tail = Term::from(eetf::ImproperList::from((vec![atom("a")], atom(&long))));
+    let args = vec![beam::term::list(vec![beam::term::tuple(vec![atom("ok"), tail])])];
     let err = rpc::call(&link, "erlang", "length", args, T).await.unwrap_err();
     assert!(matches!(&err, RpcError::Encode { .. }), "{err:?}");
     // An atom of 255 characters (more bytes than that) is sent; the link is still up.

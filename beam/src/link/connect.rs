@@ -352,4 +352,37 @@ mod tests {
         let inner = f.into_inner();
         drop(inner); // the next frame stayed in the stream, not in the adapter
     }
+
+    /// What a peer that breaks the framing gets: a frame longer than a handshake message can be is an
+    /// error naming its length; a stream that ends inside a frame is an unexpected end; one that ends
+    /// between frames is a plain end. Shutting down sends what was written first.
+    #[tokio::test]
+    async fn a_broken_handshake_frame_is_an_error_and_shutdown_flushes() {
+        let (a, mut b) = tokio::io::duplex(1024);
+        let mut f = HandshakeFraming::new(a);
+        b.write_all(&70_000u32.to_be_bytes()).await.unwrap();
+        let err = f.read_u8().await.unwrap_err();
+        assert_eq!(
+            (err.kind(), err.to_string()),
+            (std::io::ErrorKind::InvalidData, "a 70000-byte handshake message".into())
+        );
+
+        let (a, mut b) = tokio::io::duplex(1024);
+        let mut f = HandshakeFraming::new(a);
+        b.write_all(b"\0\0\0\x05ab").await.unwrap();
+        drop(b);
+        assert_eq!(f.read_u8().await.unwrap_err().kind(), std::io::ErrorKind::UnexpectedEof);
+
+        let (a, mut b) = tokio::io::duplex(1024);
+        let mut f = HandshakeFraming::new(a);
+        f.write_all(&[0, 2]).await.unwrap();
+        f.write_all(b"hi").await.unwrap();
+        f.shutdown().await.unwrap();
+        let mut sent = Vec::new();
+        b.read_to_end(&mut sent).await.unwrap();
+        assert_eq!(sent, b"\0\0\0\x02hi");
+        drop(b);
+        let mut rest = Vec::new();
+        assert_eq!(f.read_to_end(&mut rest).await.unwrap(), 0, "the peer closed between frames");
+    }
 }

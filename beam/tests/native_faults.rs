@@ -267,8 +267,10 @@ async fn native_thread_running_a_step_refuses_stack_and_steps_and_a_dead_one_can
     assert!(engine.threads().iter().any(|t| t.id == thread), "a stepping thread stays");
     let runs = "the process runs (it is not stopped at a breakpoint)";
     assert_eq!(engine.stack_trace(thread).await.expect_err("stack of a running thread").0, runs);
-    let e = engine.resume(thread, Resume::Next).await.expect_err("next of a running thread");
-    assert_eq!(e.0, format!("{}: {runs}", nodes.name(0)));
+    for how in [Resume::Next, Resume::StepIn] {
+        let e = engine.resume(thread, how).await.expect_err("a step of a running thread");
+        assert_eq!(e.0, format!("{}: {runs}", nodes.name(0)), "{how:?}");
+    }
     // Someone kills the process in its sleep (its supervisor starts another).
     let old = nodes.eval(0, "P = whereis('Elixir.Bank.Mailbox'), exit(P, kill), pid_to_list(P).").unwrap();
     let e = engine.pause(thread).await.expect_err("pause of a dead process");

@@ -252,17 +252,13 @@ impl Native {
                 continue;
             }
             let args = vec![atom(module), int(*line as i64), int(slot as i64), int(id)];
-            match cluster.call(node, "orbit_native", "set_break", args, CALL).await {
-                Ok(t) if is_atom(&t, "ok") => {}
-                Ok(t) => {
-                    notes.push(break_refused(node, module, *line, &t));
-                    ok = false;
-                }
-                Err(e) => {
-                    notes.push(format!("{node}: {e}"));
-                    ok = false;
-                }
-            }
+            let refused = match cluster.call(node, "orbit_native", "set_break", args, CALL).await {
+                Ok(t) if is_atom(&t, "ok") => continue,
+                Ok(t) => break_refused(node, module, *line, &t),
+                Err(e) => format!("{node}: {e}"),
+            };
+            notes.push(refused);
+            ok = false;
         }
         (notes, ok)
     }

@@ -196,6 +196,8 @@ async fn a_stopped_process_continued_from_the_node_shell_runs_on_in_the_editor()
     assert!(events.iter().any(|e| matches!(e, EngineEvent::Continued { thread: t } if *t == thread)), "{events:?}");
     let e = engine.resume(thread, Resume::Continue).await.unwrap_err();
     assert_eq!(e.0, format!("thread {thread} is not stopped"));
+    let e = engine.stack_trace(thread).await.unwrap_err();
+    assert_eq!(e.0, format!("thread {thread} is running: pause it to see its stack"));
     let e = engine.variables(z.variables_reference, None, None).await.unwrap_err();
     assert!(e.0.starts_with("the value is gone (") && e.0.ends_with("); the process may have moved on"), "{e:?}");
     assert_eq!(nodes.eval(0, "orbit_deep_p ! stop, ok.").as_deref(), Ok("ok"));
@@ -554,4 +556,89 @@ async fn an_elixir_step_goes_on_over_an_expression_without_a_line() {
     assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "[{250,2},{300,3}]");
     let notes = engine.end().await;
     assert!(notes.is_empty(), "{notes:?}");
+}
+
+const LOOP: &str = "-module(orbit_loop).\n-export([one/1]).\none(X) ->\n    Y = X + 1,\n    Y.\n";
+
+/// `next` from the last line of a function that native code calls again and again (`lists:map/2`): the
+/// step ends as the process leaves interpreted code, and the next call, which finds the step still armed
+/// in the interpreter, does not stop on its first line (no breakpoint there): it stops at the breakpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_that_left_interpreted_code_does_not_stop_the_next_call_on_its_first_line() {
+    let (dir, source) = module_file("loop", "orbit_loop", LOOP);
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir, "debug_info, ");
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 5, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let call = spawn_eval(&nodes, 0, "lists:map(fun orbit_loop:one/1, [100, 200, 300]).".into());
+    for x in 1..=3 {
+        let (thread, reason, _) = next_stop(&mut engine).await;
+        let frames = engine.stack_trace(thread).await.unwrap();
+        assert_eq!((reason, frames[0].line), (StopReason::Breakpoint, 5), "call {x}: {frames:?}");
+        let scopes = engine.scopes(frames[0].id).await.unwrap();
+        let locals = engine.variables(scopes[0].variables_reference, None, None).await.unwrap();
+        assert!(locals.iter().any(|v| v.name == "X" && v.value == (100 * x).to_string()), "{locals:?}");
+        let how = if x < 3 { Resume::Next } else { Resume::Continue };
+        engine.resume(thread, how).await.unwrap();
+    }
+    assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "[101,201,301]");
+    end_clean(engine, &[&dir]).await;
+}
+
+const ASK_GS: &str =
+    "-module(orbit_ask).\n-export([ask/0]).\nask() ->\n    R = gen_server:call(orbit_gs, ask),\n    {asked, R}.\n";
+
+/// A server stopped while its caller is a thread of Orbit's own (stopped there before, then continued):
+/// the caller is left as it is, not held. `stepIn` into the server where a breakpoint of the user's
+/// already stands stops there once, and both go on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caller_that_is_a_thread_of_its_own_is_not_held_and_step_in_meets_a_users_breakpoint() {
+    let (dir, gs) = module_file("gs", "orbit_gs", GS);
+    let ask = dir.join("orbit_ask.erl");
+    std::fs::write(&ask, ASK_GS).unwrap();
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &gs, &dir, "debug_info, ");
+    build_on(&nodes, 0, &ask, &dir, "debug_info, ");
+    assert_eq!(nodes.eval(0, "element(1, orbit_gs:start()).").as_deref(), Ok("ok"));
+    let mut engine = attach_erlang(&nodes).await;
+    assert_eq!(engine.entry_node(), nodes.name(0));
+    let at = |line| vec![LineBreakpoint { line, ..Default::default() }];
+    assert!(engine.set_breakpoints(&gs, at(8)).await[0].verified);
+    assert!(engine.set_breakpoints(&ask, at(4)).await[0].verified);
+
+    let spawned = nodes.eval(
+        0,
+        "register(orbit_asker, spawn(fun() -> R = orbit_ask:ask(), receive {From, get} -> From ! R end end)), ok.",
+    );
+    assert_eq!(spawned.as_deref(), Ok("ok"));
+    let (caller, _, _) = next_stop(&mut engine).await;
+    engine.resume(caller, Resume::Continue).await.unwrap();
+    let (server, _, _) = next_stop(&mut engine).await;
+    assert_ne!(server, caller);
+    // Past the moment the callers of a stop are looked for.
+    let console = output_until(&mut engine, 1_000, |_| false).await;
+    assert!(!console.contains("waits for") && !console.contains("callers wait"), "{console}");
+    engine.resume(server, Resume::Continue).await.unwrap();
+    let got = nodes.eval(0, "orbit_asker ! {self(), get}, receive R -> R after 10000 -> timeout end.");
+    assert_eq!(got.map(|g| g.replace(' ', "")).as_deref(), Ok("{asked,1}"));
+
+    let call = spawn_eval(&nodes, 0, "orbit_ask:ask().".into());
+    let (caller, _, _) = next_stop(&mut engine).await;
+    engine.resume(caller, Resume::StepIn).await.unwrap();
+    let stopped = until(
+        &mut engine,
+        "the server's stop",
+        |e| matches!(e, EngineEvent::Stopped { thread, .. } if *thread != caller),
+    )
+    .await;
+    let EngineEvent::Stopped { thread: server, .. } = stopped else { unreachable!() };
+    let frames = engine.stack_trace(server).await.unwrap();
+    assert_eq!((frames[0].name.as_str(), frames[0].line), ("orbit_gs:handle_call/3", 8));
+    engine.resume(server, Resume::Continue).await.unwrap();
+    let (t, reason, _) = next_stop(&mut engine).await;
+    assert_eq!((t, reason), (caller, StopReason::Step), "the caller's step ends on its next line");
+    engine.resume(caller, Resume::Continue).await.unwrap();
+    assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "{asked,2}");
+    end_clean(engine, &[&dir]).await;
 }

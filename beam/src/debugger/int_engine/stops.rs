@@ -21,6 +21,9 @@ impl IntEngine {
             t.echoes -= 1;
             return Vec::new();
         }
+        if t.let_go_at.take() == Some((module.clone(), line, level)) {
+            return Vec::new();
+        }
         // A step that ended by leaving interpreted code is disarmed by detaching its meta when it goes idle
         // (below); a call that comes back first finds the step still armed and stops at its first line.
         // Not a stop anyone asked for (no breakpoint there, no step's trap): it goes on (to the breakpoint it
@@ -32,6 +35,7 @@ impl IntEngine {
         {
             if let (Some(meta), Some(link)) = (t.meta.clone(), self.cluster.link(&t.node)) {
                 if link.send(&meta, super::execution::meta_cmd_msg("continue")).is_ok() {
+                    t.let_go_at = Some((module, line, level));
                     return Vec::new();
                 }
             }
@@ -191,6 +195,9 @@ impl IntEngine {
             }
         }
         if is_atom(msg, "running") {
+            if let Some(t) = self.threads.get_mut(id) {
+                t.let_go_at = None;
+            }
             let was_stopped = self.threads.get(id).is_some_and(|t| matches!(t.state, ThreadState::Stopped { .. }));
             let evaluating = self.threads.get(id).is_some_and(|t| t.echoes > 0);
             if was_stopped && !evaluating {

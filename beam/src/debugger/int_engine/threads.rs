@@ -75,6 +75,9 @@ pub(super) struct Thread {
     pub(super) stops: u64,
     /// It left interpreted code in the middle of a step, still armed in its meta (see `stops.rs`).
     pub(super) left_armed: bool,
+    /// Where Orbit just let such a call go on (`left_armed`): the interpreter may report that same break
+    /// once more (to the attachment made meanwhile) before it reports running; that report is no stop.
+    pub(super) let_go_at: Option<(String, u32, i64)>,
 }
 
 /// Every process the session has shown as a thread, by id and by pid.
@@ -122,6 +125,7 @@ impl Threads {
                 held_for: None,
                 stops: 0,
                 left_armed: false,
+                let_go_at: None,
             },
         );
         (id, true)

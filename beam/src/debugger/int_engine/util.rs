@@ -21,7 +21,7 @@ pub(super) fn no_debugger_text(nodes: &str, count: usize) -> String {
 }
 
 pub(super) fn rpc_err(e: RpcError) -> DebugError {
-    DebugError(e.to_string())
+    e.into()
 }
 
 /// A term as text for a message: the one reader of `term::accessors` (binaries, Erlang strings and atoms

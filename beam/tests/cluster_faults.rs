@@ -132,15 +132,21 @@ async fn a_frozen_node_times_out_installs_and_calls_needing_them_and_is_served_o
     }
 
     freeze(&nodes, 1);
-    let failed = cluster.require(Group::Tracer).await;
-    assert_eq!(failed.len(), 1, "{failed:?}");
-    let (node, err) = &failed[0];
-    assert_eq!(*node, n1);
-    let AgentError::Rpc(RpcError::Timeout { node, mfa, after }) = err else { panic!("{err:?}") };
-    assert_eq!(
-        (node.as_str(), mfa.as_str(), *after),
-        (n1.as_str(), "installing Orbit's tracer modules", cluster.call_timeout())
+    // Four groups asked for at once: each gives up on the frozen node at the call timeout, naming itself.
+    let asked = [Group::Tracer, Group::Reload, Group::Sandbox, Group::Profiler];
+    let (a, b, c, d) = tokio::join!(
+        cluster.require(asked[0]),
+        cluster.require(asked[1]),
+        cluster.require(asked[2]),
+        cluster.require(asked[3])
     );
+    for (group, failed) in asked.iter().zip([a, b, c, d]) {
+        let (node, err) = failed.iter().find(|(n, _)| *n == n1).unwrap_or_else(|| panic!("{failed:?}"));
+        let AgentError::Rpc(RpcError::Timeout { node: named, mfa, after }) = err else { panic!("{node}: {err:?}") };
+        assert_eq!(*named, n1);
+        assert_eq!(*mfa, format!("installing Orbit's {} modules", group.name()));
+        assert_eq!(*after, cluster.call_timeout());
+    }
     assert!(cluster.groups(&n0).contains(Group::Tracer), "the other node got it");
 
     let short = Duration::from_millis(500);
@@ -191,7 +197,7 @@ async fn a_frozen_seed_is_left_to_connect_in_the_background() {
 }
 
 /// A node that does not finish installing the agent within the call timeout is up without it; the first
-/// call into the agent installs it there (with that call's own timeout) and starts a session.
+/// calls into the agent install it there once (with their own timeout) and start a session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_not_installed_in_time_gets_the_agent_at_the_first_call_needing_it() {
     let nodes = TestCluster::erlang(1);
@@ -202,8 +208,12 @@ async fn a_node_not_installed_in_time_gets_the_agent_at_the_first_call_needing_i
     assert!(cluster.session(&n0).is_none() && cluster.groups(&n0) == Groups::NONE);
     assert_eq!(cluster.otp_release(&n0), None);
 
-    let r = cluster.call(&n0, "orbit_procs", "module_info", vec![atom("module")], T).await.unwrap();
-    assert_eq!(r, atom("orbit_procs"));
+    // Two calls at once: one installs, the other waits for it and finds the agent there.
+    let (a, b) = tokio::join!(
+        cluster.call(&n0, "orbit_procs", "module_info", vec![atom("module")], T),
+        cluster.call(&n0, "orbit_health", "module_info", vec![atom("module")], T)
+    );
+    assert_eq!((a.unwrap(), b.unwrap()), (atom("orbit_procs"), atom("orbit_health")));
     assert!(cluster.session(&n0).is_some());
     assert_eq!(cluster.otp_release(&n0), Some(orbit_test_harness::otp_release()));
     cluster.disconnect().await;
@@ -352,5 +362,35 @@ async fn health_names_a_node_without_the_agent_and_one_already_down() {
     assert_eq!((down.status, down.reason.is_some(), down.no_answer), (Status::Down, true, false), "{down:?}");
     let broken = of(&n1);
     assert!(broken.reason.as_deref().unwrap_or("").contains("sticky_directory"), "{broken:?}");
+    cluster.disconnect().await;
+}
+
+/// A node killed while a call installs the agent there: the call fails at once as node down, naming the
+/// node, and the other node goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_while_its_agent_is_installed_fails_the_call_as_down() {
+    let mut nodes = TestCluster::erlang(2);
+    let cluster = connect(&nodes, &[0], ClusterOptions::default()).await;
+    let (n0, n1) = (nodes.name(0).to_string(), nodes.name(1).to_string());
+    wait_for(&cluster, "both up with the agent", |c| {
+        c.up_nodes().iter().filter(|n| c.session(n).is_some()).count() == 2
+    })
+    .await;
+    freeze(&nodes, 1);
+    let installing = {
+        let (cluster, n1) = (cluster.clone(), n1.clone());
+        tokio::spawn(async move {
+            cluster.call(&n1, "orbit_trace", "module_info", vec![atom("module")], Duration::from_secs(60)).await
+        })
+    };
+    // The install is under way (waiting on the frozen node) before the node goes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    nodes.nodes[1].kill();
+    let err = tokio::time::timeout(T, installing).await.expect("fails at once").unwrap().unwrap_err();
+    assert!(matches!(&err, RpcError::NodeDown { node, .. } if *node == n1), "{err:?}");
+    assert_eq!(
+        cluster.call(&n0, "orbit_trace", "module_info", vec![atom("module")], T).await.unwrap(),
+        atom("orbit_trace")
+    );
     cluster.disconnect().await;
 }

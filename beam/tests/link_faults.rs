@@ -315,3 +315,37 @@ handle_cast(_, S) -> {noreply, S}.
     let err = tokio::time::timeout(T, waiting).await.expect("fails at once").unwrap().unwrap_err();
     assert!(matches!(&err, RpcError::NodeDown { node, .. } if node == nodes.name(0)), "{err:?}");
 }
+
+/// A TLS node reached by an address its certificate does not hold (its IP address; the certificate holds
+/// its host name, localhost and 127.0.0.1): the default check names the mismatch, and `disable` checks
+/// the chain only and joins it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_node_reached_by_an_address_its_certificate_does_not_hold() {
+    let nodes = TestCluster::erlang_tls(1);
+    let files = nodes.tls().unwrap().clone();
+    // The node's own view of its IPv4 addresses, other than loopback.
+    let expr = "{ok, Ifs} = inet:getifaddrs(), [inet:ntoa(A) || {_, Opts} <- Ifs, {addr, A} <- Opts, \
+                tuple_size(A) == 4, element(1, A) =/= 127].";
+    let ips = nodes.eval(0, expr).unwrap();
+    // A machine with loopback only has no such address to reach the node by.
+    let Some(ip) = ips.split('"').nth(1).map(str::to_string) else { return };
+    let short = nodes.name(0).split('@').next().unwrap().to_string();
+    let peer = NodeName::parse(&format!("{short}@{ip}")).unwrap();
+    let connect = |tls: TlsConfig| {
+        let peer = peer.clone();
+        let cookie = nodes.cookie.clone();
+        async move {
+            let local = LocalNode::new(format!("{}@{}", orbit_test_harness::unique_name("orbit_ip"), short_host()));
+            Link::connect(local, &peer, &Cookie::new(cookie), &tls_link_options(tls, T)).await
+        }
+    };
+    let mut tls = TlsConfig::pem(Some(files.cert.clone()), Some(files.key.clone()), Some(files.ca.clone()));
+    let err = connect(tls.clone()).await.unwrap_err();
+    let LinkError::TlsHostnameMismatch { node, detail } = &err else { panic!("{err:?}") };
+    assert_eq!(*node, peer.to_string());
+    assert!(detail.starts_with(&format!("{ip}; it holds ")) && detail.contains("localhost"), "{detail}");
+    tls.server_name = beam::link::ServerNameIndication::Disable;
+    let link = connect(tls).await.expect("the chain is enough");
+    assert_eq!(rpc::call(&link, "erlang", "node", vec![], T).await.unwrap(), atom(nodes.name(0)));
+    link.close();
+}

@@ -540,8 +540,7 @@ impl Native {
                 indexed_variables: None,
                 evaluate_name: None,
             }),
-            Some([_, why]) => Err(DebugError(text(why))),
-            _ => Err(DebugError(text(&r))),
+            _ => Err(DebugError(text(reason(&r)))),
         }
     }
 

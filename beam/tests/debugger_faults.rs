@@ -642,3 +642,63 @@ async fn a_caller_that_is_a_thread_of_its_own_is_not_held_and_step_in_meets_a_us
     assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "{asked,2}");
     end_clean(engine, &[&dir]).await;
 }
+
+const LATE: &str = "-module(orbit_late).\n-export([twice/1]).\ntwice(X) ->\n    Y = X * 2,\n    Y.\n";
+
+/// A node that joins the session before its code path has the interpreted module (a node still
+/// starting): the console says its breakpoints will hold there once it can load it, and they do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_joins_before_it_can_load_an_interpreted_module_holds_its_breakpoints_later() {
+    let (dir, source) = module_file("joins", "orbit_late", LATE);
+    let mut nodes = TestCluster::erlang(1);
+    add_path(&nodes, 0, &dir);
+    build_on(&nodes, 0, &source, &dir, "debug_info, ");
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 4, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let i = nodes.add_node();
+    let late = nodes.name(i).to_string();
+    let joined = format!(
+        "{late} joined; its application's code is not loadable yet: 1 interpreted module(s) and 1 breakpoint(s) \
+         will hold there as soon as it is\n"
+    );
+    let console = output_until(&mut engine, 30_000, |t| t.contains(&joined)).await;
+    assert!(console.contains(&joined), "{console}");
+    add_path(&nodes, i, &dir);
+    let holds = format!("{late}: breakpoints in orbit_late now hold there too");
+    let console = output_until(&mut engine, 30_000, |t| t.contains(&holds)).await;
+    assert!(console.contains(&holds), "{console}");
+    let call = spawn_eval(&nodes, i, "orbit_late:twice(4).".into());
+    let (thread, _, text) = next_stop(&mut engine).await;
+    assert!(text.as_deref().is_some_and(|t| t.contains(&late)), "{text:?}");
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    assert_eq!(call.join().unwrap().unwrap(), "8");
+    let notes = engine.end().await;
+    assert!(notes.is_empty(), "{notes:?}");
+    assert!(engine.end().await.is_empty(), "a second end has nothing left to undo");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The node that runs OTP's interpreter server for the session goes down (a process of the other node is
+/// stopped in the interpreter meanwhile): the session ends, saying which node went and that it ran the
+/// server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_node_running_the_interpreter_server_going_down_ends_the_session() {
+    let (dir, source) = module_file("server_down", "orbit_late", LATE);
+    let mut nodes = TestCluster::erlang_with_code_path(2, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir, "debug_info, ");
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 4, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    assert_eq!(nodes.eval(1, "spawn(orbit_late, twice, [5]), ok.").as_deref(), Ok("ok"));
+    next_stop(&mut engine).await;
+    let server_node = nodes.name(0).to_string();
+    nodes.nodes[0].kill();
+    let left = format!("{server_node} left the cluster");
+    let gone = format!("{server_node}, which ran OTP's interpreter server for this session, is gone");
+    let events =
+        events_until(&mut engine, |e| matches!(e, EngineEvent::Terminated { reason } if *reason == gone)).await;
+    assert!(console_of(&events).contains(&left), "{events:?}");
+    let _ = engine.end().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}

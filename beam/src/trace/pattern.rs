@@ -448,7 +448,8 @@ impl std::fmt::Display for ProcessSelector {
             ProcessSelector::All => f.write_str("all"),
             ProcessSelector::New => f.write_str("new"),
             ProcessSelector::Name(n) => f.write_str(n.strip_prefix("Elixir.").unwrap_or(n)),
-            ProcessSelector::Pid(p) => write!(f, "<{}.{}> on {}", p.id, p.serial, p.node.name),
+            // As the pid reads on its own node (`<0.N.S>`), where the user took it from.
+            ProcessSelector::Pid(p) => write!(f, "<0.{}.{}> on {}", p.id, p.serial, p.node.name),
         }
     }
 }

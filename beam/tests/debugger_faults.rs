@@ -190,6 +190,15 @@ async fn a_stopped_process_continued_from_the_node_shell_runs_on_in_the_editor()
     let below = engine.scopes(frames[1].id).await.unwrap();
     let e = engine.set_variable(below[0].variables_reference, "X", "1").await.unwrap_err();
     assert_eq!(e.0, "only variables of the top frame can be set (the interpreter's rule)");
+    // Messages that came while it is stopped show in its Process scope (small integers too, which the
+    // node sends as a string of bytes).
+    assert_eq!(nodes.eval(0, "orbit_deep_p ! 1, orbit_deep_p ! 2, ok.").as_deref(), Ok("ok"));
+    let process = engine.variables(scopes[1].variables_reference, None, None).await.unwrap();
+    let messages = process.iter().find(|v| v.name == "messages").unwrap_or_else(|| panic!("{process:?}"));
+    assert!(messages.variables_reference > 0, "{messages:?}");
+    let queued = engine.variables(messages.variables_reference, None, None).await.unwrap();
+    let values: Vec<&str> = queued.iter().map(|v| v.value.as_str()).collect();
+    assert_eq!(values, ["1", "2"], "{queued:?}");
 
     assert_eq!(nodes.eval(0, "int:continue(whereis(orbit_deep_p)).").as_deref(), Ok("ok"));
     let events = events_until(&mut engine, |e| matches!(e, EngineEvent::Continued { .. })).await;
@@ -289,6 +298,19 @@ async fn step_in_to_a_server_whose_node_has_another_build_steps_over_and_says_wh
     assert_eq!(engine.stack_trace(thread).await.unwrap()[0].line, 5);
     engine.resume(thread, Resume::Continue).await.unwrap();
     assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "{asked,10}");
+
+    // A log point on the clause's head is a tracepoint: it cannot hold where the build has no debug info.
+    let log = LineBreakpoint { line: 6, log_message: Some("asked at {S}".into()), ..Default::default() };
+    let bps = engine.set_breakpoints(&srv_a, vec![log]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let no_debug_info = format!(
+        "{server_node}: the tracepoint on orbit_srv:handle_call/3 does not hold there: the module has no debug info there"
+    );
+    let mut console = console_of(&engine.drain_events());
+    if !console.contains(&no_debug_info) {
+        console.push_str(&output_until(&mut engine, 10_000, |t| t.contains(&no_debug_info)).await);
+    }
+    assert!(console.contains(&no_debug_info), "{console}");
 
     // Interpreted now from node 0's build (the console names node 1 as running another version).
     let bps = engine.set_breakpoints(&srv_a, vec![LineBreakpoint { line: 7, ..Default::default() }]).await;
@@ -456,6 +478,14 @@ async fn a_stop_awaited_over_erpc_names_the_caller_on_the_other_node() {
     assert!(console.contains(how) && console.contains(nodes.name(1)), "{console}");
     let frames = engine.stack_trace(thread).await.unwrap();
     assert!(frames.iter().any(|f| f.name.starts_with("← called over :erpc by")), "{frames:?}");
+    // Where the caller is held (OTP 29+), continuing it by hand lets it wait on its own: no longer held.
+    if let Some(held) = engine.threads().into_iter().find(|t| t.id != thread) {
+        let events = engine.resume(held.id, Resume::Continue).await.unwrap();
+        assert!(
+            events.iter().any(|e| matches!(e, EngineEvent::ThreadExited { thread: t } if *t == held.id)),
+            "{events:?}"
+        );
+    }
     engine.resume(thread, Resume::Continue).await.unwrap();
     let got = nodes.eval(1, "orbit_rpc_caller ! {self(), get}, receive R -> R after 10000 -> timeout end.");
     assert_eq!(got.as_deref(), Ok("2"));

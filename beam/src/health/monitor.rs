@@ -230,10 +230,9 @@ impl HealthMonitor {
             if done >= n {
                 return done;
             }
-            match tokio::time::timeout_at(deadline, events.recv()).await {
-                Err(_) => return self.rounds(),
-                Ok(Err(broadcast::error::RecvError::Closed)) => return self.rounds(),
-                Ok(_) => {}
+            // The channel cannot close while `self` holds its sender: only the deadline ends the wait.
+            if tokio::time::timeout_at(deadline, events.recv()).await.is_err() {
+                return self.rounds();
             }
         }
     }

@@ -487,3 +487,110 @@ async fn messages_of_a_pid_and_of_new_processes_across_nodes_with_a_dead_end_and
     render::check_dot(&dot).unwrap_or_else(|e| panic!("{e}\n{dot}"));
     cluster.disconnect().await;
 }
+
+/// Node `i` holds no tracer of Orbit, no trace session of one, and no trace on lists:seq/2.
+async fn no_tracer_left(nodes: &TestCluster, i: usize) {
+    let expr = "{whereis(orbit_tracer), erlang:trace_info({lists, seq, 2}, traced), \
+                case code:ensure_loaded(trace) of {module, trace} -> [S || {orbit_trace, _} = S <- trace:session_info(all)]; \
+                _ -> [] end}.";
+    let clean = "{undefined,{traced,false},[]}";
+    let mut last = String::new();
+    for _ in 0..150 {
+        last = nodes.eval(i, expr).map(|s| s.split_whitespace().collect()).unwrap_or_default();
+        if last == clean {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{} still traces: {last}", nodes.name(i));
+}
+
+fn seq_trace() -> beam::trace::TraceSpec {
+    beam::trace::TraceSpec::calls(
+        vec![beam::trace::CallTrace::parse("lists:seq/2").unwrap()],
+        beam::trace::Limit::Count(10_000),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_orbits_tracing_at_once_never_share_a_node_and_the_refused_one_leaves_nothing() {
+    let nodes = TestCluster::erlang(2);
+    let a = join(&nodes, 0).await;
+    let b = join(&nodes, 1).await;
+    // Both check at the same moment (no tracer yet), then both start: a node's tracer is one Orbit's, and
+    // a refusal on any node undoes the start on the others.
+    let (ra, rb) = tokio::join!(beam::trace::start(&a, seq_trace()), beam::trace::start(&b, seq_trace()));
+    let mut running = Vec::new();
+    for r in [ra, rb] {
+        match r {
+            Ok(session) => running.push(session),
+            Err(e) => assert!(matches!(e, beam::trace::TraceError::Busy { .. }), "{e}"),
+        }
+    }
+    assert!(running.len() <= 1, "two sessions at once");
+    if let Some(mut session) = running.pop() {
+        assert_eq!(session.nodes().len(), 2, "the winner traces every node");
+        session.stop().await;
+    }
+    for i in 0..2 {
+        no_tracer_left(&nodes, i).await;
+    }
+    let mut session = beam::trace::start(&b, seq_trace()).await.expect("free again");
+    session.stop().await;
+    a.disconnect().await;
+    b.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trace_of_named_nodes_leaves_a_node_that_joins_alone() {
+    use beam::term::int;
+    let mut nodes = TestCluster::erlang(1);
+    let cluster = join(&nodes, 0).await;
+    let first = nodes.name(0).to_string();
+    let mut spec = seq_trace();
+    spec.nodes = Some(vec![first.clone()]);
+    let mut session = beam::trace::start(&cluster, spec).await.expect("starts");
+    let i = nodes.add_node();
+    let newcomer = nodes.name(i).to_string();
+    let up = eventually(Duration::from_secs(30), || {
+        cluster.up_nodes().contains(&newcomer) && cluster.session(&newcomer).is_some()
+    })
+    .await;
+    assert!(up, "Orbit sees the newcomer");
+    cluster.call(&newcomer, "lists", "seq", vec![int(1), int(3)], T).await.unwrap();
+    cluster.call(&first, "lists", "seq", vec![int(1), int(4)], T).await.unwrap();
+    let seen = eventually(Duration::from_secs(20), || session.history().iter().any(|e| e.node == first)).await;
+    assert!(seen, "the named node's call");
+    assert!(session.history().iter().all(|e| e.node == first), "nothing from the newcomer");
+    assert_eq!(session.nodes().keys().cloned().collect::<Vec<_>>(), vec![first.clone()]);
+    assert_eq!(nodes.eval(i, "whereis(orbit_tracer).").unwrap(), "undefined");
+    session.stop().await;
+    no_tracer_left(&nodes, 0).await;
+    cluster.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_balance_that_cannot_move_a_sandbox_says_why_and_leaves_it_running_where_it_was() {
+    let nodes = TestCluster::erlang(2);
+    let cluster = join(&nodes, 0).await;
+    let names = nodes.names();
+    // The worker's code is on node 0 only: node 1 cannot run it.
+    load_lone(&cluster, &names[0]).await;
+    for id in ["bal-1", "bal-2"] {
+        sandbox::create(&cluster, id, &lone(), &on(&names[0])).await.unwrap();
+    }
+    let report = sandbox::balance(&cluster, false, false, T).await.expect("a balance report");
+    assert_eq!(report.moves.len(), 1, "{report:?}");
+    let m = &report.moves[0];
+    assert_eq!((m.from.as_str(), m.to.as_str()), (names[0].as_str(), names[1].as_str()));
+    assert!(m.error.as_deref().is_some_and(|e| e.contains("opsfault_lone")), "{m:?}");
+    assert_eq!(report.after.get(&names[0]).copied(), Some(2), "{report:?}");
+    for id in ["bal-1", "bal-2"] {
+        let sb = sandbox::get(&cluster, id, T).await.unwrap();
+        assert_eq!((sb.node.as_str(), sb.status, sb.moves), (names[0].as_str(), SandboxStatus::Running, 0), "{sb:?}");
+        assert_eq!(copies_on(&nodes, 0, id), 1);
+        assert_eq!(copies_on(&nodes, 1, id), 0);
+        sandbox::destroy(&cluster, id, T).await.unwrap();
+    }
+    cluster.disconnect().await;
+}

@@ -426,3 +426,29 @@ async fn native_server_killed_under_the_session_is_reported_when_it_ends() {
         )]
     );
 }
+
+/// A node that dies as the session ends (before Orbit heard it go): the end names it as not restored, and
+/// the node left has its original code back and no debugger registered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn native_node_dying_as_the_session_ends_is_named_and_the_other_is_restored() {
+    if !native_otp() {
+        return;
+    }
+    let mut nodes = TestCluster::demo_native(2);
+    let md5 = "'Elixir.Bank.Account':module_info(md5).";
+    let before = nodes.eval(0, md5).unwrap();
+    let mut engine = common::attach_demo(&nodes, 0).await;
+    let bps = engine
+        .set_breakpoints(&demo_dir().join(ACCOUNT), vec![LineBreakpoint { line: DEPOSIT, ..Default::default() }])
+        .await;
+    assert!(bps[0].verified, "{bps:?}");
+    assert_ne!(nodes.eval(0, md5).unwrap(), before, "recompiled for breakpoints");
+    let gone = nodes.name(1).to_string();
+    nodes.nodes[1].kill();
+    let notes = engine.end().await;
+    // Named once (the error of the call to it names it): `{gone} is down (…) so orbit_native:stop/0 …`.
+    assert!(notes.iter().any(|n| n.contains("orbit_native:stop/0")), "{notes:?}");
+    assert!(notes.iter().all(|n| n.starts_with(&gone) && !n.contains(&format!("{gone}: {gone}"))), "{notes:?}");
+    assert_eq!(nodes.eval(0, md5).unwrap(), before, "node 0 runs its original code");
+    assert_eq!(nodes.eval(0, "erl_debugger:whereis().").unwrap(), "undefined");
+}

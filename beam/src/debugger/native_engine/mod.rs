@@ -208,7 +208,7 @@ impl Native {
             match a {
                 Ok(t) if is_atom(&t, "ok") => {}
                 Ok(t) => notes.push(format!("{node}: the native debugger did not stop cleanly: {}", refusal(&t))),
-                Err(e) => notes.push(format!("{node}: {e}")),
+                Err(e) => notes.push(e.to_string()),
             }
         }
         self.nodes.clear();
@@ -255,7 +255,7 @@ impl Native {
             let refused = match cluster.call(node, "orbit_native", "set_break", args, CALL).await {
                 Ok(t) if is_atom(&t, "ok") => continue,
                 Ok(t) => break_refused(node, module, *line, &t),
-                Err(e) => format!("{node}: {e}"),
+                Err(e) => e.to_string(),
             };
             notes.push(refused);
             ok = false;
@@ -312,7 +312,7 @@ impl Native {
                 Ok(())
             }
             Ok(t) => Err(prepare_error(module, node, &t)),
-            Err(e) => Err(format!("{node}: {e}")),
+            Err(e) => Err(e.to_string()),
         }
     }
 

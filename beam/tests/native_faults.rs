@@ -427,10 +427,11 @@ async fn native_server_killed_under_the_session_is_reported_when_it_ends() {
     );
 }
 
-/// A node that dies as the session ends (before Orbit heard it go): the end names it as not restored, and
-/// the node left has its original code back and no debugger registered.
+/// A node that dies late in the session (before Orbit heard it go): a breakpoint set then holds on the
+/// other node and the console names the one gone, the end names it as not restored, and the node left has
+/// its original code back and no debugger registered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn native_node_dying_as_the_session_ends_is_named_and_the_other_is_restored() {
+async fn native_node_dying_unheard_is_named_by_breakpoints_and_the_end_and_the_other_is_restored() {
     if !native_otp() {
         return;
     }
@@ -445,6 +446,12 @@ async fn native_node_dying_as_the_session_ends_is_named_and_the_other_is_restore
     assert_ne!(nodes.eval(0, md5).unwrap(), before, "recompiled for breakpoints");
     let gone = nodes.name(1).to_string();
     nodes.nodes[1].kill();
+    // A breakpoint set meanwhile holds on node 0; the console says why not on the node that went.
+    let fees = demo_dir().join("lib/bank/fees.ex");
+    let bps = engine.set_breakpoints(&fees, vec![LineBreakpoint { line: 13, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let text = console(&engine.drain_events());
+    assert!(text.contains(&format!("{gone} is down")) && text.contains("orbit_native:prepare/1"), "{text}");
     let notes = engine.end().await;
     // Named once (the error of the call to it names it): `{gone} is down (…) so orbit_native:stop/0 …`.
     assert!(notes.iter().any(|n| n.contains("orbit_native:stop/0")), "{notes:?}");

@@ -394,3 +394,23 @@ async fn a_node_killed_while_its_agent_is_installed_fails_the_call_as_down() {
     );
     cluster.disconnect().await;
 }
+
+/// Disconnecting while a node with clean-ups registered hangs: the other node's clean-ups run, and when
+/// the hung node dies the disconnect ends at once rather than waiting for its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnecting_from_a_hung_node_ends_when_it_dies_and_the_others_are_cleaned_up() {
+    let mut nodes = TestCluster::erlang(2);
+    let cluster = common::join(&nodes, 0).await;
+    let (n0, n1) = (nodes.name(0).to_string(), nodes.name(1).to_string());
+    let put = |v: &str| vec![beam::term::tuple(vec![atom("orbit_test"), atom("cleaned")]), atom(v)];
+    cluster.register_cleanup(&n0, atom("k"), "persistent_term", "put", put("yes")).await.unwrap();
+    cluster.register_cleanup(&n1, atom("k"), "persistent_term", "put", put("yes")).await.unwrap();
+    freeze(&nodes, 1);
+    let disconnecting = tokio::spawn(cluster.disconnect());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!disconnecting.is_finished(), "waits for the hung node's clean-ups");
+    nodes.nodes[1].kill();
+    tokio::time::timeout(T, disconnecting).await.expect("ends once the node is gone").unwrap();
+    let cleaned = nodes.eval(0, "persistent_term:get({orbit_test, cleaned}, no).");
+    assert_eq!(cleaned.as_deref(), Ok("yes"), "{n0} ran its clean-up");
+}

@@ -86,6 +86,23 @@ async fn connect_via(epmd_port: u16, node: &str, timeout: Duration) -> Result<Li
     Link::connect(local, &peer, &Cookie::new("cookie"), &options).await
 }
 
+/// A listener that answers every connection with `reply` (and keeps it open a while); returns its port.
+async fn answering(reply: &'static [u8]) -> u16 {
+    let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut first = [0u8; 256];
+                let _ = sock.read(&mut first).await;
+                let _ = sock.write_all(reply).await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    port
+}
+
 /// A port that nothing listens on (bound, then let go).
 fn free_port() -> u16 {
     std::net::TcpListener::bind("0.0.0.0:0").unwrap().local_addr().unwrap().port()
@@ -115,7 +132,8 @@ async fn an_epmd_that_hangs_up_or_knows_nothing_and_no_epmd_are_told_apart() {
 
 /// epmd gives a port where nothing listens (a node that died without unregistering): the connection is
 /// refused, naming the node and the address; a port where something listens but never speaks: a timeout
-/// naming the handshake.
+/// naming the handshake; something that answers but is no node: a failed handshake, or, over TLS, a
+/// peer that does not speak TLS.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_port_and_a_listener_that_never_speaks_are_named() {
     let node = format!("ghost@{}", short_host());
@@ -133,6 +151,25 @@ async fn a_dead_port_and_a_listener_that_never_speaks_are_named() {
         "{err:?}"
     );
     drop(silent);
+
+    // Something that is no node: it takes the name, says `ok`, then sends what is no challenge.
+    let port = answering(b"\x00\x03sok\x00\x01x").await;
+    let err = connect_via(fake_epmd(Epmd::Port(port)).await, &node, T).await.unwrap_err();
+    assert!(matches!(&err, LinkError::Handshake { node: n, .. } if *n == node), "{err:?}");
+    assert!(err.to_string().starts_with(&format!("handshake with {node} failed: ")), "{err}");
+    // Asked for TLS, a service that answers in plain text does not speak TLS.
+    let files =
+        orbit_test_harness::TlsFiles::generate(&std::env::temp_dir().join(orbit_test_harness::unique_name("tls_junk")));
+    let port = answering(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+    let options = LinkOptions {
+        epmd_port: fake_epmd(Epmd::Port(port)).await,
+        tls: Some(TlsConfig::pem(Some(files.cert.clone()), Some(files.key.clone()), Some(files.ca.clone()))),
+        ..LinkOptions::default()
+    };
+    let local = LocalNode::new(format!("{}@{}", orbit_test_harness::unique_name("orbit_f"), short_host()));
+    let err = Link::connect(local, &NodeName::parse(&node).unwrap(), &Cookie::new("c"), &options).await.unwrap_err();
+    assert!(matches!(&err, LinkError::TlsNotSpoken { node: n } if *n == node), "{err:?}");
+    let _ = std::fs::remove_dir_all(&files.dir);
 }
 
 fn tls_link_options(tls: TlsConfig, timeout: Duration) -> LinkOptions {

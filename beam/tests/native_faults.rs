@@ -205,8 +205,9 @@ async fn native_hot_fixed_module_on_one_node_is_left_alone_and_the_others_stop()
     assert_eq!(nodes.eval(1, md5).unwrap(), fixed, "the hot fix is still what node 1 runs");
 }
 
-/// A node that dies while one of its processes is stopped natively takes its thread with it: the thread
-/// exits, requests about it are refused as about no thread, and the session ends cleanly on the node left.
+/// A node that dies while one of its processes is stopped natively takes its thread with it: a step asked
+/// before Orbit heard it go fails naming the node, then the thread exits, requests about it are refused as
+/// about no thread, and the session ends cleanly on the node left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn native_node_dying_with_a_stopped_process_takes_its_thread_away() {
     if !native_otp() {
@@ -222,7 +223,11 @@ async fn native_node_dying_with_a_stopped_process_takes_its_thread_away() {
     let call = spawn_eval(&nodes, 1, "'Elixir.Bank.Account':deposit(<<\"nf_d1\">>, 5).".into());
     let (thread, _, _) = next_stop(&mut engine).await;
     assert!(engine.threads().iter().any(|t| t.id == thread));
+    let gone = nodes.name(1).to_string();
     nodes.nodes[1].kill();
+    // Asked before Orbit heard the node go: the step fails with the node named.
+    let e = engine.resume(thread, Resume::StepIn).await.expect_err("stepIn on a dead node");
+    assert!(e.0.starts_with(&gone), "{e:?}");
     until(&mut engine, "the thread's exit", |e| matches!(e, EngineEvent::ThreadExited { thread: t } if *t == thread))
         .await;
     assert!(call.join().unwrap().is_err(), "the caller died with its node");

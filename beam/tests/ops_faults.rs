@@ -90,6 +90,7 @@ async fn a_sandbox_whose_code_died_with_its_node_is_restarted_by_orbit_once_the_
     assert!(recorded, "both survivors tried: {tried:#?}");
     let sb = tried.iter().find(|s| s.id == "lone").unwrap();
     assert_eq!((sb.node.as_str(), sb.status), (names[2].as_str(), SandboxStatus::Orphaned));
+    assert_eq!(sb.status.to_string(), "orphaned", "as the list shows it");
     let attempt = &sb.history[0];
     assert_eq!((attempt.by, attempt.from.as_str()), (DecidedBy::Cluster, names[2].as_str()));
     assert!(attempt.summary().contains("could not start it on"), "{}", attempt.summary());
@@ -135,7 +136,9 @@ async fn a_sandbox_whose_code_died_with_its_node_is_restarted_by_orbit_once_the_
 
     let sb = sandbox::get(&cluster, "lone", T).await.unwrap();
     assert_eq!((sb.node.as_str(), sb.status, sb.failovers), (to.as_str(), SandboxStatus::Running, 1));
-    assert_eq!(sb.last_failover().map(|e| e.by), Some(DecidedBy::Orbit));
+    let event = sb.last_failover().expect("the failover is in the history");
+    assert_eq!(event.by, DecidedBy::Orbit);
+    assert!(event.summary().ends_with("(by Orbit); :w started afresh"), "{}", event.summary());
     assert_eq!(copies_on(&nodes, 0, "lone") + copies_on(&nodes, 1, "lone"), 1);
     // Nothing left to recover.
     assert!(sandbox::recover(&cluster, T).await.unwrap().is_empty());
@@ -592,5 +595,43 @@ async fn a_balance_that_cannot_move_a_sandbox_says_why_and_leaves_it_running_whe
         assert_eq!(copies_on(&nodes, 1, id), 0);
         sandbox::destroy(&cluster, id, T).await.unwrap();
     }
+    cluster.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_lost_while_staging_stops_a_reload_that_must_roll_back_on_node_loss() {
+    use beam::reload::{self, NodeOutcome, OnNodeDown, ReloadOptions, ReloadOutcome};
+    let nodes = std::sync::Arc::new(TestCluster::erlang(2));
+    let cluster = join(&nodes, 0).await;
+    let names = nodes.names();
+    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("opsfault_rl"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("opsfault_rl.erl");
+    std::fs::write(&file, rl_source(1)).unwrap();
+    let report =
+        reload::reload(&cluster, std::slice::from_ref(&file), &ReloadOptions::default()).await.expect("version 1");
+    assert_eq!(report.outcome, ReloadOutcome::Loaded, "{report:#?}");
+
+    // Node 1 hangs before staging, and the bound on each step outlasts Orbit's tick time: Orbit takes it
+    // for gone while it stages. With RollBack nothing may load unless every node can.
+    std::fs::write(&file, rl_source(2)).unwrap();
+    let opts = ReloadOptions {
+        timeout: Duration::from_secs(30),
+        on_node_down: OnNodeDown::RollBack,
+        progress: Some(freeze_at(nodes.clone(), 1, "Compiled")),
+        ..ReloadOptions::default()
+    };
+    let report = reload::reload(&cluster, std::slice::from_ref(&file), &opts).await.unwrap();
+    nodes.nodes[1].thaw();
+    assert_eq!(report.outcome, ReloadOutcome::Aborted, "{report:#?}");
+    let lost = report.node(&names[1]).unwrap();
+    assert_eq!(lost.outcome, NodeOutcome::Down, "{lost:?}");
+    assert_eq!(report.node(&names[0]).unwrap().outcome, NodeOutcome::NotLoaded);
+    assert_eq!(rl_version(&nodes, 0), "1");
+    // Awake, node 1 stages what it was sent, and loads none of it.
+    let back = eventually(Duration::from_secs(30), || cluster.up_nodes().len() == 2).await;
+    assert!(back, "node 1 is back for Orbit");
+    assert_eq!(rl_version(&nodes, 1), "1");
+    let _ = std::fs::remove_dir_all(&dir);
     cluster.disconnect().await;
 }

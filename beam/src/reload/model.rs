@@ -59,21 +59,6 @@ impl Default for ReloadOptions {
     }
 }
 
-impl std::fmt::Debug for ReloadOptions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ReloadOptions")
-            .field("nodes", &self.nodes)
-            .field("purge", &self.purge)
-            .field("use_build", &self.use_build)
-            .field("compile_node", &self.compile_node)
-            .field("on_node_down", &self.on_node_down)
-            .field("timeout", &self.timeout)
-            .field("progress", &self.progress.is_some())
-            .field("cancel", &self.cancel.as_ref().map(|c| c.is_cancelled()))
-            .finish()
-    }
-}
-
 /// A step of a reload.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(tag = "phase", rename_all = "snake_case")]

@@ -396,6 +396,14 @@ mod tests {
         }
     }
 
+    /// A condition written on a module alone names no function: refused with an example.
+    #[test]
+    fn a_call_form_without_a_function_is_refused() {
+        let e = CallTrace::parse("Bank.Account(_, amount) when amount > 1").unwrap_err();
+        assert!(e.reason.starts_with("name the function whose arguments these are"), "{e:?}");
+        assert!(CallTrace::parse("bank_ledger:fee(A) when A > 1").is_ok());
+    }
+
     #[test]
     fn a_count_limit_lets_through_what_is_left_then_trips() {
         let mut limit = SessionLimit::new(Limit::Count(5));

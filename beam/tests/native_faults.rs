@@ -1,6 +1,7 @@
 //! Native breakpoints (OTP 28+, `+D`) where something goes wrong on a real cluster of `fixtures/demo`: a
 //! line the VM has no breakpoint for, a node that runs a hot fix of a module (not the code on its disk), a
-//! node that dies while one of its processes is stopped, a step that runs when it is asked what only a
+//! node that dies while one of its processes is stopped (or before Orbit heard it go), a process killed
+//! while stopped, Orbit's native server killed on its node, a step that runs when it is asked what only a
 //! stopped process can answer, expressions that fail, steps into calls that land nowhere Orbit can stop.
 //! Skipped (with a line saying why) where the nodes' OTP is older than 28: run with `ORBIT_OTP=otp29`.
 

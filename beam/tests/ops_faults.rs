@@ -635,3 +635,71 @@ async fn a_node_lost_while_staging_stops_a_reload_that_must_roll_back_on_node_lo
     let _ = std::fs::remove_dir_all(&dir);
     cluster.disconnect().await;
 }
+
+/// The node that node `i`'s registry says runs sandbox `id`.
+fn registry_node(nodes: &TestCluster, i: usize, id: &str) -> String {
+    let expr = format!(
+        "case ets:lookup(orbit_sandbox_table, {{entry, <<\"{id}\">>}}) of [{{_, E}}] -> maps:get(node, E); [] -> none end."
+    );
+    nodes.eval(i, &expr).unwrap_or_default().trim_matches('\'').to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_cut_off_from_the_cluster_before_orbit_loses_it_is_reported_as_failed_over_by_the_cluster() {
+    let mut nodes = TestCluster::erlang(3);
+    let cluster = join(&nodes, 0).await;
+    let names = nodes.names();
+    for n in &names {
+        load_lone(&cluster, n).await;
+    }
+    sandbox::create(&cluster, "cut", &lone(), &on(&names[2])).await.unwrap();
+    let mut reports = sandbox::watch_failover(&cluster, T).expect("not read-only");
+
+    // Nodes 0 and 1 lose node 2 (they expect another cookie from it now); Orbit still reaches it.
+    for i in [0, 1] {
+        let out = nodes
+            .eval(i, &format!("erlang:set_cookie('{}', orbit_cut), erlang:disconnect_node('{}').", names[2], names[2]));
+        assert!(out.is_ok(), "{out:?}");
+    }
+    let moved = eventually(Duration::from_secs(30), || {
+        let on = registry_node(&nodes, 0, "cut");
+        on != names[2] && copies_on(&nodes, 0, "cut") + copies_on(&nodes, 1, "cut") == 1
+    })
+    .await;
+    assert!(moved, "the survivors failed it over: registry says {}", registry_node(&nodes, 0, "cut"));
+    let to = registry_node(&nodes, 0, "cut");
+
+    // Then Orbit loses node 2 too: its watch finds the failover done and reports it as the cluster's.
+    nodes.nodes[2].kill();
+    let report = tokio::time::timeout(Duration::from_secs(60), reports.recv())
+        .await
+        .expect("a failover report")
+        .expect("watch running");
+    assert_eq!((report.id.as_str(), report.from.as_str()), ("cut", names[2].as_str()));
+    assert!(report.error.is_none(), "{report:?}");
+    assert_eq!((report.to.as_deref(), report.already, report.by), (Some(to.as_str()), true, Some(DecidedBy::Cluster)));
+    assert_eq!(report.lost.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(), [":w"], "{report:?}");
+    assert!(report.lost[0].start.contains("opsfault_lone"), "{report:?}");
+    let summary = report.summary();
+    assert!(summary.contains("by the cluster (without Orbit)"), "{summary}");
+    assert_eq!(copies_on(&nodes, 0, "cut") + copies_on(&nodes, 1, "cut"), 1, "one copy");
+    drop(reports);
+    sandbox::destroy(&cluster, "cut", T).await.unwrap();
+    cluster.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_dropped_after_a_node_died_is_ended_on_the_others() {
+    let mut nodes = TestCluster::erlang(3);
+    let cluster = join(&nodes, 0).await;
+    spin_everywhere(&cluster).await;
+    let run = beam::profile::start(&cluster, spin_profile(Duration::from_secs(60))).await.expect("profile starts");
+    nodes.nodes[2].kill();
+    // The caller gives up on it (a cancelled command, a closed editor): the live nodes end their window
+    // now, not in a minute.
+    drop(run);
+    for i in 0..2 {
+        no_profile_left(&nodes, i).await;
+    }
+    cluster.disconnect().await;
+}

@@ -423,12 +423,12 @@ chat(EchoNode, N, Reply) ->
     Ref = monitor(process, Dead),
     receive {'DOWN', Ref, _, _, _} -> ok end,
     Dead ! <<"to nobody">>,
+    {opsfault_echo, EchoNode} ! {self(), {raise, 1}},
+    receive {raised, _} -> ok after 2000 -> ok end,
     lists:foreach(fun(_) ->
                           {opsfault_echo, EchoNode} ! {self(), <<"50% done\nnext;\tagain">>},
                           receive {echoed, _} -> ok after 2000 -> ok end
                   end, lists:seq(1, N)),
-    {opsfault_echo, EchoNode} ! {self(), {raise, 1}},
-    receive {raised, _} -> ok after 2000 -> ok end,
     Reply ! done.
 "#;
 
@@ -483,6 +483,7 @@ async fn messages_of_a_pid_and_of_new_processes_across_nodes_with_a_dead_end_and
     let mermaid = session.mermaid();
     render::check_mermaid(&mermaid).unwrap_or_else(|e| panic!("{e}\n{mermaid}"));
     assert!(mermaid.contains("-x"), "the dead end: {}", &mermaid[..2000.min(mermaid.len())]);
+    assert!(mermaid.contains(": opsfault_talk:boom/1 raised error"), "{}", &mermaid[..2000.min(mermaid.len())]);
     assert!(mermaid.contains(" more not drawn"), "{}", &mermaid[mermaid.len().saturating_sub(500)..]);
     // Labels keep no line break (the term says \n), and Mermaid's own characters are written as entities.
     assert!(mermaid.contains(r"50#37; done\nnext#59;\tagain"), "{}", &mermaid[..3000.min(mermaid.len())]);
@@ -701,5 +702,38 @@ async fn a_profile_dropped_after_a_node_died_is_ended_on_the_others() {
     for i in 0..2 {
         no_profile_left(&nodes, i).await;
     }
+    cluster.disconnect().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_only_orbit_lost_keeps_its_sandbox_and_the_watch_says_the_cluster_still_has_it() {
+    let nodes = TestCluster::erlang(3);
+    let cluster = join(&nodes, 0).await;
+    let names = nodes.names();
+    for n in &names {
+        load_lone(&cluster, n).await;
+    }
+    sandbox::create(&cluster, "kept", &lone(), &on(&names[2])).await.unwrap();
+    let mut reports = sandbox::watch_failover(&cluster, Duration::from_secs(2)).expect("not read-only");
+
+    // Node 2 drops Orbit (and will not take it back): Orbit sees it go, the other nodes do not.
+    let orbit = cluster.local_name().to_string();
+    let out = nodes.eval(2, &format!("erlang:set_cookie('{orbit}', orbit_cut), erlang:disconnect_node('{orbit}')."));
+    assert!(out.is_ok(), "{out:?}");
+    let report = tokio::time::timeout(Duration::from_secs(60), reports.recv())
+        .await
+        .expect("a failover report")
+        .expect("watch running");
+    assert_eq!((report.id.as_str(), report.from.as_str(), report.to.as_deref()), ("kept", names[2].as_str(), None));
+    // The survivors refuse while they are still connected to it, until the watch gives up.
+    let error = report.error.clone().unwrap_or_default();
+    assert!(error.contains("still connected"), "{report:?}");
+    assert!(report.summary().contains("failover failed"), "{}", report.summary());
+    // Nothing moved: one copy, on node 2, where the registry still places it.
+    assert_eq!(copies_on(&nodes, 2, "kept"), 1);
+    assert_eq!(copies_on(&nodes, 0, "kept") + copies_on(&nodes, 1, "kept"), 0);
+    assert_eq!(registry_node(&nodes, 0, "kept"), names[2]);
+    drop(reports);
+    sandbox::destroy(&cluster, "kept", T).await.unwrap();
     cluster.disconnect().await;
 }

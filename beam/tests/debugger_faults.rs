@@ -732,3 +732,58 @@ async fn the_node_running_the_interpreter_server_going_down_ends_the_session() {
     let _ = engine.end().await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+const TAIL: &str = "-module(orbit_tail).\n-behaviour(gen_server).\n\
+-export([start/0, poke/0, ask/0, count/0, init/1, handle_call/3, handle_cast/2]).\n\
+start() -> gen_server:start({local, orbit_tail_srv}, orbit_tail, [], []).\n\
+init([]) -> {ok, 0}.\n\
+handle_call(block, _From, S) -> receive go_on -> {reply, ok, S} end;\n\
+handle_call(count, _From, S) -> {reply, S, S};\n\
+handle_call(ask, _From, S) -> {reply, asked, S}.\n\
+handle_cast(poke, S) -> {noreply, S + 1}.\n\
+poke() ->\n    gen_server:cast(orbit_tail_srv, poke).\n\
+ask() ->\n    gen_server:call(orbit_tail_srv, ask, 1000).\n\
+count() -> gen_server:call(orbit_tail_srv, count).\n";
+
+/// `stepIn` on a call that is the function's last act, to a server that is busy: a cast's caller leaves
+/// interpreted code at once and the step into the server is given up (the console says so); a call's
+/// caller waits natively, and when it gives up waiting (its timeout) and exits, so does the step. Either
+/// way the server, free again, takes the message without stopping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_in_on_a_last_call_to_a_busy_server_is_given_up_when_the_caller_goes() {
+    let (dir, source) = module_file("tail", "orbit_tail", TAIL);
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir, "debug_info, ");
+    let mut engine = attach_erlang(&nodes).await;
+    let at = |line| LineBreakpoint { line, ..Default::default() };
+    let bps = engine.set_breakpoints(&source, vec![at(11), at(13)]).await;
+    assert!(bps.iter().all(|b| b.verified), "{bps:?}");
+    assert_eq!(nodes.eval(0, "element(1, orbit_tail:start()).").as_deref(), Ok("ok"));
+    let block = "spawn(fun() -> gen_server:call(orbit_tail_srv, block, infinity) end), ok.";
+
+    assert_eq!(nodes.eval(0, block).as_deref(), Ok("ok"));
+    assert_eq!(nodes.eval(0, "spawn(orbit_tail, poke, []), ok.").as_deref(), Ok("ok"));
+    let (thread, _, _) = next_stop(&mut engine).await;
+    let mut console = console_of(&engine.resume(thread, Resume::StepIn).await.unwrap());
+    let given_up = "had not taken the message when";
+    console.push_str(&output_until(&mut engine, 10_000, |t| t.contains(given_up)).await);
+    assert!(console.contains(given_up) && console.contains("the step into it is given up\n"), "{console}");
+    assert_eq!(nodes.eval(0, "orbit_tail_srv ! go_on, ok.").as_deref(), Ok("ok"));
+    assert_eq!(nodes.eval(0, "orbit_tail:count().").as_deref(), Ok("1"), "the server took the cast, unstopped");
+
+    assert_eq!(nodes.eval(0, block).as_deref(), Ok("ok"));
+    assert_eq!(nodes.eval(0, "register(orbit_tail_asker, spawn(orbit_tail, ask, [])), ok.").as_deref(), Ok("ok"));
+    let (thread, _, _) = next_stop(&mut engine).await;
+    engine.resume(thread, Resume::StepIn).await.unwrap();
+    // Its call times out after a second and it exits; the session hears of it.
+    wait_for(&nodes, 0, "whereis(orbit_tail_asker).", "undefined");
+    let console = output_until(&mut engine, 10_000, |t| t.contains(given_up)).await;
+    assert!(console.contains(given_up) && console.contains("the step into it is given up\n"), "{console}");
+    assert_eq!(nodes.eval(0, "orbit_tail_srv ! go_on, ok.").as_deref(), Ok("ok"));
+    assert_eq!(
+        nodes.eval(0, "orbit_tail:count().").as_deref(),
+        Ok("1"),
+        "the server answered the stale call, unstopped"
+    );
+    end_clean(engine, &[&dir]).await;
+}

@@ -87,7 +87,7 @@ impl IntEngine {
                 out.extend(self.native.lose_node(&node));
                 for id in self.threads.lose_node(&node) {
                     self.frames.invalidate(id);
-                    self.forget_crossings_of(id).await;
+                    out.extend(self.forget_crossings_of(id).await);
                     out.push(EngineEvent::ThreadExited { thread: id });
                 }
                 if self.server.as_ref().is_some_and(|s| s.node == node) {

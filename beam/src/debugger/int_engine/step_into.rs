@@ -474,23 +474,42 @@ impl IntEngine {
     }
 
     /// Thread `thread` left interpreted code. A crossing whose call it made as its last act (a tail call:
-    /// it waits for the answer natively) goes on until the receiving process is trapped; the others end.
-    pub(super) async fn caller_left(&mut self, thread: i64) {
+    /// it waits for the answer natively) goes on until the receiving process is trapped; the others end,
+    /// and one whose message no process has taken yet (a cast, the caller's last act) says so.
+    pub(super) async fn caller_left(&mut self, thread: i64) -> Vec<EngineEvent> {
         let deadline = Instant::now() + TAIL_WAIT;
         for c in self.step_into.crossings.iter_mut().filter(|c| c.caller == thread && c.sync && c.callee.is_none()) {
             c.caller_gone = true;
             c.deadline = Some(deadline);
         }
+        let mut events = Vec::new();
         while let Some(i) = self.step_into.crossings.iter().position(|c| c.caller == thread && !c.caller_gone) {
-            self.end_crossing(i).await;
+            events.extend(self.give_up(i).await);
         }
+        events
     }
 
     /// A thread that is gone (exited, its node down) ends the crossings it takes part in.
-    pub(super) async fn forget_crossings_of(&mut self, thread: i64) {
+    pub(super) async fn forget_crossings_of(&mut self, thread: i64) -> Vec<EngineEvent> {
+        let mut events = Vec::new();
         while let Some(i) = self.step_into.crossings.iter().position(|c| c.caller == thread) {
-            self.end_crossing(i).await;
+            events.extend(self.give_up(i).await);
         }
+        events
+    }
+
+    /// Ends crossing `i` whose caller left; one whose message no process took yet says so.
+    async fn give_up(&mut self, i: usize) -> Option<EngineEvent> {
+        let c = &self.step_into.crossings[i];
+        let note = c.callee.is_none().then(|| {
+            output(format!(
+                "{} had not taken the message when {} left: the step into it is given up\n",
+                c.label(),
+                self.thread_label(c.caller)
+            ))
+        });
+        self.end_crossing(i).await;
+        note
     }
 
     /// The `→ awaiting …` frame of a caller waiting for an answer.

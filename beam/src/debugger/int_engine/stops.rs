@@ -225,13 +225,13 @@ impl IntEngine {
                         self.detach_thread(id);
                     }
                     self.frames.invalidate(id);
-                    self.caller_left(id).await;
+                    let events = self.caller_left(id).await;
                     let tx = self.raw_tx.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(IDLE_GRACE).await;
                         let _ = tx.send(Raw::Idle(id, since));
                     });
-                    return Vec::new();
+                    return events;
                 }
             }
         }
@@ -306,10 +306,11 @@ impl IntEngine {
                                 self.detach_thread(id);
                                 self.threads.set_state(id, ThreadState::Exited);
                                 self.frames.invalidate(id);
-                                self.forget_crossings_of(id).await;
+                                let mut events = self.forget_crossings_of(id).await;
                                 if shown {
-                                    return vec![EngineEvent::ThreadExited { thread: id }];
+                                    events.push(EngineEvent::ThreadExited { thread: id });
                                 }
+                                return events;
                             }
                         }
                     }

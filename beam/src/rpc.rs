@@ -274,5 +274,12 @@ mod tests {
         assert!(matches!(decode_reply(other, &r).err().unwrap(), Failure::BadRpc(_)));
         let foreign = reply(vec![atom("system_limit")]);
         assert!(matches!(decode_reply(foreign, &r).err().unwrap(), Failure::BadRpc(_)));
+        // A pair that is no badrpc, and an outcome erpc does not give, are what they are.
+        let pair = Term::from(Tuple::from(vec![atom("ok"), atom("x")]));
+        let e = decode_reply(pair, &r).err().unwrap().into_error("n@h".into(), "m:f/0".into());
+        assert_eq!(e.to_string(), "n@h: m:f/0 failed: badrpc {ok,x}");
+        let odd = reply(vec![Term::from(r.clone()), atom("odd"), atom("v")]);
+        let e = decode_reply(odd, &r).err().unwrap().into_error("n@h".into(), "m:f/0".into());
+        assert!(matches!(&e, RpcError::BadRpc { reason, .. } if *reason == atom("v")), "{e:?}");
     }
 }

@@ -298,6 +298,12 @@ mod tests {
         assert_eq!((node.node.as_str(), node.pid.as_str()), ("a@h", ":restarting"));
         assert_eq!((node.modules, node.kind.as_str()), (vec!["dynamic".to_string()], "worker"));
         assert_eq!(node.error.as_deref(), Some(":noproc"));
+        // A child without modules lists none; an MFA that is no triple, or a summary whose pid is none, is
+        // not read as one.
+        let bare = parse_sup("a@h", &map(vec![(atom("pid"), atom("undefined"))])).unwrap();
+        assert!(bare.modules.is_empty() && bare.children.is_empty());
+        assert_eq!(Mfa::from_term(&tuple(vec![atom("m"), atom("f")])), None);
+        assert!(ProcessSummary::from_term("a@h", &map(vec![(atom("pid"), atom("gone"))])).is_none());
     }
 
     #[test]

@@ -152,9 +152,10 @@ async fn a_process_another_debugger_is_attached_to_is_named_and_left_to_it() {
     wait_for(&nodes, 0, "whereis(orbit_other_run).", "undefined");
 }
 
-const DEEP: &str = "-module(orbit_deep).\n-export([outer/1]).\n\
+const DEEP: &str = "-module(orbit_deep).\n-export([outer/1, pos/1]).\n\
 outer(X) ->\n    Y = inner(X),\n    element(1, Y) + 1.\n\
-inner(X) ->\n    Z = {X, [X]},\n    Z.\n";
+inner(X) ->\n    Z = {X, [X]},\n    Z.\n\
+pos(X) when X > 0 ->\n    X.\n";
 
 /// What the node's shell does to a process stopped in Orbit: continued there (`int:continue/1`), the
 /// editor is told it runs; once it has exited, a value read at the stop is gone and says so. Only the
@@ -215,7 +216,8 @@ async fn a_stopped_process_continued_from_the_node_shell_runs_on_in_the_editor()
 
 /// With the `crashes` filter: a process that crashes after its interpreted call returned stops post
 /// mortem with its reason though the interpreter knows no place of it; one that crashes in interpreted
-/// code shows its frames, whose variables can be read but not set.
+/// code shows its frames, whose variables can be read but not set; one whose argument no clause takes
+/// stops at the function's head.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_after_interpreted_code_and_in_it_stop_post_mortem() {
     let (dir, source) = module_file("deep", "orbit_deep", DEEP);
@@ -252,6 +254,15 @@ async fn crashes_after_interpreted_code_and_in_it_stop_post_mortem() {
     assert!(locals.iter().any(|v| v.name == "X" && v.value == "a"), "{locals:?}");
     let e = engine.set_variable(scopes[0].variables_reference, "X", "1").await.unwrap_err();
     assert_eq!(e.0, "the process is not stopped at a breakpoint");
+    engine.resume(thread, Resume::Continue).await.unwrap();
+
+    // No clause of the interpreted function takes the argument.
+    assert_eq!(nodes.eval(0, "spawn(fun() -> orbit_deep:pos(-1) end), ok.").as_deref(), Ok("ok"));
+    let (thread, reason, text) = next_stop(&mut engine).await;
+    assert_eq!(reason, StopReason::Exception);
+    assert!(text.as_deref().unwrap_or_default().contains("function_clause"), "{text:?}");
+    let frames = engine.stack_trace(thread).await.unwrap();
+    assert_eq!((frames[0].name.as_str(), frames[0].line), ("orbit_deep:pos/1", 9), "{frames:?}");
     engine.resume(thread, Resume::Continue).await.unwrap();
     end_clean(engine, &[&dir]).await;
 }
@@ -449,6 +460,51 @@ async fn a_tracepoint_becomes_an_interpreted_log_point_when_its_module_is_interp
     assert_eq!(nodes.eval(0, "orbit_tp:f(2).").as_deref(), Ok("3"));
     let console = output_until(&mut engine, 10_000, |t| t.contains("f of 2")).await;
     assert!(console.contains("f of 2"), "the interpreted log point prints: {console}");
+
+    // A function log point in the module now interpreted is an interpreted one too (in place of the
+    // line's).
+    assert!(engine.set_breakpoints(&source, vec![]).await.is_empty());
+    let f = engine
+        .set_function_breakpoints(vec![
+            ("orbit_tp:g/1".into(), None, None),
+            ("orbit_tp:f/1 log f fn {X}".into(), None, None),
+        ])
+        .await;
+    assert!(f.iter().all(|b| b.verified), "{f:?}");
+    assert_eq!(nodes.eval(0, "orbit_tp:f(3).").as_deref(), Ok("4"));
+    let console = output_until(&mut engine, 10_000, |t| t.contains("f fn 3")).await;
+    assert!(console.contains("f fn 3"), "{console}");
+    end_clean(engine, &[&dir]).await;
+}
+
+/// A log point on a clause's head in a module only another node than the entry has: planned there, it
+/// prints there, and the entry node is named as lacking the module. A function log point in a module no
+/// node has says the code cannot be read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracepoint_in_a_module_only_another_node_has_is_planned_there() {
+    let (dir, source) = module_file("tp_other", "orbit_tp", TP);
+    let nodes = TestCluster::erlang(2);
+    add_path(&nodes, 1, &dir);
+    build_on(&nodes, 1, &source, &dir, "debug_info, ");
+    let mut engine = attach_erlang(&nodes).await;
+    let log = LineBreakpoint { line: 3, log_message: Some("f of {X}".into()), ..Default::default() };
+    let bps = engine.set_breakpoints(&source, vec![log]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    let not_there =
+        format!("{}: the tracepoint on orbit_tp:f/1 does not hold there: the module is not there", nodes.name(0));
+    let mut console = console_of(&engine.drain_events());
+    if !console.contains(&not_there) {
+        console.push_str(&output_until(&mut engine, 10_000, |t| t.contains(&not_there)).await);
+    }
+    assert!(console.contains(&not_there), "{console}");
+    assert_eq!(nodes.eval(1, "orbit_tp:f(1).").as_deref(), Ok("2"));
+    let console = output_until(&mut engine, 10_000, |t| t.contains("f of 1")).await;
+    assert!(console.contains(&format!("[{} #PID<0.", nodes.name(1))) && console.contains("f of 1"), "{console}");
+
+    let f = engine.set_function_breakpoints(vec![("orbit_nobody:f/1 log {X}".into(), None, None)]).await;
+    assert!(!f[0].verified, "{f:?}");
+    let why = f[0].message.as_deref().unwrap_or_default();
+    assert!(why.starts_with("cannot read the code of orbit_nobody: "), "{f:?}");
     end_clean(engine, &[&dir]).await;
 }
 
@@ -533,6 +589,7 @@ async fn modules_an_interpret_glob_names_that_cannot_be_interpreted_say_why() {
     assert!(console.contains(&other), "{console}");
     assert_eq!(nodes.eval(0, "orbit_dbg:interpreted_here([orbit_gl, orbit_gnd]).").as_deref(), Ok("[orbit_gl]"));
     assert_eq!(nodes.eval(1, "orbit_dbg:interpreted_here([orbit_gl]).").as_deref(), Ok("[]"));
+    assert!(engine.breakpoint_locations(&nd, 1, Some(9)).await.is_empty(), "no lines known without debug info");
     end_clean(engine, &[&dir_a, &dir_b]).await;
 }
 

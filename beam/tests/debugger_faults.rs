@@ -228,7 +228,7 @@ async fn crashes_after_interpreted_code_and_in_it_stop_post_mortem() {
     // A function breakpoint interprets the module; set twice, the first one is replaced.
     let f = engine.set_function_breakpoints(vec![("orbit_deep:outer/1".into(), Some("X =:= none".into()), None)]).await;
     assert!(f[0].verified, "{f:?}");
-    let f = engine.set_function_breakpoints(vec![("orbit_deep:outer/1".into(), Some("X =:= nix".into()), None)]).await;
+    let f = engine.set_function_breakpoints(vec![("orbit_deep:outer/1".into(), Some("X =:= a".into()), None)]).await;
     assert!(f[0].verified, "{f:?}");
 
     let after = nodes.eval(0, "spawn(fun() -> orbit_deep:outer(1), exit(orbit_after) end), ok.");
@@ -242,10 +242,14 @@ async fn crashes_after_interpreted_code_and_in_it_stop_post_mortem() {
     let gone = engine.resume(thread, Resume::Continue).await.unwrap();
     assert!(matches!(gone.as_slice(), [EngineEvent::ThreadExited { thread: t }] if *t == thread), "{gone:?}");
 
+    // Stopped first by the function breakpoint, then continued: its crash stops it as the same thread.
     let inside = nodes.eval(0, "spawn(fun() -> orbit_deep:outer(a) end), ok.");
     assert_eq!(inside.as_deref(), Ok("ok"));
+    let (first, reason, _) = next_stop(&mut engine).await;
+    assert_eq!(reason, StopReason::FunctionBreakpoint);
+    engine.resume(first, Resume::Continue).await.unwrap();
     let (thread, reason, text) = next_stop(&mut engine).await;
-    assert_eq!(reason, StopReason::Exception);
+    assert_eq!((thread, reason), (first, StopReason::Exception));
     assert!(text.as_deref().unwrap_or_default().contains("badarith"), "{text:?}");
     let frames = engine.stack_trace(thread).await.unwrap();
     assert_eq!((frames[0].name.as_str(), frames[0].line), ("orbit_deep:outer/1", 5), "{frames:?}");
@@ -842,5 +846,24 @@ async fn step_in_on_a_last_call_to_a_busy_server_is_given_up_when_the_caller_goe
         Ok("1"),
         "the server answered the stale call, unstopped"
     );
+    end_clean(engine, &[&dir]).await;
+}
+
+/// `pause` on a thread whose process ended a moment ago (the editor has not heard yet): refused, saying
+/// it has exited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pausing_a_process_that_just_exited_says_so() {
+    let (dir, source) = module_file("quick", "orbit_late", LATE);
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir, "debug_info, ");
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine.set_breakpoints(&source, vec![LineBreakpoint { line: 4, ..Default::default() }]).await;
+    assert!(bps[0].verified, "{bps:?}");
+    assert_eq!(nodes.eval(0, "register(orbit_quick, spawn(orbit_late, twice, [1])), ok.").as_deref(), Ok("ok"));
+    let (thread, _, _) = next_stop(&mut engine).await;
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    wait_for(&nodes, 0, "whereis(orbit_quick).", "undefined");
+    let e = engine.pause(thread).await.unwrap_err();
+    assert_eq!(e.0, format!("{}: cannot pause the process: it has exited", nodes.name(0)));
     end_clean(engine, &[&dir]).await;
 }

@@ -7,7 +7,7 @@ use super::threads::ThreadState;
 use super::util::{rpc_err, text};
 use super::{IntEngine, CALL};
 use crate::debugger::{DebugError, EngineEvent, Resume, StopReason, VariableInfo};
-use crate::term::{atom, is_atom, tuple};
+use crate::term::{as_tuple, atom, is_atom, tuple};
 use eetf::Term;
 
 /// The interpreter's command for `how`.
@@ -150,7 +150,10 @@ impl IntEngine {
         // Anything else: suspend it (held by the node's keeper, undone when Orbit goes).
         let r = self.cluster.call(&node, "orbit_dbg", "suspend", vec![Term::from(pid)], CALL).await.map_err(rpc_err)?;
         if !is_atom(&r, "ok") {
-            return Err(DebugError(format!("{node}: cannot pause the process: {}", text(&r))));
+            // It ended meanwhile (the editor has not heard yet): say so, not the keeper's term.
+            let gone = matches!(as_tuple(&r), Some([_, why]) if is_atom(why, "no_such_process"));
+            let why = if gone { "it has exited".to_string() } else { text(&r) };
+            return Err(DebugError(format!("{node}: cannot pause the process: {why}")));
         }
         self.threads.set_state(thread, ThreadState::Suspended);
         Ok(vec![EngineEvent::Stopped {

@@ -867,3 +867,37 @@ async fn pausing_a_process_that_just_exited_says_so() {
     assert_eq!(e.0, format!("{}: cannot pause the process: it has exited", nodes.name(0)));
     end_clean(engine, &[&dir]).await;
 }
+
+const COUNT: &str = "-module(orbit_count).\n-export([count/1]).\ncount(0) -> done;\ncount(N) -> count(N - 1).\n";
+
+/// `next` on a tail-recursive clause written on one line lands on that same line, one call further:
+/// a stop of its own (the argument changed), not a nested part of the line it started from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn next_on_a_one_line_tail_call_stops_on_the_same_line_one_call_further() {
+    let (dir, source) = module_file("count", "orbit_count", COUNT);
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir, "debug_info, ");
+    let mut engine = attach_erlang(&nodes).await;
+    let bps = engine
+        .set_breakpoints(
+            &source,
+            vec![LineBreakpoint { line: 4, condition: Some("N =:= 3".into()), ..Default::default() }],
+        )
+        .await;
+    assert!(bps[0].verified, "{bps:?}");
+    let call = spawn_eval(&nodes, 0, "orbit_count:count(3).".into());
+    let (thread, _, _) = next_stop(&mut engine).await;
+    for n in [2, 1] {
+        engine.resume(thread, Resume::Next).await.unwrap();
+        let (t, reason, _) = next_stop(&mut engine).await;
+        assert_eq!((t, reason), (thread, StopReason::Step));
+        let frames = engine.stack_trace(thread).await.unwrap();
+        assert_eq!(frames[0].line, 4, "{frames:?}");
+        let scopes = engine.scopes(frames[0].id).await.unwrap();
+        let locals = engine.variables(scopes[0].variables_reference, None, None).await.unwrap();
+        assert!(locals.iter().any(|v| v.name == "N" && v.value == n.to_string()), "{locals:?}");
+    }
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    assert_eq!(call.join().unwrap().unwrap(), "done");
+    end_clean(engine, &[&dir]).await;
+}

@@ -322,7 +322,15 @@ async fn a_group_asked_for_while_a_node_is_being_installed_is_there_when_it_is_u
     let n1 = nodes.name(1).to_string();
     let cluster = connect(&nodes, &[0], common::options()).await;
     let mut events = cluster.subscribe();
-    // Node 1 was found when joining; its install waits on the process in old code a moment.
+    // Node 1 was found when joining; once Orbit is connected there its install waits on the process in
+    // old code a moment, and the group is asked for then.
+    let orbit = cluster.local_name().to_string();
+    for _ in 0..600 {
+        if nodes.eval(1, "nodes(hidden).").is_ok_and(|seen| seen.contains(&orbit)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(!cluster.up_nodes().contains(&n1), "{:?}", cluster.nodes());
     assert!(cluster.require(Group::Reload).await.is_empty());
     tokio::time::timeout(Duration::from_secs(30), async {

@@ -76,6 +76,16 @@ async fn events_until(engine: &mut IntEngine, done: impl Fn(&EngineEvent) -> boo
     seen
 }
 
+/// Every event the engine makes of what the nodes send within `ms`.
+async fn events_within(engine: &mut IntEngine, ms: u64) -> Vec<EngineEvent> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_millis(ms);
+    while let Ok(Some(raw)) = tokio::time::timeout_at(deadline, engine.next_raw()).await {
+        seen.extend(engine.handle_raw(raw).await);
+    }
+    seen
+}
+
 /// The console text among `events`.
 fn console_of(events: &[EngineEvent]) -> String {
     events
@@ -899,5 +909,27 @@ async fn next_on_a_one_line_tail_call_stops_on_the_same_line_one_call_further() 
     }
     engine.resume(thread, Resume::Continue).await.unwrap();
     assert_eq!(call.join().unwrap().unwrap(), "done");
+    end_clean(engine, &[&dir]).await;
+}
+
+/// A crash the interpreter has already forgotten when the session hears of it (someone ran `int:clear/0`
+/// on the node meanwhile): nothing to show, and no thread is left behind for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_cleared_from_the_interpreter_before_the_session_attaches_leaves_no_thread() {
+    let (dir, source) = module_file("cleared", "orbit_late", LATE);
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    build_on(&nodes, 0, &source, &dir, "debug_info, ");
+    let mut engine = attach_erlang(&nodes).await;
+    engine.set_exception_filters(&["crashes".to_string()]).await.unwrap();
+    let never = LineBreakpoint { line: 4, condition: Some("X =:= never".into()), ..Default::default() };
+    assert!(engine.set_breakpoints(&source, vec![never]).await[0].verified);
+    assert_eq!(nodes.eval(0, "register(orbit_crasher, spawn(orbit_late, twice, [a])), ok.").as_deref(), Ok("ok"));
+    wait_for(&nodes, 0, "whereis(orbit_crasher).", "undefined");
+    // The session has not handled the interpreter's news of the crash yet.
+    wait_for(&nodes, 0, "lists:any(fun({_, _, S, _}) -> S =:= exit end, int:snapshot()).", "true");
+    assert_eq!(nodes.eval(0, "int:clear().").as_deref(), Ok("ok"));
+    let events = events_within(&mut engine, 1_500).await;
+    assert!(!events.iter().any(|e| matches!(e, EngineEvent::ThreadStarted { .. })), "{events:?}");
+    assert!(engine.threads().is_empty(), "{:?} after {events:?}", engine.threads());
     end_clean(engine, &[&dir]).await;
 }

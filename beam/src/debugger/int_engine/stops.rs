@@ -238,13 +238,13 @@ impl IntEngine {
         Vec::new()
     }
 
-    /// A process Orbit could not attach to (another debugger holds it): a console line, and a thread the
-    /// editor was never told of stays out of its list.
-    fn not_attached(&mut self, id: i64, new: bool, e: crate::debugger::DebugError) -> Vec<EngineEvent> {
+    /// A process Orbit could not attach to (another debugger holds it: the console says so; or the server
+    /// forgot it meanwhile, e.g. `int:clear/0`): a thread the editor was never told of stays out of its list.
+    fn not_attached(&mut self, id: i64, new: bool, e: Option<crate::debugger::DebugError>) -> Vec<EngineEvent> {
         if new {
             self.threads.set_state(id, ThreadState::Exited);
         }
-        vec![output(format!("{}\n", e.0))]
+        e.map(|e| output(format!("{}\n", e.0))).into_iter().collect()
     }
 
     /// A thread that left interpreted code and did not come back within `IDLE_GRACE`: gone for the editor.
@@ -283,8 +283,10 @@ impl IntEngine {
                             let (id, new) = self.threads.for_pid(&pid);
                             let attached = self.threads.get(id).is_some_and(|t| t.attach_pid.is_some());
                             if !attached {
-                                if let Err(e) = self.attach_thread(id).await {
-                                    return self.not_attached(id, new, e);
+                                match self.attach_thread(id).await {
+                                    Ok(true) => {}
+                                    Ok(false) => return self.not_attached(id, new, None),
+                                    Err(e) => return self.not_attached(id, new, Some(e)),
                                 }
                             }
                             if new {
@@ -295,8 +297,10 @@ impl IntEngine {
                             let abnormal = !(is_atom(info, "normal") || is_atom(info, "shutdown"));
                             if abnormal && self.filters.stops_at_crashes() {
                                 let (id, new) = self.threads.for_pid(&pid);
-                                if let Err(e) = self.attach_thread(id).await {
-                                    return self.not_attached(id, new, e);
+                                match self.attach_thread(id).await {
+                                    Ok(true) => {}
+                                    Ok(false) => return self.not_attached(id, new, None),
+                                    Err(e) => return self.not_attached(id, new, Some(e)),
                                 }
                                 if new {
                                     return vec![EngineEvent::ThreadStarted { thread: id }];

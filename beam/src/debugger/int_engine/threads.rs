@@ -197,14 +197,15 @@ impl IntEngine {
     /// Attaches to a process from a mailbox of its own (one per thread, so detaching one is an exit
     /// signal from that pid alone). Done by `orbit_dbg:attach/3` on the server's node, which first checks
     /// that the server still knows the process: attaching to one it does not know crashes the server.
-    pub(super) async fn attach_thread(&mut self, id: i64) -> Result<(), DebugError> {
+    /// False when the server no longer knows it (nothing to show).
+    pub(super) async fn attach_thread(&mut self, id: i64) -> Result<bool, DebugError> {
         let (server, server_node) = {
             let (s, n) = self.interpreter()?;
             (s.clone(), n.to_string())
         };
-        let Some(thread) = self.threads.get(id) else { return Ok(()) };
+        let Some(thread) = self.threads.get(id) else { return Ok(false) };
         if thread.attach_pid.is_some() {
-            return Ok(());
+            return Ok(true);
         }
         let pid = thread.pid.clone();
         let mailbox = self.cluster.open_mailbox();
@@ -224,7 +225,7 @@ impl IntEngine {
                     if let Some(t) = self.threads.get_mut(id) {
                         t.meta.get_or_insert_with(|| meta.clone());
                     }
-                    Ok(())
+                    Ok(true)
                 } else {
                     self.threads.forget_attachment(id);
                     if is_atom(&r, "error") {
@@ -234,7 +235,7 @@ impl IntEngine {
                         )))
                     } else {
                         // Gone from the interpreter meanwhile (exited and cleared): nothing to show.
-                        Ok(())
+                        Ok(false)
                     }
                 }
             }

@@ -724,11 +724,13 @@ impl Session {
         a: Vec<Term>,
     ) -> Result<(), RpcError> {
         let mfa = Term::from(Tuple::from(vec![atom(m), atom(f), Term::from(List::from(a))]));
-        call(link, "orbit_agent", "register_cleanup", vec![Term::from(self.pid.clone()), key, mfa]).await.map(|_| ())
+        let reply = call(link, "orbit_agent", "register_cleanup", vec![Term::from(self.pid.clone()), key, mfa]).await?;
+        refused(link, "orbit_agent:register_cleanup/3", reply)
     }
 
     pub async fn unregister_cleanup(&self, link: &Link, key: Term) -> Result<(), RpcError> {
-        call(link, "orbit_agent", "unregister_cleanup", vec![Term::from(self.pid.clone()), key]).await.map(|_| ())
+        let reply = call(link, "orbit_agent", "unregister_cleanup", vec![Term::from(self.pid.clone()), key]).await?;
+        refused(link, "orbit_agent:unregister_cleanup/2", reply)
     }
 
     /// Runs the clean-ups and ends the session.
@@ -736,6 +738,27 @@ impl Session {
         rpc::call(link, "orbit_agent", "stop_session", vec![Term::from(self.pid.clone())], Duration::from_secs(70))
             .await
             .map(|_| ())
+    }
+}
+
+/// The session's answer to a clean-up request: `{error, Why}` (`{no_session, Reason}`: the session process
+/// is gone; `timeout`) means nothing was done, and is an error naming the call.
+fn refused(link: &Link, mfa: &str, reply: Term) -> Result<(), RpcError> {
+    match tuple_parts(&reply) {
+        Some([error, _]) if *error == atom("error") => {
+            Err(RpcError::BadRpc { node: link.peer().to_string(), mfa: mfa.to_string(), reason: reply })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether `e` says the agent session it was sent to is gone (someone ended its process on the node).
+pub fn session_gone(e: &RpcError) -> bool {
+    match e {
+        RpcError::BadRpc { reason, .. } => {
+            matches!(tuple_parts(reason), Some([_, why]) if matches!(tuple_parts(why), Some([tag, _]) if *tag == atom("no_session")))
+        }
+        _ => false,
     }
 }
 

@@ -437,3 +437,44 @@ async fn disconnecting_from_a_hung_node_ends_when_it_dies_and_the_others_are_cle
     let cleaned = nodes.eval(0, "persistent_term:get({orbit_test, cleaned}, no).");
     assert_eq!(cleaned.as_deref(), Ok("yes"), "{n0} ran its clean-up");
 }
+
+/// Someone ends Orbit's agent session on a node (it kills the process): a clean-up registered afterwards
+/// is not lost — Orbit starts another session and registers it there, and it runs when Orbit leaves; one
+/// unregistered afterwards is simply gone; the health monitor's sampler there gets its clean-up too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_ended_by_someone_else_is_replaced_and_clean_ups_still_run() {
+    let nodes = TestCluster::erlang(1);
+    let cluster = common::join(&nodes, 0).await;
+    let n0 = nodes.name(0).to_string();
+    let put = |v: &str| vec![beam::term::tuple(vec![atom("orbit_test"), atom("cleaned")]), atom(v)];
+    cluster.register_cleanup(&n0, atom("early"), "persistent_term", "put", put("early")).await.unwrap();
+    let first = cluster.session(&n0).unwrap().pid;
+    cluster.call(&n0, "erlang", "exit", vec![Term::from(first.clone()), atom("kill")], T).await.unwrap();
+
+    cluster.unregister_cleanup(&n0, atom("early")).await.unwrap();
+    cluster.register_cleanup(&n0, atom("late"), "persistent_term", "put", put("late")).await.unwrap();
+    let second = cluster.session(&n0).expect("a new session").pid;
+    assert_ne!(second, first);
+    let alive = cluster.call(&n0, "erlang", "is_process_alive", vec![Term::from(second)], T).await.unwrap();
+    assert_eq!(alive, atom("true"));
+
+    let monitor = HealthMonitor::start(
+        &cluster,
+        HealthOptions { interval: Duration::from_millis(200), ..HealthOptions::default() },
+    );
+    assert!(monitor.wait_rounds(2, Duration::from_secs(30)).await >= 2);
+    assert_eq!(monitor.report().status(&n0), Some(Status::Healthy));
+    drop(monitor);
+
+    cluster.disconnect().await;
+    let cleaned = nodes.eval(0, "persistent_term:get({orbit_test, cleaned}, none).");
+    assert_eq!(cleaned.as_deref(), Ok("late"), "the clean-up registered after the session was ended ran");
+    // The sampler's clean-up, registered in the new session, ran too.
+    for _ in 0..100 {
+        if nodes.eval(0, "whereis(orbit_health_sampler).").as_deref() == Ok("undefined") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the sampler was left on the node");
+}

@@ -343,8 +343,17 @@ impl Cluster {
         f: &str,
         a: Vec<Term>,
     ) -> Result<(), RpcError> {
-        let (link, session) = self.link_and_session(node).await?;
-        session.register_cleanup(&link, key.clone(), m, f, a).await?;
+        let (mut link, session) = self.link_and_session(node).await?;
+        match session.register_cleanup(&link, key.clone(), m, f, a.clone()).await {
+            Err(e) if agent::session_gone(&e) => {
+                // Someone ended Orbit's session there (and its clean-ups with it): start another.
+                self.forget_session(node, &session);
+                let (again, session) = self.link_and_session(node).await?;
+                session.register_cleanup(&again, key.clone(), m, f, a).await?;
+                link = again;
+            }
+            other => other?,
+        }
         if let Some(mut member) = self.inner.members.get_mut(node) {
             if member.link.as_ref().is_some_and(|l| l.same_as(&link)) && !member.cleanups.contains(&key) {
                 member.cleanups.push(key);
@@ -355,11 +364,25 @@ impl Cluster {
 
     pub async fn unregister_cleanup(&self, node: &str, key: Term) -> Result<(), RpcError> {
         let (link, session) = self.link_and_session(node).await?;
-        session.unregister_cleanup(&link, key.clone()).await?;
+        match session.unregister_cleanup(&link, key.clone()).await {
+            // Gone with its session: it will not run.
+            Err(e) if agent::session_gone(&e) => self.forget_session(node, &session),
+            other => other?,
+        }
         if let Some(mut member) = self.inner.members.get_mut(node) {
             member.cleanups.retain(|k| *k != key);
         }
         Ok(())
+    }
+
+    /// Drops `session` (found gone) from `node`, with the clean-ups it held; the next need starts another.
+    fn forget_session(&self, node: &str, session: &Session) {
+        if let Some(mut member) = self.inner.members.get_mut(node) {
+            if member.session.as_ref().is_some_and(|s| s.pid == session.pid) {
+                member.session = None;
+                member.cleanups.clear();
+            }
+        }
     }
 
     async fn link_and_session(&self, node: &str) -> Result<(Link, Session), RpcError> {

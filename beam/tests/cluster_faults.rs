@@ -388,8 +388,8 @@ async fn health_names_a_node_without_the_agent_and_one_already_down() {
     cluster.disconnect().await;
 }
 
-/// A node killed while a call installs the agent there: the call fails at once as node down, naming the
-/// node, and the other node goes on.
+/// A node killed while a call installs the agent there and a clean-up is being registered: both fail at
+/// once as node down, naming the node, and the other node goes on.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_killed_while_its_agent_is_installed_fails_the_call_as_down() {
     let mut nodes = TestCluster::erlang(2);
@@ -406,10 +406,18 @@ async fn a_node_killed_while_its_agent_is_installed_fails_the_call_as_down() {
             cluster.call(&n1, "orbit_trace", "module_info", vec![atom("module")], Duration::from_secs(60)).await
         })
     };
-    // The install is under way (waiting on the frozen node) before the node goes.
+    let registering = {
+        let (cluster, n1) = (cluster.clone(), n1.clone());
+        tokio::spawn(
+            async move { cluster.register_cleanup(&n1, atom("k"), "erlang", "display", vec![atom("x")]).await },
+        )
+    };
+    // The install and the registration are under way (waiting on the frozen node) before the node goes.
     tokio::time::sleep(Duration::from_millis(300)).await;
     nodes.nodes[1].kill();
     let err = tokio::time::timeout(T, installing).await.expect("fails at once").unwrap().unwrap_err();
+    assert!(matches!(&err, RpcError::NodeDown { node, .. } if *node == n1), "{err:?}");
+    let err = tokio::time::timeout(T, registering).await.expect("fails at once").unwrap().unwrap_err();
     assert!(matches!(&err, RpcError::NodeDown { node, .. } if *node == n1), "{err:?}");
     assert_eq!(
         cluster.call(&n0, "orbit_trace", "module_info", vec![atom("module")], T).await.unwrap(),

@@ -313,16 +313,35 @@ fn rl_version(nodes: &TestCluster, i: usize) -> String {
     nodes.eval(i, "opsfault_rl:version().").unwrap_or_else(|e| e)
 }
 
-/// A progress hook that freezes node `i` when the reload reaches `step` (`Compiled` or `Staged`).
+/// Waits until every thread of process `pid` has stopped: SIGSTOP is asynchronous, and a scheduler
+/// thread still running could answer the next call.
+fn stopped(pid: u32) {
+    let all_stopped = || {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return true };
+        tasks.flatten().all(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            matches!(stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()), Some('T' | 't') | None)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !all_stopped() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A progress hook that freezes node `i` when the reload reaches `step` (`Compiled`, `Staged` or
+/// `Verifying`), once it has stopped.
 fn freeze_at(nodes: std::sync::Arc<TestCluster>, i: usize, step: &'static str) -> beam::reload::ProgressFn {
     std::sync::Arc::new(move |p: &beam::reload::ReloadProgress| {
         let at = match p {
             beam::reload::ReloadProgress::Compiled { .. } => "Compiled",
             beam::reload::ReloadProgress::Staged { .. } => "Staged",
+            beam::reload::ReloadProgress::Verifying { .. } => "Verifying",
             _ => "",
         };
         if at == step {
             nodes.nodes[i].freeze();
+            stopped(nodes.nodes[i].os_pid());
         }
     })
 }
@@ -381,6 +400,22 @@ async fn a_node_that_hangs_while_staging_or_loading_is_named_and_no_node_is_left
     // The hung node, back, ran the load and then the rollback it was sent.
     let settled = eventually(Duration::from_secs(20), || rl_version(&nodes, 1) == "1").await;
     assert!(settled, "node 1 runs version {}", rl_version(&nodes, 1));
+
+    // Node 1 hangs once it has loaded: both run the new version, but Orbit could not check node 1's.
+    let back = eventually(Duration::from_secs(30), || cluster.up_nodes().len() == 2).await;
+    assert!(back, "node 1 is up again for Orbit");
+    std::fs::write(&file, rl_source(4)).unwrap();
+    let report =
+        reload::reload(&cluster, std::slice::from_ref(&file), &opts(Some(freeze_at(nodes.clone(), 1, "Verifying"))))
+            .await
+            .unwrap();
+    nodes.nodes[1].thaw();
+    assert_eq!(report.outcome, ReloadOutcome::Loaded, "{report:#?}");
+    assert!(!report.consistent, "unverified is not consistent: {report:#?}");
+    let hung = report.node(&names[1]).unwrap();
+    assert!(hung.error.as_deref().unwrap_or("").starts_with("could not verify"), "{hung:?}");
+    assert_eq!(rl_version(&nodes, 0), "4");
+    assert_eq!(rl_version(&nodes, 1), "4");
     let _ = std::fs::remove_dir_all(&dir);
     cluster.disconnect().await;
 }
@@ -446,6 +481,9 @@ async fn messages_of_a_pid_and_of_new_processes_across_nodes_with_a_dead_end_and
     let eetf::Term::Pid(echo) = echo else { panic!("{echo:?}") };
     // The user names the echo by the pid they see, and asks for every process spawned from now on.
     let shown = format!("<0.{}.{}>", echo.id, echo.serial);
+    // A pid the node cannot make: refused as not a pid, not as a failed call.
+    let e = trace::pid_on(&cluster, &names[1], "<0.99999999999999999999.0>").await.unwrap_err();
+    assert!(e.to_string().contains("not a pid such as <0.123.0>"), "{e}");
     let pid = trace::pid_on(&cluster, &names[1], &shown).await.expect("a pid of node 1");
     assert_eq!(pid, echo);
     let selector = ProcessSelector::Pid(pid);

@@ -456,15 +456,21 @@ async fn a_session_ended_by_someone_else_is_replaced_and_clean_ups_still_run() {
     let n0 = nodes.name(0).to_string();
     let put = |v: &str| vec![beam::term::tuple(vec![atom("orbit_test"), atom("cleaned")]), atom(v)];
     cluster.register_cleanup(&n0, atom("early"), "persistent_term", "put", put("early")).await.unwrap();
-    let first = cluster.session(&n0).unwrap().pid;
-    cluster.call(&n0, "erlang", "exit", vec![Term::from(first.clone()), atom("kill")], T).await.unwrap();
-
-    cluster.unregister_cleanup(&n0, atom("early")).await.unwrap();
+    let end_session = || async {
+        let pid = cluster.session(&n0).expect("a session").pid;
+        cluster.call(&n0, "erlang", "exit", vec![Term::from(pid.clone()), atom("kill")], T).await.unwrap();
+        pid
+    };
+    let first = end_session().await;
     cluster.register_cleanup(&n0, atom("late"), "persistent_term", "put", put("late")).await.unwrap();
     let second = cluster.session(&n0).expect("a new session").pid;
     assert_ne!(second, first);
     let alive = cluster.call(&n0, "erlang", "is_process_alive", vec![Term::from(second)], T).await.unwrap();
     assert_eq!(alive, atom("true"));
+    // Ended again: unregistering succeeds (nothing is left to run), and the next clean-up gets a session.
+    end_session().await;
+    cluster.unregister_cleanup(&n0, atom("late")).await.unwrap();
+    cluster.register_cleanup(&n0, atom("last"), "persistent_term", "put", put("last")).await.unwrap();
 
     let monitor = HealthMonitor::start(
         &cluster,
@@ -476,7 +482,7 @@ async fn a_session_ended_by_someone_else_is_replaced_and_clean_ups_still_run() {
 
     cluster.disconnect().await;
     let cleaned = nodes.eval(0, "persistent_term:get({orbit_test, cleaned}, none).");
-    assert_eq!(cleaned.as_deref(), Ok("late"), "the clean-up registered after the session was ended ran");
+    assert_eq!(cleaned.as_deref(), Ok("last"), "the clean-up registered after the session was ended ran");
     // The sampler's clean-up, registered in the new session, ran too.
     for _ in 0..100 {
         if nodes.eval(0, "whereis(orbit_health_sampler).").as_deref() == Ok("undefined") {

@@ -146,9 +146,14 @@ impl TestNode {
         }
     }
 
-    /// SIGSTOP: the node stays connected but answers nothing.
+    /// SIGSTOP: the node stays connected but answers nothing. Returns once every thread of the node is
+    /// stopped (the signal takes effect asynchronously, and a node could still answer a call meanwhile).
     pub fn freeze(&self) {
         unsafe { libc::kill(self.os_pid as i32, libc::SIGSTOP) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !all_threads_stopped(self.os_pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
     }
 
     pub fn thaw(&self) {
@@ -161,6 +166,17 @@ impl TestNode {
             None => false,
         }
     }
+}
+
+/// Whether every thread of `pid` is in the stopped state (`T` in /proc/PID/task/TID/stat).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return true };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat"))
+            .ok()
+            .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('T')))
+            .unwrap_or(true)
+    })
 }
 
 impl Drop for TestNode {
@@ -320,7 +336,9 @@ impl TestCluster {
         let err = out.try_clone().expect("node log");
         let mut cmd = match self.kind {
             NodeKind::Erlang => {
-                let mut c = beam_command("erl", &std::env::temp_dir());
+                // Its own working directory: `.` is on an Erlang node's code path, and beams left in a shared
+                // directory (/tmp) would be loaded in place of what a test installs.
+                let mut c = beam_command("erl", &self.log_dir);
                 c.args(["-noshell", "-sname", &short, "-setcookie", &self.cookie]);
                 for d in &self.code_path {
                     c.arg("-pa").arg(d);

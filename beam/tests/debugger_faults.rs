@@ -238,7 +238,9 @@ async fn crashes_after_interpreted_code_and_in_it_stop_post_mortem() {
     // A function breakpoint interprets the module; set twice, the first one is replaced.
     let f = engine.set_function_breakpoints(vec![("orbit_deep:outer/1".into(), Some("X =:= none".into()), None)]).await;
     assert!(f[0].verified, "{f:?}");
-    let f = engine.set_function_breakpoints(vec![("orbit_deep:outer/1".into(), Some("X =:= a".into()), None)]).await;
+    let f = engine
+        .set_function_breakpoints(vec![("orbit_deep:outer/1".into(), Some("X =:= a orelse X =:= 2".into()), None)])
+        .await;
     assert!(f[0].verified, "{f:?}");
 
     let after = nodes.eval(0, "spawn(fun() -> orbit_deep:outer(1), exit(orbit_after) end), ok.");
@@ -251,6 +253,15 @@ async fn crashes_after_interpreted_code_and_in_it_stop_post_mortem() {
     assert!(frames.is_empty(), "{frames:?}");
     let gone = engine.resume(thread, Resume::Continue).await.unwrap();
     assert!(matches!(gone.as_slice(), [EngineEvent::ThreadExited { thread: t }] if *t == thread), "{gone:?}");
+
+    // A thread stopped, then continued, that ends normally: gone, not a crash.
+    assert_eq!(nodes.eval(0, "spawn(fun() -> orbit_deep:outer(2) end), ok.").as_deref(), Ok("ok"));
+    let (normal, reason, _) = next_stop(&mut engine).await;
+    assert_eq!(reason, StopReason::FunctionBreakpoint);
+    engine.resume(normal, Resume::Continue).await.unwrap();
+    let events =
+        events_until(&mut engine, |e| matches!(e, EngineEvent::ThreadExited { thread } if *thread == normal)).await;
+    assert!(!events.iter().any(|e| matches!(e, EngineEvent::Stopped { .. })), "{events:?}");
 
     // Stopped first by the function breakpoint, then continued: its crash stops it as the same thread.
     let inside = nodes.eval(0, "spawn(fun() -> orbit_deep:outer(a) end), ok.");

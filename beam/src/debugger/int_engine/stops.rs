@@ -172,9 +172,16 @@ impl IntEngine {
                         Some([m, l]) => (as_atom(m).map(str::to_string), as_integer(l).map(|x| x as u32)),
                         _ => (None, None),
                     };
-                    if !self.filters.stops_at_crashes() {
+                    // The meta reports every end of an attached process, normal ones too: those are no crash
+                    // (the server's exit status says the thread is gone).
+                    let normal = is_atom(reason, "normal") || is_atom(reason, "shutdown");
+                    let shown = self.threads.get(id).is_some_and(|t| t.crash_shown);
+                    if normal || shown || !self.filters.stops_at_crashes() {
                         self.detach_thread(id);
                         return Vec::new();
+                    }
+                    if let Some(t) = self.threads.get_mut(id) {
+                        t.crash_shown = true;
                     }
                     let node = self.threads.get(id).map(|t| t.node.clone()).unwrap_or_default();
                     let lang = module.as_deref().map(Lang::of_module).unwrap_or(Lang::Elixir);
@@ -294,6 +301,15 @@ impl IntEngine {
                                 return vec![EngineEvent::ThreadStarted { thread: id }];
                             }
                         } else if is_atom(status, "exit") {
+                            // Its crash is shown already (its meta reported it first), or was: nothing more.
+                            if self
+                                .threads
+                                .id_of(&pid)
+                                .and_then(|id| self.threads.get(id))
+                                .is_some_and(|t| t.crash_shown)
+                            {
+                                return Vec::new();
+                            }
                             let abnormal = !(is_atom(info, "normal") || is_atom(info, "shutdown"));
                             if abnormal && self.filters.stops_at_crashes() {
                                 let (id, new) = self.threads.for_pid(&pid);

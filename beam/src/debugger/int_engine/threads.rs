@@ -78,6 +78,9 @@ pub(super) struct Thread {
     /// Where Orbit just let such a call go on (`left_armed`): the interpreter may report that same break
     /// once more (to the attachment made meanwhile) before it reports running; that report is no stop.
     pub(super) let_go_at: Option<(String, u32, i64)>,
+    /// Its crash was shown (post mortem): the same crash reported again (by the server's exit status as
+    /// well as by its meta) is not shown twice.
+    pub(super) crash_shown: bool,
 }
 
 /// Every process the session has shown as a thread, by id and by pid.
@@ -126,6 +129,7 @@ impl Threads {
                 stops: 0,
                 left_armed: false,
                 let_go_at: None,
+                crash_shown: false,
             },
         );
         (id, true)

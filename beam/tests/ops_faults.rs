@@ -685,43 +685,47 @@ fn registry_node(nodes: &TestCluster, i: usize, id: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_cut_off_from_the_cluster_before_orbit_loses_it_is_reported_as_failed_over_by_the_cluster() {
-    let mut nodes = TestCluster::erlang(3);
+    // Two nodes: with a third, OTP's global may also part the two survivors while the cut settles (it
+    // prevents overlapping partitions), and each would restart the sandbox.
+    let mut nodes = TestCluster::erlang(2);
     let cluster = join(&nodes, 0).await;
     let names = nodes.names();
     for n in &names {
         load_lone(&cluster, n).await;
     }
-    sandbox::create(&cluster, "cut", &lone(), &on(&names[2])).await.unwrap();
+    sandbox::create(&cluster, "cut", &lone(), &on(&names[1])).await.unwrap();
     let mut reports = sandbox::watch_failover(&cluster, T).expect("not read-only");
 
-    // Nodes 0 and 1 lose node 2 (they expect another cookie from it now); Orbit still reaches it.
-    for i in [0, 1] {
-        let out = nodes
-            .eval(i, &format!("erlang:set_cookie('{}', orbit_cut), erlang:disconnect_node('{}').", names[2], names[2]));
-        assert!(out.is_ok(), "{out:?}");
-    }
+    // Node 0 loses node 1 (it expects another cookie from it now); Orbit still reaches it.
+    let out = nodes
+        .eval(0, &format!("erlang:set_cookie('{}', orbit_cut), erlang:disconnect_node('{}').", names[1], names[1]));
+    assert!(out.is_ok(), "{out:?}");
     let moved = eventually(Duration::from_secs(30), || {
-        let on = registry_node(&nodes, 0, "cut");
-        on != names[2] && copies_on(&nodes, 0, "cut") + copies_on(&nodes, 1, "cut") == 1
+        registry_node(&nodes, 0, "cut") == names[0] && copies_on(&nodes, 0, "cut") == 1
     })
     .await;
-    assert!(moved, "the survivors failed it over: registry says {}", registry_node(&nodes, 0, "cut"));
-    let to = registry_node(&nodes, 0, "cut");
+    assert!(
+        moved,
+        "the survivor failed it over: registry says {}, {} copies",
+        registry_node(&nodes, 0, "cut"),
+        copies_on(&nodes, 0, "cut")
+    );
+    let to = names[0].clone();
 
-    // Then Orbit loses node 2 too: its watch finds the failover done and reports it as the cluster's.
-    nodes.nodes[2].kill();
+    // Then Orbit loses node 1 too: its watch finds the failover done and reports it as the cluster's.
+    nodes.nodes[1].kill();
     let report = tokio::time::timeout(Duration::from_secs(60), reports.recv())
         .await
         .expect("a failover report")
         .expect("watch running");
-    assert_eq!((report.id.as_str(), report.from.as_str()), ("cut", names[2].as_str()));
+    assert_eq!((report.id.as_str(), report.from.as_str()), ("cut", names[1].as_str()));
     assert!(report.error.is_none(), "{report:?}");
     assert_eq!((report.to.as_deref(), report.already, report.by), (Some(to.as_str()), true, Some(DecidedBy::Cluster)));
     assert_eq!(report.lost.iter().map(|l| l.id.as_str()).collect::<Vec<_>>(), [":w"], "{report:?}");
     assert!(report.lost[0].start.contains("opsfault_lone"), "{report:?}");
     let summary = report.summary();
     assert!(summary.contains("by the cluster (without Orbit)"), "{summary}");
-    assert_eq!(copies_on(&nodes, 0, "cut") + copies_on(&nodes, 1, "cut"), 1, "one copy");
+    assert_eq!(copies_on(&nodes, 0, "cut"), 1, "one copy");
     drop(reports);
     sandbox::destroy(&cluster, "cut", T).await.unwrap();
     cluster.disconnect().await;

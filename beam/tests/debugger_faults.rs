@@ -944,3 +944,47 @@ async fn a_crash_cleared_from_the_interpreter_before_the_session_attaches_leaves
     assert!(engine.threads().is_empty(), "{:?} after {events:?}", engine.threads());
     end_clean(engine, &[&dir]).await;
 }
+
+/// `stepIn` when the session's 256 breakpoint slots are all taken (255 conditional breakpoints and the
+/// caller's): the trap for the step cannot be set, so the step goes over the line and says why, and the server module it
+/// interpreted for the step runs native again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn step_in_with_every_condition_slot_taken_steps_over_and_undoes_its_interpretation() {
+    let (dir, gs) = module_file("slots", "orbit_gs", GS);
+    let ask = dir.join("orbit_ask.erl");
+    std::fs::write(&ask, ASK_GS).unwrap();
+    let many = dir.join("orbit_many.erl");
+    let mut text = String::from("-module(orbit_many).\n-export([run/1]).\nrun(X0) ->\n");
+    for i in 1..=256 {
+        text.push_str(&format!("    X{i} = X{} + 1,\n", i - 1));
+    }
+    text.push_str("    X256.\n");
+    std::fs::write(&many, text).unwrap();
+    let nodes = TestCluster::erlang_with_code_path(1, std::slice::from_ref(&dir));
+    for source in [&gs, &ask, &many] {
+        build_on(&nodes, 0, source, &dir, "debug_info, ");
+    }
+    assert_eq!(nodes.eval(0, "element(1, orbit_gs:start()).").as_deref(), Ok("ok"));
+    let mut engine = attach_erlang(&nodes).await;
+    let conditional: Vec<LineBreakpoint> = (4..259)
+        .map(|line| LineBreakpoint { line, condition: Some("X0 =:= never".into()), ..Default::default() })
+        .collect();
+    let bps = engine.set_breakpoints(&many, conditional).await;
+    assert!(bps.iter().all(|b| b.verified), "{:?}", bps.iter().find(|b| !b.verified));
+    assert!(engine.set_breakpoints(&ask, vec![LineBreakpoint { line: 4, ..Default::default() }]).await[0].verified);
+
+    let call = spawn_eval(&nodes, 0, "orbit_ask:ask().".into());
+    let (thread, _, _) = next_stop(&mut engine).await;
+    let mut events = engine.resume(thread, Resume::StepIn).await.unwrap();
+    events.extend(events_until(&mut engine, |e| matches!(e, EngineEvent::Stopped { .. })).await);
+    let console = console_of(&events);
+    assert!(
+        console.contains("stepIn steps over the line: too many breakpoints in one session (256 at most)\n"),
+        "{console}"
+    );
+    assert_eq!(nodes.eval(0, "orbit_dbg:interpreted_here([orbit_gs]).").as_deref(), Ok("[]"));
+    assert_eq!(engine.stack_trace(thread).await.unwrap()[0].line, 5);
+    engine.resume(thread, Resume::Continue).await.unwrap();
+    assert_eq!(call.join().unwrap().unwrap().replace(' ', ""), "{asked,1}");
+    end_clean(engine, &[&dir]).await;
+}

@@ -779,3 +779,65 @@ async fn a_node_only_orbit_lost_keeps_its_sandbox_and_the_watch_says_the_cluster
     sandbox::destroy(&cluster, "kept", T).await.unwrap();
     cluster.disconnect().await;
 }
+
+async fn next_update(session: &mut beam::trace::TraceSession) -> beam::trace::TraceUpdate {
+    tokio::time::timeout(Duration::from_secs(60), session.next()).await.expect("an update").expect("running")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_comes_back_to_a_trace_with_another_tracer_on_it_is_named_and_the_trace_goes_on() {
+    use beam::trace::{TraceStopReason, TraceUpdate};
+    let nodes = TestCluster::erlang(2);
+    let cluster = join(&nodes, 0).await;
+    let names = nodes.names();
+    let sessions =
+        nodes.eval(0, "erlang:system_info(otp_release).").unwrap().trim_matches('"').parse::<u32>().unwrap() >= 27;
+    let mut session = beam::trace::start(&cluster, seq_trace()).await.expect("starts");
+    let orbit = cluster.local_name().to_string();
+
+    // Node 1 drops Orbit for a while; meanwhile someone traces new processes there with dbg.
+    let out = nodes.eval(1, &format!("erlang:set_cookie('{orbit}', orbit_cut), erlang:disconnect_node('{orbit}')."));
+    assert!(out.is_ok(), "{out:?}");
+    loop {
+        if let TraceUpdate::NodeStopped { node, reason, .. } = next_update(&mut session).await {
+            assert_eq!(node, names[1]);
+            assert!(matches!(reason, TraceStopReason::NodeDown { .. }), "{reason:?}");
+            break;
+        }
+    }
+    let dbg = nodes.eval(1, "{ok, _} = dbg:tracer(), {ok, _} = dbg:p(new, [c]), ok.");
+    assert_eq!(dbg.as_deref(), Ok("ok"));
+    // Orbit may connect again (its discovery does, every 2 s here).
+    let out = nodes.eval(1, &format!("erlang:set_cookie('{orbit}', erlang:get_cookie())."));
+    assert_eq!(out.as_deref(), Ok("true"));
+
+    // Back: Orbit starts its tracer there again, which the other tracer forbids where the node has no
+    // trace sessions (OTP 25/26); with sessions (OTP 27+) both trace.
+    let outcome = loop {
+        match next_update(&mut session).await {
+            TraceUpdate::NodeFailed { node, error } => break Err((node, error)),
+            TraceUpdate::NodeStarted { node, .. } => break Ok(node),
+            _ => {}
+        }
+    };
+    if sessions {
+        assert_eq!(outcome, Ok(names[1].clone()));
+    } else {
+        let (node, error) = outcome.unwrap_err();
+        assert_eq!(node, names[1]);
+        assert!(error.contains("dbg") || error.contains("tracer"), "{error}");
+        let status = session.nodes();
+        assert!(!status[&names[1]].running && status[&names[1]].error.is_some(), "{status:?}");
+    }
+    // The session goes on on node 0.
+    assert!(session.is_running());
+    cluster.call(&names[0], "lists", "seq", vec![beam::term::int(1), beam::term::int(2)], T).await.unwrap();
+    let seen = eventually(Duration::from_secs(20), || session.history().iter().any(|e| e.node == names[0])).await;
+    assert!(seen, "node 0 still traced");
+    session.stop().await;
+    let _ = nodes.eval(1, "dbg:stop().");
+    for i in 0..2 {
+        no_tracer_left(&nodes, i).await;
+    }
+    cluster.disconnect().await;
+}

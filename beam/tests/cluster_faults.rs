@@ -16,25 +16,6 @@ mod common;
 
 const T: Duration = Duration::from_secs(10);
 
-/// Freezes node `i` (SIGSTOP) and waits until every thread of it has stopped: the signal takes effect a
-/// moment after it is sent, and a call made in that moment could still be answered.
-fn freeze(nodes: &TestCluster, i: usize) {
-    nodes.nodes[i].freeze();
-    let tasks = format!("/proc/{}/task", nodes.nodes[i].os_pid());
-    for _ in 0..500 {
-        let stopped = std::fs::read_dir(&tasks).unwrap().all(|t| {
-            let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
-            // The state follows the command name in parentheses.
-            stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
-        });
-        if stopped {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    panic!("node {i} did not stop");
-}
-
 async fn connect(nodes: &TestCluster, seeds: &[usize], options: ClusterOptions) -> Cluster {
     let seeds: Vec<NodeName> = seeds.iter().map(|i| NodeName::parse(nodes.name(*i)).unwrap()).collect();
     Cluster::connect(&seeds, Cookie::new(nodes.cookie.clone()), options).await.expect("connect")
@@ -133,7 +114,7 @@ async fn a_frozen_node_times_out_installs_and_calls_needing_them_and_is_served_o
         cluster.ensure(n, Group::Core.into()).await.unwrap();
     }
 
-    freeze(&nodes, 1);
+    nodes.nodes[1].freeze();
     // Four groups asked for at once: each gives up on the frozen node at the call timeout, naming itself.
     let asked = [Group::Tracer, Group::Reload, Group::Sandbox, Group::Profiler];
     let (a, b, c, d) = tokio::join!(
@@ -175,7 +156,7 @@ async fn a_frozen_node_times_out_installs_and_calls_needing_them_and_is_served_o
 async fn a_frozen_seed_is_left_to_connect_in_the_background() {
     let nodes = TestCluster::erlang(2);
     let (n0, n1) = (nodes.name(0).to_string(), nodes.name(1).to_string());
-    freeze(&nodes, 1);
+    nodes.nodes[1].freeze();
     let options = ClusterOptions {
         link: LinkOptions { connect_timeout: Duration::from_secs(60), ..LinkOptions::default() },
         ..ClusterOptions::default()
@@ -399,7 +380,7 @@ async fn a_node_killed_while_its_agent_is_installed_fails_the_call_as_down() {
         c.up_nodes().iter().filter(|n| c.session(n).is_some()).count() == 2
     })
     .await;
-    freeze(&nodes, 1);
+    nodes.nodes[1].freeze();
     let installing = {
         let (cluster, n1) = (cluster.clone(), n1.clone());
         tokio::spawn(async move {
@@ -436,7 +417,7 @@ async fn disconnecting_from_a_hung_node_ends_when_it_dies_and_the_others_are_cle
     let put = |v: &str| vec![beam::term::tuple(vec![atom("orbit_test"), atom("cleaned")]), atom(v)];
     cluster.register_cleanup(&n0, atom("k"), "persistent_term", "put", put("yes")).await.unwrap();
     cluster.register_cleanup(&n1, atom("k"), "persistent_term", "put", put("yes")).await.unwrap();
-    freeze(&nodes, 1);
+    nodes.nodes[1].freeze();
     let disconnecting = tokio::spawn(cluster.disconnect());
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!disconnecting.is_finished(), "waits for the hung node's clean-ups");

@@ -14,25 +14,6 @@ use tokio::net::TcpListener;
 
 const T: Duration = Duration::from_secs(10);
 
-/// Freezes node `i` (SIGSTOP) and waits until every thread of it has stopped: the signal takes effect a
-/// moment after it is sent, and a call made in that moment could still be answered.
-fn freeze(nodes: &TestCluster, i: usize) {
-    nodes.nodes[i].freeze();
-    let tasks = format!("/proc/{}/task", nodes.nodes[i].os_pid());
-    for _ in 0..500 {
-        let stopped = std::fs::read_dir(&tasks).unwrap().all(|t| {
-            let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
-            // The state follows the command name in parentheses.
-            stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
-        });
-        if stopped {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    panic!("node {i} did not stop");
-}
-
 /// What a fake epmd answers to a port request.
 #[derive(Clone, Copy)]
 enum Epmd {
@@ -192,7 +173,7 @@ async fn a_frozen_tls_node_times_out_and_a_wrong_cookie_or_bad_ca_over_tls_are_n
     let name = nodes.name(0).to_string();
     let good = TlsConfig::pem(Some(files.cert.clone()), Some(files.key.clone()), Some(files.ca.clone()));
 
-    freeze(&nodes, 0);
+    nodes.nodes[0].freeze();
     let short = Duration::from_millis(1500);
     let err = connect_tls(&nodes, &nodes.cookie, &tls_link_options(good.clone(), short)).await.unwrap_err();
     nodes.nodes[0].thaw();
@@ -301,7 +282,7 @@ async fn a_throw_an_unencodable_call_and_a_frozen_node_are_told_apart() {
     assert_eq!(back, beam::term::binary(most.into_bytes()));
     assert_eq!(rpc::call(&link, "erlang", "abs", vec![int(-5)], T).await.unwrap(), int(5));
 
-    freeze(&nodes, 0);
+    nodes.nodes[0].freeze();
     let short = Duration::from_millis(300);
     let err = rpc::call(&link, "erlang", "node", vec![], short).await.unwrap_err();
     nodes.nodes[0].thaw();

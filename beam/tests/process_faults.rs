@@ -13,25 +13,6 @@ mod common;
 
 const T: Duration = Duration::from_secs(15);
 
-/// Freezes node `i` (SIGSTOP) and waits until every thread of it has stopped: the signal takes effect a
-/// moment after it is sent, and a call made in that moment could still be answered.
-fn freeze(nodes: &TestCluster, i: usize) {
-    nodes.nodes[i].freeze();
-    let tasks = format!("/proc/{}/task", nodes.nodes[i].os_pid());
-    for _ in 0..500 {
-        let stopped = std::fs::read_dir(&tasks).unwrap().all(|t| {
-            let stat = std::fs::read_to_string(t.unwrap().path().join("stat")).unwrap_or_default();
-            // The state follows the command name in parentheses.
-            stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T') || rest.starts_with('t'))
-        });
-        if stopped {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    panic!("node {i} did not stop");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervision_tree_by_pid_and_by_a_pid_that_has_exited() {
     let nodes = TestCluster::erlang(1);
@@ -150,7 +131,7 @@ async fn children_on_a_frozen_node_carry_the_timeout() {
     start_remote_sup(&nodes).await;
     let cluster = common::join(&nodes, 0).await;
     let (home, away) = (nodes.name(0).to_string(), nodes.name(1).to_string());
-    freeze(&nodes, 1);
+    nodes.nodes[1].freeze();
     let short = Duration::from_millis(800);
     let children = tree_children(&cluster, &home, short).await;
     nodes.nodes[1].thaw();

@@ -168,13 +168,13 @@ impl TestNode {
     }
 }
 
-/// Whether every thread of `pid` is in the stopped state (`T` in /proc/PID/task/TID/stat).
+/// Whether every thread of `pid` is stopped (`T`, or `t` when traced, in /proc/PID/task/TID/stat).
 fn all_threads_stopped(pid: u32) -> bool {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return true };
     tasks.flatten().all(|t| {
         std::fs::read_to_string(t.path().join("stat"))
             .ok()
-            .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('T')))
+            .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with(['T', 't'])))
             .unwrap_or(true)
     })
 }

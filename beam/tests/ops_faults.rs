@@ -841,3 +841,42 @@ async fn a_node_that_comes_back_to_a_trace_with_another_tracer_on_it_is_named_an
     }
     cluster.disconnect().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_dies_during_a_rollback_is_named_and_the_others_go_back() {
+    use beam::reload::{self, NodeOutcome, ReloadOptions, ReloadOutcome, ReloadProgress};
+    let nodes = std::sync::Arc::new(TestCluster::erlang(3));
+    let cluster = join(&nodes, 0).await;
+    let names = nodes.names();
+    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("opsfault_rl"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("opsfault_rl.erl");
+    std::fs::write(&file, rl_source(1)).unwrap();
+    let report =
+        reload::reload(&cluster, std::slice::from_ref(&file), &ReloadOptions::default()).await.expect("version 1");
+    assert_eq!(report.outcome, ReloadOutcome::Loaded, "{report:#?}");
+
+    // Node 1 hangs once staged (its load is late: every node must go back), and node 2 dies as the
+    // rollback begins.
+    let freeze = freeze_at(nodes.clone(), 1, "Staged");
+    let doomed = nodes.nodes[2].os_pid();
+    let hook: reload::ProgressFn = std::sync::Arc::new(move |p: &ReloadProgress| {
+        freeze(p);
+        if let ReloadProgress::RollingBack { .. } = p {
+            let killed = std::process::Command::new("kill").args(["-KILL", &doomed.to_string()]).status();
+            assert!(killed.is_ok_and(|s| s.success()), "node 2 killed");
+        }
+    });
+    std::fs::write(&file, rl_source(2)).unwrap();
+    let opts = ReloadOptions { timeout: Duration::from_millis(1500), progress: Some(hook), ..ReloadOptions::default() };
+    let report = reload::reload(&cluster, std::slice::from_ref(&file), &opts).await.unwrap();
+    nodes.nodes[1].thaw();
+    assert_eq!(report.outcome, ReloadOutcome::RolledBack, "{report:#?}");
+    let dead = report.node(&names[2]).unwrap();
+    assert_eq!(dead.outcome, NodeOutcome::Down, "{dead:?}");
+    assert!(dead.error.as_deref().unwrap_or("").starts_with("went down during the rollback"), "{dead:?}");
+    assert_eq!(report.node(&names[0]).unwrap().outcome, NodeOutcome::RolledBack);
+    assert_eq!(rl_version(&nodes, 0), "1");
+    let _ = std::fs::remove_dir_all(&dir);
+    cluster.disconnect().await;
+}

@@ -880,3 +880,39 @@ async fn a_node_that_dies_during_a_rollback_is_named_and_the_others_go_back() {
     let _ = std::fs::remove_dir_all(&dir);
     cluster.disconnect().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_orbits_moving_one_sandbox_at_once_move_it_once() {
+    let nodes = TestCluster::erlang(2);
+    let a = join(&nodes, 0).await;
+    let b = join(&nodes, 1).await;
+    let names = nodes.names();
+    for n in &names {
+        load_lone(&a, n).await;
+    }
+    sandbox::create(&a, "mv", &lone(), &on(&names[0])).await.unwrap();
+    // Both see it on node 0 and ask node 1 to take it; the sandbox's lock lets one move it, and the other
+    // is told where it is now.
+    let (ra, rb) =
+        tokio::join!(sandbox::migrate(&a, "mv", &names[1], false, T), sandbox::migrate(&b, "mv", &names[1], false, T));
+    let mut moved = 0;
+    for r in [ra, rb] {
+        match r {
+            Ok(m) => {
+                moved += 1;
+                assert_eq!((m.from.as_str(), m.to.as_str()), (names[0].as_str(), names[1].as_str()));
+            }
+            Err(SandboxError::AlreadyOn { id, node }) => {
+                assert_eq!((id.as_str(), node.as_str()), ("mv", names[1].as_str()))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(moved, 1);
+    let sb = sandbox::get(&a, "mv", T).await.unwrap();
+    assert_eq!((sb.node.as_str(), sb.status, sb.moves), (names[1].as_str(), SandboxStatus::Running, 1), "{sb:?}");
+    assert_eq!((copies_on(&nodes, 0, "mv"), copies_on(&nodes, 1, "mv")), (0, 1));
+    sandbox::destroy(&a, "mv", T).await.unwrap();
+    a.disconnect().await;
+    b.disconnect().await;
+}

@@ -313,24 +313,8 @@ fn rl_version(nodes: &TestCluster, i: usize) -> String {
     nodes.eval(i, "opsfault_rl:version().").unwrap_or_else(|e| e)
 }
 
-/// Waits until every thread of process `pid` has stopped: SIGSTOP is asynchronous, and a scheduler
-/// thread still running could answer the next call.
-fn stopped(pid: u32) {
-    let all_stopped = || {
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return true };
-        tasks.flatten().all(|t| {
-            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
-            matches!(stat.rsplit_once(") ").and_then(|(_, rest)| rest.chars().next()), Some('T' | 't') | None)
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !all_stopped() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
-
 /// A progress hook that freezes node `i` when the reload reaches `step` (`Compiled`, `Staged` or
-/// `Verifying`), once it has stopped.
+/// `Verifying`).
 fn freeze_at(nodes: std::sync::Arc<TestCluster>, i: usize, step: &'static str) -> beam::reload::ProgressFn {
     std::sync::Arc::new(move |p: &beam::reload::ReloadProgress| {
         let at = match p {
@@ -341,7 +325,6 @@ fn freeze_at(nodes: std::sync::Arc<TestCluster>, i: usize, step: &'static str) -
         };
         if at == step {
             nodes.nodes[i].freeze();
-            stopped(nodes.nodes[i].os_pid());
         }
     })
 }

@@ -334,3 +334,50 @@ async fn a_frozen_node_is_down_then_healthy_again_when_it_comes_back() {
     monitor.stop().await;
     cluster.disconnect().await;
 }
+
+/// A mailbox that keeps growing past the critical threshold: the alert raised as degraded is changed to
+/// critical (one alert, not a second one), and the node's status follows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_alert_goes_from_degraded_to_critical_as_the_queue_grows() {
+    let nodes = TestCluster::erlang(1);
+    let cluster = join(&nodes, 0).await;
+    let node = nodes.name(0).to_string();
+    let thresholds = Thresholds { mailbox_degraded: 500, mailbox_critical: 2_000, ..Thresholds::default() };
+    let monitor = HealthMonitor::start(&cluster, fast(thresholds));
+    let mut events = monitor.subscribe();
+
+    // A process that never reads its mailbox.
+    let fill = |n: u32| format!("[orbit_deaf ! {{m, I}} || I <- lists:seq(1, {n})], ok.");
+    nodes.eval(0, "register(orbit_deaf, spawn(fun() -> receive never -> ok end end)).").unwrap();
+    nodes.eval(0, &fill(1_000)).unwrap();
+    let raised = wait_event(
+        &mut events,
+        "the degraded alert",
+        |e| matches!(e, HealthEvent::AlertRaised(a) if a.node == node && a.key == "mailbox"),
+    )
+    .await;
+    let HealthEvent::AlertRaised(alert) = raised else { unreachable!() };
+    assert_eq!(alert.level.to_string(), "degraded");
+
+    nodes.eval(0, &fill(4_000)).unwrap();
+    let changed = wait_event(
+        &mut events,
+        "the alert changing level",
+        |e| matches!(e, HealthEvent::AlertChanged(a) if a.node == node && a.key == "mailbox"),
+    )
+    .await;
+    let HealthEvent::AlertChanged(alert) = changed else { unreachable!() };
+    assert_eq!(alert.level, Level::Critical);
+    wait_event(
+        &mut events,
+        "the status change",
+        |e| matches!(e, HealthEvent::StatusChanged { node: n, to: Status::Critical, .. } if *n == node),
+    )
+    .await;
+    let report = monitor.report();
+    let mailbox: Vec<_> = report.alerts.iter().filter(|a| a.key == "mailbox").collect();
+    assert_eq!(mailbox.len(), 1, "{mailbox:?}");
+    assert_eq!(report.status(&node), Some(Status::Critical));
+    monitor.stop().await;
+    cluster.disconnect().await;
+}

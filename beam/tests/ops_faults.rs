@@ -309,6 +309,22 @@ fn rl_source(v: u32) -> String {
     format!("-module(opsfault_rl).\n-export([version/0]).\nversion() -> {v}.\n")
 }
 
+/// `n` nodes joined by Orbit, with `opsfault_rl` version 1 loaded on each from a source file of the test's
+/// own (in `dir`, to be removed at the end).
+async fn rl_cluster(n: usize) -> (std::sync::Arc<TestCluster>, Cluster, std::path::PathBuf, std::path::PathBuf) {
+    use beam::reload::{self, ReloadOptions, ReloadOutcome};
+    let nodes = std::sync::Arc::new(TestCluster::erlang(n));
+    let cluster = join(&nodes, 0).await;
+    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("opsfault_rl"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("opsfault_rl.erl");
+    std::fs::write(&file, rl_source(1)).unwrap();
+    let report =
+        reload::reload(&cluster, std::slice::from_ref(&file), &ReloadOptions::default()).await.expect("version 1");
+    assert_eq!(report.outcome, ReloadOutcome::Loaded, "{report:#?}");
+    (nodes, cluster, dir, file)
+}
+
 fn rl_version(nodes: &TestCluster, i: usize) -> String {
     nodes.eval(i, "opsfault_rl:version().").unwrap_or_else(|e| e)
 }
@@ -332,19 +348,11 @@ fn freeze_at(nodes: std::sync::Arc<TestCluster>, i: usize, step: &'static str) -
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_hangs_while_staging_or_loading_is_named_and_no_node_is_left_on_the_new_version() {
     use beam::reload::{self, NodeOutcome, ReloadOptions, ReloadOutcome};
-    let nodes = std::sync::Arc::new(TestCluster::erlang(2));
-    let cluster = join(&nodes, 0).await;
+    let (nodes, cluster, dir, file) = rl_cluster(2).await;
     let names = nodes.names();
-    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("opsfault_rl"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("opsfault_rl.erl");
     // A bound on each step well under Orbit's tick time (4 s): a hung node is late, not yet gone.
     let opts =
         |hook| ReloadOptions { timeout: Duration::from_millis(1500), progress: hook, ..ReloadOptions::default() };
-
-    std::fs::write(&file, rl_source(1)).unwrap();
-    let report = reload::reload(&cluster, std::slice::from_ref(&file), &opts(None)).await.unwrap();
-    assert_eq!(report.outcome, ReloadOutcome::Loaded, "{report:#?}");
 
     // Node 1 hangs before it stages: nothing loads anywhere.
     std::fs::write(&file, rl_source(2)).unwrap();
@@ -623,16 +631,8 @@ async fn a_balance_that_cannot_move_a_sandbox_says_why_and_leaves_it_running_whe
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_lost_while_staging_stops_a_reload_that_must_roll_back_on_node_loss() {
     use beam::reload::{self, NodeOutcome, OnNodeDown, ReloadOptions, ReloadOutcome};
-    let nodes = std::sync::Arc::new(TestCluster::erlang(2));
-    let cluster = join(&nodes, 0).await;
+    let (nodes, cluster, dir, file) = rl_cluster(2).await;
     let names = nodes.names();
-    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("opsfault_rl"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("opsfault_rl.erl");
-    std::fs::write(&file, rl_source(1)).unwrap();
-    let report =
-        reload::reload(&cluster, std::slice::from_ref(&file), &ReloadOptions::default()).await.expect("version 1");
-    assert_eq!(report.outcome, ReloadOutcome::Loaded, "{report:#?}");
 
     // Node 1 hangs before staging, and the bound on each step outlasts Orbit's tick time: Orbit takes it
     // for gone while it stages. With RollBack nothing may load unless every node can.
@@ -828,16 +828,8 @@ async fn a_node_that_comes_back_to_a_trace_with_another_tracer_on_it_is_named_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_that_dies_during_a_rollback_is_named_and_the_others_go_back() {
     use beam::reload::{self, NodeOutcome, ReloadOptions, ReloadOutcome, ReloadProgress};
-    let nodes = std::sync::Arc::new(TestCluster::erlang(3));
-    let cluster = join(&nodes, 0).await;
+    let (nodes, cluster, dir, file) = rl_cluster(3).await;
     let names = nodes.names();
-    let dir = std::env::temp_dir().join(orbit_test_harness::unique_name("opsfault_rl"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("opsfault_rl.erl");
-    std::fs::write(&file, rl_source(1)).unwrap();
-    let report =
-        reload::reload(&cluster, std::slice::from_ref(&file), &ReloadOptions::default()).await.expect("version 1");
-    assert_eq!(report.outcome, ReloadOutcome::Loaded, "{report:#?}");
 
     // Node 1 hangs once staged (its load is late: every node must go back), and node 2 dies as the
     // rollback begins.

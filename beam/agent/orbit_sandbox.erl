@@ -625,16 +625,28 @@ locked(Id, Fun) ->
 
 now_ms() -> erlang:system_time(millisecond).
 
-%% Newer version wins.
-merge(#{id := Id, version := V} = Entry) ->
+%% Newer version wins. Two survivors of a cut may fail a sandbox over in the same millisecond, each making
+%% the same version on its own node: then the entry of the greater node name wins, so that every node keeps
+%% the same one and the other copy is stopped once they meet.
+merge(#{id := Id, version := _} = Entry) ->
     case ets:lookup(orbit_sandbox_table, {entry, Id}) of
-        [{_, #{version := Old}}] when Old >= V -> ok;
+        [{_, Old}] when is_map(Old) ->
+            case rank(Old) >= rank(Entry) of
+                true -> ok;
+                false -> take(Entry)
+            end;
         _ ->
-            ets:insert(orbit_sandbox_table, {{entry, Id}, Entry}),
-            stop_if_stale(Entry),
-            ok
+            take(Entry)
     end;
 merge(_) ->
+    ok.
+
+rank(E) ->
+    {maps:get(version, E, {0, 0}), maps:get(node, E, undefined)}.
+
+take(#{id := Id} = Entry) ->
+    ets:insert(orbit_sandbox_table, {{entry, Id}, Entry}),
+    stop_if_stale(Entry),
     ok.
 
 %% The registry now puts sandbox Id on another node (or destroyed it) while it was started here and not

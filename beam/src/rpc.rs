@@ -84,9 +84,6 @@ fn stack_text(stack: &Term) -> String {
 pub async fn call(link: &Link, m: &str, f: &str, args: Vec<Term>, timeout: Duration) -> Result<Term, RpcError> {
     let node = link.peer().to_string();
     let mfa = || format!("{m}:{f}/{}", args.len());
-    if let Some(detail) = [atom(m), atom(f)].iter().chain(&args).find_map(unsendable) {
-        return Err(RpcError::Encode { node, mfa: mfa(), detail });
-    }
     let (reply_pid, reference, rx) = link.expect_reply();
     let request = Term::from(Tuple::from(vec![
         atom("$gen_call"),
@@ -106,7 +103,7 @@ pub async fn call(link: &Link, m: &str, f: &str, args: Vec<Term>, timeout: Durat
     ]));
     if let Err(reason) = link.send_reg("rex", request) {
         link.forget_reply(&reference);
-        return Err(RpcError::NodeDown { node, mfa: mfa(), reason });
+        return Err(send_error(node, mfa(), reason));
     }
     let reply = match tokio::time::timeout(timeout, rx).await {
         Ok(Ok(Reply::Term(reply))) => reply,
@@ -173,24 +170,6 @@ fn atom(s: &str) -> Term {
     Term::from(Atom::from(s))
 }
 
-/// Why a node would refuse `t`: an atom longer than the 255 characters a node takes (it would drop the
-/// whole connection over such a message, every other call on it failing too). `None`: it can be sent.
-/// (What else the encoder refuses — an atom over 65,535 bytes — is caught here first.)
-fn unsendable(t: &Term) -> Option<String> {
-    match t {
-        Term::Atom(a) if a.name.chars().count() > 255 => Some(format!(
-            "the atom '{}...' has {} characters; a node takes at most 255",
-            a.name.chars().take(16).collect::<String>(),
-            a.name.chars().count()
-        )),
-        Term::List(l) => l.elements.iter().find_map(unsendable),
-        Term::ImproperList(l) => l.elements.iter().chain([l.last.as_ref()]).find_map(unsendable),
-        Term::Tuple(t) => t.elements.iter().find_map(unsendable),
-        Term::Map(m) => m.map.iter().find_map(|(k, v)| unsendable(k).or_else(|| unsendable(v))),
-        _ => None,
-    }
-}
-
 fn is_atom(t: &Term, name: &str) -> bool {
     matches!(t, Term::Atom(a) if a.name == name)
 }
@@ -199,9 +178,6 @@ fn is_atom(t: &Term, name: &str) -> bool {
 pub async fn gen_call(link: &Link, to: &eetf::Pid, request: Term, timeout: Duration) -> Result<Term, RpcError> {
     let node = link.peer().to_string();
     let what = || "gen_server:call/3".to_string();
-    if let Some(detail) = unsendable(&request) {
-        return Err(RpcError::Encode { node, mfa: what(), detail });
-    }
     let (reply_pid, reference, rx) = link.expect_reply();
     let msg = Term::from(Tuple::from(vec![
         atom("$gen_call"),
@@ -210,7 +186,7 @@ pub async fn gen_call(link: &Link, to: &eetf::Pid, request: Term, timeout: Durat
     ]));
     if let Err(reason) = link.send(to, msg) {
         link.forget_reply(&reference);
-        return Err(RpcError::NodeDown { node, mfa: what(), reason });
+        return Err(send_error(node, what(), reason));
     }
     match tokio::time::timeout(timeout, rx).await {
         Ok(Ok(Reply::Term(reply))) => Ok(reply),
@@ -227,15 +203,16 @@ pub async fn gen_call(link: &Link, to: &eetf::Pid, request: Term, timeout: Durat
 
 /// `gen_server:cast(To, Request)`.
 pub fn gen_cast(link: &Link, to: &eetf::Pid, request: Term) -> Result<(), RpcError> {
-    if let Some(detail) = unsendable(&request) {
-        return Err(RpcError::Encode { node: link.peer().to_string(), mfa: "gen_server:cast/2".into(), detail });
-    }
     let msg = Term::from(Tuple::from(vec![atom("$gen_cast"), request]));
-    link.send(to, msg).map_err(|reason| RpcError::NodeDown {
-        node: link.peer().to_string(),
-        mfa: "gen_server:cast/2".into(),
-        reason,
-    })
+    link.send(to, msg).map_err(|reason| send_error(link.peer().to_string(), "gen_server:cast/2".into(), reason))
+}
+
+/// A request the link did not send: one the node would refuse (the link stays up), or a link that is down.
+fn send_error(node: String, mfa: String, reason: LinkClosed) -> RpcError {
+    match reason {
+        LinkClosed::Unsendable(detail) => RpcError::Encode { node, mfa, detail },
+        reason => RpcError::NodeDown { node, mfa, reason },
+    }
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! settings that cannot be used, an optfile Erlang reads differently or not at all, and calls that throw,
 //! cannot be encoded, meet a frozen node, reply too deep or lose their node.
 
-use beam::link::{epmd_names, Cookie, Link, LinkError, LinkOptions, LocalNode, NodeName, TlsConfig};
+use beam::link::{epmd_names, Cookie, Link, LinkClosed, LinkError, LinkOptions, LocalNode, NodeName, TlsConfig};
 use beam::rpc::{self, ExceptionClass, RpcError};
 use beam::term::{atom, int};
 use eetf::Term;
@@ -320,8 +320,12 @@ handle_cast(_, S) -> {noreply, S}.
     let long = atom("x".repeat(256));
     let err = rpc::gen_call(&link, &server, long.clone(), T).await.unwrap_err();
     assert!(matches!(&err, RpcError::Encode { mfa, .. } if mfa == "gen_server:call/3"), "{err:?}");
-    let err = rpc::gen_cast(&link, &server, long).unwrap_err();
+    let err = rpc::gen_cast(&link, &server, long.clone()).unwrap_err();
     assert!(matches!(&err, RpcError::Encode { mfa, .. } if mfa == "gen_server:cast/2"), "{err:?}");
+    // Any send is refused so, not only calls: the link checks every payload.
+    let err = link.send(&server, beam::term::tuple(vec![atom("hi"), long])).unwrap_err();
+    assert!(matches!(&err, LinkClosed::Unsendable(d) if d.contains("has 256 characters")), "{err:?}");
+    assert_eq!(rpc::call(&link, "erlang", "abs", vec![int(-5)], T).await.unwrap(), int(5), "the link is up");
 
     let waiting = {
         let (link, server) = (link.clone(), server.clone());

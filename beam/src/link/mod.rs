@@ -16,7 +16,7 @@ pub use local::{Delivery, LocalNode, Mailbox};
 pub use name::{Cookie, NodeName};
 pub use tls::{ServerNameIndication, TlsConfig, TlsSettings, Verify};
 
-use crate::term::{make_wire_safe, nesting_depth};
+use crate::term::{make_wire_safe, nesting_depth, unsendable};
 use dashmap::DashMap;
 use eetf::{Atom, Pid, Reference, Term, Tuple};
 use erl_dist::message::Message;
@@ -64,6 +64,9 @@ pub enum LinkClosed {
     Io(String),
     /// The peer sent bytes that are not a distribution message.
     Protocol(String),
+    /// Not a closing: a message Orbit did not send because the node would refuse it (and drop the
+    /// connection over it) or it cannot be encoded. The link stays up.
+    Unsendable(String),
 }
 
 impl std::fmt::Display for LinkClosed {
@@ -74,6 +77,7 @@ impl std::fmt::Display for LinkClosed {
             LinkClosed::TickTimeout(t) => write!(f, "no answer for {}s (net tick time)", t.as_secs_f32()),
             LinkClosed::Io(e) => write!(f, "socket error: {e}"),
             LinkClosed::Protocol(e) => write!(f, "protocol error: {e}"),
+            LinkClosed::Unsendable(e) => write!(f, "not sent: {e}"),
         }
     }
 }
@@ -199,19 +203,19 @@ impl Link {
 
     /// Sends `message` to a remote pid.
     pub fn send(&self, to: &Pid, mut message: Term) -> Result<(), LinkClosed> {
-        make_wire_safe(&mut message);
+        wire_ready(&mut message)?;
         self.inner.send_msg(Message::send(to.clone(), message))
     }
 
     /// Sends `message` to the process registered as `name` on the peer.
     pub fn send_named(&self, from: &Pid, name: &str, mut message: Term) -> Result<(), LinkClosed> {
-        make_wire_safe(&mut message);
+        wire_ready(&mut message)?;
         self.inner.send_msg(Message::reg_send(from.clone(), Atom::from(name), message))
     }
 
     /// Sends an exit signal from one of our pids to a remote one (`exit(Pid, Reason)`).
     pub fn exit(&self, from: &Pid, to: &Pid, mut reason: Term) -> Result<(), LinkClosed> {
-        make_wire_safe(&mut reason);
+        wire_ready(&mut reason)?;
         self.inner.send_msg(Message::payload_exit2(from.clone(), to.clone(), reason))
     }
 
@@ -300,7 +304,7 @@ impl Inner {
             return Err(r);
         }
         let mut frame = vec![0, 0, 0, 0, 112];
-        msg.write_into(&mut frame).map_err(|e| LinkClosed::Protocol(format!("cannot encode message: {e}")))?;
+        msg.write_into(&mut frame).map_err(|e| LinkClosed::Unsendable(format!("cannot encode message: {e}")))?;
         let len = (frame.len() - 4) as u32;
         frame[..4].copy_from_slice(&len.to_be_bytes());
         self.writer.send(frame).map_err(|_| self.closed().unwrap_or(LinkClosed::Local))
@@ -431,6 +435,13 @@ impl Inner {
             self.local.deliver(&watcher, Delivery::Down { reference, process, reason });
         }
     }
+}
+
+/// A payload as a node must get it: made wire-safe, and refused when the node would drop the whole
+/// connection over it (every other call on the link failing too).
+fn wire_ready(term: &mut Term) -> Result<(), LinkClosed> {
+    make_wire_safe(term);
+    unsendable(term).map_or(Ok(()), |detail| Err(LinkClosed::Unsendable(detail)))
 }
 
 async fn read_loop<R: tokio::io::AsyncRead + Unpin>(read_half: R, inner: Arc<Inner>) {

@@ -34,4 +34,4 @@ pub use limits::{Limits, ELLIPSIS, HARD_MAX_DEPTH};
 pub use order::{compare, compare_exact, sorted_map_entries};
 pub use render_elixir::{render_elixir, render_elixir_with};
 pub use render_erlang::{erlang_atom, render_erlang, render_erlang_with};
-pub use wire::{make_wire_safe, nesting_depth, Malformed};
+pub use wire::{make_wire_safe, nesting_depth, unsendable, Malformed};

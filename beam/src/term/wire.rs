@@ -10,6 +10,24 @@
 
 use eetf::{BigInteger, Term};
 
+/// Why a node would refuse `t`: an atom longer than the 255 characters a node takes (it would drop the
+/// whole connection over such a message). `None`: it can be sent. (What else the encoder refuses — an atom
+/// over 65,535 bytes — is caught here first.)
+pub fn unsendable(t: &Term) -> Option<String> {
+    match t {
+        Term::Atom(a) if a.name.chars().count() > 255 => Some(format!(
+            "the atom '{}...' has {} characters; a node takes at most 255",
+            a.name.chars().take(16).collect::<String>(),
+            a.name.chars().count()
+        )),
+        Term::List(l) => l.elements.iter().find_map(unsendable),
+        Term::ImproperList(l) => l.elements.iter().chain([l.last.as_ref()]).find_map(unsendable),
+        Term::Tuple(t) => t.elements.iter().find_map(unsendable),
+        Term::Map(m) => m.map.iter().find_map(|(k, v)| unsendable(k).or_else(|| unsendable(v))),
+        _ => None,
+    }
+}
+
 /// Rewrites `term` in place so eetf encodes it faithfully (see the module docs).
 pub fn make_wire_safe(term: &mut Term) {
     let mut stack: Vec<&mut Term> = vec![term];

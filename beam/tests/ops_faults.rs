@@ -8,7 +8,7 @@ use beam::sandbox::{self, Children, CreateOptions, DecidedBy, SandboxError, Sand
 use orbit_test_harness::TestCluster;
 use std::time::{Duration, Instant};
 mod common;
-use common::join;
+use common::{eventually, join};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -16,25 +16,9 @@ fn on(node: &str) -> CreateOptions {
     CreateOptions { node: Some(node.to_string()), ..CreateOptions::default() }
 }
 
-/// Polls `check` every 100 ms until it holds or `limit` passes.
-async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    check()
-}
-
 /// How many copies of sandbox `id` run on node `i` (asked of the node, not of the registry).
 fn copies_on(nodes: &TestCluster, i: usize, id: &str) -> usize {
-    let expr = format!(
-        "case whereis(orbit_sandbox_sup) of undefined -> 0; _ -> length([P || {{{{sandbox, <<\"{id}\">>}}, P, _, _}} \
-         <- supervisor:which_children(orbit_sandbox_sup), is_pid(P)]) end."
-    );
-    nodes.eval(i, &expr).map(|s| s.parse().unwrap_or(0)).unwrap_or(0)
+    common::sandbox_copies(nodes, i, id).unwrap_or(0)
 }
 
 /// A worker whose code Orbit loads on one node only: the other nodes cannot start it.
@@ -660,10 +644,7 @@ async fn a_node_lost_while_staging_stops_a_reload_that_must_roll_back_on_node_lo
 
 /// The node that node `i`'s registry says runs sandbox `id`.
 fn registry_node(nodes: &TestCluster, i: usize, id: &str) -> String {
-    let expr = format!(
-        "case ets:lookup(orbit_sandbox_table, {{entry, <<\"{id}\">>}}) of [{{_, E}}] -> maps:get(node, E); [] -> none end."
-    );
-    nodes.eval(i, &expr).unwrap_or_default().trim_matches('\'').to_string()
+    common::sandbox_registry_node(nodes, i, id).unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,9 +7,9 @@ use beam::link::{Cookie, NodeName};
 use beam::sandbox::{self, Children, CreateOptions, DecidedBy, SandboxError, SandboxEventKind, SandboxStatus};
 use beam::term::{atom, binary, int, tuple};
 use orbit_test_harness::TestCluster;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 mod common;
-use common::join;
+use common::{eventually, join};
 
 const T: Duration = Duration::from_secs(30);
 
@@ -52,31 +52,12 @@ async fn join_alive(nodes: &TestCluster, seed: usize, alive: &[usize]) -> Cluste
 
 /// How many copies of sandbox `id` run on node `i` (asked of the node, not of the registry).
 fn copies_on(nodes: &TestCluster, i: usize, id: &str) -> usize {
-    let expr = format!(
-        "case whereis(orbit_sandbox_sup) of undefined -> 0; _ -> length([P || {{{{sandbox, <<\"{id}\">>}}, P, _, _}} \
-         <- supervisor:which_children(orbit_sandbox_sup), is_pid(P)]) end."
-    );
-    nodes.eval(i, &expr).unwrap().parse().unwrap()
+    common::sandbox_copies(nodes, i, id).unwrap()
 }
 
 /// The node that node `i`'s registry says runs sandbox `id`.
 fn registry_node(nodes: &TestCluster, i: usize, id: &str) -> String {
-    let expr = format!(
-        "case ets:lookup(orbit_sandbox_table, {{entry, <<\"{id}\">>}}) of [{{_, E}}] -> maps:get(node, E); [] -> none end."
-    );
-    nodes.eval(i, &expr).unwrap().trim_matches('\'').to_string()
-}
-
-/// Polls `check` every 100 ms until it holds or `limit` passes.
-async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    check()
+    common::sandbox_registry_node(nodes, i, id).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

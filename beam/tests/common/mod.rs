@@ -6,7 +6,7 @@ use beam::cluster::{Cluster, ClusterOptions};
 use beam::debugger::{AttachConfig, Engine, EngineEvent, IntEngine, SourceMap};
 use beam::link::{Cookie, LinkOptions, NodeName};
 use orbit_test_harness::{demo_dir, TestCluster};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Short tick and discovery intervals, so tests notice changes quickly.
 pub fn options() -> ClusterOptions {
@@ -82,4 +82,33 @@ pub async fn until(engine: &mut IntEngine, what: &str, pred: impl Fn(&EngineEven
 pub fn spawn_eval(nodes: &TestCluster, i: usize, expr: String) -> std::thread::JoinHandle<Result<String, String>> {
     let (node, cookie) = (nodes.name(i).to_string(), nodes.cookie.clone());
     std::thread::spawn(move || orbit_test_harness::erl_call(&node, &cookie, &expr))
+}
+
+/// Polls `check` every 100 ms until it holds or `limit` passes.
+pub async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if check() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    check()
+}
+
+/// How many copies of sandbox `id` run on node `i` (asked of the node, not of the registry).
+pub fn sandbox_copies(nodes: &TestCluster, i: usize, id: &str) -> Result<usize, String> {
+    let expr = format!(
+        "case whereis(orbit_sandbox_sup) of undefined -> 0; _ -> length([P || {{{{sandbox, <<\"{id}\">>}}, P, _, _}} \
+         <- supervisor:which_children(orbit_sandbox_sup), is_pid(P)]) end."
+    );
+    nodes.eval(i, &expr).and_then(|s| s.parse().map_err(|e| format!("{s}: {e}")))
+}
+
+/// The node that node `i`'s registry says runs sandbox `id` (`none` when it has no entry).
+pub fn sandbox_registry_node(nodes: &TestCluster, i: usize, id: &str) -> Result<String, String> {
+    let expr = format!(
+        "case ets:lookup(orbit_sandbox_table, {{entry, <<\"{id}\">>}}) of [{{_, E}}] -> maps:get(node, E); [] -> none end."
+    );
+    nodes.eval(i, &expr).map(|s| s.trim_matches('\'').to_string())
 }
